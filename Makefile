@@ -1,0 +1,48 @@
+# shmkit: the front door. `make` builds, `make test` tests, `make demo` runs the demo.
+# CMake does the building; this file installs what is missing and drives it.
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+CC       ?= cc
+SANITIZE ?= 0
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+
+CMAKE_FLAGS = -DCMAKE_C_COMPILER=$(CC) -DSHMKIT_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF)
+
+.PHONY: all build deps test demo bench install format format-check clean
+
+all: build
+
+$(BUILD)/CMakeCache.txt:
+	@scripts/deps.sh build
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/deps.sh build test
+
+test: deps build
+	scripts/run-tests.sh $(BUILD)
+
+demo: build
+	scripts/demo.sh $(BUILD)/shmkit
+
+bench: build
+	$(BUILD)/bench/attach --json
+	$(BUILD)/bench/bits --json
+
+install: $(BUILD)/CMakeCache.txt
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j $(JOBS)
+	cmake --install $(BUILD)
+
+format:
+	clang-format -i include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c cli/*.c cli/*.h tests/*.c tests/*.h bench/*.c
+
+format-check:
+	clang-format --dry-run --Werror include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c cli/*.c cli/*.h tests/*.c tests/*.h bench/*.c
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,48 @@
+/*
+ * cli.h: shared declarations of the shmkit command. The command uses only
+ * shmkit's public API; these helpers format and parse for it.
+ */
+#ifndef SHMKIT_CLI_H
+#define SHMKIT_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shmkit.h"
+
+/* Exit codes: 0 success, 1 the operation failed, 2 usage error. */
+enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+int cmd_ls(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+
+/* Prints "shmkit CMD: message" and a hint to stderr; returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "shmkit CMD: message" to stderr; returns EXIT_FAIL. */
+int fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "1024", "4K", "1.5G", "2GiB" (powers of 1024). Returns false on bad input or overflow. */
+bool parse_size(const char *s, uint64_t *out);
+/* "A,B,C" of sizes (or "" / "()" for zero dimensions). */
+bool parse_shape(const char *s, int *ndim, uint64_t *shape);
+/* Octal permission bits like "0640" or "640". */
+bool parse_mode(const char *s, uint32_t *out);
+/* "1.5 GiB"; buf holds at least 32 bytes. */
+const char *human_size(uint64_t n, char *buf);
+/* "(3, 4)", "(5,)", "()"; buf holds at least 32 * 22 + 4 bytes. */
+const char *shape_str(int ndim, const uint64_t *shape, char *buf, size_t len);
+/* ISO 8601 UTC time of ns since the epoch; buf holds at least 32 bytes. */
+const char *time_str(int64_t ns, char *buf);
+/* Writes s as a JSON string literal. */
+void json_string(FILE *f, const char *s);
+/* Writes the header fields of info as JSON object members (no braces). */
+void json_info_fields(FILE *f, const sk_segment_info *info);
+/* True when an argument is -h or --help. */
+bool is_help(const char *arg);
+
+#endif

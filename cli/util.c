@@ -1,0 +1,209 @@
+/*
+ * util.c: parsing and formatting helpers of the shmkit command.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "shmkit%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'shmkit%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+	return EXIT_USAGE;
+}
+
+int fail(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "shmkit %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAIL;
+}
+
+bool is_help(const char *arg)
+{
+	return !strcmp(arg, "-h") || !strcmp(arg, "--help");
+}
+
+bool parse_size(const char *s, uint64_t *out)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long whole = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	/* An optional fraction, only meaningful with a suffix: "1.5G". */
+	double frac = 0;
+	if (*end == '.') {
+		char *fend;
+		frac = strtod(end, &fend);
+		if (fend == end + 1)
+			return false;
+		for (const char *q = end + 1; q < fend; q++)
+			if (!isdigit((unsigned char)*q))
+				return false; /* no exponents: "1.5e3G" */
+		end = fend;
+	}
+	uint64_t mult = 1;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': mult = UINT64_C(1) << 10; break;
+	case 'M': mult = UINT64_C(1) << 20; break;
+	case 'G': mult = UINT64_C(1) << 30; break;
+	case 'T': mult = UINT64_C(1) << 40; break;
+	case 'P': mult = UINT64_C(1) << 50; break;
+	case '\0': break;
+	default: return false;
+	}
+	if (mult > 1) {
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "ib"))
+			end += strlen(end);
+	} else if (!strcmp(end, "B")) {
+		end++;
+	}
+	if (*end || (frac != 0 && mult == 1))
+		return false;
+	uint64_t v;
+	if (__builtin_mul_overflow((uint64_t)whole, mult, &v))
+		return false;
+	double extra = floor(frac * (double)mult);
+	if (extra > 0 && __builtin_add_overflow(v, (uint64_t)extra, &v))
+		return false;
+	*out = v;
+	return true;
+}
+
+bool parse_shape(const char *s, int *ndim, uint64_t *shape)
+{
+	if (!strcmp(s, "") || !strcmp(s, "()")) {
+		*ndim = 0;
+		return true;
+	}
+	char buf[4096];
+	if (strlen(s) >= sizeof buf)
+		return false;
+	strcpy(buf, s);
+	char *p = buf;
+	size_t n = strlen(p);
+	if (p[0] == '(' && n > 1 && p[n - 1] == ')') { /* accept NumPy's "(3, 4)" too */
+		p[n - 1] = '\0';
+		p++;
+	}
+	int d = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(p, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		char *e = tok + strlen(tok);
+		while (e > tok && e[-1] == ' ')
+			*--e = '\0';
+		if (!*tok)
+			continue; /* trailing comma: "(5,)" */
+		if (d >= SK_MAX_DIMS || !parse_size(tok, &shape[d]))
+			return false;
+		d++;
+	}
+	*ndim = d;
+	return d > 0;
+}
+
+bool parse_mode(const char *s, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 8);
+	if (errno || !*s || *end || v == 0 || v > 07777)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+const char *human_size(uint64_t n, char *buf)
+{
+	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	if (n < 1024) {
+		snprintf(buf, 32, "%llu B", (unsigned long long)n);
+		return buf;
+	}
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return buf;
+}
+
+const char *shape_str(int ndim, const uint64_t *shape, char *buf, size_t len)
+{
+	size_t o = 0;
+	o += (size_t)snprintf(buf + o, len - o, "(");
+	for (int i = 0; i < ndim && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%llu", i ? ", " : "", (unsigned long long)shape[i]);
+	if (o < len)
+		snprintf(buf + o, len - o, ndim == 1 ? ",)" : ")");
+	return buf;
+}
+
+const char *time_str(int64_t ns, char *buf)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\u%04x", *p); /* bytes, not UTF-8: names are raw bytes */
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+void json_info_fields(FILE *f, const sk_segment_info *info)
+{
+	fprintf(f, "\"name\": ");
+	json_string(f, info->name);
+	fprintf(f, ", \"kind\": \"%s\"", sk_kind_name(info->kind));
+	if (info->kind == SK_KIND_ARRAY) {
+		fprintf(f, ", \"dtype\": \"%s\", \"shape\": [", sk_dtype_name(info->dtype));
+		for (int i = 0; i < info->ndim; i++)
+			fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)info->shape[i]);
+		fprintf(f, "]");
+	} else if (info->kind == SK_KIND_BITS) {
+		fprintf(f, ", \"bits\": %llu", (unsigned long long)info->nitems);
+	}
+	char t[32];
+	fprintf(f,
+		", \"data_bytes\": %llu, \"data_offset\": %llu, \"file_bytes\": %llu, \"mode\": \"%04o\", "
+		"\"uid\": %u, \"creator_pid\": %d, \"creator_alive\": %s, \"created\": \"%s\", "
+		"\"created_ns\": %lld, \"version\": %u",
+		(unsigned long long)info->data_size, (unsigned long long)info->data_offset,
+		(unsigned long long)info->file_size, info->mode, (unsigned)info->uid, (int)info->creator_pid,
+		info->creator_alive ? "true" : "false", time_str(info->ctime_ns, t), (long long)info->ctime_ns,
+		info->version);
+}

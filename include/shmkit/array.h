@@ -1,0 +1,60 @@
+/*
+ * shmkit/array.h: typed N-dimensional arrays in named segments.
+ *
+ * An array is a segment of kind SK_KIND_ARRAY whose header records its dtype
+ * and shape (0 to 32 dimensions, C order). Data is zero-filled at creation
+ * and page aligned. Anyone can open it by name alone and gets dtype, shape,
+ * strides and data pointer from the header; the same memory is what NumPy sees
+ * through the Python module and what `shmkit export` writes.
+ *
+ * Handles are process-local and inherited by fork; reading and writing
+ * elements from many processes at once is ordinary shared memory: use the
+ * lock or atomic primitives for read-modify-write.
+ */
+#ifndef SHMKIT_ARRAY_H
+#define SHMKIT_ARRAY_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "segment.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sk_array sk_array;
+
+/* Creates a zero-filled array under `name` (NULL: generated unique name).
+ * ndim is 0..SK_MAX_DIMS; shape holds ndim extents (may be NULL when ndim is 0);
+ * an extent of 0 gives an empty array. Errors: SK_EBADNAME, -EINVAL (bad dtype
+ * or ndim), -EOVERFLOW (size does not fit in 64 bits), -EEXIST, -ENOSPC. */
+int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *shape,
+		    const sk_create_opts *opts, sk_array **out);
+
+/* Opens an existing array by name; dtype and shape come from its header.
+ * SK_EKIND if the segment is not an array; header errors as sk_segment_open. */
+int sk_array_open(const char *name, int flags, sk_array **out);
+
+/* Like sk_array_open, but refuses with SK_ETYPE unless the array has the given
+ * dtype (0: any), number of dimensions (negative: any) and shape (NULL: any). */
+int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, const uint64_t *shape,
+		     sk_array **out);
+
+/* Unmaps and frees the handle; accepts NULL. The name stays. Returns 0. */
+int sk_array_close(sk_array *a);
+
+sk_dtype sk_array_dtype(const sk_array *a);
+int sk_array_ndim(const sk_array *a);
+const uint64_t *sk_array_shape(const sk_array *a);  /* ndim extents */
+const int64_t *sk_array_strides(const sk_array *a); /* ndim byte strides, C order */
+uint64_t sk_array_size(const sk_array *a);          /* number of elements */
+uint64_t sk_array_nbytes(const sk_array *a);        /* size * itemsize */
+void *sk_array_data(const sk_array *a);             /* NULL for an empty array */
+const char *sk_array_name(const sk_array *a);
+sk_segment *sk_array_segment(const sk_array *a);   /* the underlying segment; owned by a */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

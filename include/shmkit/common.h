@@ -1,0 +1,93 @@
+/*
+ * shmkit/common.h: error codes, flags, creation options and dtypes shared by
+ * every shmkit module.
+ *
+ * Every fallible shmkit function returns an int (or int64_t where a count can
+ * exceed 2^31): zero or a non-negative count on success, a negative code on
+ * failure. OS failures are returned as -errno; shmkit's own failures use the
+ * SK_E* codes below, which lie far below the errno range. sk_strerror() names
+ * both. The library never prints and never exits.
+ */
+#ifndef SHMKIT_COMMON_H
+#define SHMKIT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMKIT_VERSION_MAJOR 0
+#define SHMKIT_VERSION_MINOR 1
+#define SHMKIT_VERSION_PATCH 0
+#define SHMKIT_VERSION_STRING "0.1.0"
+
+/* shmkit's own error codes. All are negative and far from -errno values. */
+enum {
+	SK_EBADNAME = -1001,   /* name is not 1..200 chars of [A-Za-z0-9._-], or . / .. */
+	SK_ETOOSMALL = -1002,  /* file too small to hold a shmkit header */
+	SK_EFOREIGN = -1003,   /* not a shmkit segment: foreign magic or not a regular file */
+	SK_EVERSION = -1004,   /* header layout version newer than this library */
+	SK_ECHECKSUM = -1005,  /* header checksum does not match its contents */
+	SK_ECORRUPT = -1006,   /* header fields are inconsistent */
+	SK_ETRUNCATED = -1007, /* file holds less than the header describes */
+	SK_EKIND = -1008,      /* segment is of another kind (array opened as bits, ...) */
+	SK_ETYPE = -1009,      /* dtype, shape or length differs from what was expected */
+	SK_ESYMLINK = -1010,   /* the name in /dev/shm is a symbolic link: never followed */
+	SK_EREADONLY = -1011,  /* write through a handle opened read-only */
+	SK_ENOTFOUND = -1012,  /* a search found nothing (sk_bits_find_next_*) */
+};
+
+/* Returns a static, human-readable description of a shmkit return code:
+ * one of the SK_E* codes above or a negated errno. Thread-safe. */
+const char *sk_strerror(int code);
+
+/* Open flags. */
+#define SK_RDWR 0x0   /* map read-write (default) */
+#define SK_RDONLY 0x1 /* map PROT_READ: writes through the mapping fault */
+
+/* Segment names: 1..SK_NAME_MAX characters of [A-Za-z0-9._-], not "." or "..". */
+#define SK_NAME_MAX 200
+
+/* Returns 0 when name is a valid segment name, SK_EBADNAME otherwise. Pure: touches no system state. */
+int sk_name_check(const char *name);
+
+/* Options for every _create call. Pass NULL for the defaults. Zero-initialise
+ * the struct and set what you need: a zero field means "default". */
+typedef struct sk_create_opts {
+	uint32_t mode;    /* permission bits applied exactly (no umask); 0 means 0600 */
+	uint32_t flags;   /* reserved for later options; must be 0 */
+	uint64_t resv[6]; /* must be zero */
+} sk_create_opts;
+
+/* Element types of arrays. Values are stored in segment headers: never renumber. */
+typedef enum sk_dtype {
+	SK_BOOL = 1,
+	SK_INT8 = 2,
+	SK_INT16 = 3,
+	SK_INT32 = 4,
+	SK_INT64 = 5,
+	SK_UINT8 = 6,
+	SK_UINT16 = 7,
+	SK_UINT32 = 8,
+	SK_UINT64 = 9,
+	SK_FLOAT32 = 10,
+	SK_FLOAT64 = 11,
+} sk_dtype;
+
+/* Bytes per element of dtype, or 0 for an unknown dtype. */
+size_t sk_dtype_size(sk_dtype dtype);
+/* NumPy-style name ("int64", "float32", "bool", ...), or NULL for an unknown dtype. */
+const char *sk_dtype_name(sk_dtype dtype);
+/* Parses a NumPy-style name ("int64", "i8", "float64", "f8", "bool", ...).
+ * Returns the dtype, or 0 when the name is unknown. */
+sk_dtype sk_dtype_from_name(const char *name);
+
+/* Library version as a string ("0.1.0"). */
+const char *sk_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,119 @@
+/*
+ * shmkit/segment.h: named, self-describing shared-memory segments.
+ *
+ * A segment is a file in /dev/shm made of a 4096-byte header page followed by
+ * page-aligned data. The header (docs/format.md) records the kind of segment,
+ * its sizes, dtype and shape, who created it and when, and a checksum; every
+ * open validates it against the file before mapping anything. Space for the
+ * whole segment is reserved at creation, so a full /dev/shm fails at create
+ * time with -ENOSPC instead of killing a process with SIGBUS later.
+ *
+ * A segment is published atomically: it is built as an unnamed file and given
+ * its name only once the header is complete, so no process ever opens a
+ * half-made segment, and a failed create leaves nothing behind.
+ *
+ * Handles (sk_segment *) are process-local. A handle stays valid in a forked
+ * child (the mapping is inherited); close it in each process that holds it.
+ * Functions taking a handle are safe to call from several threads only when
+ * the handle is not being closed at the same time.
+ */
+#ifndef SHMKIT_SEGMENT_H
+#define SHMKIT_SEGMENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Kinds of segments. Values are stored in headers: never renumber. */
+typedef enum sk_kind {
+	SK_KIND_RAW = 1,   /* untyped bytes */
+	SK_KIND_ARRAY = 2, /* typed N-d array (shmkit/array.h) */
+	SK_KIND_BITS = 3,  /* bit array (shmkit/bits.h) */
+} sk_kind;
+
+/* Short name of a kind ("raw", "array", "bits"), or "unknown". */
+const char *sk_kind_name(int kind);
+
+#define SK_MAX_DIMS 32
+
+/* What a segment's header says, plus what the file system says about it. */
+typedef struct sk_segment_info {
+	char name[SK_NAME_MAX + 1];
+	int kind;                      /* sk_kind */
+	uint32_t version;              /* header layout version */
+	uint64_t data_size;            /* bytes of data */
+	uint64_t data_offset;          /* where data starts in the file */
+	uint64_t file_size;            /* bytes the file occupies */
+	pid_t creator_pid;             /* process that created the segment */
+	uint64_t creator_start;        /* its start time, clock ticks since boot */
+	int creator_alive;             /* 1 if that process (same pid and start time) still runs, else 0 */
+	int64_t ctime_ns;              /* creation time, ns since the Unix epoch */
+	sk_dtype dtype;                /* arrays: element type; 0 otherwise */
+	int ndim;                      /* arrays: number of dimensions */
+	uint64_t shape[SK_MAX_DIMS];   /* arrays: extent of each dimension */
+	uint64_t nitems;               /* arrays: elements; bits: bits; raw: bytes */
+	uint32_t mode;                 /* permission bits of the file */
+	uid_t uid;                     /* owner of the file */
+} sk_segment_info;
+
+typedef struct sk_segment sk_segment;
+
+/* Creates a raw segment of `size` data bytes (zero-filled) under `name`, or
+ * under a generated unique name when name is NULL (read it back with
+ * sk_segment_name). Fails with -EEXIST if the name is taken, SK_EBADNAME for an
+ * invalid name, -ENOSPC if /dev/shm cannot hold it (nothing is left behind).
+ * On success *out is a read-write handle the caller closes with sk_segment_close. */
+int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opts, sk_segment **out);
+
+/* Opens an existing segment of any kind by name. flags: SK_RDWR or SK_RDONLY.
+ * Validates the header against the file (SK_ETOOSMALL, SK_EFOREIGN,
+ * SK_EVERSION, SK_ECHECKSUM, SK_ECORRUPT, SK_ETRUNCATED, SK_ESYMLINK, -ENOENT,
+ * -EACCES) and maps it. Attaching costs the same for 1 MiB or 1 TiB. */
+int sk_segment_open(const char *name, int flags, sk_segment **out);
+
+/* Unmaps the segment and frees the handle. The name stays (see
+ * sk_segment_unlink). Pointers into the data are invalid afterwards.
+ * Accepts NULL. Returns 0. */
+int sk_segment_close(sk_segment *seg);
+
+/* Removes the name system-wide. Processes that have the segment mapped keep
+ * their mapping; the memory is freed when the last one closes it. Refuses
+ * entries that are not shmkit segments (SK_EFOREIGN, SK_ESYMLINK) so that
+ * foreign files in /dev/shm are never removed by mistake; a shmkit segment
+ * with a corrupt header can still be unlinked. */
+int sk_segment_unlink(const char *name);
+
+/* Reads and validates the header of the named segment without mapping it.
+ * Errors as sk_segment_open. */
+int sk_segment_stat(const char *name, sk_segment_info *info);
+
+/* Accessors of an open handle. */
+const char *sk_segment_name(const sk_segment *seg);
+void *sk_segment_data(const sk_segment *seg);     /* NULL when data_size is 0 */
+uint64_t sk_segment_size(const sk_segment *seg);  /* data bytes */
+int sk_segment_kind(const sk_segment *seg);
+int sk_segment_flags(const sk_segment *seg);      /* SK_RDONLY or SK_RDWR as opened */
+/* Fills info from the handle's validated copy of the header. Returns 0. */
+int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info);
+
+/* Called by sk_segment_list for each entry of /dev/shm. status is 0 for a
+ * valid shmkit segment (info filled), or the error that opening it would give
+ * (SK_EFOREIGN for a foreign file, SK_ECHECKSUM for a corrupt header, -EACCES,
+ * ...; info then has only name set). Return 0 to go on, non-zero to stop. */
+typedef int (*sk_list_fn)(const char *name, int status, const sk_segment_info *info, void *arg);
+
+/* Visits every entry of /dev/shm in name order. Foreign and corrupt entries
+ * are reported through status, never cause a failure. Returns the number of
+ * entries visited, the callback's non-zero value if it stopped early, or a
+ * negative code if /dev/shm cannot be read. */
+int sk_segment_list(sk_list_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

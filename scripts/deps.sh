@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages shmkit needs, only those missing (idempotent).
+#   scripts/deps.sh build        compilers and CMake
+#   scripts/deps.sh build test   plus what the tests need
+set -eu
+pkgs=""
+for what in "$@"; do
+	case "$what" in
+	build) pkgs="$pkgs gcc make cmake pkg-config" ;;
+	test) pkgs="$pkgs libcmocka-dev clang python3 python3-numpy python3-pytest util-linux" ;;
+	*) echo "deps.sh: unknown set '$what'" >&2; exit 2 ;;
+	esac
+done
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: missing Debian packages:$missing (run as root, or install them)" >&2
+	exit 1
+fi
+echo "deps.sh: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

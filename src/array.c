@@ -1,0 +1,160 @@
+/*
+ * array.c: typed N-d arrays over a segment.
+ *
+ * The segment header carries dtype, ndim and shape; the data region holds
+ * the elements in C order starting at a page boundary. A handle caches
+ * shape and byte strides computed from the validated header copy; it holds
+ * no shared state of its own, so concurrency is that of plain shared memory.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct sk_array {
+	sk_segment *seg;
+	sk_dtype dtype;
+	int ndim;
+	uint64_t size;
+	uint64_t shape[SK_MAX_DIMS];
+	int64_t strides[SK_MAX_DIMS];
+};
+
+static int wrap(sk_segment *seg, sk_array **out)
+{
+	sk_array *a = calloc(1, sizeof *a);
+	if (!a)
+		return -ENOMEM;
+	const sk__header *h = &seg->hdr;
+	a->seg = seg;
+	a->dtype = (sk_dtype)h->dtype;
+	a->ndim = (int)h->ndim;
+	a->size = h->nitems;
+	int64_t stride = (int64_t)sk_dtype_size(a->dtype);
+	for (int i = a->ndim - 1; i >= 0; i--) {
+		a->shape[i] = h->shape[i];
+		a->strides[i] = stride;
+		/* Cannot overflow: the header's total size fits in 64 bits. An
+		 * empty dimension makes the product 0, like NumPy's strides. */
+		stride *= (int64_t)(h->shape[i] ? h->shape[i] : 1);
+	}
+	*out = a;
+	return 0;
+}
+
+int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *shape,
+		    const sk_create_opts *opts, sk_array **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	size_t isz = sk_dtype_size(dtype);
+	if (!isz || ndim < 0 || ndim > SK_MAX_DIMS || (ndim > 0 && !shape))
+		return -EINVAL;
+	uint64_t n = 1, bytes;
+	for (int i = 0; i < ndim; i++)
+		if (__builtin_mul_overflow(n, shape[i], &n))
+			return -EOVERFLOW;
+	if (__builtin_mul_overflow(n, (uint64_t)isz, &bytes) || bytes > (uint64_t)INT64_MAX)
+		return -EOVERFLOW;
+	sk__seg_desc d = {
+		.kind = SK_KIND_ARRAY, .dtype = dtype, .ndim = ndim, .shape = shape, .nitems = n, .data_size = bytes};
+	sk_segment *seg;
+	int rc = sk__segment_create(name, &d, opts, &seg);
+	if (rc)
+		return rc;
+	rc = wrap(seg, out);
+	if (rc) {
+		sk__sys_unlink(sk_segment_name(seg));
+		sk_segment_close(seg);
+	}
+	return rc;
+}
+
+int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, const uint64_t *shape,
+		     sk_array **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	sk_segment *seg;
+	int rc = sk__segment_open(name, flags, SK_KIND_ARRAY, &seg);
+	if (rc)
+		return rc;
+	const sk__header *h = &seg->hdr;
+	bool ok = (!dtype || h->dtype == (uint32_t)dtype) && (ndim < 0 || h->ndim == (uint32_t)ndim);
+	if (ok && shape) {
+		if (ndim < 0) /* a shape without a rank means nothing */
+			ok = false;
+		for (int i = 0; ok && i < ndim; i++)
+			ok = h->shape[i] == shape[i];
+	}
+	if (!ok) {
+		sk_segment_close(seg);
+		return SK_ETYPE;
+	}
+	rc = wrap(seg, out);
+	if (rc)
+		sk_segment_close(seg);
+	return rc;
+}
+
+int sk_array_open(const char *name, int flags, sk_array **out)
+{
+	return sk_array_open_as(name, flags, 0, -1, NULL, out);
+}
+
+int sk_array_close(sk_array *a)
+{
+	if (!a)
+		return 0;
+	sk_segment_close(a->seg);
+	free(a);
+	return 0;
+}
+
+sk_dtype sk_array_dtype(const sk_array *a)
+{
+	return a->dtype;
+}
+
+int sk_array_ndim(const sk_array *a)
+{
+	return a->ndim;
+}
+
+const uint64_t *sk_array_shape(const sk_array *a)
+{
+	return a->shape;
+}
+
+const int64_t *sk_array_strides(const sk_array *a)
+{
+	return a->strides;
+}
+
+uint64_t sk_array_size(const sk_array *a)
+{
+	return a->size;
+}
+
+uint64_t sk_array_nbytes(const sk_array *a)
+{
+	return a->seg->hdr.data_size;
+}
+
+void *sk_array_data(const sk_array *a)
+{
+	return sk_segment_data(a->seg);
+}
+
+const char *sk_array_name(const sk_array *a)
+{
+	return sk_segment_name(a->seg);
+}
+
+sk_segment *sk_array_segment(const sk_array *a)
+{
+	return a->seg;
+}

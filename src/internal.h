@@ -1,0 +1,144 @@
+/*
+ * internal.h: private declarations shared by shmkit's modules (sk__ prefix).
+ * Nothing here is part of the public API or ABI.
+ */
+#ifndef SHMKIT_INTERNAL_H
+#define SHMKIT_INTERNAL_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shmkit.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "shmkit's segment format is little-endian; big-endian hosts are not supported"
+#endif
+
+/* ---- The segment header (docs/format.md) ---- */
+
+#define SK__MAGIC "\x89SHMKIT\n"
+#define SK__LAYOUT_VERSION 1u
+#define SK__HEADER_SIZE 4096u /* the header page: descriptor + live area */
+#define SK__DESC_SIZE 512u    /* the checksummed descriptor at offset 0 */
+#define SK__PAGE 4096u
+
+/* The descriptor: immutable after creation, checksummed. Little-endian,
+ * fixed width, no pointers. Offsets are asserted below and documented in
+ * docs/format.md; changing any of them needs a new layout version. */
+typedef struct sk__header {
+	uint8_t magic[8];       /* 0 */
+	uint32_t version;       /* 8 */
+	uint32_t header_size;   /* 12 */
+	uint32_t kind;          /* 16 */
+	uint32_t flags;         /* 20 */
+	uint64_t data_offset;   /* 24 */
+	uint64_t data_size;     /* 32 */
+	uint64_t file_size;     /* 40 */
+	int32_t creator_pid;    /* 48 */
+	uint32_t resv0;         /* 52 */
+	uint64_t creator_start; /* 56 */
+	int64_t ctime_ns;       /* 64 */
+	uint32_t dtype;         /* 72 */
+	uint32_t ndim;          /* 76 */
+	uint64_t nitems;        /* 80 */
+	uint64_t shape[SK_MAX_DIMS]; /* 88 */
+	uint8_t resv[160];      /* 344 */
+	uint64_t checksum;      /* 504: FNV-1a 64 of bytes 0..503 */
+} sk__header;
+
+static_assert(sizeof(sk__header) == SK__DESC_SIZE, "descriptor must be 512 bytes");
+static_assert(offsetof(sk__header, shape) == 88, "shape offset");
+static_assert(offsetof(sk__header, resv) == 344, "resv offset");
+static_assert(offsetof(sk__header, checksum) == 504, "checksum offset");
+
+uint64_t sk__header_checksum(const sk__header *h);
+/* Validates a descriptor read from a file of actual_size bytes (`got` bytes of
+ * it could be read). Returns 0 or the SK_E* code that describes the problem. */
+int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size);
+
+/* What a typed create puts in the header besides the common fields. */
+typedef struct sk__seg_desc {
+	int kind;
+	sk_dtype dtype;
+	int ndim;
+	const uint64_t *shape;
+	uint64_t nitems;
+	uint64_t data_size;
+} sk__seg_desc;
+
+struct sk_segment {
+	char name[SK_NAME_MAX + 1];
+	uint8_t *base;   /* start of the mapping (the header page) */
+	size_t map_size; /* bytes mapped */
+	int flags;       /* SK_RDONLY or SK_RDWR */
+	uint32_t mode;   /* permission bits when opened */
+	uid_t uid;       /* owner when opened */
+	sk__header hdr;  /* validated private copy of the descriptor */
+};
+
+int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
+		       sk_segment **out);
+/* Opens and checks the kind (0: any kind). */
+int sk__segment_open(const char *name, int flags, int kind, sk_segment **out);
+void sk__info_from_header(const sk__header *h, sk_segment_info *info);
+
+static inline uint64_t sk__round_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+/* ---- OS layer (src/sys/linux.c): the only code that calls the OS ---- */
+
+#define SK__SHM_DIR "/dev/shm"
+
+/* An unnamed file in the shm directory with exactly `mode`; *fd on success. */
+int sk__sys_tmpfile(uint32_t mode, int *fd);
+/* Reserves (allocates and zeroes) size bytes of fd. -ENOSPC when full. */
+int sk__sys_reserve(int fd, uint64_t size);
+/* Gives the unnamed file fd the name; -EEXIST if taken. Never follows symlinks. */
+int sk__sys_publish(int fd, const char *name);
+/* Opens an existing name without following symlinks or blocking on FIFOs;
+ * SK_ESYMLINK for a symlink, SK_EFOREIGN for anything but a regular file. */
+int sk__sys_open(const char *name, bool rdonly, int *fd);
+int sk__sys_fstat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid);
+/* Reads up to n bytes at off; returns bytes read (short only at end of file) or -errno. */
+ssize_t sk__sys_pread(int fd, void *buf, size_t n, uint64_t off);
+int sk__sys_pwrite(int fd, const void *buf, size_t n, uint64_t off);
+int sk__sys_map(int fd, size_t size, bool rdonly, void **out);
+void sk__sys_unmap(void *p, size_t size);
+void sk__sys_close(int fd);
+int sk__sys_unlink(const char *name);
+/* Start time of pid in clock ticks since boot (/proc/PID/stat field 22). */
+int sk__sys_proc_start(pid_t pid, uint64_t *start);
+/* The calling process's pid and start time (cached per pid, so fork-safe). */
+void sk__sys_self(pid_t *pid, uint64_t *start);
+int sk__sys_random(void *buf, size_t n);
+int64_t sk__sys_realtime_ns(void);
+/* Names in the shm directory, sorted; the caller frees each and the array. */
+int sk__sys_list(char ***names, size_t *n);
+
+/* ---- SIMD kernels (src/simd.c) ---- */
+
+enum { SK__SIMD_PORTABLE = 0, SK__SIMD_POPCNT = 1, SK__SIMD_AVX2 = 2, SK__SIMD_AVX512 = 3 };
+
+typedef struct sk__simd_ops {
+	const char *name;
+	uint64_t (*popcount)(const uint64_t *w, size_t n);
+	void (*and_)(uint64_t *d, const uint64_t *a, const uint64_t *b, size_t n);
+	void (*or_)(uint64_t *d, const uint64_t *a, const uint64_t *b, size_t n);
+	void (*xor_)(uint64_t *d, const uint64_t *a, const uint64_t *b, size_t n);
+	void (*not_)(uint64_t *d, const uint64_t *a, size_t n);
+} sk__simd_ops;
+
+/* The ops in use (chosen once from the CPU and SHMKIT_SIMD). */
+const sk__simd_ops *sk__simd(void);
+/* Whether this CPU can run a level. */
+bool sk__simd_supported(int level);
+/* Forces a level for this process (tests and benchmarks). -ENOTSUP if the CPU
+ * cannot run it, -EINVAL for an unknown level. Not thread-safe. */
+int sk__simd_force(int level);
+
+#endif

@@ -1,0 +1,440 @@
+/*
+ * segment.c: named, self-describing segments.
+ *
+ * Memory layout of a segment file (docs/format.md has every byte):
+ *
+ *   0      512  descriptor: magic, version, kind, sizes, dtype/shape, creator,
+ *               checksum. Written once before the name exists; never changes.
+ *   512   4096  live area: zero; reserved for per-kind state that changes
+ *               (locks, counters) and is validated by its own kind.
+ *   4096   ...  data, page aligned, data_size bytes, zero-filled at creation,
+ *               then padding up to a whole page.
+ *
+ * Concurrency: the descriptor is immutable, so any number of processes may
+ * open, validate and map a segment at once without locking. Each handle keeps
+ * a private validated copy of the descriptor, so a stray write into the
+ * mapped header cannot change what this process believes the shape is.
+ * Creation is atomic (see sys/linux.c): the name appears only after the
+ * header is complete.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+uint64_t sk__header_checksum(const sk__header *h)
+{
+	const uint8_t *p = (const uint8_t *)h;
+	uint64_t x = UINT64_C(0xcbf29ce484222325); /* FNV-1a 64 */
+	for (size_t i = 0; i < offsetof(sk__header, checksum); i++) {
+		x ^= p[i];
+		x *= UINT64_C(0x100000001b3);
+	}
+	return x;
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+static int check_kind_fields(const sk__header *h)
+{
+	switch (h->kind) {
+	case SK_KIND_RAW:
+		if (h->dtype || h->ndim || h->nitems != h->data_size ||
+		    !all_zero(h->shape, sizeof h->shape))
+			return SK_ECORRUPT;
+		return 0;
+	case SK_KIND_ARRAY: {
+		size_t isz = sk_dtype_size((sk_dtype)h->dtype);
+		if (!isz || h->ndim > SK_MAX_DIMS)
+			return SK_ECORRUPT;
+		uint64_t n = 1;
+		for (uint32_t i = 0; i < SK_MAX_DIMS; i++) {
+			if (i >= h->ndim) {
+				if (h->shape[i])
+					return SK_ECORRUPT;
+			} else if (__builtin_mul_overflow(n, h->shape[i], &n)) {
+				return SK_ECORRUPT;
+			}
+		}
+		uint64_t bytes;
+		if (n != h->nitems || __builtin_mul_overflow(n, (uint64_t)isz, &bytes) ||
+		    bytes != h->data_size)
+			return SK_ECORRUPT;
+		return 0;
+	}
+	case SK_KIND_BITS:
+		if (h->dtype || h->ndim || h->nitems > SK_BITS_MAX ||
+		    h->data_size != (h->nitems + 63) / 64 * 8 || !all_zero(h->shape, sizeof h->shape))
+			return SK_ECORRUPT;
+		return 0;
+	default:
+		return SK_EKIND;
+	}
+}
+
+int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size)
+{
+	if (got < sizeof h->magic) /* too short for a magic: ours only if a prefix of it */
+		return memcmp(h->magic, SK__MAGIC, got) ? SK_EFOREIGN : SK_ETOOSMALL;
+	if (memcmp(h->magic, SK__MAGIC, sizeof h->magic))
+		return SK_EFOREIGN;
+	if (got < sizeof *h || actual_size < SK__HEADER_SIZE)
+		return SK_ETOOSMALL;
+	if (h->version > SK__LAYOUT_VERSION)
+		return SK_EVERSION;
+	if (h->version == 0)
+		return SK_ECORRUPT;
+	if (h->checksum != sk__header_checksum(h))
+		return SK_ECHECKSUM;
+	/* The checksum matched: what follows catches headers written wrongly
+	 * (or forged), not random damage. */
+	if (h->header_size != SK__HEADER_SIZE || h->flags || h->resv0 || !all_zero(h->resv, sizeof h->resv))
+		return SK_ECORRUPT;
+	if (h->data_offset < SK__HEADER_SIZE || h->data_offset % SK__PAGE || h->creator_pid <= 0)
+		return SK_ECORRUPT;
+	uint64_t end;
+	if (__builtin_add_overflow(h->data_offset, h->data_size, &end) || end > UINT64_MAX - SK__PAGE ||
+	    h->file_size != sk__round_up(end, SK__PAGE))
+		return SK_ECORRUPT;
+	int rc = check_kind_fields(h);
+	if (rc)
+		return rc;
+	if (actual_size < h->file_size)
+		return SK_ETRUNCATED;
+	return 0;
+}
+
+void sk__info_from_header(const sk__header *h, sk_segment_info *info)
+{
+	info->kind = (int)h->kind;
+	info->version = h->version;
+	info->data_size = h->data_size;
+	info->data_offset = h->data_offset;
+	info->file_size = h->file_size;
+	info->creator_pid = h->creator_pid;
+	info->creator_start = h->creator_start;
+	uint64_t now_start;
+	info->creator_alive = sk__sys_proc_start(h->creator_pid, &now_start) == 0 && now_start == h->creator_start;
+	info->ctime_ns = h->ctime_ns;
+	info->dtype = (sk_dtype)h->dtype;
+	info->ndim = (int)h->ndim;
+	memcpy(info->shape, h->shape, sizeof info->shape);
+	info->nitems = h->nitems;
+}
+
+const char *sk_kind_name(int kind)
+{
+	switch (kind) {
+	case SK_KIND_RAW:
+		return "raw";
+	case SK_KIND_ARRAY:
+		return "array";
+	case SK_KIND_BITS:
+		return "bits";
+	}
+	return "unknown";
+}
+
+static int gen_name(char *buf, size_t len)
+{
+	static unsigned counter;
+	uint8_t r[6];
+	int rc = sk__sys_random(r, sizeof r);
+	if (rc)
+		return rc;
+	pid_t pid;
+	uint64_t start;
+	sk__sys_self(&pid, &start);
+	unsigned c = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+	snprintf(buf, len, "sk-%d-%u-%02x%02x%02x%02x%02x%02x", (int)pid, c, r[0], r[1], r[2], r[3], r[4], r[5]);
+	return 0;
+}
+
+/* Maps a validated file and builds the handle. Takes ownership of nothing. */
+static int map_handle(int fd, const char *name, const sk__header *h, int flags, sk_segment **out)
+{
+	sk_segment *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	void *base;
+	int rc = sk__sys_map(fd, (size_t)h->file_size, flags & SK_RDONLY, &base);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	snprintf(s->name, sizeof s->name, "%s", name);
+	(void)sk__sys_fstat(fd, NULL, &s->mode, &s->uid);
+	s->base = base;
+	s->map_size = (size_t)h->file_size;
+	s->flags = flags & SK_RDONLY;
+	s->hdr = *h;
+	*out = s;
+	return 0;
+}
+
+static int check_opts(const sk_create_opts *opts, uint32_t *mode)
+{
+	*mode = 0600;
+	if (!opts)
+		return 0;
+	if (opts->flags || !all_zero(opts->resv, sizeof opts->resv) || (opts->mode & ~07777u))
+		return -EINVAL;
+	if (opts->mode)
+		*mode = opts->mode;
+	return 0;
+}
+
+int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
+		       sk_segment **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (name && sk_name_check(name))
+		return SK_EBADNAME;
+	uint32_t mode;
+	int rc = check_opts(opts, &mode);
+	if (rc)
+		return rc;
+	if (d->data_size > UINT64_MAX - 2 * (uint64_t)SK__PAGE || d->ndim < 0 || d->ndim > SK_MAX_DIMS)
+		return d->ndim < 0 || d->ndim > SK_MAX_DIMS ? -EINVAL : -EOVERFLOW;
+
+	sk__header h;
+	memset(&h, 0, sizeof h);
+	memcpy(h.magic, SK__MAGIC, sizeof h.magic);
+	h.version = SK__LAYOUT_VERSION;
+	h.header_size = SK__HEADER_SIZE;
+	h.kind = (uint32_t)d->kind;
+	h.data_offset = SK__HEADER_SIZE;
+	h.data_size = d->data_size;
+	h.file_size = sk__round_up(h.data_offset + d->data_size, SK__PAGE);
+	if (h.file_size > (uint64_t)SIZE_MAX)
+		return -EOVERFLOW;
+	pid_t pid;
+	sk__sys_self(&pid, &h.creator_start);
+	h.creator_pid = pid;
+	h.ctime_ns = sk__sys_realtime_ns();
+	h.dtype = (uint32_t)d->dtype;
+	h.ndim = (uint32_t)d->ndim;
+	h.nitems = d->nitems;
+	for (int i = 0; i < d->ndim; i++)
+		h.shape[i] = d->shape[i];
+	h.checksum = sk__header_checksum(&h);
+	rc = sk__header_validate(&h, sizeof h, h.file_size);
+	if (rc) /* a caller bug, not a system state */
+		return -EINVAL;
+
+	int fd = -1;
+	rc = sk__sys_tmpfile(mode, &fd);
+	if (rc)
+		return rc;
+	rc = sk__sys_reserve(fd, h.file_size);
+	if (!rc)
+		rc = sk__sys_pwrite(fd, &h, sizeof h, 0);
+	char gen[64];
+	if (!rc) {
+		if (name) {
+			rc = sk__sys_publish(fd, name);
+		} else {
+			/* Generated names carry 48 random bits: a clash is rare, but retry. */
+			for (int tries = 0; tries < 16; tries++) {
+				rc = gen_name(gen, sizeof gen);
+				if (!rc)
+					rc = sk__sys_publish(fd, gen);
+				if (rc != -EEXIST)
+					break;
+			}
+			name = gen;
+		}
+	}
+	if (!rc) {
+		rc = map_handle(fd, name, &h, SK_RDWR, out);
+		if (rc)
+			sk__sys_unlink(name);
+	}
+	sk__sys_close(fd); /* an unnamed file that was never linked vanishes here */
+	return rc;
+}
+
+int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opts, sk_segment **out)
+{
+	sk__seg_desc d = {.kind = SK_KIND_RAW, .nitems = size, .data_size = size};
+	return sk__segment_create(name, &d, opts, out);
+}
+
+/* Opens name, reads and validates its header. On success *fd is open. */
+static int open_checked(const char *name, bool rdonly, int *fd, sk__header *h, uint32_t *mode, uid_t *uid)
+{
+	if (sk_name_check(name))
+		return SK_EBADNAME;
+	int f;
+	int rc = sk__sys_open(name, rdonly, &f);
+	if (rc)
+		return rc;
+	uint64_t size;
+	rc = sk__sys_fstat(f, &size, mode, uid);
+	ssize_t got = 0;
+	if (!rc) {
+		memset(h, 0, sizeof *h);
+		got = sk__sys_pread(f, h, sizeof *h, 0);
+		if (got < 0)
+			rc = (int)got;
+	}
+	if (!rc)
+		rc = sk__header_validate(h, (size_t)got, size);
+	if (rc) {
+		sk__sys_close(f);
+		return rc;
+	}
+	*fd = f;
+	return 0;
+}
+
+int sk__segment_open(const char *name, int flags, int kind, sk_segment **out)
+{
+	if (!out || (flags & ~SK_RDONLY))
+		return -EINVAL;
+	*out = NULL;
+	int fd;
+	sk__header h;
+	int rc = open_checked(name, flags & SK_RDONLY, &fd, &h, NULL, NULL);
+	if (rc)
+		return rc;
+	if (kind && h.kind != (uint32_t)kind)
+		rc = SK_EKIND;
+	else
+		rc = map_handle(fd, name, &h, flags, out);
+	sk__sys_close(fd);
+	return rc;
+}
+
+int sk_segment_open(const char *name, int flags, sk_segment **out)
+{
+	return sk__segment_open(name, flags, 0, out);
+}
+
+int sk_segment_close(sk_segment *seg)
+{
+	if (!seg)
+		return 0;
+	sk__sys_unmap(seg->base, seg->map_size);
+	free(seg);
+	return 0;
+}
+
+int sk_segment_unlink(const char *name)
+{
+	if (sk_name_check(name))
+		return SK_EBADNAME;
+	int fd;
+	int rc = sk__sys_open(name, true, &fd);
+	if (rc)
+		return rc;
+	uint8_t magic[sizeof(SK__MAGIC) - 1];
+	ssize_t got = sk__sys_pread(fd, magic, sizeof magic, 0);
+	sk__sys_close(fd);
+	if (got < 0)
+		return (int)got;
+	/* Only the magic is checked: a segment whose header is damaged is
+	 * still ours to remove. */
+	if ((size_t)got < sizeof magic || memcmp(magic, SK__MAGIC, sizeof magic))
+		return SK_EFOREIGN;
+	return sk__sys_unlink(name);
+}
+
+int sk_segment_stat(const char *name, sk_segment_info *info)
+{
+	if (!info)
+		return -EINVAL;
+	memset(info, 0, sizeof *info);
+	int fd;
+	sk__header h;
+	uint32_t mode;
+	uid_t uid;
+	int rc = open_checked(name, true, &fd, &h, &mode, &uid);
+	if (rc)
+		return rc;
+	sk__sys_close(fd);
+	snprintf(info->name, sizeof info->name, "%s", name);
+	sk__info_from_header(&h, info);
+	info->mode = mode;
+	info->uid = uid;
+	return 0;
+}
+
+const char *sk_segment_name(const sk_segment *seg)
+{
+	return seg->name;
+}
+
+void *sk_segment_data(const sk_segment *seg)
+{
+	return seg->hdr.data_size ? seg->base + seg->hdr.data_offset : NULL;
+}
+
+uint64_t sk_segment_size(const sk_segment *seg)
+{
+	return seg->hdr.data_size;
+}
+
+int sk_segment_kind(const sk_segment *seg)
+{
+	return (int)seg->hdr.kind;
+}
+
+int sk_segment_flags(const sk_segment *seg)
+{
+	return seg->flags;
+}
+
+int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
+{
+	memset(info, 0, sizeof *info);
+	snprintf(info->name, sizeof info->name, "%s", seg->name);
+	sk__info_from_header(&seg->hdr, info);
+	info->mode = seg->mode;
+	info->uid = seg->uid;
+	return 0;
+}
+
+int sk_segment_list(sk_list_fn fn, void *arg)
+{
+	if (!fn)
+		return -EINVAL;
+	char **names;
+	size_t n;
+	int rc = sk__sys_list(&names, &n);
+	if (rc)
+		return rc;
+	int visited = 0, stop = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!stop) {
+			sk_segment_info info;
+			int st;
+			if (sk_name_check(names[i])) {
+				/* shmkit never makes such a name: foreign, not opened. */
+				memset(&info, 0, sizeof info);
+				snprintf(info.name, sizeof info.name, "%s", names[i]);
+				st = SK_EFOREIGN;
+			} else {
+				st = sk_segment_stat(names[i], &info);
+				if (st)
+					snprintf(info.name, sizeof info.name, "%s", names[i]);
+			}
+			visited++;
+			stop = fn(names[i], st, &info, arg);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return stop ? stop : visited;
+}

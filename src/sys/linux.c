@@ -1,0 +1,311 @@
+/*
+ * sys/linux.c: the OS layer. Every system call shmkit makes is here; the
+ * modules above are written against these sk__sys_* functions only.
+ *
+ * Segments live as files in /dev/shm, the tmpfs behind shm_open(3) on Linux.
+ * Creation uses O_TMPFILE: the file is built without a name (sized, reserved
+ * with fallocate, header written) and linked under its name last, so no other
+ * process sees a partial segment and an interrupted create leaves nothing.
+ * Opening uses O_NOFOLLOW | O_NONBLOCK so a planted symlink is not followed
+ * and a planted FIFO does not block.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../internal.h"
+
+static int path_of(const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", SK__SHM_DIR, name);
+	return (n < 0 || (size_t)n >= len) ? SK_EBADNAME : 0;
+}
+
+int sk__sys_tmpfile(uint32_t mode, int *fd)
+{
+	int f = open(SK__SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (f < 0)
+		return -errno;
+	/* Apply the requested mode exactly, whatever the umask. */
+	if (fchmod(f, mode & 07777) < 0) {
+		int e = -errno;
+		close(f);
+		return e;
+	}
+	*fd = f;
+	return 0;
+}
+
+int sk__sys_reserve(int fd, uint64_t size)
+{
+	if (size == 0)
+		return 0;
+	if (size > (uint64_t)INT64_MAX)
+		return -EFBIG;
+	for (;;) {
+		if (fallocate(fd, 0, 0, (off_t)size) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue; /* tmpfs undoes a partial allocation: start again */
+		if (errno != EOPNOTSUPP)
+			return -errno;
+		break;
+	}
+	/* No fallocate on this file system: posix_fallocate writes every block,
+	 * which also reserves them. */
+	int e = posix_fallocate(fd, 0, (off_t)size);
+	return e ? -e : 0;
+}
+
+int sk__sys_publish(int fd, const char *name)
+{
+	char path[sizeof(SK__SHM_DIR) + SK_NAME_MAX + 2];
+	int rc = path_of(name, path, sizeof path);
+	if (rc)
+		return rc;
+	/* linkat fails with EEXIST if anything (file, symlink, FIFO) has the
+	 * name, and never follows a symlink at the destination. */
+	if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM && errno != EACCES)
+		return -errno;
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd works for all. */
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	return -errno;
+}
+
+int sk__sys_open(const char *name, bool rdonly, int *fd)
+{
+	char path[sizeof(SK__SHM_DIR) + SK_NAME_MAX + 2];
+	int rc = path_of(name, path, sizeof path);
+	if (rc)
+		return rc;
+	int f = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (f < 0) {
+		if (errno == ELOOP)
+			return SK_ESYMLINK;
+		if (errno == EISDIR)
+			return SK_EFOREIGN;
+		return -errno;
+	}
+	struct stat st;
+	if (fstat(f, &st) < 0) {
+		int e = -errno;
+		close(f);
+		return e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(f);
+		return SK_EFOREIGN;
+	}
+	*fd = f;
+	return 0;
+}
+
+int sk__sys_fstat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (size)
+		*size = (uint64_t)st.st_size;
+	if (mode)
+		*mode = (uint32_t)(st.st_mode & 07777);
+	if (uid)
+		*uid = st.st_uid;
+	return 0;
+}
+
+ssize_t sk__sys_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int sk__sys_pwrite(int fd, const void *buf, size_t n, uint64_t off)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = pwrite(fd, (const char *)buf + done, n - done, (off_t)(off + done));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+int sk__sys_map(int fd, size_t size, bool rdonly, void **out)
+{
+	void *p = mmap(NULL, size, rdonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+void sk__sys_unmap(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size);
+}
+
+void sk__sys_close(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* Linux closes the descriptor even when close reports EINTR */
+}
+
+int sk__sys_unlink(const char *name)
+{
+	char path[sizeof(SK__SHM_DIR) + SK_NAME_MAX + 2];
+	int rc = path_of(name, path, sizeof path);
+	if (rc)
+		return rc;
+	return unlink(path) == 0 ? 0 : -errno;
+}
+
+int sk__sys_proc_start(pid_t pid, uint64_t *start)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	ssize_t n = sk__sys_pread(f, buf, sizeof buf - 1, 0);
+	close(f);
+	if (n <= 0)
+		return n < 0 ? (int)n : -ESRCH;
+	buf[n] = '\0';
+	/* The command name (field 2) may hold spaces and parentheses: fields
+	 * are counted from the last ')'. starttime is field 22. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	p++;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EIO;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p + 1, &end, 10);
+	if (errno || end == p + 1)
+		return -EIO;
+	*start = v;
+	return 0;
+}
+
+void sk__sys_self(pid_t *pid, uint64_t *start)
+{
+	static pid_t cached_pid;
+	static uint64_t cached_start;
+	pid_t me = getpid();
+	if (__atomic_load_n(&cached_pid, __ATOMIC_ACQUIRE) != me) {
+		uint64_t s = 0;
+		if (sk__sys_proc_start(me, &s) < 0)
+			s = 0;
+		cached_start = s;
+		__atomic_store_n(&cached_pid, me, __ATOMIC_RELEASE);
+	}
+	*pid = me;
+	*start = cached_start;
+}
+
+int sk__sys_random(void *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = getrandom((char *)buf + got, n - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int64_t sk__sys_realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int sk__sys_list(char ***names, size_t *count)
+{
+	DIR *d = opendir(SK__SHM_DIR);
+	if (!d)
+		return -errno;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	struct dirent *e;
+	errno = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			char **nv = realloc(v, ncap * sizeof *nv);
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if (!(v[n] = strdup(e->d_name))) {
+			rc = -ENOMEM;
+			break;
+		}
+		n++;
+		errno = 0;
+	}
+	if (!rc && errno)
+		rc = -errno;
+	closedir(d);
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return rc;
+	}
+	if (n)
+		qsort(v, n, sizeof *v, cmp_names);
+	*names = v;
+	*count = n;
+	return 0;
+}

@@ -1,0 +1,80 @@
+/*
+ * helpers.c: utilities shared by the C tests.
+ */
+#include "helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char ring[16][320];
+static unsigned ring_pos;
+
+static char *next_buf(void)
+{
+	return ring[ring_pos++ % 16];
+}
+
+const char *t_name(const char *tag)
+{
+	char *b = next_buf();
+	snprintf(b, 320, "sktest-%d-%s", (int)getpid(), tag);
+	return b;
+}
+
+const char *t_path(const char *name)
+{
+	char *b = next_buf();
+	snprintf(b, 320, "/dev/shm/%s", name);
+	return b;
+}
+
+void t_remove(const char *name)
+{
+	const char *p = t_path(name);
+	if (unlink(p) < 0 && errno == EISDIR)
+		rmdir(p);
+}
+
+void t_write_file(const char *name, const void *buf, size_t n)
+{
+	int fd = open(t_path(name), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+}
+
+int t_fork(int (*fn)(void *), void *arg)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn(arg));
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	return status;
+}
+
+void t_assert_exit0(int status)
+{
+	if (!WIFEXITED(status))
+		fail_msg("child died of signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+uint64_t t_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * UINT64_C(0x2545F4914F6CDD1D);
+}

@@ -1,0 +1,222 @@
+/*
+ * test_array.c: typed N-d arrays: every dtype, 0 to 32 dimensions, empty
+ * arrays, expected-type opens, kind checks, sizes beyond 4 GiB, processes.
+ */
+#include "helpers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void test_every_dtype(void **state)
+{
+	(void)state;
+	for (int d = SK_BOOL; d <= SK_FLOAT64; d++) {
+		const char *name = t_name("dt");
+		uint64_t shape[2] = {7, 13};
+		sk_array *a, *b;
+		assert_int_equal(sk_array_create(name, (sk_dtype)d, 2, shape, NULL, &a), 0);
+		size_t isz = sk_dtype_size((sk_dtype)d);
+		assert_int_equal(sk_array_dtype(a), d);
+		assert_int_equal(sk_array_ndim(a), 2);
+		assert_int_equal(sk_array_shape(a)[0], 7);
+		assert_int_equal(sk_array_shape(a)[1], 13);
+		assert_int_equal(sk_array_strides(a)[0], 13 * isz);
+		assert_int_equal(sk_array_strides(a)[1], isz);
+		assert_int_equal(sk_array_size(a), 91);
+		assert_int_equal(sk_array_nbytes(a), 91 * isz);
+		assert_string_equal(sk_array_name(a), name);
+		assert_int_equal(sk_segment_kind(sk_array_segment(a)), SK_KIND_ARRAY);
+		unsigned char *p = sk_array_data(a);
+		for (size_t i = 0; i < 91 * isz; i++)
+			assert_int_equal(p[i], 0);
+		for (size_t i = 0; i < 91 * isz; i++)
+			p[i] = (unsigned char)(i * 31 + (size_t)d);
+
+		assert_int_equal(sk_array_open(name, SK_RDONLY, &b), 0);
+		assert_int_equal(sk_array_dtype(b), d);
+		assert_memory_equal(sk_array_shape(b), shape, sizeof shape);
+		assert_memory_equal(sk_array_strides(b), sk_array_strides(a), 2 * sizeof(int64_t));
+		assert_memory_equal(sk_array_data(b), p, 91 * isz);
+		sk_array_close(b);
+		sk_array_close(a);
+		assert_int_equal(sk_segment_unlink(name), 0);
+	}
+	assert_int_equal(sk_array_close(NULL), 0);
+}
+
+static void test_dimensions(void **state)
+{
+	(void)state;
+	sk_array *a;
+	/* 0-d: one element. */
+	const char *n0 = t_name("d0");
+	assert_int_equal(sk_array_create(n0, SK_FLOAT64, 0, NULL, NULL, &a), 0);
+	assert_int_equal(sk_array_ndim(a), 0);
+	assert_int_equal(sk_array_size(a), 1);
+	assert_int_equal(sk_array_nbytes(a), 8);
+	*(double *)sk_array_data(a) = 2.5;
+	sk_array_close(a);
+	assert_int_equal(sk_array_open(n0, SK_RDONLY, &a), 0);
+	assert_true(*(double *)sk_array_data(a) == 2.5);
+	sk_array_close(a);
+	sk_segment_unlink(n0);
+
+	/* 32 dimensions, NumPy's limit. */
+	uint64_t shape[SK_MAX_DIMS + 1];
+	for (int i = 0; i <= SK_MAX_DIMS; i++)
+		shape[i] = i % 8 == 0 ? 2 : 1;
+	const char *n32 = t_name("d32");
+	assert_int_equal(sk_array_create(n32, SK_INT16, SK_MAX_DIMS, shape, NULL, &a), 0);
+	assert_int_equal(sk_array_size(a), 16);
+	assert_int_equal(sk_array_strides(a)[SK_MAX_DIMS - 1], 2);
+	assert_int_equal(sk_array_strides(a)[0], 16);
+	sk_array_close(a);
+	assert_int_equal(sk_array_open(n32, SK_RDONLY, &a), 0);
+	assert_int_equal(sk_array_ndim(a), SK_MAX_DIMS);
+	assert_memory_equal(sk_array_shape(a), shape, SK_MAX_DIMS * sizeof(uint64_t));
+	sk_array_close(a);
+	sk_segment_unlink(n32);
+	assert_int_equal(sk_array_create(t_name("d33"), SK_INT16, SK_MAX_DIMS + 1, shape, NULL, &a), -EINVAL);
+	assert_int_equal(sk_array_create(t_name("dneg"), SK_INT16, -1, shape, NULL, &a), -EINVAL);
+	assert_int_equal(sk_array_create(t_name("dnull"), SK_INT16, 2, NULL, NULL, &a), -EINVAL);
+
+	/* Empty: a zero extent, strides as NumPy gives them. */
+	uint64_t empty[3] = {3, 0, 4};
+	const char *ne = t_name("empty");
+	assert_int_equal(sk_array_create(ne, SK_FLOAT64, 3, empty, NULL, &a), 0);
+	assert_int_equal(sk_array_size(a), 0);
+	assert_null(sk_array_data(a));
+	assert_int_equal(sk_array_strides(a)[0], 32);
+	assert_int_equal(sk_array_strides(a)[1], 32);
+	assert_int_equal(sk_array_strides(a)[2], 8);
+	sk_array_close(a);
+	assert_int_equal(sk_array_open(ne, SK_RDWR, &a), 0);
+	assert_int_equal(sk_array_size(a), 0);
+	sk_array_close(a);
+	sk_segment_unlink(ne);
+}
+
+static void test_bad_arguments(void **state)
+{
+	(void)state;
+	sk_array *a;
+	uint64_t big[2] = {UINT64_C(1) << 40, UINT64_C(1) << 30};
+	assert_int_equal(sk_array_create(t_name("ovf"), SK_INT8, 2, big, NULL, &a), -EOVERFLOW);
+	uint64_t big2[1] = {UINT64_C(1) << 62};
+	assert_int_equal(sk_array_create(t_name("ovf"), SK_INT64, 1, big2, NULL, &a), -EOVERFLOW);
+	uint64_t s[1] = {4};
+	assert_int_equal(sk_array_create(t_name("dt0"), (sk_dtype)0, 1, s, NULL, &a), -EINVAL);
+	assert_int_equal(sk_array_create(t_name("dt99"), (sk_dtype)99, 1, s, NULL, &a), -EINVAL);
+	assert_int_equal(sk_array_create("bad/name", SK_INT8, 1, s, NULL, &a), SK_EBADNAME);
+	assert_int_equal(sk_array_create(t_name("x"), SK_INT8, 1, s, NULL, NULL), -EINVAL);
+	assert_int_equal(sk_array_open(t_name("missing"), SK_RDONLY, &a), -ENOENT);
+	assert_null(a);
+	assert_int_equal(sk_array_open_as(t_name("missing"), SK_RDONLY, SK_INT8, 1, s, NULL), -EINVAL);
+	assert_int_equal(access("/dev/shm/bad", F_OK), -1);
+}
+
+static void test_open_as(void **state)
+{
+	(void)state;
+	const char *name = t_name("as");
+	uint64_t shape[2] = {4, 6};
+	sk_array *a, *b;
+	assert_int_equal(sk_array_create(name, SK_UINT16, 2, shape, NULL, &a), 0);
+	assert_int_equal(sk_array_open_as(name, SK_RDONLY, SK_UINT16, 2, shape, &b), 0);
+	sk_array_close(b);
+	assert_int_equal(sk_array_open_as(name, SK_RDONLY, 0, -1, NULL, &b), 0);
+	sk_array_close(b);
+	assert_int_equal(sk_array_open_as(name, SK_RDONLY, SK_UINT16, 2, NULL, &b), 0);
+	sk_array_close(b);
+	assert_int_equal(sk_array_open_as(name, SK_RDONLY, SK_INT16, 2, shape, &b), SK_ETYPE);
+	assert_null(b);
+	assert_int_equal(sk_array_open_as(name, SK_RDONLY, SK_UINT16, 1, shape, &b), SK_ETYPE);
+	uint64_t other[2] = {6, 4};
+	assert_int_equal(sk_array_open_as(name, SK_RDONLY, SK_UINT16, 2, other, &b), SK_ETYPE);
+	assert_int_equal(sk_array_open_as(name, SK_RDONLY, 0, -1, shape, &b), SK_ETYPE);
+
+	/* Another kind under the name. */
+	const char *bn = t_name("asbits");
+	sk_bits *bits;
+	assert_int_equal(sk_bits_create(bn, 100, NULL, &bits), 0);
+	assert_int_equal(sk_array_open(bn, SK_RDONLY, &b), SK_EKIND);
+	sk_bits *wrong;
+	assert_int_equal(sk_bits_open(name, SK_RDONLY, &wrong), SK_EKIND);
+	assert_null(wrong);
+	sk_bits_close(bits);
+	sk_segment_unlink(bn);
+	sk_array_close(a);
+	sk_segment_unlink(name);
+}
+
+typedef struct big_arg {
+	const char *name;
+	uint64_t n;
+} big_arg;
+
+static int child_check_big(void *p)
+{
+	big_arg *arg = p;
+	sk_array *a;
+	if (sk_array_open_as(arg->name, SK_RDWR, SK_INT64, 1, &arg->n, &a))
+		return 1;
+	int64_t *d = sk_array_data(a);
+	if (d[0] != -1 || d[arg->n - 1] != 0x1234567890 || d[arg->n / 2] != 0)
+		return 2;
+	d[arg->n / 2] = 77;
+	sk_array_close(a);
+	return 0;
+}
+
+static void test_beyond_4gib(void **state)
+{
+	(void)state;
+	/* 5 GiB: offsets past 32 bits, shared with a child by name. */
+	big_arg arg = {t_name("big"), (UINT64_C(5) << 30) / 8};
+	sk_array *a;
+	assert_int_equal(sk_array_create(arg.name, SK_INT64, 1, &arg.n, NULL, &a), 0);
+	assert_int_equal(sk_array_nbytes(a), UINT64_C(5) << 30);
+	int64_t *d = sk_array_data(a);
+	d[0] = -1;
+	d[arg.n - 1] = 0x1234567890;
+	t_assert_exit0(t_fork(child_check_big, &arg));
+	assert_int_equal(d[arg.n / 2], 77);
+	sk_array_close(a);
+	assert_int_equal(sk_segment_unlink(arg.name), 0);
+}
+
+static int child_inherited_write(void *p)
+{
+	int32_t *d = sk_array_data(p);
+	for (int i = 0; i < 1000; i++)
+		d[i] = i * 3;
+	return 0;
+}
+
+static void test_fork_inherits(void **state)
+{
+	(void)state;
+	const char *name = t_name("inh");
+	uint64_t n = 1000;
+	sk_array *a;
+	assert_int_equal(sk_array_create(name, SK_INT32, 1, &n, NULL, &a), 0);
+	t_assert_exit0(t_fork(child_inherited_write, a));
+	int32_t *d = sk_array_data(a);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(d[i], i * 3);
+	sk_array_close(a);
+	sk_segment_unlink(name);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_dtype), cmocka_unit_test(test_dimensions),
+		cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_open_as),
+		cmocka_unit_test(test_beyond_4gib), cmocka_unit_test(test_fork_inherits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
