@@ -42,7 +42,8 @@ int main(int argc, char **argv)
 		sk_array *a;
 		int rc = sk_array_create(name, SK_INT64, 1, &n, NULL, &a);
 		if (rc) {
-			fprintf(stderr, "attach: cannot create %llu MiB: %s\n", (unsigned long long)mib, sk_strerror(rc));
+			fprintf(stderr, "attach: cannot create %llu MiB: %s\n", (unsigned long long)mib,
+				sk_strerror(rc));
 			break;
 		}
 		int64_t *d = sk_array_data(a);

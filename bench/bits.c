@@ -71,8 +71,8 @@ int main(int argc, char **argv)
 	}
 	double read_gbps = (double)bytes / bench_quantile(t, (size_t)reps, 0.5) / 1e9;
 
-	const char *names[] = {"portable", "popcnt", "avx2", "avx512"};
-	double gbps[4] = {0};
+	const char *names[] = { "portable", "popcnt", "avx2", "avx512" };
+	double gbps[4] = { 0 };
 	int best = -1, ok = 1;
 	for (int l = 0; l < 4; l++) {
 		if (sk__simd_force(l))
@@ -91,10 +91,11 @@ int main(int argc, char **argv)
 	sk_bits_close(b);
 	sk_segment_unlink(name);
 	if (json) {
-		printf("{\"bench\": \"bits\", \"bytes\": %llu, \"reps\": %d, \"simd\": \"%s\", \"popcount_gbps\": %.2f, "
-		       "\"read_gbps\": %.2f, \"popcount_vs_read\": %.3f, \"results_ok\": %s, \"paths\": {",
-		       (unsigned long long)bytes, reps, names[best], gbps[best], read_gbps, gbps[best] / read_gbps,
-		       ok ? "true" : "false");
+		printf(
+		    "{\"bench\": \"bits\", \"bytes\": %llu, \"reps\": %d, \"simd\": \"%s\", \"popcount_gbps\": %.2f, "
+		    "\"read_gbps\": %.2f, \"popcount_vs_read\": %.3f, \"results_ok\": %s, \"paths\": {",
+		    (unsigned long long)bytes, reps, names[best], gbps[best], read_gbps, gbps[best] / read_gbps,
+		    ok ? "true" : "false");
 		for (int l = 0, k = 0; l < 4; l++)
 			if (gbps[l] > 0)
 				printf("%s\"%s\": %.2f", k++ ? ", " : "", names[l], gbps[l]);
@@ -103,7 +104,8 @@ int main(int argc, char **argv)
 		printf("plain read:        %6.2f GB/s\n", read_gbps);
 		for (int l = 0; l < 4; l++)
 			if (gbps[l] > 0)
-				printf("popcount %-8s  %6.2f GB/s (%.2fx read)\n", names[l], gbps[l], gbps[l] / read_gbps);
+				printf("popcount %-8s  %6.2f GB/s (%.2fx read)\n", names[l], gbps[l],
+				       gbps[l] / read_gbps);
 		printf("results %s\n", ok ? "ok" : "WRONG");
 	}
 	return ok ? 0 : 1;

@@ -6,37 +6,34 @@
 
 #include "cli.h"
 
-static const char help[] =
-	"usage: shmkit create [NAME] --dtype TYPE --shape A,B,...  [--mode MODE] [--json]\n"
-	"       shmkit create [NAME] --bits N                      [--mode MODE] [--json]\n"
-	"       shmkit create [NAME] --size SIZE                   [--mode MODE] [--json]\n\n"
-	"Create a zero-filled segment in /dev/shm. Without NAME a unique name is\n"
-	"generated and printed. Space is reserved now: if /dev/shm cannot hold the\n"
-	"segment the command fails and leaves nothing behind.\n\n"
-	"  --dtype TYPE   array element type: bool, int8, int16, int32, int64, uint8,\n"
-	"                 uint16, uint32, uint64, float32, float64 (or i8, f4, ...)\n"
-	"  --shape A,B,.. array extents, C order, 0 to 32 of them ('' or '()' for a\n"
-	"                 0-d array)\n"
-	"  --bits N       a bit array of N bits (up to 2^40)\n"
-	"  --size SIZE    a raw segment of SIZE bytes\n"
-	"  --mode MODE    octal permission bits (default 0600)\n"
-	"  --json         print the new segment's header as JSON\n"
-	"  -h, --help     show this help\n\n"
-	"Numbers take binary suffixes: 4K = 4096, 1.5M, 2G, 1T. NAME is 1 to 200 characters\n"
-	"of A-Z a-z 0-9 . _ -.\n";
+static const char help[] = "usage: shmkit create [NAME] --dtype TYPE --shape A,B,...  [--mode MODE] [--json]\n"
+			   "       shmkit create [NAME] --bits N                      [--mode MODE] [--json]\n"
+			   "       shmkit create [NAME] --size SIZE                   [--mode MODE] [--json]\n\n"
+			   "Create a zero-filled segment in /dev/shm. Without NAME a unique name is\n"
+			   "generated and printed. Space is reserved now: if /dev/shm cannot hold the\n"
+			   "segment the command fails and leaves nothing behind.\n\n"
+			   "  --dtype TYPE   array element type: bool, int8, int16, int32, int64, uint8,\n"
+			   "                 uint16, uint32, uint64, float32, float64 (or i8, f4, ...)\n"
+			   "  --shape A,B,.. array extents, C order, 0 to 32 of them ('' or '()' for a\n"
+			   "                 0-d array)\n"
+			   "  --bits N       a bit array of N bits (up to 2^40)\n"
+			   "  --size SIZE    a raw segment of SIZE bytes\n"
+			   "  --mode MODE    octal permission bits (default 0600)\n"
+			   "  --json         print the new segment's header as JSON\n"
+			   "  -h, --help     show this help\n\n"
+			   "Numbers take binary suffixes: 4K = 4096, 1.5M, 2G, 1T. NAME is 1 to 200 characters\n"
+			   "of A-Z a-z 0-9 . _ -.\n";
 
 int cmd_create(int argc, char **argv)
 {
-	static const struct option opts[] = {{"dtype", required_argument, 0, 'd'},
-					     {"shape", required_argument, 0, 's'},
-					     {"bits", required_argument, 0, 'b'},
-					     {"size", required_argument, 0, 'z'},
-					     {"mode", required_argument, 0, 'm'},
-					     {"json", no_argument, 0, 'j'},
-					     {"help", no_argument, 0, 'h'},
-					     {0}};
+	static const struct option opts[] = {
+		{ "dtype", required_argument, 0, 'd' }, { "shape", required_argument, 0, 's' },
+		{ "bits", required_argument, 0, 'b' },  { "size", required_argument, 0, 'z' },
+		{ "mode", required_argument, 0, 'm' },  { "json", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' },        { 0 }
+	};
 	const char *dtype_s = NULL, *shape_s = NULL, *bits_s = NULL, *size_s = NULL;
-	sk_create_opts co = {0};
+	sk_create_opts co = { 0 };
 	bool json = false;
 	int c;
 	opterr = 0;
@@ -99,7 +96,8 @@ int cmd_create(int argc, char **argv)
 		int ndim;
 		uint64_t shape[SK_MAX_DIMS];
 		if (!parse_shape(shape_s, &ndim, shape))
-			return usage_error("create", "invalid --shape '%s' (like 1000,1000; at most 32 extents)", shape_s);
+			return usage_error("create", "invalid --shape '%s' (like 1000,1000; at most 32 extents)",
+					   shape_s);
 		sk_array *a;
 		rc = sk_array_create(name, dt, ndim, shape, &co, &a);
 		if (!rc) {

@@ -7,19 +7,20 @@
 
 #include "cli.h"
 
-static const char help[] =
-	"usage: shmkit info [--json] [--count] NAME\n\n"
-	"Show a segment's header: kind, dtype and shape (arrays), length (bit arrays),\n"
-	"sizes, permissions, the creating process and whether it still runs.\n\n"
-	"  --count  bit arrays: also count the set bits (reads the whole array)\n"
-	"  --json   print one JSON object on stdout\n"
-	"  -h, --help  show this help\n\n"
-	"Exit status 1 if NAME is missing, not a shmkit segment or damaged.\n";
+static const char help[] = "usage: shmkit info [--json] [--count] NAME\n\n"
+			   "Show a segment's header: kind, dtype and shape (arrays), length (bit arrays),\n"
+			   "sizes, permissions, the creating process and whether it still runs.\n\n"
+			   "  --count  bit arrays: also count the set bits (reads the whole array)\n"
+			   "  --json   print one JSON object on stdout\n"
+			   "  -h, --help  show this help\n\n"
+			   "Exit status 1 if NAME is missing, not a shmkit segment or damaged.\n";
 
 int cmd_info(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"json", no_argument, 0, 'j'}, {"count", no_argument, 0, 'c'}, {"help", no_argument, 0, 'h'}, {0}};
+	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
+					      { "count", no_argument, 0, 'c' },
+					      { "help", no_argument, 0, 'h' },
+					      { 0 } };
 	bool json = false, count = false;
 	int c;
 	opterr = 0;

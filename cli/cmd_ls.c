@@ -7,16 +7,15 @@
 
 #include "cli.h"
 
-static const char help[] =
-	"usage: shmkit ls [--json] [--all]\n\n"
-	"List the shmkit segments in /dev/shm, one line each: name, kind, type, shape,\n"
-	"size, creating process and creation time (UTC).\n\n"
-	"Entries whose shmkit header is damaged (checksum, truncation, newer version)\n"
-	"are reported on stderr and do not fail the listing. Entries that are not\n"
-	"shmkit segments (other programs' files, symlinks) are skipped silently.\n\n"
-	"  --all    also name the skipped entries and why (on stderr)\n"
-	"  --json   print {\"segments\": [...], \"skipped\": [...]} on stdout\n"
-	"  -h, --help  show this help\n";
+static const char help[] = "usage: shmkit ls [--json] [--all]\n\n"
+			   "List the shmkit segments in /dev/shm, one line each: name, kind, type, shape,\n"
+			   "size, creating process and creation time (UTC).\n\n"
+			   "Entries whose shmkit header is damaged (checksum, truncation, newer version)\n"
+			   "are reported on stderr and do not fail the listing. Entries that are not\n"
+			   "shmkit segments (other programs' files, symlinks) are skipped silently.\n\n"
+			   "  --all    also name the skipped entries and why (on stderr)\n"
+			   "  --json   print {\"segments\": [...], \"skipped\": [...]} on stdout\n"
+			   "  -h, --help  show this help\n";
 
 typedef struct row {
 	sk_segment_info info;
@@ -52,8 +51,8 @@ static int collect(const char *name, int status, const sk_segment_info *info, vo
 /* A damaged shmkit segment deserves a warning; a foreign entry does not. */
 static bool is_damaged(int status)
 {
-	return status == SK_ETOOSMALL || status == SK_EVERSION || status == SK_ECHECKSUM ||
-	       status == SK_ECORRUPT || status == SK_ETRUNCATED || status == SK_EKIND;
+	return status == SK_ETOOSMALL || status == SK_EVERSION || status == SK_ECHECKSUM || status == SK_ECORRUPT ||
+	       status == SK_ETRUNCATED || status == SK_EKIND;
 }
 
 static void type_and_shape(const sk_segment_info *in, char *type, size_t tlen, char *shape, size_t slen)
@@ -67,16 +66,15 @@ static void type_and_shape(const sk_segment_info *in, char *type, size_t tlen, c
 		snprintf(type, tlen, "bit");
 		snprintf(shape, slen, "(%llu,)", (unsigned long long)in->nitems);
 		break;
-	default:
-		snprintf(type, tlen, "-");
-		snprintf(shape, slen, "-");
+	default: snprintf(type, tlen, "-"); snprintf(shape, slen, "-");
 	}
 }
 
 int cmd_ls(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, 0, 'j'}, {"all", no_argument, 0, 'a'}, {"help", no_argument, 0, 'h'}, {0}};
+		{ "json", no_argument, 0, 'j' }, { "all", no_argument, 0, 'a' }, { "help", no_argument, 0, 'h' }, { 0 }
+	};
 	bool json = false, all = false;
 	int c;
 	opterr = 0;
@@ -91,7 +89,7 @@ int cmd_ls(int argc, char **argv)
 	if (optind < argc)
 		return usage_error("ls", "unexpected argument '%s'", argv[optind]);
 
-	rows r = {0};
+	rows r = { 0 };
 	int rc = sk_segment_list(collect, &r);
 	if (rc < 0)
 		return fail("ls", "cannot read /dev/shm: %s", sk_strerror(rc));
@@ -143,10 +141,11 @@ int cmd_ls(int argc, char **argv)
 				continue;
 			type_and_shape(in, type, sizeof type, shape, sizeof shape);
 			char creator[32];
-			snprintf(creator, sizeof creator, "%d%s", (int)in->creator_pid, in->creator_alive ? "" : " (gone)");
-			printf("%-*s  %-5s  %-*s  %-*s  %10s  %-16s  %s\n", (int)wname, in->name, sk_kind_name(in->kind),
-			       (int)wtype, type, (int)wshape, shape, human_size(in->data_size, size), creator,
-			       time_str(in->ctime_ns, when));
+			snprintf(creator, sizeof creator, "%d%s", (int)in->creator_pid,
+				 in->creator_alive ? "" : " (gone)");
+			printf("%-*s  %-5s  %-*s  %-*s  %10s  %-16s  %s\n", (int)wname, in->name,
+			       sk_kind_name(in->kind), (int)wtype, type, (int)wshape, shape,
+			       human_size(in->data_size, size), creator, time_str(in->ctime_ns, when));
 		}
 	}
 	for (size_t i = 0; i < r.n; i++) {

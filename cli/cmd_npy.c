@@ -12,25 +12,23 @@
 #include "cli.h"
 #include "npy.h"
 
-static const char import_help[] =
-	"usage: shmkit import [--mode MODE] NAME FILE.npy\n\n"
-	"Create array NAME from a NumPy .npy file (format 1.0, 2.0 or 3.0; '-' reads\n"
-	"standard input). The data is read straight into shared memory.\n"
-	"Accepted: C-order arrays of bool, int8-64, uint8-64, float32, float64 in\n"
-	"little-endian byte order. Object, structured, big-endian and Fortran-order\n"
-	"arrays are refused with a one-line reason; so is a truncated file, and then no\n"
-	"segment is left behind.\n\n"
-	"  --mode MODE  octal permission bits of the new segment (default 0600)\n"
-	"  -h, --help   show this help\n";
+static const char import_help[] = "usage: shmkit import [--mode MODE] NAME FILE.npy\n\n"
+				  "Create array NAME from a NumPy .npy file (format 1.0, 2.0 or 3.0; '-' reads\n"
+				  "standard input). The data is read straight into shared memory.\n"
+				  "Accepted: C-order arrays of bool, int8-64, uint8-64, float32, float64 in\n"
+				  "little-endian byte order. Object, structured, big-endian and Fortran-order\n"
+				  "arrays are refused with a one-line reason; so is a truncated file, and then no\n"
+				  "segment is left behind.\n\n"
+				  "  --mode MODE  octal permission bits of the new segment (default 0600)\n"
+				  "  -h, --help   show this help\n";
 
-static const char export_help[] =
-	"usage: shmkit export NAME FILE.npy\n\n"
-	"Write segment NAME to a NumPy .npy file that numpy.load reads back exactly\n"
-	"('-' writes standard output). Arrays keep their dtype and shape; a bit array\n"
-	"is written as its packed bytes (uint8, little bit order: numpy.unpackbits(a,\n"
-	"bitorder='little')[:nbits] gives the bits); a raw segment as uint8 bytes.\n"
-	"FILE is replaced atomically: if the export fails, an existing FILE is untouched.\n\n"
-	"  -h, --help   show this help\n";
+static const char export_help[] = "usage: shmkit export NAME FILE.npy\n\n"
+				  "Write segment NAME to a NumPy .npy file that numpy.load reads back exactly\n"
+				  "('-' writes standard output). Arrays keep their dtype and shape; a bit array\n"
+				  "is written as its packed bytes (uint8, little bit order: numpy.unpackbits(a,\n"
+				  "bitorder='little')[:nbits] gives the bits); a raw segment as uint8 bytes.\n"
+				  "FILE is replaced atomically: if the export fails, an existing FILE is untouched.\n\n"
+				  "  -h, --help   show this help\n";
 
 static int read_full(int fd, void *buf, size_t n, size_t *got)
 {
@@ -69,8 +67,9 @@ static int write_full(int fd, const void *buf, size_t n)
 /* Parses options common to both commands; returns -1 to go on, else an exit code. */
 static int parse_opts(const char *cmd, const char *help, int argc, char **argv, uint32_t *mode)
 {
-	static const struct option opts[] = {
-		{"mode", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'}, {0}};
+	static const struct option opts[] = { { "mode", required_argument, 0, 'm' },
+					      { "help", no_argument, 0, 'h' },
+					      { 0 } };
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -93,7 +92,7 @@ static int parse_opts(const char *cmd, const char *help, int argc, char **argv, 
 
 int cmd_import(int argc, char **argv)
 {
-	sk_create_opts co = {0};
+	sk_create_opts co = { 0 };
 	int rc = parse_opts("import", import_help, argc, argv, &co.mode);
 	if (rc >= 0)
 		return rc;
@@ -172,7 +171,7 @@ int cmd_export(int argc, char **argv)
 	sk_segment_info_get(seg, &in);
 	sk_dtype dt = SK_UINT8;
 	int ndim = 1;
-	uint64_t shape[SK_MAX_DIMS] = {in.data_size};
+	uint64_t shape[SK_MAX_DIMS] = { in.data_size };
 	if (in.kind == SK_KIND_ARRAY) {
 		dt = in.dtype;
 		ndim = in.ndim;

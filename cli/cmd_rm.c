@@ -8,19 +8,20 @@
 
 #include "cli.h"
 
-static const char help[] =
-	"usage: shmkit rm [--force] NAME...\n\n"
-	"Remove the named segments. Processes that have a segment open keep using it;\n"
-	"its memory is freed when the last of them closes it. Entries of /dev/shm that\n"
-	"are not shmkit segments are refused, so other programs' files are safe.\n\n"
-	"  -f, --force  also remove entries that are not shmkit segments (or are symlinks),\n"
-	"               and say nothing about names that do not exist\n"
-	"  -h, --help   show this help\n\n"
-	"Exit status 1 if any name could not be removed (the others still are).\n";
+static const char help[] = "usage: shmkit rm [--force] NAME...\n\n"
+			   "Remove the named segments. Processes that have a segment open keep using it;\n"
+			   "its memory is freed when the last of them closes it. Entries of /dev/shm that\n"
+			   "are not shmkit segments are refused, so other programs' files are safe.\n\n"
+			   "  -f, --force  also remove entries that are not shmkit segments (or are symlinks),\n"
+			   "               and say nothing about names that do not exist\n"
+			   "  -h, --help   show this help\n\n"
+			   "Exit status 1 if any name could not be removed (the others still are).\n";
 
 int cmd_rm(int argc, char **argv)
 {
-	static const struct option opts[] = {{"force", no_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0}};
+	static const struct option opts[] = { { "force", no_argument, 0, 'f' },
+					      { "help", no_argument, 0, 'h' },
+					      { 0 } };
 	bool force = false;
 	int c;
 	opterr = 0;

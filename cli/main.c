@@ -10,12 +10,12 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *summary;
 } commands[] = {
-	{"ls", cmd_ls, "list the shmkit segments in /dev/shm"},
-	{"info", cmd_info, "show what a segment's header says"},
-	{"create", cmd_create, "create an array, a bit array or a raw segment"},
-	{"rm", cmd_rm, "remove segments by name"},
-	{"import", cmd_import, "create an array from a NumPy .npy file"},
-	{"export", cmd_export, "write a segment to a NumPy .npy file"},
+	{ "ls", cmd_ls, "list the shmkit segments in /dev/shm" },
+	{ "info", cmd_info, "show what a segment's header says" },
+	{ "create", cmd_create, "create an array, a bit array or a raw segment" },
+	{ "rm", cmd_rm, "remove segments by name" },
+	{ "import", cmd_import, "create an array from a NumPy .npy file" },
+	{ "export", cmd_export, "write a segment to a NumPy .npy file" },
 };
 
 static void usage(FILE *f)

@@ -35,8 +35,8 @@ int npy_header_length(const uint8_t *buf, size_t len, uint64_t *total, char *err
 	} else if (major == 2 || major == 3) {
 		if (len < 12)
 			return err_(err, errlen, "truncated .npy header");
-		*total = 12 + ((uint64_t)buf[8] | (uint64_t)buf[9] << 8 | (uint64_t)buf[10] << 16 |
-			       (uint64_t)buf[11] << 24);
+		*total =
+		    12 + ((uint64_t)buf[8] | (uint64_t)buf[9] << 8 | (uint64_t)buf[10] << 16 | (uint64_t)buf[11] << 24);
 	} else {
 		return err_(err, errlen, "unsupported .npy format version %d.%d", major, buf[7]);
 	}
@@ -104,32 +104,31 @@ static int read_uint(cursor *c, uint64_t *v)
 
 static int descr_to_dtype(const char *d, sk_dtype *dt, char *err, size_t errlen)
 {
-	if (strlen(d) < 3)
+	if (strlen(d) >= 2 && d[1] == 'O')
+		return err_(err, errlen,
+			    "object arrays (dtype '%s') hold Python objects, not data; they cannot be shared", d);
+	if (strlen(d) < 3 || (d[0] != '<' && d[0] != '>' && d[0] != '|' && d[0] != '='))
 		return err_(err, errlen, "unsupported dtype '%s'", d);
 	char order = d[0], kind = d[1];
 	const char *size = d + 2;
-	if (order != '<' && order != '>' && order != '|' && order != '=')
-		return err_(err, errlen, "unsupported dtype '%s'", d);
-	if (kind == 'O')
-		return err_(err, errlen, "object arrays (dtype '%s') hold Python objects, not data; they cannot be shared", d);
 	static const struct {
 		char kind;
 		const char *size;
 		sk_dtype dt;
-	} map[] = {{'b', "1", SK_BOOL},	   {'i', "1", SK_INT8},    {'i', "2", SK_INT16},   {'i', "4", SK_INT32},
-		   {'i', "8", SK_INT64},   {'u', "1", SK_UINT8},   {'u', "2", SK_UINT16},  {'u', "4", SK_UINT32},
-		   {'u', "8", SK_UINT64},  {'f', "4", SK_FLOAT32}, {'f', "8", SK_FLOAT64}};
+	} map[] = { { 'b', "1", SK_BOOL },   { 'i', "1", SK_INT8 },    { 'i', "2", SK_INT16 },  { 'i', "4", SK_INT32 },
+		    { 'i', "8", SK_INT64 },  { 'u', "1", SK_UINT8 },   { 'u', "2", SK_UINT16 }, { 'u', "4", SK_UINT32 },
+		    { 'u', "8", SK_UINT64 }, { 'f', "4", SK_FLOAT32 }, { 'f', "8", SK_FLOAT64 } };
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
 		if (map[i].kind != kind || strcmp(map[i].size, size))
 			continue;
 		if (order == '>' && sk_dtype_size(map[i].dt) > 1)
-			return err_(err, errlen,
-				    "big-endian data (dtype '%s'); convert it first: a.astype(a.dtype.newbyteorder('<'))", d);
+			return err_(
+			    err, errlen,
+			    "big-endian data (dtype '%s'); convert it first: a.astype(a.dtype.newbyteorder('<'))", d);
 		*dt = map[i].dt;
 		return 0;
 	}
-	return err_(err, errlen,
-		    "unsupported dtype '%s' (supported: bool, int8-64, uint8-64, float32, float64)", d);
+	return err_(err, errlen, "unsupported dtype '%s' (supported: bool, int8-64, uint8-64, float32, float64)", d);
 }
 
 int npy_parse(const uint8_t *buf, size_t len, npy_header *h, char *err, size_t errlen)
@@ -144,7 +143,7 @@ int npy_parse(const uint8_t *buf, size_t len, npy_header *h, char *err, size_t e
 	h->minor = buf[7];
 	h->header_len = total;
 	size_t start = h->major == 1 ? 10 : 12;
-	cursor c = {(const char *)buf + start, (const char *)buf + total};
+	cursor c = { (const char *)buf + start, (const char *)buf + total };
 
 	bool have_descr = false, have_order = false, have_shape = false, fortran = false;
 	if (expect(&c, '{'))

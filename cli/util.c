@@ -135,7 +135,7 @@ bool parse_mode(const char *s, uint32_t *out)
 
 const char *human_size(uint64_t n, char *buf)
 {
-	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	if (n < 1024) {
 		snprintf(buf, 32, "%llu B", (unsigned long long)n);
 		return buf;

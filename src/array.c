@@ -43,8 +43,8 @@ static int wrap(sk_segment *seg, sk_array **out)
 	return 0;
 }
 
-int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *shape,
-		    const sk_create_opts *opts, sk_array **out)
+int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *shape, const sk_create_opts *opts,
+		    sk_array **out)
 {
 	if (!out)
 		return -EINVAL;
@@ -59,7 +59,8 @@ int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *
 	if (__builtin_mul_overflow(n, (uint64_t)isz, &bytes) || bytes > (uint64_t)INT64_MAX)
 		return -EOVERFLOW;
 	sk__seg_desc d = {
-		.kind = SK_KIND_ARRAY, .dtype = dtype, .ndim = ndim, .shape = shape, .nitems = n, .data_size = bytes};
+		.kind = SK_KIND_ARRAY, .dtype = dtype, .ndim = ndim, .shape = shape, .nitems = n, .data_size = bytes
+	};
 	sk_segment *seg;
 	int rc = sk__segment_create(name, &d, opts, &seg);
 	if (rc)
@@ -72,8 +73,7 @@ int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *
 	return rc;
 }
 
-int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, const uint64_t *shape,
-		     sk_array **out)
+int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, const uint64_t *shape, sk_array **out)
 {
 	if (!out)
 		return -EINVAL;

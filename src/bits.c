@@ -46,7 +46,7 @@ int sk_bits_create(const char *name, uint64_t nbits, const sk_create_opts *opts,
 	*out = NULL;
 	if (nbits > SK_BITS_MAX)
 		return -EINVAL;
-	sk__seg_desc d = {.kind = SK_KIND_BITS, .nitems = nbits, .data_size = (nbits + 63) / 64 * 8};
+	sk__seg_desc d = { .kind = SK_KIND_BITS, .nitems = nbits, .data_size = (nbits + 63) / 64 * 8 };
 	sk_segment *seg;
 	int rc = sk__segment_create(name, &d, opts, &seg);
 	if (rc)
@@ -212,8 +212,8 @@ int64_t sk_bits_count(const sk_bits *b, uint64_t begin, uint64_t end)
 	uint64_t tail = low_mask((unsigned)((end - 1) & 63) + 1);
 	if (first == last)
 		return __builtin_popcountll(b->w[first] & head & tail);
-	uint64_t n = (uint64_t)__builtin_popcountll(b->w[first] & head) +
-		     (uint64_t)__builtin_popcountll(b->w[last] & tail);
+	uint64_t n =
+	    (uint64_t)__builtin_popcountll(b->w[first] & head) + (uint64_t)__builtin_popcountll(b->w[last] & tail);
 	if (last > first + 1)
 		n += sk__simd()->popcount(&b->w[first + 1], (size_t)(last - first - 1));
 	return (int64_t)n;

@@ -14,49 +14,29 @@ const char *sk_version(void)
 const char *sk_strerror(int code)
 {
 	switch (code) {
-	case 0:
-		return "success";
+	case 0: return "success";
 	case SK_EBADNAME:
 		return "invalid segment name (use 1 to 200 characters of A-Z a-z 0-9 . _ -, not \".\" or \"..\")";
-	case SK_ETOOSMALL:
-		return "file is too small to be a shmkit segment";
-	case SK_EFOREIGN:
-		return "not a shmkit segment (foreign file)";
-	case SK_EVERSION:
-		return "segment layout version is newer than this shmkit supports";
-	case SK_ECHECKSUM:
-		return "segment header checksum mismatch (corrupt header)";
-	case SK_ECORRUPT:
-		return "segment header is inconsistent (corrupt header)";
-	case SK_ETRUNCATED:
-		return "segment file is smaller than its header says (truncated)";
-	case SK_EKIND:
-		return "segment is of another kind";
-	case SK_ETYPE:
-		return "dtype, shape or length mismatch";
-	case SK_ESYMLINK:
-		return "name is a symbolic link in /dev/shm (not followed)";
-	case SK_EREADONLY:
-		return "segment is opened read-only";
-	case SK_ENOTFOUND:
-		return "not found";
+	case SK_ETOOSMALL: return "file is too small to be a shmkit segment";
+	case SK_EFOREIGN: return "not a shmkit segment (foreign file)";
+	case SK_EVERSION: return "segment layout version is newer than this shmkit supports";
+	case SK_ECHECKSUM: return "segment header checksum mismatch (corrupt header)";
+	case SK_ECORRUPT: return "segment header is inconsistent (corrupt header)";
+	case SK_ETRUNCATED: return "segment file is smaller than its header says (truncated)";
+	case SK_EKIND: return "segment is of another kind";
+	case SK_ETYPE: return "dtype, shape or length mismatch";
+	case SK_ESYMLINK: return "name is a symbolic link in /dev/shm (not followed)";
+	case SK_EREADONLY: return "segment is opened read-only";
+	case SK_ENOTFOUND: return "not found";
 	/* errno values, worded for what they mean in shmkit. */
-	case -ENOENT:
-		return "no such segment";
-	case -EEXIST:
-		return "a segment with this name already exists";
-	case -ENOSPC:
-		return "no space left in shared memory (/dev/shm is full or too small)";
-	case -EACCES:
-		return "permission denied";
-	case -EINVAL:
-		return "invalid argument";
-	case -ERANGE:
-		return "index out of range";
-	case -EOVERFLOW:
-		return "size too large (overflows 64 bits)";
-	case -ENOMEM:
-		return "out of memory";
+	case -ENOENT: return "no such segment";
+	case -EEXIST: return "a segment with this name already exists";
+	case -ENOSPC: return "no space left in shared memory (/dev/shm is full or too small)";
+	case -EACCES: return "permission denied";
+	case -EINVAL: return "invalid argument";
+	case -ERANGE: return "index out of range";
+	case -EOVERFLOW: return "size too large (overflows 64 bits)";
+	case -ENOMEM: return "out of memory";
 	}
 	if (code < 0 && code > -4096) {
 		const char *s = strerrordesc_np(-code);
@@ -73,8 +53,8 @@ int sk_name_check(const char *name)
 	size_t n = 0;
 	for (const char *p = name; *p; p++, n++) {
 		char c = *p;
-		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == '-';
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+			  c == '_' || c == '-';
 		if (!ok || n >= SK_NAME_MAX)
 			return SK_EBADNAME;
 	}
@@ -89,10 +69,10 @@ static const struct {
 	const char *name;
 	const char *alias; /* NumPy's short code, little-endian, without byte-order mark */
 } dtypes[] = {
-	{SK_BOOL, 1, "bool", "b1"},       {SK_INT8, 1, "int8", "i1"},     {SK_INT16, 2, "int16", "i2"},
-	{SK_INT32, 4, "int32", "i4"},     {SK_INT64, 8, "int64", "i8"},   {SK_UINT8, 1, "uint8", "u1"},
-	{SK_UINT16, 2, "uint16", "u2"},   {SK_UINT32, 4, "uint32", "u4"}, {SK_UINT64, 8, "uint64", "u8"},
-	{SK_FLOAT32, 4, "float32", "f4"}, {SK_FLOAT64, 8, "float64", "f8"},
+	{ SK_BOOL, 1, "bool", "b1" },       { SK_INT8, 1, "int8", "i1" },       { SK_INT16, 2, "int16", "i2" },
+	{ SK_INT32, 4, "int32", "i4" },     { SK_INT64, 8, "int64", "i8" },     { SK_UINT8, 1, "uint8", "u1" },
+	{ SK_UINT16, 2, "uint16", "u2" },   { SK_UINT32, 4, "uint32", "u4" },   { SK_UINT64, 8, "uint64", "u8" },
+	{ SK_FLOAT32, 4, "float32", "f4" }, { SK_FLOAT64, 8, "float64", "f8" },
 };
 
 size_t sk_dtype_size(sk_dtype dtype)

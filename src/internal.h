@@ -19,34 +19,34 @@
 
 /* ---- The segment header (docs/format.md) ---- */
 
-#define SK__MAGIC "\x89SHMKIT\n"
+#define SK__MAGIC          "\x89SHMKIT\n"
 #define SK__LAYOUT_VERSION 1u
-#define SK__HEADER_SIZE 4096u /* the header page: descriptor + live area */
-#define SK__DESC_SIZE 512u    /* the checksummed descriptor at offset 0 */
-#define SK__PAGE 4096u
+#define SK__HEADER_SIZE    4096u /* the header page: descriptor + live area */
+#define SK__DESC_SIZE      512u  /* the checksummed descriptor at offset 0 */
+#define SK__PAGE           4096u
 
 /* The descriptor: immutable after creation, checksummed. Little-endian,
  * fixed width, no pointers. Offsets are asserted below and documented in
  * docs/format.md; changing any of them needs a new layout version. */
 typedef struct sk__header {
-	uint8_t magic[8];       /* 0 */
-	uint32_t version;       /* 8 */
-	uint32_t header_size;   /* 12 */
-	uint32_t kind;          /* 16 */
-	uint32_t flags;         /* 20 */
-	uint64_t data_offset;   /* 24 */
-	uint64_t data_size;     /* 32 */
-	uint64_t file_size;     /* 40 */
-	int32_t creator_pid;    /* 48 */
-	uint32_t resv0;         /* 52 */
-	uint64_t creator_start; /* 56 */
-	int64_t ctime_ns;       /* 64 */
-	uint32_t dtype;         /* 72 */
-	uint32_t ndim;          /* 76 */
-	uint64_t nitems;        /* 80 */
+	uint8_t magic[8];            /* 0 */
+	uint32_t version;            /* 8 */
+	uint32_t header_size;        /* 12 */
+	uint32_t kind;               /* 16 */
+	uint32_t flags;              /* 20 */
+	uint64_t data_offset;        /* 24 */
+	uint64_t data_size;          /* 32 */
+	uint64_t file_size;          /* 40 */
+	int32_t creator_pid;         /* 48 */
+	uint32_t resv0;              /* 52 */
+	uint64_t creator_start;      /* 56 */
+	int64_t ctime_ns;            /* 64 */
+	uint32_t dtype;              /* 72 */
+	uint32_t ndim;               /* 76 */
+	uint64_t nitems;             /* 80 */
 	uint64_t shape[SK_MAX_DIMS]; /* 88 */
-	uint8_t resv[160];      /* 344 */
-	uint64_t checksum;      /* 504: FNV-1a 64 of bytes 0..503 */
+	uint8_t resv[160];           /* 344 */
+	uint64_t checksum;           /* 504: FNV-1a 64 of bytes 0..503 */
 } sk__header;
 
 static_assert(sizeof(sk__header) == SK__DESC_SIZE, "descriptor must be 512 bytes");
@@ -79,8 +79,7 @@ struct sk_segment {
 	sk__header hdr;  /* validated private copy of the descriptor */
 };
 
-int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
-		       sk_segment **out);
+int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts, sk_segment **out);
 /* Opens and checks the kind (0: any kind). */
 int sk__segment_open(const char *name, int flags, int kind, sk_segment **out);
 void sk__info_from_header(const sk__header *h, sk_segment_info *info);

@@ -48,8 +48,7 @@ static int check_kind_fields(const sk__header *h)
 {
 	switch (h->kind) {
 	case SK_KIND_RAW:
-		if (h->dtype || h->ndim || h->nitems != h->data_size ||
-		    !all_zero(h->shape, sizeof h->shape))
+		if (h->dtype || h->ndim || h->nitems != h->data_size || !all_zero(h->shape, sizeof h->shape))
 			return SK_ECORRUPT;
 		return 0;
 	case SK_KIND_ARRAY: {
@@ -66,18 +65,16 @@ static int check_kind_fields(const sk__header *h)
 			}
 		}
 		uint64_t bytes;
-		if (n != h->nitems || __builtin_mul_overflow(n, (uint64_t)isz, &bytes) ||
-		    bytes != h->data_size)
+		if (n != h->nitems || __builtin_mul_overflow(n, (uint64_t)isz, &bytes) || bytes != h->data_size)
 			return SK_ECORRUPT;
 		return 0;
 	}
 	case SK_KIND_BITS:
-		if (h->dtype || h->ndim || h->nitems > SK_BITS_MAX ||
-		    h->data_size != (h->nitems + 63) / 64 * 8 || !all_zero(h->shape, sizeof h->shape))
+		if (h->dtype || h->ndim || h->nitems > SK_BITS_MAX || h->data_size != (h->nitems + 63) / 64 * 8 ||
+		    !all_zero(h->shape, sizeof h->shape))
 			return SK_ECORRUPT;
 		return 0;
-	default:
-		return SK_EKIND;
+	default: return SK_EKIND;
 	}
 }
 
@@ -134,12 +131,9 @@ void sk__info_from_header(const sk__header *h, sk_segment_info *info)
 const char *sk_kind_name(int kind)
 {
 	switch (kind) {
-	case SK_KIND_RAW:
-		return "raw";
-	case SK_KIND_ARRAY:
-		return "array";
-	case SK_KIND_BITS:
-		return "bits";
+	case SK_KIND_RAW: return "raw";
+	case SK_KIND_ARRAY: return "array";
+	case SK_KIND_BITS: return "bits";
 	}
 	return "unknown";
 }
@@ -193,8 +187,7 @@ static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 	return 0;
 }
 
-int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
-		       sk_segment **out)
+int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts, sk_segment **out)
 {
 	if (!out)
 		return -EINVAL;
@@ -267,7 +260,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 
 int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opts, sk_segment **out)
 {
-	sk__seg_desc d = {.kind = SK_KIND_RAW, .nitems = size, .data_size = size};
+	sk__seg_desc d = { .kind = SK_KIND_RAW, .nitems = size, .data_size = size };
 	return sk__segment_create(name, &d, opts, out);
 }
 

@@ -77,8 +77,8 @@ __attribute__((target("popcnt"))) static uint64_t popcount_popcnt(const uint64_t
 __attribute__((target("avx2,popcnt"))) static uint64_t popcount_avx2(const uint64_t *w, size_t n)
 {
 	/* Nibble lookup with vpshufb, summed per 64-bit lane with vpsadbw. */
-	const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2,
-					     2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+	const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1,
+					     2, 2, 3, 2, 3, 3, 4);
 	const __m256i low = _mm256_set1_epi8(0x0f);
 	const __m256i zero = _mm256_setzero_si256();
 	__m256i acc0 = zero, acc1 = zero;
@@ -102,18 +102,17 @@ __attribute__((target("avx2,popcnt"))) static uint64_t popcount_avx2(const uint6
 	return total;
 }
 
-#define AVX2_BINOP(fname, vop, sop)                                                               \
-	__attribute__((target("avx2"))) static void fname(uint64_t *d, const uint64_t *a,             \
-							  const uint64_t *b, size_t n)                \
-	{                                                                                          \
-		size_t i = 0;                                                                      \
-		for (; i + 4 <= n; i += 4) {                                                       \
-			__m256i x = _mm256_loadu_si256((const __m256i *)(a + i));                  \
-			__m256i y = _mm256_loadu_si256((const __m256i *)(b + i));                  \
-			_mm256_storeu_si256((__m256i *)(d + i), vop(x, y));                        \
-		}                                                                                  \
-		for (; i < n; i++)                                                                 \
-			d[i] = a[i] sop b[i];                                                      \
+#define AVX2_BINOP(fname, vop, sop)                                                                                    \
+	__attribute__((target("avx2"))) static void fname(uint64_t *d, const uint64_t *a, const uint64_t *b, size_t n) \
+	{                                                                                                              \
+		size_t i = 0;                                                                                          \
+		for (; i + 4 <= n; i += 4) {                                                                           \
+			__m256i x = _mm256_loadu_si256((const __m256i *)(a + i));                                      \
+			__m256i y = _mm256_loadu_si256((const __m256i *)(b + i));                                      \
+			_mm256_storeu_si256((__m256i *)(d + i), vop(x, y));                                            \
+		}                                                                                                      \
+		for (; i < n; i++)                                                                                     \
+			d[i] = a[i] sop b[i];                                                                          \
 	}
 
 AVX2_BINOP(and_avx2, _mm256_and_si256, &)
@@ -133,8 +132,7 @@ __attribute__((target("avx2"))) static void not_avx2(uint64_t *d, const uint64_t
 
 /* ---- AVX-512 (F + VPOPCNTDQ) ---- */
 
-__attribute__((target("avx512f,avx512vpopcntdq"))) static uint64_t popcount_avx512(const uint64_t *w,
-										     size_t n)
+__attribute__((target("avx512f,avx512vpopcntdq"))) static uint64_t popcount_avx512(const uint64_t *w, size_t n)
 {
 	__m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
 	size_t i = 0;
@@ -153,19 +151,19 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) static uint64_t popcount_avx5
 	return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(acc0, acc1));
 }
 
-#define AVX512_BINOP(fname, op)                                                                    \
-	__attribute__((target("avx512f"))) static void fname(uint64_t *d, const uint64_t *a,          \
-							     const uint64_t *b, size_t n)             \
-	{                                                                                          \
-		size_t i = 0;                                                                      \
-		for (; i + 8 <= n; i += 8)                                                         \
-			_mm512_storeu_si512(d + i, op(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i))); \
-		if (i < n) {                                                                       \
-			__mmask8 m = (__mmask8)((1u << (n - i)) - 1);                              \
-			__m512i x = _mm512_maskz_loadu_epi64(m, a + i);                            \
-			__m512i y = _mm512_maskz_loadu_epi64(m, b + i);                            \
-			_mm512_mask_storeu_epi64(d + i, m, op(x, y));                              \
-		}                                                                                  \
+#define AVX512_BINOP(fname, op)                                                                                 \
+	__attribute__((target("avx512f"))) static void fname(uint64_t *d, const uint64_t *a, const uint64_t *b, \
+							     size_t n)                                          \
+	{                                                                                                       \
+		size_t i = 0;                                                                                   \
+		for (; i + 8 <= n; i += 8)                                                                      \
+			_mm512_storeu_si512(d + i, op(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i)));   \
+		if (i < n) {                                                                                    \
+			__mmask8 m = (__mmask8)((1u << (n - i)) - 1);                                           \
+			__m512i x = _mm512_maskz_loadu_epi64(m, a + i);                                         \
+			__m512i y = _mm512_maskz_loadu_epi64(m, b + i);                                         \
+			_mm512_mask_storeu_epi64(d + i, m, op(x, y));                                           \
+		}                                                                                               \
 	}
 
 AVX512_BINOP(and_avx512, _mm512_and_si512)
@@ -187,10 +185,10 @@ __attribute__((target("avx512f"))) static void not_avx512(uint64_t *d, const uin
 /* ---- dispatch ---- */
 
 static const sk__simd_ops ops_table[] = {
-	[SK__SIMD_PORTABLE] = {"portable", popcount_portable, and_portable, or_portable, xor_portable, not_portable},
-	[SK__SIMD_POPCNT] = {"popcnt", popcount_popcnt, and_portable, or_portable, xor_portable, not_portable},
-	[SK__SIMD_AVX2] = {"avx2", popcount_avx2, and_avx2, or_avx2, xor_avx2, not_avx2},
-	[SK__SIMD_AVX512] = {"avx512", popcount_avx512, and_avx512, or_avx512, xor_avx512, not_avx512},
+	[SK__SIMD_PORTABLE] = { "portable", popcount_portable, and_portable, or_portable, xor_portable, not_portable },
+	[SK__SIMD_POPCNT] = { "popcnt", popcount_popcnt, and_portable, or_portable, xor_portable, not_portable },
+	[SK__SIMD_AVX2] = { "avx2", popcount_avx2, and_avx2, or_avx2, xor_avx2, not_avx2 },
+	[SK__SIMD_AVX512] = { "avx512", popcount_avx512, and_avx512, or_avx512, xor_avx512, not_avx512 },
 };
 
 static const sk__simd_ops *current;
@@ -199,14 +197,10 @@ bool sk__simd_supported(int level)
 {
 	__builtin_cpu_init();
 	switch (level) {
-	case SK__SIMD_PORTABLE:
-		return true;
-	case SK__SIMD_POPCNT:
-		return __builtin_cpu_supports("popcnt");
-	case SK__SIMD_AVX2:
-		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-	case SK__SIMD_AVX512:
-		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+	case SK__SIMD_PORTABLE: return true;
+	case SK__SIMD_POPCNT: return __builtin_cpu_supports("popcnt");
+	case SK__SIMD_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+	case SK__SIMD_AVX512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
 	}
 	return false;
 }

@@ -15,7 +15,7 @@ static void test_every_dtype(void **state)
 	(void)state;
 	for (int d = SK_BOOL; d <= SK_FLOAT64; d++) {
 		const char *name = t_name("dt");
-		uint64_t shape[2] = {7, 13};
+		uint64_t shape[2] = { 7, 13 };
 		sk_array *a, *b;
 		assert_int_equal(sk_array_create(name, (sk_dtype)d, 2, shape, NULL, &a), 0);
 		size_t isz = sk_dtype_size((sk_dtype)d);
@@ -84,7 +84,7 @@ static void test_dimensions(void **state)
 	assert_int_equal(sk_array_create(t_name("dnull"), SK_INT16, 2, NULL, NULL, &a), -EINVAL);
 
 	/* Empty: a zero extent, strides as NumPy gives them. */
-	uint64_t empty[3] = {3, 0, 4};
+	uint64_t empty[3] = { 3, 0, 4 };
 	const char *ne = t_name("empty");
 	assert_int_equal(sk_array_create(ne, SK_FLOAT64, 3, empty, NULL, &a), 0);
 	assert_int_equal(sk_array_size(a), 0);
@@ -103,11 +103,11 @@ static void test_bad_arguments(void **state)
 {
 	(void)state;
 	sk_array *a;
-	uint64_t big[2] = {UINT64_C(1) << 40, UINT64_C(1) << 30};
+	uint64_t big[2] = { UINT64_C(1) << 40, UINT64_C(1) << 30 };
 	assert_int_equal(sk_array_create(t_name("ovf"), SK_INT8, 2, big, NULL, &a), -EOVERFLOW);
-	uint64_t big2[1] = {UINT64_C(1) << 62};
+	uint64_t big2[1] = { UINT64_C(1) << 62 };
 	assert_int_equal(sk_array_create(t_name("ovf"), SK_INT64, 1, big2, NULL, &a), -EOVERFLOW);
-	uint64_t s[1] = {4};
+	uint64_t s[1] = { 4 };
 	assert_int_equal(sk_array_create(t_name("dt0"), (sk_dtype)0, 1, s, NULL, &a), -EINVAL);
 	assert_int_equal(sk_array_create(t_name("dt99"), (sk_dtype)99, 1, s, NULL, &a), -EINVAL);
 	assert_int_equal(sk_array_create("bad/name", SK_INT8, 1, s, NULL, &a), SK_EBADNAME);
@@ -122,7 +122,7 @@ static void test_open_as(void **state)
 {
 	(void)state;
 	const char *name = t_name("as");
-	uint64_t shape[2] = {4, 6};
+	uint64_t shape[2] = { 4, 6 };
 	sk_array *a, *b;
 	assert_int_equal(sk_array_create(name, SK_UINT16, 2, shape, NULL, &a), 0);
 	assert_int_equal(sk_array_open_as(name, SK_RDONLY, SK_UINT16, 2, shape, &b), 0);
@@ -134,7 +134,7 @@ static void test_open_as(void **state)
 	assert_int_equal(sk_array_open_as(name, SK_RDONLY, SK_INT16, 2, shape, &b), SK_ETYPE);
 	assert_null(b);
 	assert_int_equal(sk_array_open_as(name, SK_RDONLY, SK_UINT16, 1, shape, &b), SK_ETYPE);
-	uint64_t other[2] = {6, 4};
+	uint64_t other[2] = { 6, 4 };
 	assert_int_equal(sk_array_open_as(name, SK_RDONLY, SK_UINT16, 2, other, &b), SK_ETYPE);
 	assert_int_equal(sk_array_open_as(name, SK_RDONLY, 0, -1, shape, &b), SK_ETYPE);
 
@@ -175,7 +175,7 @@ static void test_beyond_4gib(void **state)
 {
 	(void)state;
 	/* 5 GiB: offsets past 32 bits, shared with a child by name. */
-	big_arg arg = {t_name("big"), (UINT64_C(5) << 30) / 8};
+	big_arg arg = { t_name("big"), (UINT64_C(5) << 30) / 8 };
 	sk_array *a;
 	assert_int_equal(sk_array_create(arg.name, SK_INT64, 1, &arg.n, NULL, &a), 0);
 	assert_int_equal(sk_array_nbytes(a), UINT64_C(5) << 30);
@@ -214,9 +214,9 @@ static void test_fork_inherits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_dtype), cmocka_unit_test(test_dimensions),
+		cmocka_unit_test(test_every_dtype),   cmocka_unit_test(test_dimensions),
 		cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_open_as),
-		cmocka_unit_test(test_beyond_4gib), cmocka_unit_test(test_fork_inherits),
+		cmocka_unit_test(test_beyond_4gib),   cmocka_unit_test(test_fork_inherits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@
 
 #include "internal.h"
 
-static const uint64_t sizes[] = {0, 1, 63, 64, 65, 127, 128, 129, 511, 512, 513, 1000, 4099, 100003};
+static const uint64_t sizes[] = { 0, 1, 63, 64, 65, 127, 128, 129, 511, 512, 513, 1000, 4099, 100003 };
 
 static void fill_random(sk_bits *b, unsigned char *ref, uint64_t *seed)
 {
@@ -57,11 +57,26 @@ static void test_single_bits_and_ranges(void **state)
 			uint64_t i = t_rand(&seed) % n, j = t_rand(&seed) % (n + 1);
 			uint64_t lo = i < j ? i : j, hi = i < j ? j : i;
 			switch (t_rand(&seed) % 7) {
-			case 0: assert_int_equal(sk_bits_set(b, i), 0); ref[i] = 1; break;
-			case 1: assert_int_equal(sk_bits_clear(b, i), 0); ref[i] = 0; break;
-			case 2: assert_int_equal(sk_bits_flip(b, i), 0); ref[i] ^= 1; break;
-			case 3: assert_int_equal(sk_bits_test_and_set(b, i), ref[i]); ref[i] = 1; break;
-			case 4: assert_int_equal(sk_bits_test_and_clear(b, i), ref[i]); ref[i] = 0; break;
+			case 0:
+				assert_int_equal(sk_bits_set(b, i), 0);
+				ref[i] = 1;
+				break;
+			case 1:
+				assert_int_equal(sk_bits_clear(b, i), 0);
+				ref[i] = 0;
+				break;
+			case 2:
+				assert_int_equal(sk_bits_flip(b, i), 0);
+				ref[i] ^= 1;
+				break;
+			case 3:
+				assert_int_equal(sk_bits_test_and_set(b, i), ref[i]);
+				ref[i] = 1;
+				break;
+			case 4:
+				assert_int_equal(sk_bits_test_and_clear(b, i), ref[i]);
+				ref[i] = 0;
+				break;
 			case 5:
 				assert_int_equal(sk_bits_set_range(b, lo, hi), 0);
 				memset(ref + lo, 1, hi - lo);
@@ -170,13 +185,16 @@ static void bulk_ops(void)
 		fill_random(a, ra, &seed);
 		fill_random(b, rb, &seed);
 		for (int op = 0; op < 4; op++) {
-			int rc = op == 0 ? sk_bits_and(d, a, b)
+			int rc = op == 0   ? sk_bits_and(d, a, b)
 				 : op == 1 ? sk_bits_or(d, a, b)
 				 : op == 2 ? sk_bits_xor(d, a, b)
 					   : sk_bits_not(d, a);
 			assert_int_equal(rc, 0);
 			for (uint64_t i = 0; i < n; i++)
-				rd[i] = op == 0 ? ra[i] & rb[i] : op == 1 ? ra[i] | rb[i] : op == 2 ? ra[i] ^ rb[i] : !ra[i];
+				rd[i] = op == 0   ? ra[i] & rb[i]
+					: op == 1 ? ra[i] | rb[i]
+					: op == 2 ? ra[i] ^ rb[i]
+						  : !ra[i];
 			check_equal(d, rd);
 			int64_t want = 0;
 			for (uint64_t i = 0; i < n; i++)
@@ -219,10 +237,10 @@ static void test_kernels_against_portable(void **state)
 		for (size_t n = 0; n < N; n += n < 70 ? 1 : 97) {
 			for (int off = 0; off <= 1; off++) {
 				assert_int_equal(o->popcount(a + off, n), ref->popcount(a + off, n));
-				void (*ops[3])(uint64_t *, const uint64_t *, const uint64_t *, size_t) = {o->and_, o->or_,
-													o->xor_};
-				void (*rops[3])(uint64_t *, const uint64_t *, const uint64_t *, size_t) = {
-					ref->and_, ref->or_, ref->xor_};
+				void (*ops[3])(uint64_t *, const uint64_t *, const uint64_t *,
+					       size_t) = { o->and_, o->or_, o->xor_ };
+				void (*rops[3])(uint64_t *, const uint64_t *, const uint64_t *,
+						size_t) = { ref->and_, ref->or_, ref->xor_ };
 				for (int j = 0; j < 3; j++) {
 					memset(d1, 0x11, (N + 1) * 8), memset(d2, 0x11, (N + 1) * 8);
 					ops[j](d1 + off, a + off, b, n);
@@ -244,7 +262,7 @@ static void test_simd_selection(void **state)
 	(void)state;
 	assert_int_equal(sk__simd_force(-1), -EINVAL);
 	assert_int_equal(sk__simd_force(9), -EINVAL);
-	const char *names[] = {"portable", "popcnt", "avx2", "avx512"};
+	const char *names[] = { "portable", "popcnt", "avx2", "avx512" };
 	for (int l = 0; l < 4; l++) {
 		if (sk__simd_supported(l)) {
 			assert_int_equal(sk__simd_force(l), 0);
@@ -328,7 +346,7 @@ static int child_test_and_set(void *p)
 		return 1;
 	/* Every process walks all bits, from its own starting point and
 	 * stride, so they collide on the same words all the time. */
-	uint64_t strides[PROCS] = {1, 3, 5, 7, 9, 11, 13, 15};
+	uint64_t strides[PROCS] = { 1, 3, 5, 7, 9, 11, 13, 15 };
 	uint64_t pos = (uint64_t)arg->who * 977, wins = 0;
 	for (uint64_t k = 0; k < NBITS; k++) {
 		pos = (pos + strides[arg->who]) % NBITS;
@@ -355,7 +373,7 @@ static void test_atomic_test_and_set_processes(void **state)
 	pid_t pids[PROCS];
 	tas_arg args[PROCS];
 	for (int i = 0; i < PROCS; i++) {
-		args[i] = (tas_arg){bn, wn, i};
+		args[i] = (tas_arg){ bn, wn, i };
 		fflush(NULL);
 		pids[i] = fork();
 		assert_true(pids[i] >= 0);

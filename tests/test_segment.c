@@ -27,10 +27,10 @@ static void test_name_check(void **state)
 	max[SK_NAME_MAX] = 'a';
 	max[SK_NAME_MAX + 1] = '\0';
 	assert_int_equal(sk_name_check(max), SK_EBADNAME);
-	const char *good[] = {"a", "A-Z_a.z-09", "..a", ".hidden", "-dash", "x.."};
+	const char *good[] = { "a", "A-Z_a.z-09", "..a", ".hidden", "-dash", "x.." };
 	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
 		assert_int_equal(sk_name_check(good[i]), 0);
-	const char *bad[] = {"", ".", "..", "a/b", "/abs", "../x", "sp ace", "tab\t", "uni\xc3\xa9", "star*", NULL};
+	const char *bad[] = { "", ".", "..", "a/b", "/abs", "../x", "sp ace", "tab\t", "uni\xc3\xa9", "star*", NULL };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		assert_int_equal(sk_name_check(bad[i]), SK_EBADNAME);
 }
@@ -143,7 +143,7 @@ static void test_zero_size_and_options(void **state)
 
 	/* The mode is applied exactly, whatever the umask. */
 	mode_t old = umask(077);
-	sk_create_opts o = {.mode = 0644};
+	sk_create_opts o = { .mode = 0644 };
 	name = t_name("mode");
 	assert_int_equal(sk_segment_create(name, 1, &o, &s), 0);
 	umask(old);
@@ -153,11 +153,11 @@ static void test_zero_size_and_options(void **state)
 	sk_segment_close(s);
 	sk_segment_unlink(name);
 
-	sk_create_opts bad = {.flags = 1};
+	sk_create_opts bad = { .flags = 1 };
 	assert_int_equal(sk_segment_create(t_name("bad"), 1, &bad, &s), -EINVAL);
-	sk_create_opts bad2 = {.resv = {0, 0, 1}};
+	sk_create_opts bad2 = { .resv = { 0, 0, 1 } };
 	assert_int_equal(sk_segment_create(t_name("bad"), 1, &bad2, &s), -EINVAL);
-	sk_create_opts bad3 = {.mode = 010000};
+	sk_create_opts bad3 = { .mode = 010000 };
 	assert_int_equal(sk_segment_create(t_name("bad"), 1, &bad3, &s), -EINVAL);
 	assert_int_equal(access(t_path(t_name("bad")), F_OK), -1);
 	assert_int_equal(sk_segment_create(t_name("bad"), UINT64_MAX - 100, NULL, &s), -EOVERFLOW);
@@ -255,18 +255,36 @@ static void forge(const char *name, void (*edit)(sk__header *))
 	close(fd);
 }
 
-static void ed_version(sk__header *h) { h->version = 2; }
-static void ed_version0(sk__header *h) { h->version = 0; }
-static void ed_kind(sk__header *h) { h->kind = 77; }
-static void ed_resv(sk__header *h) { h->resv[10] = 1; }
+static void ed_version(sk__header *h)
+{
+	h->version = 2;
+}
+static void ed_version0(sk__header *h)
+{
+	h->version = 0;
+}
+static void ed_kind(sk__header *h)
+{
+	h->kind = 77;
+}
+static void ed_resv(sk__header *h)
+{
+	h->resv[10] = 1;
+}
 static void ed_grow(sk__header *h)
 {
 	h->data_size += 1 << 20;
 	h->nitems += 1 << 20;
 	h->file_size += 1 << 20;
 }
-static void ed_offset(sk__header *h) { h->data_offset = 100; }
-static void ed_pid(sk__header *h) { h->creator_pid = 0; }
+static void ed_offset(sk__header *h)
+{
+	h->data_offset = 100;
+}
+static void ed_pid(sk__header *h)
+{
+	h->creator_pid = 0;
+}
 
 static int open_code(const char *name)
 {
@@ -286,9 +304,9 @@ static void test_forged_headers(void **state)
 	struct {
 		void (*edit)(sk__header *);
 		int code;
-	} cases[] = {{ed_version, SK_EVERSION}, {ed_version0, SK_ECORRUPT}, {ed_kind, SK_EKIND},
-		     {ed_resv, SK_ECORRUPT},	    {ed_grow, SK_ETRUNCATED},	  {ed_offset, SK_ECORRUPT},
-		     {ed_pid, SK_ECORRUPT}};
+	} cases[] = { { ed_version, SK_EVERSION }, { ed_version0, SK_ECORRUPT }, { ed_kind, SK_EKIND },
+		      { ed_resv, SK_ECORRUPT },    { ed_grow, SK_ETRUNCATED },   { ed_offset, SK_ECORRUPT },
+		      { ed_pid, SK_ECORRUPT } };
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		const char *name = t_name("forge");
 		sk_segment *s;
@@ -305,7 +323,7 @@ static void test_flip_every_header_byte(void **state)
 	(void)state;
 	const char *name = t_name("flip");
 	sk_array *a;
-	uint64_t shape[2] = {3, 5};
+	uint64_t shape[2] = { 3, 5 };
 	assert_int_equal(sk_array_create(name, SK_INT32, 2, shape, NULL, &a), 0);
 	sk_array_close(a);
 	int fd = open(t_path(name), O_RDWR);
@@ -441,7 +459,7 @@ static void test_list(void **state)
 	t_write_file(foreign, "hello", 5);
 	t_write_file(badname, "hello", 5);
 
-	seen sn = {{good, foreign, bad, badname}, {-1, -1, -1, -1}, 0};
+	seen sn = { { good, foreign, bad, badname }, { -1, -1, -1, -1 }, 0 };
 	int rc = sk_segment_list(record, &sn);
 	assert_true(rc >= 4);
 	assert_int_equal(rc, sn.visits);
@@ -503,8 +521,8 @@ static void test_creator_gone(void **state)
 static void test_strerror(void **state)
 {
 	(void)state;
-	int codes[] = {SK_EBADNAME,   SK_ETOOSMALL, SK_EFOREIGN, SK_EVERSION, SK_ECHECKSUM, SK_ECORRUPT,
-		       SK_ETRUNCATED, SK_EKIND,	    SK_ETYPE,	 SK_ESYMLINK, SK_EREADONLY, SK_ENOTFOUND};
+	int codes[] = { SK_EBADNAME,   SK_ETOOSMALL, SK_EFOREIGN, SK_EVERSION, SK_ECHECKSUM, SK_ECORRUPT,
+			SK_ETRUNCATED, SK_EKIND,     SK_ETYPE,    SK_ESYMLINK, SK_EREADONLY, SK_ENOTFOUND };
 	size_t n = sizeof codes / sizeof *codes;
 	for (size_t i = 0; i < n; i++) {
 		assert_true(codes[i] < -1000);
@@ -524,9 +542,9 @@ static void test_strerror(void **state)
 static void test_dtypes(void **state)
 {
 	(void)state;
-	const char *names[] = {NULL,	  "bool",   "int8",   "int16",	 "int32",   "int64",
-			       "uint8",	  "uint16", "uint32", "uint64", "float32", "float64"};
-	size_t sizes[] = {0, 1, 1, 2, 4, 8, 1, 2, 4, 8, 4, 8};
+	const char *names[] = { NULL,    "bool",   "int8",   "int16",  "int32",   "int64",
+				"uint8", "uint16", "uint32", "uint64", "float32", "float64" };
+	size_t sizes[] = { 0, 1, 1, 2, 4, 8, 1, 2, 4, 8, 4, 8 };
 	for (int d = 1; d <= 11; d++) {
 		assert_string_equal(sk_dtype_name((sk_dtype)d), names[d]);
 		assert_int_equal(sk_dtype_size((sk_dtype)d), sizes[d]);

@@ -29,8 +29,8 @@ typedef struct sk_array sk_array;
  * ndim is 0..SK_MAX_DIMS; shape holds ndim extents (may be NULL when ndim is 0);
  * an extent of 0 gives an empty array. Errors: SK_EBADNAME, -EINVAL (bad dtype
  * or ndim), -EOVERFLOW (size does not fit in 64 bits), -EEXIST, -ENOSPC. */
-int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *shape,
-		    const sk_create_opts *opts, sk_array **out);
+int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *shape, const sk_create_opts *opts,
+		    sk_array **out);
 
 /* Opens an existing array by name; dtype and shape come from its header.
  * SK_EKIND if the segment is not an array; header errors as sk_segment_open. */
@@ -38,8 +38,7 @@ int sk_array_open(const char *name, int flags, sk_array **out);
 
 /* Like sk_array_open, but refuses with SK_ETYPE unless the array has the given
  * dtype (0: any), number of dimensions (negative: any) and shape (NULL: any). */
-int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, const uint64_t *shape,
-		     sk_array **out);
+int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, const uint64_t *shape, sk_array **out);
 
 /* Unmaps and frees the handle; accepts NULL. The name stays. Returns 0. */
 int sk_array_close(sk_array *a);
@@ -52,7 +51,7 @@ uint64_t sk_array_size(const sk_array *a);          /* number of elements */
 uint64_t sk_array_nbytes(const sk_array *a);        /* size * itemsize */
 void *sk_array_data(const sk_array *a);             /* NULL for an empty array */
 const char *sk_array_name(const sk_array *a);
-sk_segment *sk_array_segment(const sk_array *a);   /* the underlying segment; owned by a */
+sk_segment *sk_array_segment(const sk_array *a); /* the underlying segment; owned by a */
 
 #ifdef __cplusplus
 }

@@ -43,7 +43,7 @@ int sk_bits_open(const char *name, int flags, sk_bits **out);
 int sk_bits_close(sk_bits *b);
 
 uint64_t sk_bits_len(const sk_bits *b);
-uint64_t *sk_bits_words(const sk_bits *b);   /* ceil(len / 64) words; NULL when len is 0 */
+uint64_t *sk_bits_words(const sk_bits *b); /* ceil(len / 64) words; NULL when len is 0 */
 const char *sk_bits_name(const sk_bits *b);
 sk_segment *sk_bits_segment(const sk_bits *b);
 

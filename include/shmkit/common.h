@@ -18,9 +18,9 @@
 extern "C" {
 #endif
 
-#define SHMKIT_VERSION_MAJOR 0
-#define SHMKIT_VERSION_MINOR 1
-#define SHMKIT_VERSION_PATCH 0
+#define SHMKIT_VERSION_MAJOR  0
+#define SHMKIT_VERSION_MINOR  1
+#define SHMKIT_VERSION_PATCH  0
 #define SHMKIT_VERSION_STRING "0.1.0"
 
 /* shmkit's own error codes. All are negative and far from -errno values. */
@@ -44,7 +44,7 @@ enum {
 const char *sk_strerror(int code);
 
 /* Open flags. */
-#define SK_RDWR 0x0   /* map read-write (default) */
+#define SK_RDWR   0x0 /* map read-write (default) */
 #define SK_RDONLY 0x1 /* map PROT_READ: writes through the mapping fault */
 
 /* Segment names: 1..SK_NAME_MAX characters of [A-Za-z0-9._-], not "." or "..". */

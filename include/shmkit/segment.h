@@ -44,21 +44,21 @@ const char *sk_kind_name(int kind);
 /* What a segment's header says, plus what the file system says about it. */
 typedef struct sk_segment_info {
 	char name[SK_NAME_MAX + 1];
-	int kind;                      /* sk_kind */
-	uint32_t version;              /* header layout version */
-	uint64_t data_size;            /* bytes of data */
-	uint64_t data_offset;          /* where data starts in the file */
-	uint64_t file_size;            /* bytes the file occupies */
-	pid_t creator_pid;             /* process that created the segment */
-	uint64_t creator_start;        /* its start time, clock ticks since boot */
-	int creator_alive;             /* 1 if that process (same pid and start time) still runs, else 0 */
-	int64_t ctime_ns;              /* creation time, ns since the Unix epoch */
-	sk_dtype dtype;                /* arrays: element type; 0 otherwise */
-	int ndim;                      /* arrays: number of dimensions */
-	uint64_t shape[SK_MAX_DIMS];   /* arrays: extent of each dimension */
-	uint64_t nitems;               /* arrays: elements; bits: bits; raw: bytes */
-	uint32_t mode;                 /* permission bits of the file */
-	uid_t uid;                     /* owner of the file */
+	int kind;                    /* sk_kind */
+	uint32_t version;            /* header layout version */
+	uint64_t data_size;          /* bytes of data */
+	uint64_t data_offset;        /* where data starts in the file */
+	uint64_t file_size;          /* bytes the file occupies */
+	pid_t creator_pid;           /* process that created the segment */
+	uint64_t creator_start;      /* its start time, clock ticks since boot */
+	int creator_alive;           /* 1 if that process (same pid and start time) still runs, else 0 */
+	int64_t ctime_ns;            /* creation time, ns since the Unix epoch */
+	sk_dtype dtype;              /* arrays: element type; 0 otherwise */
+	int ndim;                    /* arrays: number of dimensions */
+	uint64_t shape[SK_MAX_DIMS]; /* arrays: extent of each dimension */
+	uint64_t nitems;             /* arrays: elements; bits: bits; raw: bytes */
+	uint32_t mode;               /* permission bits of the file */
+	uid_t uid;                   /* owner of the file */
 } sk_segment_info;
 
 typedef struct sk_segment sk_segment;
@@ -94,10 +94,10 @@ int sk_segment_stat(const char *name, sk_segment_info *info);
 
 /* Accessors of an open handle. */
 const char *sk_segment_name(const sk_segment *seg);
-void *sk_segment_data(const sk_segment *seg);     /* NULL when data_size is 0 */
-uint64_t sk_segment_size(const sk_segment *seg);  /* data bytes */
+void *sk_segment_data(const sk_segment *seg);    /* NULL when data_size is 0 */
+uint64_t sk_segment_size(const sk_segment *seg); /* data bytes */
 int sk_segment_kind(const sk_segment *seg);
-int sk_segment_flags(const sk_segment *seg);      /* SK_RDONLY or SK_RDWR as opened */
+int sk_segment_flags(const sk_segment *seg); /* SK_RDONLY or SK_RDWR as opened */
 /* Fills info from the handle's validated copy of the header. Returns 0. */
 int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info);
 
