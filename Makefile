@@ -45,4 +45,4 @@ format-check:
 	clang-format --dry-run --Werror include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c cli/*.c cli/*.h tests/*.c tests/*.h bench/*.c
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-install
