@@ -9,5 +9,6 @@
 #include "shmkit/segment.h"
 #include "shmkit/array.h"
 #include "shmkit/bits.h"
+#include "shmkit/pool.h"
 
 #endif

@@ -141,3 +141,33 @@ bool sk__simd_supported(int level);
 int sk__simd_force(int level);
 
 #endif
+
+/* ---- OS layer: processes and waiting (src/sys/linux.c) ---- */
+
+int64_t sk__sys_monotonic_ns(void);
+/* Sleeps while *addr == expected (a shared, non-private futex), at most
+ * timeout_ns (negative: no limit). Returns 0 when woken or the value
+ * differed, -ETIMEDOUT, or -EINTR; callers re-check their condition. */
+int sk__sys_futex_wait(uint32_t *addr, uint32_t expected, int64_t timeout_ns);
+void sk__sys_futex_wake(uint32_t *addr, int count);
+/* Threads of the calling process (from /proc/self/status), or -errno. */
+int sk__sys_thread_count(void);
+/* An anonymous MAP_SHARED mapping, inherited by forked children. */
+int sk__sys_map_shared_anon(size_t size, void **out);
+/* fork(2); in the child, sets PR_SET_PDEATHSIG to SIGKILL (and exits if
+ * the parent is already gone). Returns the pid, 0 in the child, or -errno. */
+pid_t sk__sys_fork_tied(void);
+int sk__sys_pidfd_open(pid_t pid, int *fd);
+/* Reaps the child behind pidfd. Returns 1 and fills *exit_code (-1 if it
+ * did not exit) and *sig (0 if no signal killed it) when it is dead, 0 when
+ * it still runs (only without block), or -errno. */
+int sk__sys_pidfd_reap(int pidfd, bool block, int *exit_code, int *sig);
+int sk__sys_kill(pid_t pid, int sig);
+int sk__sys_eventfd(int *fd);
+void sk__sys_eventfd_signal(int fd);
+void sk__sys_eventfd_drain(int fd);
+/* Waits until one of fds is readable or timeout_ms passes (-1: no limit).
+ * Sets ready[i] for each readable fd; returns how many, 0 on timeout, -errno. */
+int sk__sys_wait_readable(const int *fds, int n, int timeout_ms, bool *ready);
+/* Flushes every stdio stream, so a fork does not duplicate buffered output. */
+void sk__sys_flush_stdio(void);

@@ -37,6 +37,8 @@ enum {
 	SK_ESYMLINK = -1010,   /* the name in /dev/shm is a symbolic link: never followed */
 	SK_EREADONLY = -1011,  /* write through a handle opened read-only */
 	SK_ENOTFOUND = -1012,  /* a search found nothing (sk_bits_find_next_*) */
+	SK_EWORKER = -1013,    /* a pool worker failed: its function returned an error, it crashed or was killed */
+	SK_ETHREADED = -1014,  /* the process runs several threads: forking workers is unsafe */
 };
 
 /* Returns a static, human-readable description of a shmkit return code:

@@ -12,12 +12,20 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -308,4 +316,148 @@ int sk__sys_list(char ***names, size_t *count)
 	*names = v;
 	*count = n;
 	return 0;
+}
+
+int64_t sk__sys_monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int sk__sys_futex_wait(uint32_t *addr, uint32_t expected, int64_t timeout_ns)
+{
+	struct timespec ts, *tp = NULL;
+	if (timeout_ns >= 0) {
+		/* FUTEX_WAIT takes a relative timeout measured on CLOCK_MONOTONIC. */
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000);
+		tp = &ts;
+	}
+	if (syscall(SYS_futex, addr, FUTEX_WAIT, expected, tp, NULL, 0) == 0)
+		return 0;
+	if (errno == EAGAIN)
+		return 0; /* the value had already changed */
+	return -errno;
+}
+
+void sk__sys_futex_wake(uint32_t *addr, int count)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE, count, NULL, NULL, 0);
+}
+
+int sk__sys_thread_count(void)
+{
+	int f = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	char buf[4096];
+	ssize_t n = sk__sys_pread(f, buf, sizeof buf - 1, 0);
+	close(f);
+	if (n < 0)
+		return (int)n;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "\nThreads:");
+	return p ? atoi(p + 9) : -EIO;
+}
+
+int sk__sys_map_shared_anon(size_t size, void **out)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+pid_t sk__sys_fork_tied(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent) /* the parent died before prctl took effect */
+			_exit(0);
+	}
+	return pid;
+}
+
+int sk__sys_pidfd_open(pid_t pid, int *fd)
+{
+	long f = syscall(SYS_pidfd_open, pid, 0);
+	if (f < 0)
+		return -errno;
+	*fd = (int)f;
+	return 0;
+}
+
+int sk__sys_pidfd_reap(int pidfd, bool block, int *exit_code, int *sig)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	for (;;) {
+		if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) == 0)
+			break;
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (si.si_pid == 0)
+		return 0; /* still running */
+	*exit_code = si.si_code == CLD_EXITED ? si.si_status : -1;
+	*sig = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED ? si.si_status : 0;
+	return 1;
+}
+
+int sk__sys_kill(pid_t pid, int sig)
+{
+	return kill(pid, sig) == 0 ? 0 : -errno;
+}
+
+int sk__sys_eventfd(int *fd)
+{
+	int f = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f < 0)
+		return -errno;
+	*fd = f;
+	return 0;
+}
+
+void sk__sys_eventfd_signal(int fd)
+{
+	uint64_t one = 1;
+	while (write(fd, &one, sizeof one) < 0 && errno == EINTR)
+		;
+}
+
+void sk__sys_eventfd_drain(int fd)
+{
+	uint64_t v;
+	while (read(fd, &v, sizeof v) < 0 && errno == EINTR)
+		;
+}
+
+int sk__sys_wait_readable(const int *fds, int n, int timeout_ms, bool *ready)
+{
+	struct pollfd stack[64], *p = n <= 64 ? stack : calloc((size_t)n, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	int r;
+	do
+		r = poll(p, (nfds_t)n, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	int rc = r < 0 ? -errno : r;
+	for (int i = 0; i < n; i++)
+		ready[i] = r > 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR));
+	if (p != stack)
+		free(p);
+	return rc;
+}
+
+void sk__sys_flush_stdio(void)
+{
+	fflush(NULL);
 }
