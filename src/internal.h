@@ -93,16 +93,17 @@ static inline uint64_t sk__round_up(uint64_t x, uint64_t a)
 
 #define SK__SHM_DIR "/dev/shm"
 
-/* An unnamed file in the shm directory with exactly `mode`; *fd on success. */
-int sk__sys_tmpfile(uint32_t mode, int *fd);
+/* An unnamed file in the shm directory with exactly `mode`; *fd and its
+ * owner (the effective uid) on success. */
+int sk__sys_tmpfile(uint32_t mode, int *fd, uid_t *owner);
 /* Reserves (allocates and zeroes) size bytes of fd. -ENOSPC when full. */
 int sk__sys_reserve(int fd, uint64_t size);
 /* Gives the unnamed file fd the name; -EEXIST if taken. Never follows symlinks. */
 int sk__sys_publish(int fd, const char *name);
 /* Opens an existing name without following symlinks or blocking on FIFOs;
- * SK_ESYMLINK for a symlink, SK_EFOREIGN for anything but a regular file. */
-int sk__sys_open(const char *name, bool rdonly, int *fd);
-int sk__sys_fstat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid);
+ * SK_ESYMLINK for a symlink, SK_EFOREIGN for anything but a regular file.
+ * Reports the file's size, permission bits and owner (each may be NULL). */
+int sk__sys_open(const char *name, bool rdonly, int *fd, uint64_t *size, uint32_t *mode, uid_t *uid);
 /* Reads up to n bytes at off; returns bytes read (short only at end of file) or -errno. */
 ssize_t sk__sys_pread(int fd, void *buf, size_t n, uint64_t off);
 int sk__sys_pwrite(int fd, const void *buf, size_t n, uint64_t off);

@@ -154,7 +154,8 @@ static int gen_name(char *buf, size_t len)
 }
 
 /* Maps a validated file and builds the handle. Takes ownership of nothing. */
-static int map_handle(int fd, const char *name, const sk__header *h, int flags, sk_segment **out)
+static int map_handle(int fd, const char *name, const sk__header *h, int flags, uint32_t mode, uid_t uid,
+		      sk_segment **out)
 {
 	sk_segment *s = calloc(1, sizeof *s);
 	if (!s)
@@ -166,7 +167,8 @@ static int map_handle(int fd, const char *name, const sk__header *h, int flags, 
 		return rc;
 	}
 	snprintf(s->name, sizeof s->name, "%s", name);
-	(void)sk__sys_fstat(fd, NULL, &s->mode, &s->uid);
+	s->mode = mode;
+	s->uid = uid;
 	s->base = base;
 	s->map_size = (size_t)h->file_size;
 	s->flags = flags & SK_RDONLY;
@@ -227,7 +229,8 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 		return -EINVAL;
 
 	int fd = -1;
-	rc = sk__sys_tmpfile(mode, &fd);
+	uid_t owner;
+	rc = sk__sys_tmpfile(mode, &fd, &owner);
 	if (rc)
 		return rc;
 	rc = sk__sys_reserve(fd, h.file_size);
@@ -250,7 +253,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 		}
 	}
 	if (!rc) {
-		rc = map_handle(fd, name, &h, SK_RDWR, out);
+		rc = map_handle(fd, name, &h, SK_RDWR, mode, owner, out);
 		if (rc)
 			sk__sys_unlink(name);
 	}
@@ -270,18 +273,14 @@ static int open_checked(const char *name, bool rdonly, int *fd, sk__header *h, u
 	if (sk_name_check(name))
 		return SK_EBADNAME;
 	int f;
-	int rc = sk__sys_open(name, rdonly, &f);
+	uint64_t size;
+	int rc = sk__sys_open(name, rdonly, &f, &size, mode, uid);
 	if (rc)
 		return rc;
-	uint64_t size;
-	rc = sk__sys_fstat(f, &size, mode, uid);
-	ssize_t got = 0;
-	if (!rc) {
-		memset(h, 0, sizeof *h);
-		got = sk__sys_pread(f, h, sizeof *h, 0);
-		if (got < 0)
-			rc = (int)got;
-	}
+	memset(h, 0, sizeof *h);
+	ssize_t got = sk__sys_pread(f, h, sizeof *h, 0);
+	if (got < 0)
+		rc = (int)got;
 	if (!rc)
 		rc = sk__header_validate(h, (size_t)got, size);
 	if (rc) {
@@ -299,13 +298,15 @@ int sk__segment_open(const char *name, int flags, int kind, sk_segment **out)
 	*out = NULL;
 	int fd;
 	sk__header h;
-	int rc = open_checked(name, flags & SK_RDONLY, &fd, &h, NULL, NULL);
+	uint32_t mode;
+	uid_t uid;
+	int rc = open_checked(name, flags & SK_RDONLY, &fd, &h, &mode, &uid);
 	if (rc)
 		return rc;
 	if (kind && h.kind != (uint32_t)kind)
 		rc = SK_EKIND;
 	else
-		rc = map_handle(fd, name, &h, flags, out);
+		rc = map_handle(fd, name, &h, flags, mode, uid, out);
 	sk__sys_close(fd);
 	return rc;
 }
@@ -329,7 +330,7 @@ int sk_segment_unlink(const char *name)
 	if (sk_name_check(name))
 		return SK_EBADNAME;
 	int fd;
-	int rc = sk__sys_open(name, true, &fd);
+	int rc = sk__sys_open(name, true, &fd, NULL, NULL, NULL);
 	if (rc)
 		return rc;
 	uint8_t magic[sizeof(SK__MAGIC) - 1];

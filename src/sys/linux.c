@@ -37,7 +37,7 @@ static int path_of(const char *name, char *buf, size_t len)
 	return (n < 0 || (size_t)n >= len) ? SK_EBADNAME : 0;
 }
 
-int sk__sys_tmpfile(uint32_t mode, int *fd)
+int sk__sys_tmpfile(uint32_t mode, int *fd, uid_t *owner)
 {
 	int f = open(SK__SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (f < 0)
@@ -49,6 +49,7 @@ int sk__sys_tmpfile(uint32_t mode, int *fd)
 		return e;
 	}
 	*fd = f;
+	*owner = geteuid();
 	return 0;
 }
 
@@ -93,7 +94,7 @@ int sk__sys_publish(int fd, const char *name)
 	return -errno;
 }
 
-int sk__sys_open(const char *name, bool rdonly, int *fd)
+int sk__sys_open(const char *name, bool rdonly, int *fd, uint64_t *size, uint32_t *mode, uid_t *uid)
 {
 	char path[sizeof(SK__SHM_DIR) + SK_NAME_MAX + 2];
 	int rc = path_of(name, path, sizeof path);
@@ -117,21 +118,13 @@ int sk__sys_open(const char *name, bool rdonly, int *fd)
 		close(f);
 		return SK_EFOREIGN;
 	}
-	*fd = f;
-	return 0;
-}
-
-int sk__sys_fstat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
 	if (size)
 		*size = (uint64_t)st.st_size;
 	if (mode)
 		*mode = (uint32_t)(st.st_mode & 07777);
 	if (uid)
 		*uid = st.st_uid;
+	*fd = f;
 	return 0;
 }
 

@@ -15,7 +15,7 @@ DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
 
 def test_help_everywhere():
     p = run("--help", check=0)
-    for cmd in ("ls", "info", "create", "rm", "import", "export"):
+    for cmd in ("ls", "info", "create", "rm", "import", "export", "demo"):
         assert cmd in p.out
         h = run(cmd, "--help", check=0)
         assert h.out.startswith("usage: shmkit " + cmd)
@@ -278,3 +278,87 @@ def test_export_failure_keeps_existing_file(tmp_path, names):
     run("create", n, "--size", "10", check=0)
     assert "No such file or directory" in run("export", n, "/nonexistent/dir/x.npy", check=1).err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.npy"]
+
+
+def shm_entries(prefix):
+    return sorted(n for n in os.listdir("/dev/shm") if n.startswith(prefix))
+
+
+def test_demo_small_one_copy():
+    p = run("demo", "--size", "64M", "--workers", "4", "--json", check=0)
+    d = json.loads(p.out)
+    assert d["results_ok"] is True
+    assert d["data_bytes"] == 64 << 20 and d["workers"] == 4
+    for key in ("attach_us_median", "attach_us_max", "fill_seconds", "scan_seconds", "scan_gbps",
+                "pss_workers_bytes", "pss_total_bytes", "page_tables_bytes", "memread_gbps"):
+        assert d[key] > 0, key
+    # One copy of the data for the whole process tree, not one per worker.
+    assert d["data_bytes"] * 0.95 <= d["pss_total_bytes"] <= d["data_bytes"] * 1.15
+    assert d["pss_workers_bytes"] <= d["pss_total_bytes"]
+    assert d["copy_would_cost_bytes"] == 5 * d["data_bytes"]
+    assert "copy_pss_total_bytes" not in d
+    assert "filling: 100%" in p.err                  # plain progress lines when not a terminal
+    assert shm_entries("shmkit-demo-") == []
+
+
+def test_demo_copy_baseline_side_by_side():
+    d = json.loads(run("demo", "--size", "16M", "--workers", "3", "--baseline", "copy", "--json",
+                       check=0).out)
+    assert d["results_ok"] is True
+    # Three private copies plus the original, against one shared copy.
+    assert d["copy_pss_total_bytes"] >= 3.5 * d["data_bytes"]
+    assert d["copy_pss_total_bytes"] >= 3 * d["pss_total_bytes"]
+    assert d["copy_seconds"] > 0
+    assert shm_entries("shmkit-demo-") == []
+
+
+def test_demo_refuses_copy_that_does_not_fit():
+    p = run("demo", "--size", "512G", "--workers", "12", "--baseline", "copy", check=1)
+    assert "copy baseline needs 12 x 512 GiB" in p.err
+    assert shm_entries("shmkit-demo-") == []
+    # auto: a note, then the shmkit run alone (here failing for space: 256 GiB).
+    p = run("demo", "--size", "256G", "--workers", "2", "--baseline", "auto", check=1)
+    assert "skipping the copy baseline" in p.err
+    assert "no space left in shared memory" in p.err
+    assert shm_entries("shmkit-demo-") == []
+
+
+def test_demo_usage_errors():
+    assert run("demo", "--workers", "0", check=2)
+    assert run("demo", "--workers", "x", check=2)
+    assert run("demo", "--baseline", "fast", check=2)
+    assert run("demo", "--size", "100", check=2)
+    assert "at most 512G" in run("demo", "--size", "1T", check=2).err
+    assert run("demo", "extra", check=2)
+    assert run("demo", "--help", check=0).out.startswith("usage: shmkit demo")
+
+
+def test_demo_keep_then_rm():
+    p = run("demo", "--size", "1M", "--workers", "2", "--keep", check=0)
+    line = [l for l in p.out.splitlines() if l.startswith("segments")][0]
+    kept = line.split()[1:5]
+    assert len(kept) == 4 and shm_entries("shmkit-demo-") == sorted(kept)
+    run("rm", *kept, check=0)
+    assert shm_entries("shmkit-demo-") == []
+
+
+def test_demo_interrupted_leaves_nothing():
+    import signal
+    import subprocess
+    import time
+    proc = subprocess.Popen([BIN_PATH(), "demo", "--size", "2G", "--workers", "4"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    prefix = "shmkit-demo-%d-" % proc.pid
+    deadline = time.time() + 30
+    while not shm_entries(prefix) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    assert shm_entries(prefix), "the demo never created its segments"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == -signal.SIGINT
+    time.sleep(0.2)
+    assert shm_entries(prefix) == []
+
+
+def BIN_PATH():
+    from conftest import BIN
+    return BIN
