@@ -10,5 +10,7 @@
 #include "shmkit/array.h"
 #include "shmkit/bits.h"
 #include "shmkit/pool.h"
+#include "shmkit/sync.h"
+#include "shmkit/value.h"
 
 #endif

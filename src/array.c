@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "internal.h"
 
 struct sk_array {
 	sk_segment *seg;
+	sk_mutex *m; /* in the header's live area, or NULL */
 	sk_dtype dtype;
 	int ndim;
 	uint64_t size;
@@ -28,6 +30,7 @@ static int wrap(sk_segment *seg, sk_array **out)
 		return -ENOMEM;
 	const sk__header *h = &seg->hdr;
 	a->seg = seg;
+	a->m = (h->flags & SK__HF_LOCKED) ? (sk_mutex *)(seg->base + SK__LOCK_OFFSET) : NULL;
 	a->dtype = (sk_dtype)h->dtype;
 	a->ndim = (int)h->ndim;
 	a->size = h->nitems;
@@ -41,6 +44,12 @@ static int wrap(sk_segment *seg, sk_array **out)
 	}
 	*out = a;
 	return 0;
+}
+
+static int init_lock(uint8_t *base, const void *arg)
+{
+	(void)arg;
+	return sk_mutex_init((sk_mutex *)(base + SK__LOCK_OFFSET));
 }
 
 int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *shape, const sk_create_opts *opts,
@@ -58,9 +67,17 @@ int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *
 			return -EOVERFLOW;
 	if (__builtin_mul_overflow(n, (uint64_t)isz, &bytes) || bytes > (uint64_t)INT64_MAX)
 		return -EOVERFLOW;
-	sk__seg_desc d = {
-		.kind = SK_KIND_ARRAY, .dtype = dtype, .ndim = ndim, .shape = shape, .nitems = n, .data_size = bytes
-	};
+	if (opts && (opts->flags & SK_CREATE_RAW))
+		return -EINVAL;
+	bool locked = opts && (opts->flags & SK_CREATE_LOCKED);
+	sk__seg_desc d = { .kind = SK_KIND_ARRAY,
+			   .dtype = dtype,
+			   .ndim = ndim,
+			   .shape = shape,
+			   .nitems = n,
+			   .data_size = bytes,
+			   .hflags = locked ? SK__HF_LOCKED : 0,
+			   .init = locked ? init_lock : NULL };
 	sk_segment *seg;
 	int rc = sk__segment_create(name, &d, opts, &seg);
 	if (rc)
@@ -93,6 +110,11 @@ int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, cons
 	if (!ok) {
 		sk_segment_close(seg);
 		return SK_ETYPE;
+	}
+	sk_lock_state st;
+	if ((h->flags & SK__HF_LOCKED) && sk_mutex_state((sk_mutex *)(seg->base + SK__LOCK_OFFSET), &st)) {
+		sk_segment_close(seg);
+		return SK_ECORRUPT;
 	}
 	rc = wrap(seg, out);
 	if (rc)
@@ -157,4 +179,105 @@ const char *sk_array_name(const sk_array *a)
 sk_segment *sk_array_segment(const sk_array *a)
 {
 	return a->seg;
+}
+
+sk_mutex *sk_array_mutex(const sk_array *a)
+{
+	return a->m;
+}
+
+int sk_array_lock(sk_array *a, int64_t timeout_ns)
+{
+	if (!a->m)
+		return -EINVAL;
+	if (a->seg->flags & SK_RDONLY)
+		return SK_EREADONLY;
+	return sk_mutex_lock(a->m, timeout_ns);
+}
+
+int sk_array_unlock(sk_array *a)
+{
+	return a->m ? sk_mutex_unlock(a->m) : -EINVAL;
+}
+
+/* The element for an atomic operation, or an error. */
+static int element(const sk_array *a, uint64_t i, bool write, void **p)
+{
+	if (!sk__dtype_integer(a->dtype))
+		return SK_ETYPE;
+	if (i >= a->size)
+		return -ERANGE;
+	if (write && (a->seg->flags & SK_RDONLY))
+		return SK_EREADONLY;
+	*p = (uint8_t *)sk_segment_data(a->seg) + i * sk_dtype_size(a->dtype);
+	return 0;
+}
+
+static int rmw(sk_array *a, uint64_t i, int op, int64_t v, int64_t *old)
+{
+	void *p;
+	int rc = element(a, i, true, &p);
+	if (rc)
+		return rc;
+	size_t sz = sk_dtype_size(a->dtype);
+	uint64_t prev = sk__atomic_rmw(p, sz, op, (uint64_t)v);
+	if (old)
+		*old = sk__extend(prev, sz, sk__dtype_signed(a->dtype));
+	return 0;
+}
+
+int sk_array_atomic_load(const sk_array *a, uint64_t i, int64_t *out)
+{
+	void *p;
+	int rc = element(a, i, false, &p);
+	if (rc)
+		return rc;
+	size_t sz = sk_dtype_size(a->dtype);
+	*out = sk__extend(sk__atomic_load(p, sz), sz, sk__dtype_signed(a->dtype));
+	return 0;
+}
+
+int sk_array_atomic_store(sk_array *a, uint64_t i, int64_t v)
+{
+	void *p;
+	int rc = element(a, i, true, &p);
+	if (!rc)
+		sk__atomic_store(p, sk_dtype_size(a->dtype), (uint64_t)v);
+	return rc;
+}
+
+int sk_array_atomic_exchange(sk_array *a, uint64_t i, int64_t v, int64_t *old)
+{
+	return rmw(a, i, SK__OP_XCHG, v, old);
+}
+
+int sk_array_atomic_cas(sk_array *a, uint64_t i, int64_t *expected, int64_t desired)
+{
+	void *p;
+	int rc = element(a, i, true, &p);
+	if (rc)
+		return rc;
+	size_t sz = sk_dtype_size(a->dtype);
+	uint64_t e = (uint64_t)*expected;
+	if (sz < 8)
+		e &= (UINT64_C(1) << (8 * sz)) - 1;
+	bool ok = sk__atomic_cas(p, sz, &e, (uint64_t)desired);
+	if (!ok)
+		*expected = sk__extend(e, sz, sk__dtype_signed(a->dtype));
+	return ok;
+}
+
+int sk_array_fetch_add(sk_array *a, uint64_t i, int64_t delta, int64_t *old)
+{
+	return rmw(a, i, SK__OP_ADD, delta, old);
+}
+
+int sk_array_fetch_or(sk_array *a, uint64_t i, int64_t mask, int64_t *old)
+{
+	return rmw(a, i, SK__OP_OR, mask, old);
+}
+
+int sk_array_fetch_and(sk_array *a, uint64_t i, int64_t mask, int64_t *old)
+{
+	return rmw(a, i, SK__OP_AND, mask, old);
 }

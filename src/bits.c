@@ -44,7 +44,7 @@ int sk_bits_create(const char *name, uint64_t nbits, const sk_create_opts *opts,
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (nbits > SK_BITS_MAX)
+	if (nbits > SK_BITS_MAX || (opts && opts->flags))
 		return -EINVAL;
 	sk__seg_desc d = { .kind = SK_KIND_BITS, .nitems = nbits, .data_size = (nbits + 63) / 64 * 8 };
 	sk_segment *seg;

@@ -59,6 +59,13 @@ uint64_t sk__header_checksum(const sk__header *h);
  * it could be read). Returns 0 or the SK_E* code that describes the problem. */
 int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size);
 
+#define SK__HF_LOCKED   0x1u /* header flag: a robust mutex lives at SK__LOCK_OFFSET */
+#define SK__LOCK_OFFSET 512u /* in the live area of the header page */
+
+/* Data sizes of the fixed-size kinds. */
+#define SK__VALUE_SIZE 192u     /* sk_mutex (128) + the element (8) + reserved */
+size_t sk__sync_size(int kind); /* data size of a named sync primitive, 0 if not one */
+
 /* What a typed create puts in the header besides the common fields. */
 typedef struct sk__seg_desc {
 	int kind;
@@ -67,6 +74,11 @@ typedef struct sk__seg_desc {
 	const uint64_t *shape;
 	uint64_t nitems;
 	uint64_t data_size;
+	uint32_t hflags; /* SK__HF_* */
+	/* Optional: initialises the mapped segment (base = header page) before
+	 * its name is published. Returns 0 or a negative code. */
+	int (*init)(uint8_t *base, const void *arg);
+	const void *init_arg;
 } sk__seg_desc;
 
 struct sk_segment {

@@ -46,6 +46,10 @@ static bool all_zero(const void *p, size_t n)
 
 static int check_kind_fields(const sk__header *h)
 {
+	if (h->flags & ~SK__HF_LOCKED)
+		return SK_ECORRUPT;
+	if ((h->flags & SK__HF_LOCKED) && h->kind != SK_KIND_ARRAY && h->kind != SK_KIND_VALUE)
+		return SK_ECORRUPT;
 	switch (h->kind) {
 	case SK_KIND_RAW:
 		if (h->dtype || h->ndim || h->nitems != h->data_size || !all_zero(h->shape, sizeof h->shape))
@@ -74,6 +78,21 @@ static int check_kind_fields(const sk__header *h)
 		    !all_zero(h->shape, sizeof h->shape))
 			return SK_ECORRUPT;
 		return 0;
+	case SK_KIND_VALUE:
+		if (!sk_dtype_size((sk_dtype)h->dtype) || h->ndim || h->nitems != 1 || h->data_size != SK__VALUE_SIZE ||
+		    !all_zero(h->shape, sizeof h->shape))
+			return SK_ECORRUPT;
+		return 0;
+	case SK_KIND_MUTEX:
+	case SK_KIND_RWLOCK:
+	case SK_KIND_SEM:
+	case SK_KIND_BARRIER:
+	case SK_KIND_EVENT:
+	case SK_KIND_COND:
+		if (h->dtype || h->ndim || h->nitems != 1 || h->data_size != sk__sync_size((int)h->kind) ||
+		    !all_zero(h->shape, sizeof h->shape))
+			return SK_ECORRUPT;
+		return 0;
 	default: return SK_EKIND;
 	}
 }
@@ -94,7 +113,7 @@ int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size)
 		return SK_ECHECKSUM;
 	/* The checksum matched: what follows catches headers written wrongly
 	 * (or forged), not random damage. */
-	if (h->header_size != SK__HEADER_SIZE || h->flags || h->resv0 || !all_zero(h->resv, sizeof h->resv))
+	if (h->header_size != SK__HEADER_SIZE || h->resv0 || !all_zero(h->resv, sizeof h->resv))
 		return SK_ECORRUPT;
 	if (h->data_offset < SK__HEADER_SIZE || h->data_offset % SK__PAGE || h->creator_pid <= 0)
 		return SK_ECORRUPT;
@@ -126,6 +145,7 @@ void sk__info_from_header(const sk__header *h, sk_segment_info *info)
 	info->ndim = (int)h->ndim;
 	memcpy(info->shape, h->shape, sizeof info->shape);
 	info->nitems = h->nitems;
+	info->locked = (h->flags & SK__HF_LOCKED) != 0;
 }
 
 const char *sk_kind_name(int kind)
@@ -134,6 +154,13 @@ const char *sk_kind_name(int kind)
 	case SK_KIND_RAW: return "raw";
 	case SK_KIND_ARRAY: return "array";
 	case SK_KIND_BITS: return "bits";
+	case SK_KIND_VALUE: return "value";
+	case SK_KIND_MUTEX: return "mutex";
+	case SK_KIND_RWLOCK: return "rwlock";
+	case SK_KIND_SEM: return "sem";
+	case SK_KIND_BARRIER: return "barrier";
+	case SK_KIND_EVENT: return "event";
+	case SK_KIND_COND: return "cond";
 	}
 	return "unknown";
 }
@@ -153,18 +180,20 @@ static int gen_name(char *buf, size_t len)
 	return 0;
 }
 
-/* Maps a validated file and builds the handle. Takes ownership of nothing. */
-static int map_handle(int fd, const char *name, const sk__header *h, int flags, uint32_t mode, uid_t uid,
+/* Builds the handle for a validated file mapped at base (mapped here when
+ * base is NULL). Takes ownership of the mapping on success only. */
+static int map_handle(int fd, void *base, const char *name, const sk__header *h, int flags, uint32_t mode, uid_t uid,
 		      sk_segment **out)
 {
 	sk_segment *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
-	void *base;
-	int rc = sk__sys_map(fd, (size_t)h->file_size, flags & SK_RDONLY, &base);
-	if (rc) {
-		free(s);
-		return rc;
+	if (!base) {
+		int rc = sk__sys_map(fd, (size_t)h->file_size, flags & SK_RDONLY, &base);
+		if (rc) {
+			free(s);
+			return rc;
+		}
 	}
 	snprintf(s->name, sizeof s->name, "%s", name);
 	s->mode = mode;
@@ -182,7 +211,8 @@ static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 	*mode = 0600;
 	if (!opts)
 		return 0;
-	if (opts->flags || !all_zero(opts->resv, sizeof opts->resv) || (opts->mode & ~07777u))
+	if ((opts->flags & ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW)) || !all_zero(opts->resv, sizeof opts->resv) ||
+	    (opts->mode & ~07777u))
 		return -EINVAL;
 	if (opts->mode)
 		*mode = opts->mode;
@@ -209,6 +239,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	h.version = SK__LAYOUT_VERSION;
 	h.header_size = SK__HEADER_SIZE;
 	h.kind = (uint32_t)d->kind;
+	h.flags = d->hflags;
 	h.data_offset = SK__HEADER_SIZE;
 	h.data_size = d->data_size;
 	h.file_size = sk__round_up(h.data_offset + d->data_size, SK__PAGE);
@@ -236,6 +267,12 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	rc = sk__sys_reserve(fd, h.file_size);
 	if (!rc)
 		rc = sk__sys_pwrite(fd, &h, sizeof h, 0);
+	/* Map and initialise before the name exists: no one sees a half-made lock. */
+	void *base = NULL;
+	if (!rc)
+		rc = sk__sys_map(fd, (size_t)h.file_size, false, &base);
+	if (!rc && d->init)
+		rc = d->init(base, d->init_arg);
 	char gen[64];
 	if (!rc) {
 		if (name) {
@@ -253,16 +290,20 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 		}
 	}
 	if (!rc) {
-		rc = map_handle(fd, name, &h, SK_RDWR, mode, owner, out);
+		rc = map_handle(fd, base, name, &h, SK_RDWR, mode, owner, out);
 		if (rc)
 			sk__sys_unlink(name);
 	}
+	if (rc && base)
+		sk__sys_unmap(base, (size_t)h.file_size);
 	sk__sys_close(fd); /* an unnamed file that was never linked vanishes here */
 	return rc;
 }
 
 int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opts, sk_segment **out)
 {
+	if (opts && opts->flags)
+		return -EINVAL; /* no flag means anything for raw bytes */
 	sk__seg_desc d = { .kind = SK_KIND_RAW, .nitems = size, .data_size = size };
 	return sk__segment_create(name, &d, opts, out);
 }
@@ -306,7 +347,7 @@ int sk__segment_open(const char *name, int flags, int kind, sk_segment **out)
 	if (kind && h.kind != (uint32_t)kind)
 		rc = SK_EKIND;
 	else
-		rc = map_handle(fd, name, &h, flags, mode, uid, out);
+		rc = map_handle(fd, NULL, name, &h, flags, mode, uid, out);
 	sk__sys_close(fd);
 	return rc;
 }

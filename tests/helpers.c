@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char ring[16][320];
@@ -77,4 +78,33 @@ uint64_t t_rand(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+void t_fork_many(int n, int (*fn)(int, void *), void *arg)
+{
+	pid_t pids[256];
+	assert_true(n <= 256);
+	fflush(NULL);
+	for (int i = 0; i < n; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0)
+			_exit(fn(i, arg));
+	}
+	int failed = 0;
+	for (int i = 0; i < n; i++) {
+		int status;
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			failed = i + 1;
+	}
+	if (failed)
+		fail_msg("child %d failed", failed - 1);
+}
+
+int64_t t_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }

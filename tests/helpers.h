@@ -30,4 +30,9 @@ void t_assert_exit0(int status);
 /* xorshift64* random numbers, deterministic per seed. */
 uint64_t t_rand(uint64_t *state);
 
+/* Forks n children running fn(i, arg) and waits for all; fails the test
+ * unless every one exits 0. */
+void t_fork_many(int n, int (*fn)(int i, void *arg), void *arg);
+/* Monotonic time in ns. */
+int64_t t_now_ns(void);
 #endif

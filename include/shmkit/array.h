@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "segment.h"
+#include "sync.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,6 +53,30 @@ uint64_t sk_array_nbytes(const sk_array *a);        /* size * itemsize */
 void *sk_array_data(const sk_array *a);             /* NULL for an empty array */
 const char *sk_array_name(const sk_array *a);
 sk_segment *sk_array_segment(const sk_array *a); /* the underlying segment; owned by a */
+
+/* Arrays created with SK_CREATE_LOCKED carry a robust mutex in their header,
+ * like multiprocessing.Array(lock=True).get_lock(). sk_array_mutex returns it
+ * (NULL for an array without one); lock and unlock are shorthands whose
+ * results are those of sk_mutex_lock/unlock (-EINVAL without a lock,
+ * SK_EREADONLY on a read-only handle). */
+sk_mutex *sk_array_mutex(const sk_array *a);
+int sk_array_lock(sk_array *a, int64_t timeout_ns);
+int sk_array_unlock(sk_array *a);
+
+/* Atomic element operations on integer arrays (int8 .. uint64), element i of
+ * the flattened array. Values travel as int64_t: for unsigned dtypes the low
+ * bits are the element (uint64 elements above INT64_MAX come back negative).
+ * Every operation is sequentially consistent (a full barrier). Errors:
+ * -ERANGE for i >= size, SK_ETYPE for bool or float arrays, SK_EREADONLY. */
+int sk_array_atomic_load(const sk_array *a, uint64_t i, int64_t *out);
+int sk_array_atomic_store(sk_array *a, uint64_t i, int64_t v);
+int sk_array_atomic_exchange(sk_array *a, uint64_t i, int64_t v, int64_t *old);
+/* 1 if the element equalled *expected and now holds desired; 0 otherwise,
+ * with the element's value in *expected. */
+int sk_array_atomic_cas(sk_array *a, uint64_t i, int64_t *expected, int64_t desired);
+int sk_array_fetch_add(sk_array *a, uint64_t i, int64_t delta, int64_t *old);
+int sk_array_fetch_or(sk_array *a, uint64_t i, int64_t mask, int64_t *old);
+int sk_array_fetch_and(sk_array *a, uint64_t i, int64_t mask, int64_t *old);
 
 #ifdef __cplusplus
 }

@@ -25,20 +25,22 @@ extern "C" {
 
 /* shmkit's own error codes. All are negative and far from -errno values. */
 enum {
-	SK_EBADNAME = -1001,   /* name is not 1..200 chars of [A-Za-z0-9._-], or . / .. */
-	SK_ETOOSMALL = -1002,  /* file too small to hold a shmkit header */
-	SK_EFOREIGN = -1003,   /* not a shmkit segment: foreign magic or not a regular file */
-	SK_EVERSION = -1004,   /* header layout version newer than this library */
-	SK_ECHECKSUM = -1005,  /* header checksum does not match its contents */
-	SK_ECORRUPT = -1006,   /* header fields are inconsistent */
-	SK_ETRUNCATED = -1007, /* file holds less than the header describes */
-	SK_EKIND = -1008,      /* segment is of another kind (array opened as bits, ...) */
-	SK_ETYPE = -1009,      /* dtype, shape or length differs from what was expected */
-	SK_ESYMLINK = -1010,   /* the name in /dev/shm is a symbolic link: never followed */
-	SK_EREADONLY = -1011,  /* write through a handle opened read-only */
-	SK_ENOTFOUND = -1012,  /* a search found nothing (sk_bits_find_next_*) */
-	SK_EWORKER = -1013,    /* a pool worker failed: its function returned an error, it crashed or was killed */
-	SK_ETHREADED = -1014,  /* the process runs several threads: forking workers is unsafe */
+	SK_EBADNAME = -1001,        /* name is not 1..200 chars of [A-Za-z0-9._-], or . / .. */
+	SK_ETOOSMALL = -1002,       /* file too small to hold a shmkit header */
+	SK_EFOREIGN = -1003,        /* not a shmkit segment: foreign magic or not a regular file */
+	SK_EVERSION = -1004,        /* header layout version newer than this library */
+	SK_ECHECKSUM = -1005,       /* header checksum does not match its contents */
+	SK_ECORRUPT = -1006,        /* header fields are inconsistent */
+	SK_ETRUNCATED = -1007,      /* file holds less than the header describes */
+	SK_EKIND = -1008,           /* segment is of another kind (array opened as bits, ...) */
+	SK_ETYPE = -1009,           /* dtype, shape or length differs from what was expected */
+	SK_ESYMLINK = -1010,        /* the name in /dev/shm is a symbolic link: never followed */
+	SK_EREADONLY = -1011,       /* write through a handle opened read-only */
+	SK_ENOTFOUND = -1012,       /* a search found nothing (sk_bits_find_next_*) */
+	SK_EWORKER = -1013,         /* a pool worker failed: its function returned an error, it crashed or was killed */
+	SK_ETHREADED = -1014,       /* the process runs several threads: forking workers is unsafe */
+	SK_EOWNERDEAD = -1015,      /* acquired, but the previous holder died holding it: repair the data */
+	SK_ENOTRECOVERABLE = -1016, /* a holder died and the lock was released unrepaired: unusable */
 };
 
 /* Returns a static, human-readable description of a shmkit return code:
@@ -57,9 +59,12 @@ int sk_name_check(const char *name);
 
 /* Options for every _create call. Pass NULL for the defaults. Zero-initialise
  * the struct and set what you need: a zero field means "default". */
+#define SK_CREATE_LOCKED 0x1 /* arrays: carry a robust mutex in the header (sk_array_lock) */
+#define SK_CREATE_RAW    0x2 /* values: no lock; operations are lock-free atomics */
+
 typedef struct sk_create_opts {
 	uint32_t mode;    /* permission bits applied exactly (no umask); 0 means 0600 */
-	uint32_t flags;   /* reserved for later options; must be 0 */
+	uint32_t flags;   /* SK_CREATE_LOCKED, SK_CREATE_RAW where the kind allows it */
 	uint64_t resv[6]; /* must be zero */
 } sk_create_opts;
 

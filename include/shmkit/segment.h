@@ -34,6 +34,13 @@ typedef enum sk_kind {
 	SK_KIND_RAW = 1,   /* untyped bytes */
 	SK_KIND_ARRAY = 2, /* typed N-d array (shmkit/array.h) */
 	SK_KIND_BITS = 3,  /* bit array (shmkit/bits.h) */
+	SK_KIND_VALUE = 4, /* shared scalar (shmkit/value.h) */
+	SK_KIND_MUTEX = 5, /* the named primitives of shmkit/sync.h */
+	SK_KIND_RWLOCK = 6,
+	SK_KIND_SEM = 7,
+	SK_KIND_BARRIER = 8,
+	SK_KIND_EVENT = 9,
+	SK_KIND_COND = 10,
 } sk_kind;
 
 /* Short name of a kind ("raw", "array", "bits"), or "unknown". */
@@ -57,6 +64,7 @@ typedef struct sk_segment_info {
 	int ndim;                    /* arrays: number of dimensions */
 	uint64_t shape[SK_MAX_DIMS]; /* arrays: extent of each dimension */
 	uint64_t nitems;             /* arrays: elements; bits: bits; raw: bytes */
+	int locked;                  /* arrays, values: 1 if it carries a lock */
 	uint32_t mode;               /* permission bits of the file */
 	uid_t uid;                   /* owner of the file */
 } sk_segment_info;
