@@ -34,6 +34,7 @@ demo: build
 bench: build
 	$(BUILD)/bench/attach --json
 	$(BUILD)/bench/bits --json
+	$(BUILD)/bench/lock --json
 
 install: $(BUILD)/CMakeCache.txt
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)

@@ -125,8 +125,10 @@ void sk__sys_close(int fd);
 int sk__sys_unlink(const char *name);
 /* Start time of pid in clock ticks since boot (/proc/PID/stat field 22). */
 int sk__sys_proc_start(pid_t pid, uint64_t *start);
-/* The calling process's pid and start time (cached per pid, so fork-safe). */
+/* The calling process's pid and start time, and the calling thread's id:
+ * cached, and forgotten in a child forked through fork(3). */
 void sk__sys_self(pid_t *pid, uint64_t *start);
+pid_t sk__sys_tid(void);
 int sk__sys_random(void *buf, size_t n);
 int64_t sk__sys_realtime_ns(void);
 /* Names in the shm directory, sorted; the caller frees each and the array. */

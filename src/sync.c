@@ -186,9 +186,11 @@ static int acquired(mutex_impl *m, int prc)
 		pid_t pid;
 		uint64_t start;
 		sk__sys_self(&pid, &start);
-		m->owner_start = start;
-		ST(&m->owner_tid, (int32_t)gettid());
-		ST(&m->owner_pid, (int32_t)pid);
+		/* Informational and only written by the holder: relaxed is enough,
+		 * the pthread mutex orders them. */
+		__atomic_store_n(&m->owner_start, start, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->owner_tid, (int32_t)sk__sys_tid(), __ATOMIC_RELAXED);
+		__atomic_store_n(&m->owner_pid, (int32_t)pid, __ATOMIC_RELAXED);
 		if (prc == EOWNERDEAD) {
 			ST(&m->state, M_OWNER_DIED);
 			return SK_EOWNERDEAD;
@@ -247,13 +249,17 @@ static int mutex_unlock(mutex_impl *m)
 	int rc = mutex_check(m);
 	if (rc)
 		return rc;
-	if (LD(&m->owner_tid) != (int32_t)gettid() || LD(&m->owner_pid) != (int32_t)getpid())
+	pid_t me;
+	uint64_t start;
+	sk__sys_self(&me, &start);
+	if (__atomic_load_n(&m->owner_tid, __ATOMIC_RELAXED) != (int32_t)sk__sys_tid() ||
+	    __atomic_load_n(&m->owner_pid, __ATOMIC_RELAXED) != (int32_t)me)
 		return -EPERM;
 	if (LD(&m->state) == M_OWNER_DIED)
 		ST(&m->state, M_UNUSABLE); /* released unrepaired: pthread makes it unusable too */
-	ST(&m->owner_pid, 0);
-	ST(&m->owner_tid, 0);
-	m->owner_start = 0;
+	__atomic_store_n(&m->owner_pid, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->owner_tid, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->owner_start, 0, __ATOMIC_RELAXED);
 	int prc = pthread_mutex_unlock(&m->u.pm);
 	return prc ? -prc : 0;
 }
@@ -455,7 +461,9 @@ int sk_rwlock_rdunlock(sk_rwlock *ll)
 	int rc = rwlock_check(l);
 	if (rc)
 		return rc;
-	pid_t me = getpid();
+	pid_t me;
+	uint64_t start;
+	sk__sys_self(&me, &start);
 	for (int i = 0; i < SK_RWLOCK_MAX_READERS; i++) {
 		rd_slot *s = &l->slots[i];
 		if (LD(&s->pid) != me)
@@ -503,7 +511,7 @@ int sk_rwlock_wrlock(sk_rwlock *ll, int64_t timeout_ns)
 	SUB(&l->waiting_writers, 1);
 	pid_t me;
 	sk__sys_self(&me, &l->writer_start);
-	ST(&l->writer_tid, (int32_t)gettid());
+	ST(&l->writer_tid, (int32_t)sk__sys_tid());
 	ST(&l->writer_pid, me);
 	return died ? SK_EOWNERDEAD : 0;
 }
@@ -514,7 +522,10 @@ int sk_rwlock_wrunlock(sk_rwlock *ll)
 	int rc = rwlock_check(l);
 	if (rc)
 		return rc;
-	if (LD(&l->writer_tid) != (int32_t)gettid() || LD(&l->writer_pid) != (int32_t)getpid())
+	pid_t me;
+	uint64_t start;
+	sk__sys_self(&me, &start);
+	if (LD(&l->writer_tid) != (int32_t)sk__sys_tid() || LD(&l->writer_pid) != (int32_t)me)
 		return -EPERM;
 	ST(&l->writer_pid, 0);
 	ST(&l->writer_tid, 0);

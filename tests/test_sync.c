@@ -116,6 +116,48 @@ static void test_atomic_fetch_add_12_processes_exact(void **state)
 	sk_segment_unlink(name);
 }
 
+static void *thread_increments(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < INCREMENTS; k++) {
+		if (sk_mutex_lock(&S->m, -1))
+			return (void *)1;
+		S->counter++;
+		if (sk_mutex_unlock(&S->m))
+			return (void *)2;
+	}
+	return NULL;
+}
+
+static void *unlock_other_threads_lock(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)sk_mutex_unlock(&S->m);
+}
+
+static void test_mutex_between_threads(void **state)
+{
+	(void)state;
+	S = new_shared();
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, thread_increments, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		void *r;
+		assert_int_equal(pthread_join(t[i], &r), 0);
+		assert_null(r);
+	}
+	assert_int_equal(S->counter, 3 * INCREMENTS);
+	/* A lock belongs to a thread: another thread of the process cannot release it. */
+	assert_int_equal(sk_mutex_lock(&S->m, -1), 0);
+	void *r;
+	assert_int_equal(pthread_create(&t[0], NULL, unlock_other_threads_lock, NULL), 0);
+	assert_int_equal(pthread_join(t[0], &r), 0);
+	assert_int_equal((intptr_t)r, -EPERM);
+	assert_int_equal(sk_mutex_unlock(&S->m), 0);
+	free_shared(S);
+}
+
 static void test_mutex_basics(void **state)
 {
 	(void)state;
@@ -687,6 +729,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mutex_basics),
 		cmocka_unit_test(test_mutex_12_processes_exact),
+		cmocka_unit_test(test_mutex_between_threads),
 		cmocka_unit_test(test_atomic_fetch_add_12_processes_exact),
 		cmocka_unit_test(test_mutex_owner_killed_200_rounds),
 		cmocka_unit_test(test_mutex_unrepaired_becomes_unusable),

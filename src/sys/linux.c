@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,12 +223,31 @@ int sk__sys_proc_start(pid_t pid, uint64_t *start)
 	return 0;
 }
 
+/* getpid and gettid are system calls (glibc caches neither), and locks need
+ * them on every acquisition: they are cached, per process and per thread,
+ * and forgotten in a child by a pthread_atfork handler. */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static pid_t cached_pid;
+static uint64_t cached_start;
+static __thread pid_t cached_tid __attribute__((tls_model("initial-exec")));
+
+static void forget_ids(void)
+{
+	cached_tid = 0;
+	__atomic_store_n(&cached_pid, 0, __ATOMIC_RELEASE);
+}
+
+static void register_forget(void)
+{
+	pthread_atfork(NULL, NULL, forget_ids);
+}
+
 void sk__sys_self(pid_t *pid, uint64_t *start)
 {
-	static pid_t cached_pid;
-	static uint64_t cached_start;
-	pid_t me = getpid();
-	if (__atomic_load_n(&cached_pid, __ATOMIC_ACQUIRE) != me) {
+	pid_t me = __atomic_load_n(&cached_pid, __ATOMIC_ACQUIRE);
+	if (!me) {
+		pthread_once(&atfork_once, register_forget);
+		me = getpid();
 		uint64_t s = 0;
 		if (sk__sys_proc_start(me, &s) < 0)
 			s = 0;
@@ -236,6 +256,15 @@ void sk__sys_self(pid_t *pid, uint64_t *start)
 	}
 	*pid = me;
 	*start = cached_start;
+}
+
+pid_t sk__sys_tid(void)
+{
+	if (!cached_tid) {
+		pthread_once(&atfork_once, register_forget);
+		cached_tid = gettid();
+	}
+	return cached_tid;
 }
 
 int sk__sys_random(void *buf, size_t n)
