@@ -43,6 +43,13 @@ const char *time_str(int64_t ns, char *buf);
 void json_string(FILE *f, const char *s);
 /* Writes the header fields of info as JSON object members (no braces). */
 void json_info_fields(FILE *f, const sk_segment_info *info);
+/* For values and named locks: a one-line state ("held by pid 12 (running)",
+ * "count 2", "42, lock free") in buf, the lock's state in *st. Returns false
+ * for other kinds or when the segment cannot be read. */
+bool segment_state(const char *name, const sk_segment_info *in, char *buf, size_t len, sk_lock_state *st,
+		   bool *has_lock);
+/* Writes ", \"state\": ..." and, with a lock, ", \"lock\": {...}". */
+void json_state_fields(FILE *f, const char *state, const sk_lock_state *st, bool has_lock);
 /* True when an argument is -h or --help. */
 bool is_help(const char *arg);
 

@@ -9,7 +9,9 @@
 
 static const char help[] = "usage: shmkit info [--json] [--count] NAME\n\n"
 			   "Show a segment's header: kind, dtype and shape (arrays), length (bit arrays),\n"
-			   "sizes, permissions, the creating process and whether it still runs.\n\n"
+			   "sizes, permissions, the creating process and whether it still runs; for a\n"
+			   "value its current value, for a named lock its state (free or held, by which\n"
+			   "pid, alive or dead, waiters; a semaphore's count, an event's flag).\n\n"
 			   "  --count  bit arrays: also count the set bits (reads the whole array)\n"
 			   "  --json   print one JSON object on stdout\n"
 			   "  -h, --help  show this help\n\n"
@@ -50,9 +52,15 @@ int cmd_info(int argc, char **argv)
 		sk_bits_close(b);
 	}
 
+	char state[256];
+	sk_lock_state st;
+	bool has_lock;
+	bool has_state = segment_state(name, &in, state, sizeof state, &st, &has_lock);
 	if (json) {
 		printf("{");
 		json_info_fields(stdout, &in);
+		if (has_state)
+			json_state_fields(stdout, state, &st, has_lock);
 		if (set_bits >= 0)
 			printf(", \"set_bits\": %lld", (long long)set_bits);
 		printf("}\n");
@@ -64,19 +72,25 @@ int cmd_info(int argc, char **argv)
 	if (in.kind == SK_KIND_ARRAY) {
 		printf("dtype:    %s\n", sk_dtype_name(in.dtype));
 		printf("shape:    %s\n", shape_str(in.ndim, in.shape, shape, sizeof shape));
-		uint64_t st[SK_MAX_DIMS];
+		uint64_t strides[SK_MAX_DIMS];
 		uint64_t s = sk_dtype_size(in.dtype);
 		for (int i = in.ndim - 1; i >= 0; i--) {
-			st[i] = s;
+			strides[i] = s;
 			s *= in.shape[i] ? in.shape[i] : 1;
 		}
-		printf("strides:  %s\n", shape_str(in.ndim, st, shape, sizeof shape));
+		printf("strides:  %s\n", shape_str(in.ndim, strides, shape, sizeof shape));
 		printf("elements: %llu\n", (unsigned long long)in.nitems);
 	} else if (in.kind == SK_KIND_BITS) {
 		printf("bits:     %llu\n", (unsigned long long)in.nitems);
 		if (set_bits >= 0)
 			printf("set:      %lld\n", (long long)set_bits);
 	}
+	if (in.kind == SK_KIND_VALUE)
+		printf("dtype:    %s%s\n", sk_dtype_name(in.dtype), in.locked ? " (with a lock)" : " (raw, lock-free)");
+	if (in.kind == SK_KIND_ARRAY && in.locked)
+		printf("lock:     yes (a robust mutex in the header)\n");
+	if (has_state)
+		printf("%-10s%s\n", in.kind == SK_KIND_VALUE ? "value:" : "state:", state);
 	printf("data:     %s (%llu bytes) at offset %llu\n", human_size(in.data_size, a),
 	       (unsigned long long)in.data_size, (unsigned long long)in.data_offset);
 	struct passwd *pw = getpwuid(in.uid);

@@ -9,7 +9,8 @@
 
 static const char help[] = "usage: shmkit ls [--json] [--all]\n\n"
 			   "List the shmkit segments in /dev/shm, one line each: name, kind, type, shape,\n"
-			   "size, creating process and creation time (UTC).\n\n"
+			   "size, creating process, creation time (UTC), and for values and named locks\n"
+			   "their state (the value; held or free, by which pid, waiters).\n\n"
 			   "Entries whose shmkit header is damaged (checksum, truncation, newer version)\n"
 			   "are reported on stderr and do not fail the listing. Entries that are not\n"
 			   "shmkit segments (other programs' files, symlinks) are skipped silently.\n\n"
@@ -66,6 +67,10 @@ static void type_and_shape(const sk_segment_info *in, char *type, size_t tlen, c
 		snprintf(type, tlen, "bit");
 		snprintf(shape, slen, "(%llu,)", (unsigned long long)in->nitems);
 		break;
+	case SK_KIND_VALUE:
+		snprintf(type, tlen, "%s", sk_dtype_name(in->dtype));
+		snprintf(shape, slen, "()");
+		break;
 	default: snprintf(type, tlen, "-"); snprintf(shape, slen, "-");
 	}
 }
@@ -106,6 +111,11 @@ int cmd_ls(int argc, char **argv)
 				continue;
 			printf("%s{", k++ ? ", " : "");
 			json_info_fields(stdout, &r.v[i].info);
+			char state[256];
+			sk_lock_state st;
+			bool has_lock;
+			if (segment_state(r.v[i].info.name, &r.v[i].info, state, sizeof state, &st, &has_lock))
+				json_state_fields(stdout, state, &st, has_lock);
 			printf("}");
 		}
 		printf("], \"skipped\": [");
@@ -133,8 +143,8 @@ int cmd_ls(int argc, char **argv)
 			wtype = strlen(type) > wtype ? strlen(type) : wtype;
 			wshape = strlen(shape) > wshape ? strlen(shape) : wshape;
 		}
-		printf("%-*s  %-5s  %-*s  %-*s  %10s  %-16s  %s\n", (int)wname, "NAME", "KIND", (int)wtype, "TYPE",
-		       (int)wshape, "SHAPE", "SIZE", "CREATOR", "CREATED");
+		printf("%-*s  %-7s  %-*s  %-*s  %10s  %-16s  %-20s  %s\n", (int)wname, "NAME", "KIND", (int)wtype,
+		       "TYPE", (int)wshape, "SHAPE", "SIZE", "CREATOR", "CREATED", "STATE");
 		for (size_t i = 0; i < r.n; i++) {
 			const sk_segment_info *in = &r.v[i].info;
 			if (r.v[i].status)
@@ -143,9 +153,13 @@ int cmd_ls(int argc, char **argv)
 			char creator[32];
 			snprintf(creator, sizeof creator, "%d%s", (int)in->creator_pid,
 				 in->creator_alive ? "" : " (gone)");
-			printf("%-*s  %-5s  %-*s  %-*s  %10s  %-16s  %s\n", (int)wname, in->name,
+			char state[256] = "";
+			sk_lock_state st;
+			bool has_lock;
+			segment_state(in->name, in, state, sizeof state, &st, &has_lock);
+			printf("%-*s  %-7s  %-*s  %-*s  %10s  %-16s  %-20s  %s\n", (int)wname, in->name,
 			       sk_kind_name(in->kind), (int)wtype, type, (int)wshape, shape,
-			       human_size(in->data_size, size), creator, time_str(in->ctime_ns, when));
+			       human_size(in->data_size, size), creator, time_str(in->ctime_ns, when), state);
 		}
 	}
 	for (size_t i = 0; i < r.n; i++) {

@@ -196,7 +196,10 @@ void json_info_fields(FILE *f, const sk_segment_info *info)
 		fprintf(f, "]");
 	} else if (info->kind == SK_KIND_BITS) {
 		fprintf(f, ", \"bits\": %llu", (unsigned long long)info->nitems);
-	}
+	} else if (info->kind == SK_KIND_VALUE)
+		fprintf(f, ", \"dtype\": \"%s\"", sk_dtype_name(info->dtype));
+	if (info->kind == SK_KIND_ARRAY || info->kind == SK_KIND_VALUE)
+		fprintf(f, ", \"locked\": %s", info->locked ? "true" : "false");
 	char t[32];
 	fprintf(f,
 		", \"data_bytes\": %llu, \"data_offset\": %llu, \"file_bytes\": %llu, \"mode\": \"%04o\", "
@@ -206,4 +209,113 @@ void json_info_fields(FILE *f, const sk_segment_info *info)
 		(unsigned long long)info->file_size, info->mode, (unsigned)info->uid, (int)info->creator_pid,
 		info->creator_alive ? "true" : "false", time_str(info->ctime_ns, t), (long long)info->ctime_ns,
 		info->version);
+}
+
+static void format_element(const void *p, sk_dtype dt, char *buf, size_t len)
+{
+	switch (dt) {
+	case SK_BOOL: snprintf(buf, len, "%s", *(const uint8_t *)p ? "True" : "False"); break;
+	case SK_INT8: snprintf(buf, len, "%d", *(const int8_t *)p); break;
+	case SK_INT16: snprintf(buf, len, "%d", *(const int16_t *)p); break;
+	case SK_INT32: snprintf(buf, len, "%d", *(const int32_t *)p); break;
+	case SK_INT64: snprintf(buf, len, "%lld", (long long)*(const int64_t *)p); break;
+	case SK_UINT8: snprintf(buf, len, "%u", *(const uint8_t *)p); break;
+	case SK_UINT16: snprintf(buf, len, "%u", *(const uint16_t *)p); break;
+	case SK_UINT32: snprintf(buf, len, "%u", *(const uint32_t *)p); break;
+	case SK_UINT64: snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+	case SK_FLOAT32: snprintf(buf, len, "%.9g", (double)*(const float *)p); break;
+	case SK_FLOAT64: snprintf(buf, len, "%.17g", *(const double *)p); break;
+	default: snprintf(buf, len, "?");
+	}
+}
+
+static void describe_lock(int kind, const sk_lock_state *st, char *buf, size_t len)
+{
+	size_t o = 0;
+	switch (kind) {
+	case SK_KIND_SEM:
+		o = (size_t)snprintf(buf, len, "count %lld", (long long)st->value);
+		if (st->limit && o < len)
+			o += (size_t)snprintf(buf + o, len - o, " of at most %lld", (long long)st->limit);
+		break;
+	case SK_KIND_BARRIER:
+		o = (size_t)snprintf(buf, len, "%lld of %lld parties waiting", (long long)st->value,
+				     (long long)st->limit);
+		break;
+	case SK_KIND_EVENT: o = (size_t)snprintf(buf, len, "%s", st->value ? "set" : "clear"); break;
+	default:
+		if (!st->recoverable)
+			o = (size_t)snprintf(buf, len, "unusable (a holder died and it was released unrepaired)");
+		else if (st->owner_pid)
+			o = (size_t)snprintf(buf, len, "held by pid %d (%s)", (int)st->owner_pid,
+					     st->owner_alive ? "running" : "dead: the next locker recovers it");
+		else if (st->readers)
+			o = (size_t)snprintf(buf, len, "read by %d", st->readers);
+		else
+			o = (size_t)snprintf(buf, len, "free");
+	}
+	if (st->waiters && o < len)
+		snprintf(buf + o, len - o, ", %d waiting", st->waiters);
+}
+
+bool segment_state(const char *name, const sk_segment_info *in, char *buf, size_t len, sk_lock_state *st,
+		   bool *has_lock)
+{
+	*has_lock = false;
+	memset(st, 0, sizeof *st);
+	if (in->kind == SK_KIND_VALUE) {
+		sk_value *v;
+		if (sk_value_open(name, SK_RDONLY, &v))
+			return false;
+		char val[64];
+		format_element(sk_value_ptr(v), sk_value_dtype(v), val, sizeof val);
+		size_t o = (size_t)snprintf(buf, len, "%s", val);
+		if (sk_value_mutex(v) && sk_mutex_state(sk_value_mutex(v), st) == 0) {
+			*has_lock = true;
+			if (o < len)
+				snprintf(buf + o, len - o, ", lock ");
+			describe_lock(SK_KIND_MUTEX, st, buf + strlen(buf), len - strlen(buf));
+		}
+		sk_value_close(v);
+		return true;
+	}
+	if (in->kind < SK_KIND_MUTEX || in->kind > SK_KIND_COND)
+		return false;
+	sk_segment *seg;
+	if (sk_segment_open(name, SK_RDONLY, &seg))
+		return false;
+	const void *p = sk_segment_data(seg);
+	int rc = -1;
+	switch (in->kind) {
+	case SK_KIND_MUTEX: rc = sk_mutex_state(p, st); break;
+	case SK_KIND_RWLOCK: rc = sk_rwlock_state(p, st); break;
+	case SK_KIND_SEM: rc = sk_sem_state(p, st); break;
+	case SK_KIND_BARRIER: rc = sk_barrier_state(p, st); break;
+	case SK_KIND_EVENT: rc = sk_event_state(p, st); break;
+	case SK_KIND_COND: rc = 0; break;
+	}
+	sk_segment_close(seg);
+	if (rc) {
+		snprintf(buf, len, "damaged (%s)", sk_strerror(rc));
+		return true;
+	}
+	*has_lock = in->kind != SK_KIND_COND;
+	if (in->kind == SK_KIND_COND)
+		snprintf(buf, len, "-");
+	else
+		describe_lock(in->kind, st, buf, len);
+	return true;
+}
+
+void json_state_fields(FILE *f, const char *state, const sk_lock_state *st, bool has_lock)
+{
+	fprintf(f, ", \"state\": ");
+	json_string(f, state);
+	if (has_lock)
+		fprintf(f,
+			", \"lock\": {\"held\": %s, \"owner_pid\": %d, \"owner_alive\": %s, \"readers\": %d, "
+			"\"waiters\": %d, \"recoverable\": %s, \"count\": %lld, \"limit\": %lld}",
+			st->held ? "true" : "false", (int)st->owner_pid, st->owner_alive ? "true" : "false",
+			st->readers, st->waiters, st->recoverable ? "true" : "false", (long long)st->value,
+			(long long)st->limit);
 }

@@ -362,3 +362,41 @@ def test_demo_interrupted_leaves_nothing():
 def BIN_PATH():
     from conftest import BIN
     return BIN
+
+
+def test_ls_and_info_show_lock_state(names):
+    import subprocess
+    helper = os.environ.get("SHMKIT_MAKE_LOCKS") or os.path.join(os.path.dirname(BIN_PATH()), "make_locks")
+    prefix = names("locks")
+    kinds = ["mutex", "rwlock", "sem", "barrier", "event", "cond", "value", "larray"]
+    made = [prefix + "-" + k for k in kinds]
+    try:
+        holder = int(subprocess.run([helper, prefix], capture_output=True, check=True).stdout)
+        segs = {s["name"]: s for s in json.loads(run("ls", "--json", check=0).out)["segments"]}
+        m = segs[prefix + "-mutex"]
+        assert m["kind"] == "mutex"
+        assert m["lock"]["held"] is True and m["lock"]["owner_pid"] == holder
+        assert m["lock"]["owner_alive"] is False and m["lock"]["recoverable"] is True
+        assert "dead: the next locker recovers it" in m["state"]
+        assert segs[prefix + "-rwlock"]["state"] == "free"
+        assert segs[prefix + "-sem"]["lock"]["count"] == 2 and segs[prefix + "-sem"]["lock"]["limit"] == 5
+        assert segs[prefix + "-sem"]["state"] == "count 2 of at most 5"
+        assert segs[prefix + "-barrier"]["state"] == "0 of 3 parties waiting"
+        assert segs[prefix + "-event"]["state"] == "set"
+        v = segs[prefix + "-value"]
+        assert v["kind"] == "value" and v["dtype"] == "int64" and v["locked"] is True
+        assert v["state"] == "42, lock free"
+        assert segs[prefix + "-larray"]["locked"] is True
+        text = run("ls", check=0).out
+        row = [l for l in text.splitlines() if l.startswith(prefix + "-mutex ")][0]
+        assert "held by pid %d (dead" % holder in row
+        info = run("info", prefix + "-value", check=0).out
+        assert "value:    42, lock free" in info and "int64 (with a lock)" in info
+        assert "state:    count 2 of at most 5" in run("info", prefix + "-sem", check=0).out
+        assert "lock:     yes" in run("info", prefix + "-larray", check=0).out
+        j = json.loads(run("info", "--json", prefix + "-mutex", check=0).out)
+        assert j["lock"]["owner_pid"] == holder
+    finally:
+        for n in made:
+            if os.path.exists("/dev/shm/" + n):
+                os.unlink("/dev/shm/" + n)
