@@ -23,8 +23,9 @@ struct sk_array {
 	int64_t strides[SK_MAX_DIMS];
 };
 
-static int wrap(sk_segment *seg, sk_array **out)
+static int wrap(sk_segment *seg, void *outp)
 {
+	sk_array **out = outp;
 	sk_array *a = calloc(1, sizeof *a);
 	if (!a)
 		return -ENOMEM;
@@ -78,16 +79,7 @@ int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *
 			   .data_size = bytes,
 			   .hflags = locked ? SK__HF_LOCKED : 0,
 			   .init = locked ? init_lock : NULL };
-	sk_segment *seg;
-	int rc = sk__segment_create(name, &d, opts, &seg);
-	if (rc)
-		return rc;
-	rc = wrap(seg, out);
-	if (rc) {
-		sk__sys_unlink(sk_segment_name(seg));
-		sk_segment_close(seg);
-	}
-	return rc;
+	return sk__segment_create_wrapped(name, &d, opts, wrap, out);
 }
 
 int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, const uint64_t *shape, sk_array **out)

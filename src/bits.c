@@ -25,8 +25,9 @@ struct sk_bits {
 	bool ro;
 };
 
-static int wrap(sk_segment *seg, sk_bits **out)
+static int wrap(sk_segment *seg, void *outp)
 {
+	sk_bits **out = outp;
 	sk_bits *b = calloc(1, sizeof *b);
 	if (!b)
 		return -ENOMEM;
@@ -47,16 +48,7 @@ int sk_bits_create(const char *name, uint64_t nbits, const sk_create_opts *opts,
 	if (nbits > SK_BITS_MAX || (opts && opts->flags))
 		return -EINVAL;
 	sk__seg_desc d = { .kind = SK_KIND_BITS, .nitems = nbits, .data_size = (nbits + 63) / 64 * 8 };
-	sk_segment *seg;
-	int rc = sk__segment_create(name, &d, opts, &seg);
-	if (rc)
-		return rc;
-	rc = wrap(seg, out);
-	if (rc) {
-		sk__sys_unlink(sk_segment_name(seg));
-		sk_segment_close(seg);
-	}
-	return rc;
+	return sk__segment_create_wrapped(name, &d, opts, wrap, out);
 }
 
 int sk_bits_open(const char *name, int flags, sk_bits **out)

@@ -92,6 +92,10 @@ struct sk_segment {
 };
 
 int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts, sk_segment **out);
+/* Creates a segment and hands it to wrap(seg, out), which builds the typed
+ * handle; if wrap fails, the segment is closed and its name removed. */
+int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
+			       int (*wrap)(sk_segment *seg, void *out), void *out);
 /* Opens and checks the kind (0: any kind). */
 int sk__segment_open(const char *name, int flags, int kind, sk_segment **out);
 void sk__info_from_header(const sk__header *h, sk_segment_info *info);

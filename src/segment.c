@@ -300,6 +300,21 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	return rc;
 }
 
+int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
+			       int (*wrap)(sk_segment *seg, void *out), void *out)
+{
+	sk_segment *seg;
+	int rc = sk__segment_create(name, d, opts, &seg);
+	if (rc)
+		return rc;
+	rc = wrap(seg, out);
+	if (rc) {
+		sk__sys_unlink(seg->name);
+		sk_segment_close(seg);
+	}
+	return rc;
+}
+
 int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opts, sk_segment **out)
 {
 	if (opts && opts->flags)

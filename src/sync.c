@@ -303,9 +303,30 @@ int sk_mutex_state(const sk_mutex *mm, sk_lock_state *st)
 
 /* ---- named primitives ---- */
 
-typedef int (*init_fn)(uint8_t *base, const void *arg);
+/* What a named primitive is initialised with before its name is published. */
+typedef struct named_init {
+	int kind;
+	uint32_t a, b; /* sem: value, maximum; barrier: parties */
+} named_init;
 
-static int named_create(const char *name, int kind, init_fn init, const void *arg, const sk_create_opts *opts,
+static int rwlock_init(rwlock_impl *l);
+
+static int init_named(uint8_t *base, const void *arg)
+{
+	const named_init *ni = arg;
+	void *p = base + SK__HEADER_SIZE;
+	switch (ni->kind) {
+	case SK_KIND_MUTEX: return mutex_init(p);
+	case SK_KIND_RWLOCK: return rwlock_init(p);
+	case SK_KIND_SEM: return sk_sem_init(p, ni->a, ni->b);
+	case SK_KIND_BARRIER: return sk_barrier_init(p, ni->a);
+	case SK_KIND_EVENT: return sk_event_init(p);
+	case SK_KIND_COND: return sk_cond_init(p);
+	}
+	return -EINVAL;
+}
+
+static int named_create(const char *name, int kind, uint32_t a, uint32_t b, const sk_create_opts *opts,
 			sk_segment **seg, void **obj)
 {
 	if (!seg || !obj)
@@ -314,7 +335,10 @@ static int named_create(const char *name, int kind, init_fn init, const void *ar
 	*obj = NULL;
 	if (opts && opts->flags)
 		return -EINVAL;
-	sk__seg_desc d = { .kind = kind, .nitems = 1, .data_size = sk__sync_size(kind), .init = init, .init_arg = arg };
+	named_init ni = { kind, a, b };
+	sk__seg_desc d = {
+		.kind = kind, .nitems = 1, .data_size = sk__sync_size(kind), .init = init_named, .init_arg = &ni
+	};
 	int rc = sk__segment_create(name, &d, opts, seg);
 	if (!rc)
 		*obj = sk_segment_data(*seg);
@@ -341,15 +365,9 @@ static int named_open(const char *name, int kind, uint32_t magic, sk_segment **s
 	return 0;
 }
 
-static int init_mutex_at(uint8_t *base, const void *arg)
-{
-	(void)arg;
-	return mutex_init((mutex_impl *)(base + SK__HEADER_SIZE));
-}
-
 int sk_mutex_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_mutex **m)
 {
-	return named_create(name, SK_KIND_MUTEX, init_mutex_at, NULL, opts, seg, (void **)m);
+	return named_create(name, SK_KIND_MUTEX, 0, 0, opts, seg, (void **)m);
 }
 
 int sk_mutex_open(const char *name, sk_segment **seg, sk_mutex **m)
@@ -548,15 +566,9 @@ int sk_rwlock_state(const sk_rwlock *ll, sk_lock_state *st)
 	return 0;
 }
 
-static int init_rwlock_at(uint8_t *base, const void *arg)
-{
-	(void)arg;
-	return rwlock_init((rwlock_impl *)(base + SK__HEADER_SIZE));
-}
-
 int sk_rwlock_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_rwlock **l)
 {
-	return named_create(name, SK_KIND_RWLOCK, init_rwlock_at, NULL, opts, seg, (void **)l);
+	return named_create(name, SK_KIND_RWLOCK, 0, 0, opts, seg, (void **)l);
 }
 
 int sk_rwlock_open(const char *name, sk_segment **seg, sk_rwlock **l)
@@ -655,23 +667,12 @@ int sk_sem_state(const sk_sem *ss, sk_lock_state *st)
 	return 0;
 }
 
-typedef struct word_args {
-	uint32_t a, b;
-} word_args;
-
-static int init_sem_at(uint8_t *base, const void *arg)
-{
-	const word_args *w = arg;
-	return sk_sem_init((sk_sem *)(base + SK__HEADER_SIZE), w->a, w->b);
-}
-
 int sk_sem_create(const char *name, uint32_t value, uint32_t max, const sk_create_opts *opts, sk_segment **seg,
 		  sk_sem **s)
 {
 	if (max && value > max)
 		return -EINVAL;
-	word_args a = { value, max };
-	return named_create(name, SK_KIND_SEM, init_sem_at, &a, opts, seg, (void **)s);
+	return named_create(name, SK_KIND_SEM, value, max, opts, seg, (void **)s);
 }
 
 int sk_sem_open(const char *name, sk_segment **seg, sk_sem **s)
@@ -742,17 +743,11 @@ int sk_barrier_state(const sk_barrier *bb, sk_lock_state *st)
 	return 0;
 }
 
-static int init_barrier_at(uint8_t *base, const void *arg)
-{
-	return sk_barrier_init((sk_barrier *)(base + SK__HEADER_SIZE), ((const word_args *)arg)->a);
-}
-
 int sk_barrier_create(const char *name, uint32_t parties, const sk_create_opts *opts, sk_segment **seg, sk_barrier **b)
 {
 	if (parties < 1 || parties > 0xffff)
 		return -EINVAL;
-	word_args a = { parties, 0 };
-	return named_create(name, SK_KIND_BARRIER, init_barrier_at, &a, opts, seg, (void **)b);
+	return named_create(name, SK_KIND_BARRIER, parties, 0, opts, seg, (void **)b);
 }
 
 int sk_barrier_open(const char *name, sk_segment **seg, sk_barrier **b)
@@ -826,15 +821,9 @@ int sk_event_state(const sk_event *ee, sk_lock_state *st)
 	return 0;
 }
 
-static int init_event_at(uint8_t *base, const void *arg)
-{
-	(void)arg;
-	return sk_event_init((sk_event *)(base + SK__HEADER_SIZE));
-}
-
 int sk_event_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_event **e)
 {
-	return named_create(name, SK_KIND_EVENT, init_event_at, NULL, opts, seg, (void **)e);
+	return named_create(name, SK_KIND_EVENT, 0, 0, opts, seg, (void **)e);
 }
 
 int sk_event_open(const char *name, sk_segment **seg, sk_event **e)
@@ -894,15 +883,9 @@ int sk_cond_broadcast(sk_cond *c)
 	return cond_wake(c, 0x7fffffff);
 }
 
-static int init_cond_at(uint8_t *base, const void *arg)
-{
-	(void)arg;
-	return sk_cond_init((sk_cond *)(base + SK__HEADER_SIZE));
-}
-
 int sk_cond_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_cond **c)
 {
-	return named_create(name, SK_KIND_COND, init_cond_at, NULL, opts, seg, (void **)c);
+	return named_create(name, SK_KIND_COND, 0, 0, opts, seg, (void **)c);
 }
 
 int sk_cond_open(const char *name, sk_segment **seg, sk_cond **c)

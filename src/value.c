@@ -34,8 +34,9 @@ static int init_value(uint8_t *base, const void *arg)
 	return sk_mutex_init((sk_mutex *)(base + SK__HEADER_SIZE));
 }
 
-static int wrap(sk_segment *seg, sk_value **out)
+static int wrap(sk_segment *seg, void *outp)
 {
+	sk_value **out = outp;
 	sk_value *v = calloc(1, sizeof *v);
 	if (!v)
 		return -ENOMEM;
@@ -64,16 +65,7 @@ int sk_value_create(const char *name, sk_dtype dtype, const sk_create_opts *opts
 			   .data_size = SK__VALUE_SIZE,
 			   .hflags = raw ? 0 : SK__HF_LOCKED,
 			   .init = raw ? NULL : init_value };
-	sk_segment *seg;
-	int rc = sk__segment_create(name, &d, opts, &seg);
-	if (rc)
-		return rc;
-	rc = wrap(seg, out);
-	if (rc) {
-		sk__sys_unlink(sk_segment_name(seg));
-		sk_segment_close(seg);
-	}
-	return rc;
+	return sk__segment_create_wrapped(name, &d, opts, wrap, out);
 }
 
 int sk_value_open(const char *name, int flags, sk_value **out)
