@@ -28,25 +28,25 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *p = argv[1];
-	sk_segment *s;
+	sk_segment *seg[6] = { 0 };
 	sk_mutex *m;
 	sk_rwlock *rw;
 	sk_sem *sem;
 	sk_barrier *b;
 	sk_event *e;
 	sk_cond *c;
-	sk_value *v;
-	sk_array *a;
 	int64_t x = 42;
 	uint64_t shape[2] = {2, 3};
 	sk_create_opts locked = {.flags = SK_CREATE_LOCKED};
-	int rc = sk_mutex_create(n(p, "mutex"), NULL, &s, &m);
-	rc = rc ? rc : sk_rwlock_create(n(p, "rwlock"), NULL, &s, &rw);
-	rc = rc ? rc : sk_sem_create(n(p, "sem"), 2, 5, NULL, &s, &sem);
-	rc = rc ? rc : sk_barrier_create(n(p, "barrier"), 3, NULL, &s, &b);
-	rc = rc ? rc : sk_event_create(n(p, "event"), NULL, &s, &e);
+	sk_value *v = NULL;
+	sk_array *a = NULL;
+	int rc = sk_mutex_create(n(p, "mutex"), NULL, &seg[0], &m);
+	rc = rc ? rc : sk_rwlock_create(n(p, "rwlock"), NULL, &seg[1], &rw);
+	rc = rc ? rc : sk_sem_create(n(p, "sem"), 2, 5, NULL, &seg[2], &sem);
+	rc = rc ? rc : sk_barrier_create(n(p, "barrier"), 3, NULL, &seg[3], &b);
+	rc = rc ? rc : sk_event_create(n(p, "event"), NULL, &seg[4], &e);
 	rc = rc ? rc : sk_event_set(e);
-	rc = rc ? rc : sk_cond_create(n(p, "cond"), NULL, &s, &c);
+	rc = rc ? rc : sk_cond_create(n(p, "cond"), NULL, &seg[5], &c);
 	rc = rc ? rc : sk_value_create(n(p, "value"), SK_INT64, NULL, &v);
 	rc = rc ? rc : sk_value_set(v, &x);
 	rc = rc ? rc : sk_array_create(n(p, "larray"), SK_INT32, 2, shape, &locked, &a);
@@ -71,5 +71,11 @@ int main(int argc, char **argv)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	printf("%d\n", (int)pid);
+	for (int i = 0; i < 6; i++)
+		sk_segment_close(seg[i]);
+	sk_value_close(v);
+	sk_array_close(a);
+	close(fds[0]);
+	close(fds[1]);
 	return 0;
 }
