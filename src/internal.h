@@ -182,6 +182,8 @@ int sk__sys_pidfd_open(pid_t pid, int *fd);
  * it still runs (only without block), or -errno. */
 int sk__sys_pidfd_reap(int pidfd, bool block, int *exit_code, int *sig);
 int sk__sys_kill(pid_t pid, int sig);
+/* Waits for the child pid to end (no zombie is left). */
+void sk__sys_reap_pid(pid_t pid);
 int sk__sys_eventfd(int *fd);
 void sk__sys_eventfd_signal(int fd);
 void sk__sys_eventfd_drain(int fd);

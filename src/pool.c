@@ -162,9 +162,10 @@ static int spawn(sk_pool *p, int w)
 		worker_main(p, w, seen); /* never returns */
 	int fd;
 	int rc = sk__sys_pidfd_open(pid, &fd);
-	if (rc) {
+	if (rc) { /* no pidfd (a kernel before 5.3): this pool cannot watch it */
 		sk__sys_kill(pid, SIGKILL);
-		return rc; /* reaped by nobody: only when pidfds are unsupported */
+		sk__sys_reap_pid(pid);
+		return rc;
 	}
 	p->pids[w] = pid;
 	p->pidfds[w] = fd;

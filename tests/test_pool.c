@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,8 +408,11 @@ static void test_workers_die_with_parent(void **state)
 				fail_msg("worker %d still alive 1 s after its parent was killed", (int)workers[w]);
 			usleep(1000);
 		}
-		assert_true(WIFSIGNALED(status));
-		assert_int_equal(WTERMSIG(status), SIGKILL);
+		/* Killed by PR_SET_PDEATHSIG, or, when the parent died before the
+		 * worker's prctl took effect, exited by itself on seeing that. */
+		bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+		bool left = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		assert_true(killed || left);
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 }

@@ -24,7 +24,9 @@
  * kernel can then no longer mark the lock when the process dies.
  *
  * The rwlock gives writers priority (a waiting writer holds back new readers,
- * so writers are never starved). A writer that dies is reported like the
+ * so writers are never starved). Hence a thread that holds a read lock and
+ * asks for another one waits behind a waiting writer, who waits for it: do
+ * not take read locks recursively where writers may come. A writer that dies is reported like the
  * mutex: the next locker, reader or writer, gets SK_EOWNERDEAD, and the lock
  * is consistent again. A reader that dies holding a read lock cannot
  * corrupt data, but its hold would block writers forever: readers are

@@ -437,6 +437,12 @@ int sk__sys_kill(pid_t pid, int sig)
 	return kill(pid, sig) == 0 ? 0 : -errno;
 }
 
+void sk__sys_reap_pid(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 int sk__sys_eventfd(int *fd)
 {
 	int f = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
