@@ -537,6 +537,70 @@ static void test_timeouts(void **state)
 	free_shared(S);
 }
 
+static volatile sig_atomic_t signals_seen;
+
+static void count_signal(int sig)
+{
+	(void)sig;
+	signals_seen++;
+}
+
+/* Blocks in each kind of wait for 300 ms while another process sends it
+ * SIGUSR1 every 10 ms (with a handler, so system calls see EINTR). */
+static int wait_through_signals(void *arg)
+{
+	(void)arg;
+	struct sigaction sa = { .sa_handler = count_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	__atomic_store_n(&S->ready, 1, __ATOMIC_SEQ_CST);
+	const int64_t T = 300000000;
+	int64_t t0 = t_now_ns();
+	if (sk_sem_wait(&S->sem, T) != -ETIMEDOUT || t_now_ns() - t0 < T)
+		return 1;
+	t0 = t_now_ns();
+	if (sk_event_wait(&S->ev, T) != -ETIMEDOUT || t_now_ns() - t0 < T)
+		return 2;
+	t0 = t_now_ns();
+	if (sk_barrier_wait(&S->bar, T) != -ETIMEDOUT || t_now_ns() - t0 < T)
+		return 3;
+	t0 = t_now_ns();
+	if (sk_mutex_lock(&S->m, T) != -ETIMEDOUT || t_now_ns() - t0 < T)
+		return 4;
+	/* And a wait that succeeds while signals keep coming. */
+	__atomic_store_n(&S->ready, 2, __ATOMIC_SEQ_CST);
+	if (sk_sem_wait(&S->sem, 5000000000LL) != 0)
+		return 5;
+	return signals_seen > 10 ? 0 : 6;
+}
+
+static void test_signals_do_not_cut_waits_short(void **state)
+{
+	(void)state;
+	S = new_shared();
+	assert_int_equal(sk_sem_init(&S->sem, 0, 0), 0);
+	assert_int_equal(sk_barrier_init(&S->bar, 2), 0);
+	assert_int_equal(sk_mutex_lock(&S->m, -1), 0); /* held here: the child's lock times out */
+	pid_t child = spawn(wait_through_signals);
+	wait_ready(S);
+	int64_t t0 = t_now_ns();
+	int status = 0;
+	bool posted = false;
+	while (waitpid(child, &status, WNOHANG) == 0) {
+		kill(child, SIGUSR1);
+		usleep(10000);
+		if (!posted && __atomic_load_n(&S->ready, __ATOMIC_SEQ_CST) == 2) { /* after the timed waits */
+			assert_int_equal(sk_sem_post(&S->sem), 0);
+			posted = true;
+		}
+		if (t_now_ns() - t0 > 10000000000LL)
+			fail_msg("the child never finished");
+	}
+	t_assert_exit0(status);
+	assert_int_equal(sk_mutex_unlock(&S->m), 0);
+	free_shared(S);
+}
+
 static int barrier_once(void *arg)
 {
 	(void)arg;
@@ -739,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_barrier_12_processes_1000_rounds),
 		cmocka_unit_test(test_semaphore_never_negative),
 		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_signals_do_not_cut_waits_short),
 		cmocka_unit_test(test_event_cond_barrier_across_processes),
 		cmocka_unit_test(test_named_primitives_and_bad_input),
 	};
