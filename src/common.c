@@ -28,6 +28,13 @@ const char *sk_strerror(int code)
 	case SK_ESYMLINK: return "name is a symbolic link in /dev/shm (not followed)";
 	case SK_EREADONLY: return "segment is opened read-only";
 	case SK_ENOTFOUND: return "not found";
+	case SK_EWORKER: return "a worker process failed";
+	case SK_ETHREADED: return "the process runs several threads; forking worker processes is unsafe";
+	case SK_EOWNERDEAD:
+		return "the previous holder died holding the lock; it is yours now, repair the data it protects";
+	case SK_ENOTRECOVERABLE:
+		return "the lock is unusable: a holder died and it was released without being marked consistent";
+	case SK_ECLOSED: return "the queue is closed";
 	/* errno values, worded for what they mean in shmkit. */
 	case -ENOENT: return "no such segment";
 	case -EEXIST: return "a segment with this name already exists";
@@ -37,6 +44,9 @@ const char *sk_strerror(int code)
 	case -ERANGE: return "index out of range";
 	case -EOVERFLOW: return "size too large (overflows 64 bits)";
 	case -ENOMEM: return "out of memory";
+	case -ETIMEDOUT: return "timed out";
+	case -EBUSY: return "busy (held by another)";
+	case -EMSGSIZE: return "message too large";
 	}
 	if (code < 0 && code > -4096) {
 		const char *s = strerrordesc_np(-code);

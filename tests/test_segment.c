@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,8 +522,10 @@ static void test_creator_gone(void **state)
 static void test_strerror(void **state)
 {
 	(void)state;
-	int codes[] = { SK_EBADNAME,   SK_ETOOSMALL, SK_EFOREIGN, SK_EVERSION, SK_ECHECKSUM, SK_ECORRUPT,
-			SK_ETRUNCATED, SK_EKIND,     SK_ETYPE,    SK_ESYMLINK, SK_EREADONLY, SK_ENOTFOUND };
+	/* Every shmkit code, first to last: a new code without a text fails here. */
+	int codes[] = { SK_EBADNAME,   SK_ETOOSMALL, SK_EFOREIGN,   SK_EVERSION,        SK_ECHECKSUM, SK_ECORRUPT,
+			SK_ETRUNCATED, SK_EKIND,     SK_ETYPE,      SK_ESYMLINK,        SK_EREADONLY, SK_ENOTFOUND,
+			SK_EWORKER,    SK_ETHREADED, SK_EOWNERDEAD, SK_ENOTRECOVERABLE, SK_ECLOSED };
 	size_t n = sizeof codes / sizeof *codes;
 	for (size_t i = 0; i < n; i++) {
 		assert_true(codes[i] < -1000);
@@ -530,6 +533,14 @@ static void test_strerror(void **state)
 		for (size_t j = 0; j < i; j++)
 			assert_string_not_equal(sk_strerror(codes[i]), sk_strerror(codes[j]));
 	}
+	assert_int_equal(codes[n - 1], -1017); /* the last code defined: update both when adding one */
+	for (int c = -1001; c >= -1017; c--) {
+		bool listed = false;
+		for (size_t i = 0; i < n; i++)
+			listed |= codes[i] == c;
+		assert_true(listed);
+	}
+	assert_string_equal(sk_strerror(-ETIMEDOUT), "timed out");
 	assert_string_equal(sk_strerror(-ENOENT), "no such segment");
 	assert_string_equal(sk_strerror(-EBADF), "Bad file descriptor");
 	assert_string_equal(sk_strerror(-999999), "unknown error");

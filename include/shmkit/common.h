@@ -41,6 +41,7 @@ enum {
 	SK_ETHREADED = -1014,       /* the process runs several threads: forking workers is unsafe */
 	SK_EOWNERDEAD = -1015,      /* acquired, but the previous holder died holding it: repair the data */
 	SK_ENOTRECOVERABLE = -1016, /* a holder died and the lock was released unrepaired: unusable */
+	SK_ECLOSED = -1017,         /* the queue is closed (and, for consumers, empty) */
 };
 
 /* Returns a static, human-readable description of a shmkit return code:
