@@ -12,5 +12,6 @@
 #include "shmkit/pool.h"
 #include "shmkit/sync.h"
 #include "shmkit/value.h"
+#include "shmkit/queue.h"
 
 #endif

@@ -63,6 +63,7 @@ int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size);
 #define SK__LOCK_OFFSET 512u /* in the live area of the header page */
 
 /* Data sizes of the fixed-size kinds. */
+#define SK__QUEUE_CTL  256u     /* a queue's control block before its ring */
 #define SK__VALUE_SIZE 192u     /* sk_mutex (128) + the element (8) + reserved */
 size_t sk__sync_size(int kind); /* data size of a named sync primitive, 0 if not one */
 
@@ -192,3 +193,18 @@ void sk__sys_eventfd_drain(int fd);
 int sk__sys_wait_readable(const int *fds, int n, int timeout_ms, bool *ready);
 /* Flushes every stdio stream, so a fork does not duplicate buffered output. */
 void sk__sys_flush_stdio(void);
+
+/* A timeout in ns (negative: none) as a CLOCK_MONOTONIC deadline (-1: none). */
+static inline int64_t sk__deadline(int64_t timeout_ns)
+{
+	return timeout_ns < 0 ? -1 : sk__sys_monotonic_ns() + timeout_ns;
+}
+
+/* Time left before a deadline: -1 without one, 0 once it passed. */
+static inline int64_t sk__time_left(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t r = deadline - sk__sys_monotonic_ns();
+	return r > 0 ? r : 0;
+}

@@ -83,6 +83,11 @@ static int check_kind_fields(const sk__header *h)
 		    !all_zero(h->shape, sizeof h->shape))
 			return SK_ECORRUPT;
 		return 0;
+	case SK_KIND_QUEUE:
+		if (h->dtype || h->ndim || h->nitems < 16 || h->nitems % 8 ||
+		    h->data_size != SK__QUEUE_CTL + h->nitems || !all_zero(h->shape, sizeof h->shape))
+			return SK_ECORRUPT;
+		return 0;
 	case SK_KIND_MUTEX:
 	case SK_KIND_RWLOCK:
 	case SK_KIND_SEM:
@@ -161,6 +166,7 @@ const char *sk_kind_name(int kind)
 	case SK_KIND_BARRIER: return "barrier";
 	case SK_KIND_EVENT: return "event";
 	case SK_KIND_COND: return "cond";
+	case SK_KIND_QUEUE: return "queue";
 	}
 	return "unknown";
 }

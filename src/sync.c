@@ -113,29 +113,16 @@ size_t sk__sync_size(int kind)
 
 /* ---- time ---- */
 
-static int64_t deadline_of(int64_t timeout_ns)
-{
-	return timeout_ns < 0 ? -1 : sk__sys_monotonic_ns() + timeout_ns;
-}
-
-static int64_t time_left(int64_t deadline)
-{
-	if (deadline < 0)
-		return -1;
-	int64_t r = deadline - sk__sys_monotonic_ns();
-	return r > 0 ? r : 0;
-}
-
 /* Sleeps while *w == v, until the deadline. 0 (woken, changed, spurious) or -ETIMEDOUT. */
 static int wait_word(uint32_t *w, uint32_t v, int64_t deadline, int64_t max_slice)
 {
-	int64_t rem = time_left(deadline);
+	int64_t rem = sk__time_left(deadline);
 	if (rem == 0)
 		return -ETIMEDOUT;
 	if (max_slice > 0 && (rem < 0 || rem > max_slice))
 		rem = max_slice;
 	int rc = sk__sys_futex_wait(w, v, rem);
-	return rc == -ETIMEDOUT && time_left(deadline) == 0 ? -ETIMEDOUT : 0;
+	return rc == -ETIMEDOUT && sk__time_left(deadline) == 0 ? -ETIMEDOUT : 0;
 }
 
 static bool alive(pid_t pid, uint64_t start)
@@ -504,7 +491,7 @@ int sk_rwlock_wrlock(sk_rwlock *ll, int64_t timeout_ns)
 	int rc = rwlock_check(l);
 	if (rc)
 		return rc;
-	int64_t deadline = deadline_of(timeout_ns);
+	int64_t deadline = sk__deadline(timeout_ns);
 	bool died;
 	ADD(&l->waiting_writers, 1);
 	rc = rw_enter(l, timeout_ns, &died);
@@ -609,7 +596,7 @@ int sk_sem_wait(sk_sem *ss, int64_t timeout_ns)
 	int rc = word_check(s, SEM_MAGIC);
 	if (rc)
 		return rc;
-	int64_t deadline = deadline_of(timeout_ns);
+	int64_t deadline = sk__deadline(timeout_ns);
 	for (;;) {
 		uint32_t v = LD(&s->word);
 		while (v > 0)
@@ -694,7 +681,7 @@ int sk_barrier_wait(sk_barrier *bb, int64_t timeout_ns)
 	int rc = word_check(b, BARRIER_MAGIC);
 	if (rc)
 		return rc;
-	int64_t deadline = deadline_of(timeout_ns);
+	int64_t deadline = sk__deadline(timeout_ns);
 	/* word = round << 16 | parties arrived in this round. */
 	uint32_t w = LD(&b->word), round;
 	for (;;) {
@@ -797,7 +784,7 @@ int sk_event_wait(sk_event *ee, int64_t timeout_ns)
 	int rc = word_check(e, EVENT_MAGIC);
 	if (rc)
 		return rc;
-	int64_t deadline = deadline_of(timeout_ns);
+	int64_t deadline = sk__deadline(timeout_ns);
 	while (!LD(&e->word)) {
 		ADD(&e->waiters, 1);
 		rc = wait_word(&e->word, 0, deadline, 0);
@@ -845,7 +832,7 @@ int sk_cond_wait(sk_cond *cc, sk_mutex *m, int64_t timeout_ns)
 	int rc = word_check(c, COND_MAGIC);
 	if (rc)
 		return rc;
-	int64_t deadline = deadline_of(timeout_ns);
+	int64_t deadline = sk__deadline(timeout_ns);
 	uint32_t seq = LD(&c->word);
 	ADD(&c->waiters, 1);
 	rc = sk_mutex_unlock(m);

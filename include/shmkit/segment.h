@@ -41,6 +41,7 @@ typedef enum sk_kind {
 	SK_KIND_BARRIER = 8,
 	SK_KIND_EVENT = 9,
 	SK_KIND_COND = 10,
+	SK_KIND_QUEUE = 11, /* message queue (shmkit/queue.h) */
 } sk_kind;
 
 /* Short name of a kind ("raw", "array", "bits"), or "unknown". */

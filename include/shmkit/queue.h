@@ -1,0 +1,104 @@
+/*
+ * shmkit/queue.h: a shared-memory message queue, the multiprocessing.Queue of
+ * shmkit without pickling or pipes.
+ *
+ * A queue lives in one named segment: a bounded ring of variable-size
+ * messages (0 bytes up to a maximum fixed at creation). Any number of
+ * producers and consumers in any processes that open it by name (or inherit
+ * it) push and pop at once. Messages come out in the order they went in.
+ *
+ * Blocking calls take a timeout in ns on CLOCK_MONOTONIC (negative: forever,
+ * 0: do not wait, -EAGAIN when it would have to). After sk_queue_shutdown
+ * (the queue's "close", like shutdown(2) of a socket's sending side), pushes
+ * fail with SK_ECLOSED; pops drain what is left and then fail with
+ * SK_ECLOSED too. sk_queue_close only lets go of this process's handle.
+ *
+ * Zero-copy: sk_queue_reserve returns room in the ring to write a message in
+ * place, sk_queue_commit publishes it; sk_queue_peek shows the oldest message
+ * in place, sk_queue_release removes it. Between the two calls the calling
+ * thread holds the queue's lock, so keep that short.
+ *
+ * Crashes: the queue is guarded by a robust mutex (shmkit/sync.h). A message
+ * becomes visible only when its producer commits it after copying, and leaves
+ * only when its consumer is done copying it. So a producer killed at any
+ * point (mid-reserve, mid-copy, holding the lock) loses only its own message,
+ * which no consumer ever sees; a consumer killed at any point leaves the
+ * message it was taking in the queue for the next consumer. The next process
+ * to take the lock repairs the bookkeeping; no one deadlocks, and no one sees
+ * a partial message.
+ */
+#ifndef SHMKIT_QUEUE_H
+#define SHMKIT_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "segment.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sk_queue sk_queue;
+
+/* Creates a queue whose ring holds capacity bytes (rounded up to 8; each
+ * message takes 8 bytes plus its size rounded up to 8) and whose messages are
+ * at most max_msg bytes (max_msg + 8 <= capacity). name NULL: generated. */
+int sk_queue_create(const char *name, uint64_t capacity, uint64_t max_msg, const sk_create_opts *opts, sk_queue **out);
+/* SK_EKIND if the segment is not a queue, SK_ECORRUPT if its state is damaged. */
+int sk_queue_open(const char *name, sk_queue **out);
+/* Unmaps and frees the handle (releasing a reserve or peek still held). Accepts NULL. */
+int sk_queue_close(sk_queue *q);
+const char *sk_queue_name(const sk_queue *q);
+
+/* Copies len bytes in. 0, -EMSGSIZE (len > max_msg; nothing is truncated),
+ * -EAGAIN / -ETIMEDOUT (full), SK_ECLOSED, SK_ECORRUPT. */
+int sk_queue_push(sk_queue *q, const void *msg, size_t len, int64_t timeout_ns);
+/* Copies the oldest message into buf and its size into *len. If bufsize is
+ * too small: -EMSGSIZE, *len = its size, the message stays. -EAGAIN /
+ * -ETIMEDOUT (empty), SK_ECLOSED (closed and empty). */
+int sk_queue_pop(sk_queue *q, void *buf, size_t bufsize, size_t *len, int64_t timeout_ns);
+
+/* Many messages under one lock. push_many pushes msgs[0..n) in order, as many
+ * as fit once at least one fits; returns how many (>= 1) or an error.
+ * pop_many copies up to max messages back to back into buf (message i at
+ * offset lens[0] + .. + lens[i-1]), waiting only for the first; returns how
+ * many (>= 1) or an error. */
+int sk_queue_push_many(sk_queue *q, const void *const *msgs, const size_t *lens, int n, int64_t timeout_ns);
+int sk_queue_pop_many(sk_queue *q, void *buf, size_t bufsize, size_t *lens, int max, int64_t timeout_ns);
+
+/* Zero-copy. reserve: room for len bytes at *ptr, lock held until commit
+ * (publishes) or abort (drops it). peek: the oldest message in place, lock
+ * held until release (removes it) or unpeek (leaves it). */
+int sk_queue_reserve(sk_queue *q, size_t len, void **ptr, int64_t timeout_ns);
+int sk_queue_commit(sk_queue *q);
+int sk_queue_abort(sk_queue *q);
+int sk_queue_peek(sk_queue *q, const void **ptr, size_t *len, int64_t timeout_ns);
+int sk_queue_release(sk_queue *q);
+int sk_queue_unpeek(sk_queue *q);
+
+/* Producers are refused from now on, everywhere; consumers drain, then get
+ * SK_ECLOSED. Wakes everyone waiting. Cannot be undone. */
+int sk_queue_shutdown(sk_queue *q);
+
+typedef struct sk_queue_stats {
+	uint64_t capacity; /* ring bytes */
+	uint64_t max_msg;
+	uint64_t used;           /* bytes taken by messages and their headers */
+	uint64_t messages;       /* messages waiting */
+	uint64_t pushed, popped; /* since creation */
+	int closed;
+	int waiting_producers, waiting_consumers;
+	uint64_t recoveries; /* times a process died holding the queue's lock and the next repaired it */
+} sk_queue_stats;
+
+/* A consistent snapshot (takes the lock briefly). */
+int sk_queue_stats_get(sk_queue *q, sk_queue_stats *st);
+/* The same without the lock, from a read-only view (for `shmkit info`). */
+int sk_queue_stats_peek(const sk_segment *seg, sk_queue_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
