@@ -48,6 +48,10 @@ void json_info_fields(FILE *f, const sk_segment_info *info);
  * for other kinds or when the segment cannot be read. */
 bool segment_state(const char *name, const sk_segment_info *in, char *buf, size_t len, sk_lock_state *st,
 		   bool *has_lock);
+/* A queue's statistics read without its lock; false if it cannot be read. */
+bool queue_state(const char *name, sk_queue_stats *qs);
+/* Writes ", \"queue\": {...}". */
+void json_queue_fields(FILE *f, const sk_queue_stats *qs);
 /* Writes ", \"state\": ..." and, with a lock, ", \"lock\": {...}". */
 void json_state_fields(FILE *f, const char *state, const sk_lock_state *st, bool has_lock);
 /* True when an argument is -h or --help. */

@@ -11,7 +11,8 @@ static const char help[] = "usage: shmkit info [--json] [--count] NAME\n\n"
 			   "Show a segment's header: kind, dtype and shape (arrays), length (bit arrays),\n"
 			   "sizes, permissions, the creating process and whether it still runs; for a\n"
 			   "value its current value, for a named lock its state (free or held, by which\n"
-			   "pid, alive or dead, waiters; a semaphore's count, an event's flag).\n\n"
+			   "pid, alive or dead, waiters; a semaphore's count, an event's flag), for a\n"
+			   "queue its capacity, bytes used, messages and waiting producers and consumers.\n\n"
 			   "  --count  bit arrays: also count the set bits (reads the whole array)\n"
 			   "  --json   print one JSON object on stdout\n"
 			   "  -h, --help  show this help\n\n"
@@ -61,6 +62,9 @@ int cmd_info(int argc, char **argv)
 		json_info_fields(stdout, &in);
 		if (has_state)
 			json_state_fields(stdout, state, &st, has_lock);
+		sk_queue_stats qs;
+		if (in.kind == SK_KIND_QUEUE && queue_state(name, &qs))
+			json_queue_fields(stdout, &qs);
 		if (set_bits >= 0)
 			printf(", \"set_bits\": %lld", (long long)set_bits);
 		printf("}\n");
@@ -91,6 +95,14 @@ int cmd_info(int argc, char **argv)
 		printf("lock:     yes (a robust mutex in the header)\n");
 	if (has_state)
 		printf("%-10s%s\n", in.kind == SK_KIND_VALUE ? "value:" : "state:", state);
+	sk_queue_stats qs;
+	if (in.kind == SK_KIND_QUEUE && queue_state(name, &qs)) {
+		printf("capacity: %s ring, messages of at most %s\n", human_size(qs.capacity, a),
+		       human_size(qs.max_msg, b));
+		printf("traffic:  %llu pushed, %llu popped; %llu recoveries from a dead holder\n",
+		       (unsigned long long)qs.pushed, (unsigned long long)qs.popped, (unsigned long long)qs.recoveries);
+		printf("waiting:  %d producers, %d consumers\n", qs.waiting_producers, qs.waiting_consumers);
+	}
 	printf("data:     %s (%llu bytes) at offset %llu\n", human_size(in.data_size, a),
 	       (unsigned long long)in.data_size, (unsigned long long)in.data_offset);
 	struct passwd *pw = getpwuid(in.uid);

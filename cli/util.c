@@ -258,11 +258,38 @@ static void describe_lock(int kind, const sk_lock_state *st, char *buf, size_t l
 		snprintf(buf + o, len - o, ", %d waiting", st->waiters);
 }
 
+bool queue_state(const char *name, sk_queue_stats *qs)
+{
+	sk_segment *seg;
+	if (sk_segment_open(name, SK_RDONLY, &seg))
+		return false;
+	int rc = sk_queue_stats_peek(seg, qs);
+	sk_segment_close(seg);
+	return rc == 0;
+}
+
 bool segment_state(const char *name, const sk_segment_info *in, char *buf, size_t len, sk_lock_state *st,
 		   bool *has_lock)
 {
 	*has_lock = false;
 	memset(st, 0, sizeof *st);
+	if (in->kind == SK_KIND_QUEUE) {
+		sk_queue_stats qs;
+		if (!queue_state(name, &qs)) {
+			snprintf(buf, len, "damaged");
+			return true;
+		}
+		char u[32], c[32];
+		snprintf(buf, len, "%llu messages, %s of %s used%s%s", (unsigned long long)qs.messages,
+			 human_size(qs.used, u), human_size(qs.capacity, c), qs.closed ? ", shut down" : "",
+			 qs.waiting_producers || qs.waiting_consumers ? ", waiting:" : "");
+		size_t o = strlen(buf);
+		if (qs.waiting_producers && o < len)
+			o += (size_t)snprintf(buf + o, len - o, " %d producers", qs.waiting_producers);
+		if (qs.waiting_consumers && o < len)
+			snprintf(buf + o, len - o, " %d consumers", qs.waiting_consumers);
+		return true;
+	}
 	if (in->kind == SK_KIND_VALUE) {
 		sk_value *v;
 		if (sk_value_open(name, SK_RDONLY, &v))
@@ -305,6 +332,18 @@ bool segment_state(const char *name, const sk_segment_info *in, char *buf, size_
 	else
 		describe_lock(in->kind, st, buf, len);
 	return true;
+}
+
+void json_queue_fields(FILE *f, const sk_queue_stats *qs)
+{
+	fprintf(f,
+		", \"queue\": {\"capacity\": %llu, \"max_msg\": %llu, \"used\": %llu, \"messages\": %llu, "
+		"\"pushed\": %llu, \"popped\": %llu, \"closed\": %s, \"waiting_producers\": %d, "
+		"\"waiting_consumers\": %d, \"recoveries\": %llu}",
+		(unsigned long long)qs->capacity, (unsigned long long)qs->max_msg, (unsigned long long)qs->used,
+		(unsigned long long)qs->messages, (unsigned long long)qs->pushed, (unsigned long long)qs->popped,
+		qs->closed ? "true" : "false", qs->waiting_producers, qs->waiting_consumers,
+		(unsigned long long)qs->recoveries);
 }
 
 void json_state_fields(FILE *f, const char *state, const sk_lock_state *st, bool has_lock)

@@ -6,6 +6,7 @@
  *   PREFIX-barrier  3 parties     PREFIX-event    set
  *   PREFIX-cond     -             PREFIX-value    int64 42, locked
  *   PREFIX-larray   int32 (2, 3) carrying a lock
+ *   PREFIX-queue    64 KiB ring holding 3 messages of 5 bytes
  */
 #include <shmkit.h>
 #include <signal.h>
@@ -40,6 +41,7 @@ int main(int argc, char **argv)
 	sk_create_opts locked = {.flags = SK_CREATE_LOCKED};
 	sk_value *v = NULL;
 	sk_array *a = NULL;
+	sk_queue *q = NULL;
 	int rc = sk_mutex_create(n(p, "mutex"), NULL, &seg[0], &m);
 	rc = rc ? rc : sk_rwlock_create(n(p, "rwlock"), NULL, &seg[1], &rw);
 	rc = rc ? rc : sk_sem_create(n(p, "sem"), 2, 5, NULL, &seg[2], &sem);
@@ -50,6 +52,9 @@ int main(int argc, char **argv)
 	rc = rc ? rc : sk_value_create(n(p, "value"), SK_INT64, NULL, &v);
 	rc = rc ? rc : sk_value_set(v, &x);
 	rc = rc ? rc : sk_array_create(n(p, "larray"), SK_INT32, 2, shape, &locked, &a);
+	rc = rc ? rc : sk_queue_create(n(p, "queue"), 65536, 1024, NULL, &q);
+	for (int i = 0; i < 3 && !rc; i++)
+		rc = sk_queue_push(q, "hello", 5, 0);
 	if (rc) {
 		fprintf(stderr, "make_locks: %s: %s\n", name, sk_strerror(rc));
 		return 1;
@@ -75,6 +80,7 @@ int main(int argc, char **argv)
 		sk_segment_close(seg[i]);
 	sk_value_close(v);
 	sk_array_close(a);
+	sk_queue_close(q);
 	close(fds[0]);
 	close(fds[1]);
 	return 0;

@@ -368,7 +368,7 @@ def test_ls_and_info_show_lock_state(names):
     import subprocess
     helper = os.environ.get("SHMKIT_MAKE_LOCKS") or os.path.join(os.path.dirname(BIN_PATH()), "make_locks")
     prefix = names("locks")
-    kinds = ["mutex", "rwlock", "sem", "barrier", "event", "cond", "value", "larray"]
+    kinds = ["mutex", "rwlock", "sem", "barrier", "event", "cond", "value", "larray", "queue"]
     made = [prefix + "-" + k for k in kinds]
     try:
         holder = int(subprocess.run([helper, prefix], capture_output=True, check=True).stdout)
@@ -387,6 +387,11 @@ def test_ls_and_info_show_lock_state(names):
         assert v["kind"] == "value" and v["dtype"] == "int64" and v["locked"] is True
         assert v["state"] == "42, lock free"
         assert segs[prefix + "-larray"]["locked"] is True
+        qj = json.loads(run("info", "--json", prefix + "-queue", check=0).out)
+        assert qj["kind"] == "queue" and qj["queue"]["messages"] == 3 and qj["queue"]["capacity"] == 65536
+        assert qj["queue"]["used"] == 48 and qj["queue"]["waiting_consumers"] == 0
+        assert qj["state"] == "3 messages, 48 B of 64.0 KiB used"
+        assert "waiting:  0 producers, 0 consumers" in run("info", prefix + "-queue", check=0).out
         text = run("ls", check=0).out
         row = [l for l in text.splitlines() if l.startswith(prefix + "-mutex ")][0]
         assert "held by pid %d (dead" % holder in row
