@@ -35,6 +35,7 @@ bench: build
 	$(BUILD)/bench/attach --json
 	$(BUILD)/bench/bits --json
 	$(BUILD)/bench/lock --json
+	$(BUILD)/bench/queue --json
 
 install: $(BUILD)/CMakeCache.txt
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)

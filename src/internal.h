@@ -194,6 +194,16 @@ int sk__sys_wait_readable(const int *fds, int n, int timeout_ms, bool *ready);
 /* Flushes every stdio stream, so a fork does not duplicate buffered output. */
 void sk__sys_flush_stdio(void);
 
+/* A hint to the CPU inside a spin-wait loop. */
+static inline void sk__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /* A timeout in ns (negative: none) as a CLOCK_MONOTONIC deadline (-1: none). */
 static inline int64_t sk__deadline(int64_t timeout_ns)
 {

@@ -180,7 +180,16 @@ static int q_wait(sk_queue *q, uint32_t *seq, uint32_t *waiters, int64_t timeout
 	uint32_t s = LD(seq);
 	ADD(waiters, 1);
 	q_unlock(q);
-	sk__sys_futex_wait(seq, s, left);
+	/* The other side usually runs on another core and answers within
+	 * microseconds: watch the word for a moment before paying for a sleep
+	 * and a wake-up (about 15 us on a virtual machine). Bounded: 20 us. */
+	int64_t spin_end = sk__sys_monotonic_ns() + 20000;
+	bool changed = false;
+	while (!(changed = LD(seq) != s) && sk__sys_monotonic_ns() < spin_end)
+		for (int i = 0; i < 32; i++)
+			sk__cpu_relax();
+	if (!changed)
+		sk__sys_futex_wait(seq, s, sk__time_left(deadline));
 	SUB(waiters, 1);
 	int rc = q_lock(q, deadline);
 	return rc == -EAGAIN ? -ETIMEDOUT : rc;
