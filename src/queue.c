@@ -230,18 +230,24 @@ static int make_room(sk_queue *q, uint64_t size, int64_t timeout_ns, int64_t dea
 	}
 }
 
-/* Writes a record at tail (room was made) and publishes it. */
-static void put_rec(sk_queue *q, const void *msg, uint32_t len)
+/* Writes the header of the record at tail, whose payload is in place, and
+ * publishes it. */
+static void commit_rec(sk_queue *q, uint32_t len)
 {
 	queue_ctl *c = q->c;
-	uint8_t *at = q->ring + c->tail % q->cap;
 	rec_hdr h = { len, len ^ CHECK_XOR };
-	memcpy(at, &h, sizeof h);
-	if (len)
-		memcpy(at + 8, msg, len);
+	memcpy(q->ring + c->tail % q->cap, &h, sizeof h);
 	ST(&c->tail, c->tail + rec_size(len)); /* the commit point */
 	c->count++;
 	c->pushed++;
+}
+
+/* Copies a message to tail (room was made) and publishes it. */
+static void put_rec(sk_queue *q, const void *msg, uint32_t len)
+{
+	if (len)
+		memcpy(q->ring + q->c->tail % q->cap + 8, msg, len);
+	commit_rec(q, len);
 }
 
 static void wake_consumers(queue_ctl *c, int n)
@@ -436,14 +442,8 @@ int sk_queue_commit(sk_queue *q)
 {
 	if (!q || q->state != RESERVED)
 		return -EINVAL;
-	queue_ctl *c = q->c;
-	uint8_t *at = q->ring + c->tail % q->cap;
-	rec_hdr h = { q->pending_len, q->pending_len ^ CHECK_XOR };
-	memcpy(at, &h, sizeof h);
-	ST(&c->tail, c->tail + rec_size(q->pending_len));
-	c->count++;
-	c->pushed++;
-	wake_consumers(c, 1);
+	commit_rec(q, q->pending_len);
+	wake_consumers(q->c, 1);
 	q->state = IDLE;
 	q_unlock(q);
 	return 0;
