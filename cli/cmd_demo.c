@@ -759,7 +759,7 @@ int cmd_demo(int argc, char **argv)
 	if (!ok)
 		fprintf(stderr, "shmkit demo: results differ from the expected values\n");
 out:
-	if (rc == SK_EWORKER || rc)
+	if (rc) /* a failed pool may hold a stuck or dead worker: kill, do not wait */
 		sk_pool_destroy(pool);
 	else
 		sk_pool_close(pool);
