@@ -50,13 +50,19 @@ void t_write_file(const char *name, const void *buf, size_t n)
 	close(fd);
 }
 
-int t_fork(int (*fn)(void *), void *arg)
+pid_t t_spawn(int (*fn)(void *), void *arg)
 {
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(fn(arg));
+	return pid;
+}
+
+int t_fork(int (*fn)(void *), void *arg)
+{
+	pid_t pid = t_spawn(fn, arg);
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		assert_int_equal(errno, EINTR);

@@ -25,6 +25,9 @@ void t_remove(const char *name);
 void t_write_file(const char *name, const void *buf, size_t n);
 /* Runs fn(arg) in a forked child; returns the child's wait status. */
 int t_fork(int (*fn)(void *), void *arg);
+/* Starts fn(arg) in a forked child (its return value is the exit code) and
+ * returns the child's pid without waiting. */
+pid_t t_spawn(int (*fn)(void *), void *arg);
 /* Fails the test unless status is a normal exit with code 0. */
 void t_assert_exit0(int status);
 /* xorshift64* random numbers, deterministic per seed. */

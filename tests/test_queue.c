@@ -186,16 +186,6 @@ static int blocked_producer(void *arg)
 	return rc == SK_ECLOSED ? 0 : 2;
 }
 
-static pid_t spawn(int (*fn)(void *))
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(fn(NULL));
-	return pid;
-}
-
 static void reap_ok(pid_t pid)
 {
 	int status;
@@ -209,7 +199,7 @@ static void test_blocking_and_shutdown(void **state)
 	snprintf(qname, sizeof qname, "%s", t_name("qshut"));
 	sk_queue *q;
 	assert_int_equal(sk_queue_create(qname, 1024, 200, NULL, &q), 0);
-	pid_t c = spawn(blocked_consumer);
+	pid_t c = t_spawn(blocked_consumer, NULL);
 	usleep(50000);
 	assert_int_equal(sk_queue_push(q, "hello", 5, 0), 0);
 	usleep(50000);
@@ -226,7 +216,7 @@ static void test_blocking_and_shutdown(void **state)
 	assert_int_equal(sk_queue_create(qname, 1024, 200, NULL, &q), 0);
 	assert_int_equal(sk_queue_push(q, "a", 1, 0), 0);
 	assert_int_equal(sk_queue_push(q, "b", 1, 0), 0);
-	pid_t p = spawn(blocked_producer);
+	pid_t p = t_spawn(blocked_producer, NULL);
 	usleep(100000);
 	assert_int_equal(sk_queue_stats_get(q, &st), 0);
 	assert_int_equal(st.waiting_producers, 1);

@@ -208,16 +208,6 @@ static int wait_for_dead_owner(void *arg)
 	return 0;
 }
 
-static pid_t spawn(int (*fn)(void *))
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(fn(NULL));
-	return pid;
-}
-
 static void kill_and_reap(pid_t pid)
 {
 	int status;
@@ -231,10 +221,10 @@ static void test_mutex_owner_killed_200_rounds(void **state)
 	(void)state;
 	S = new_shared();
 	for (int round = 0; round < 200; round++) {
-		pid_t holder = spawn(hold_mutex);
+		pid_t holder = t_spawn(hold_mutex, NULL);
 		wait_ready(S);
 		/* Every other round a second process is already waiting when the holder dies. */
-		pid_t waiter = round % 2 ? spawn(wait_for_dead_owner) : 0;
+		pid_t waiter = round % 2 ? t_spawn(wait_for_dead_owner, NULL) : 0;
 		if (waiter)
 			usleep(1000);
 		sk_lock_state st;
@@ -264,7 +254,7 @@ static void test_mutex_unrepaired_becomes_unusable(void **state)
 {
 	(void)state;
 	S = new_shared();
-	pid_t holder = spawn(hold_mutex);
+	pid_t holder = t_spawn(hold_mutex, NULL);
 	wait_ready(S);
 	kill_and_reap(holder);
 	assert_int_equal(sk_mutex_lock(&S->m, -1), SK_EOWNERDEAD);
@@ -306,7 +296,7 @@ static void test_rwlock_writer_killed_200_rounds(void **state)
 	(void)state;
 	S = new_shared();
 	for (int round = 0; round < 200; round++) {
-		pid_t w = spawn(hold_write);
+		pid_t w = t_spawn(hold_write, NULL);
 		wait_ready(S);
 		sk_lock_state st;
 		assert_int_equal(sk_rwlock_state(&S->rw, &st), 0);
@@ -331,7 +321,7 @@ static void test_rwlock_dead_reader_does_not_block_writers(void **state)
 	(void)state;
 	S = new_shared();
 	for (int round = 0; round < 20; round++) {
-		pid_t r = spawn(hold_read);
+		pid_t r = t_spawn(hold_read, NULL);
 		wait_ready(S);
 		sk_lock_state st;
 		assert_int_equal(sk_rwlock_state(&S->rw, &st), 0);
@@ -490,7 +480,7 @@ static void test_timeouts(void **state)
 	(void)state;
 	S = new_shared();
 	const int64_t T = 100000000; /* 100 ms */
-	pid_t holder = spawn(hold_mutex);
+	pid_t holder = t_spawn(hold_mutex, NULL);
 	wait_ready(S);
 	int64_t t0 = t_now_ns();
 	assert_int_equal(sk_mutex_lock(&S->m, T), -ETIMEDOUT);
@@ -507,7 +497,7 @@ static void test_timeouts(void **state)
 	assert_timed(t0, T);
 	assert_int_equal(sk_mutex_unlock(&S->m), 0);
 
-	pid_t reader = spawn(hold_read);
+	pid_t reader = t_spawn(hold_read, NULL);
 	wait_ready(S);
 	t0 = t_now_ns();
 	assert_int_equal(sk_rwlock_wrlock(&S->rw, T), -ETIMEDOUT);
@@ -581,7 +571,7 @@ static void test_signals_do_not_cut_waits_short(void **state)
 	assert_int_equal(sk_sem_init(&S->sem, 0, 0), 0);
 	assert_int_equal(sk_barrier_init(&S->bar, 2), 0);
 	assert_int_equal(sk_mutex_lock(&S->m, -1), 0); /* held here: the child's lock times out */
-	pid_t child = spawn(wait_through_signals);
+	pid_t child = t_spawn(wait_through_signals, NULL);
 	wait_ready(S);
 	int64_t t0 = t_now_ns();
 	int status = 0;
@@ -632,7 +622,7 @@ static void test_event_cond_barrier_across_processes(void **state)
 	(void)state;
 	S = new_shared();
 	assert_int_equal(sk_barrier_init(&S->bar, 2), 0);
-	pid_t b = spawn(barrier_once);
+	pid_t b = t_spawn(barrier_once, NULL);
 	int rc = sk_barrier_wait(&S->bar, 5000000000LL);
 	assert_true(rc == 0 || rc == SK_BARRIER_SERIAL);
 	int status;
@@ -641,7 +631,7 @@ static void test_event_cond_barrier_across_processes(void **state)
 
 	pid_t w[3];
 	for (int i = 0; i < 3; i++)
-		w[i] = spawn(event_waiter);
+		w[i] = t_spawn(event_waiter, NULL);
 	usleep(20000);
 	assert_int_equal(sk_event_is_set(&S->ev), 0);
 	sk_lock_state st;
@@ -659,7 +649,7 @@ static void test_event_cond_barrier_across_processes(void **state)
 	/* Three consumers, three items produced one by one, then a broadcast. */
 	pid_t c[3];
 	for (int i = 0; i < 3; i++)
-		c[i] = spawn(cond_consumer);
+		c[i] = t_spawn(cond_consumer, NULL);
 	usleep(20000);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(sk_mutex_lock(&S->m, -1), 0);
@@ -702,7 +692,7 @@ static void test_named_primitives_and_bad_input(void **state)
 	char *mname = named_mutex;
 	snprintf(named_mutex, sizeof named_mutex, "%s", t_name("nmutex"));
 	assert_int_equal(sk_mutex_create(mname, NULL, &seg, &m), 0);
-	pid_t child = spawn(named_child);
+	pid_t child = t_spawn(named_child, NULL);
 	wait_ready(S);
 	sk_segment_info in;
 	assert_int_equal(sk_segment_stat(mname, &in), 0);
