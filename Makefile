@@ -31,11 +31,11 @@ test: deps build
 demo: build
 	$(BUILD)/shmkit demo
 
+# Every benchmark against its baselines and the machine's limits: bench/results/latest.json
+# and PNG plots. QUICK=1 finishes in under two minutes, the full run in under twenty.
 bench: build
-	$(BUILD)/bench/attach --json
-	$(BUILD)/bench/bits --json
-	$(BUILD)/bench/lock --json
-	$(BUILD)/bench/queue --json
+	@scripts/deps.sh bench
+	/usr/bin/python3 bench/run.py --build $(BUILD) --out bench/results $(if $(filter 1,$(QUICK)),--quick,)
 
 install: $(BUILD)/CMakeCache.txt
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)

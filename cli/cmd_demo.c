@@ -672,12 +672,15 @@ int cmd_demo(int argc, char **argv)
 		rc = sk_pool_run(pool, &release, &pf);
 
 	/* The machine's plain read speed, same workers, private buffers. */
+	/* Each worker's buffer: its share of the data, but at least 32 MiB so that
+	 * two at once do not fit in a 32 MiB cache (the figure is memory's, not
+	 * the cache's), and at most 256 MiB. */
 	arg.buf_bytes = data_bytes / (uint64_t)nworkers;
 	if (arg.buf_bytes > (UINT64_C(256) << 20))
 		arg.buf_bytes = UINT64_C(256) << 20;
+	if (arg.buf_bytes < (UINT64_C(32) << 20))
+		arg.buf_bytes = UINT64_C(32) << 20;
 	arg.buf_bytes = arg.buf_bytes / 32 * 32;
-	if (arg.buf_bytes < 4096)
-		arg.buf_bytes = 4096;
 	arg.reps = (int)(data_bytes / arg.buf_bytes) + 1;
 	double read_gbps = 0;
 	sk_pool_job alloc = scan, readjob = scan;

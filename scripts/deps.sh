@@ -2,12 +2,14 @@
 # Installs the Debian packages shmkit needs, only those missing (idempotent).
 #   scripts/deps.sh build        compilers and CMake
 #   scripts/deps.sh build test   plus what the tests need
+#   scripts/deps.sh bench        what make bench needs (gnuplot for the plots)
 set -eu
 pkgs=""
 for what in "$@"; do
 	case "$what" in
 	build) pkgs="$pkgs gcc make cmake pkg-config" ;;
 	test) pkgs="$pkgs libcmocka-dev clang python3 python3-numpy python3-pytest util-linux" ;;
+	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox" ;;
 	*) echo "deps.sh: unknown set '$what'" >&2; exit 2 ;;
 	esac
 done

@@ -1,0 +1,237 @@
+"""make bench: every benchmark in bench/, in one run, against its baselines
+and this machine's own limits; writes bench/results/latest.json and PNG plots.
+
+  /usr/bin/python3 bench/run.py --build BUILD [--out DIR] [--quick]
+
+Every figure is the median of several repetitions, kept with its range
+[min, max]; every ratio compares figures from this same run. --quick (make
+bench QUICK=1) uses smaller sizes and fewer workers counts to finish in under
+two minutes; the full run takes under twenty.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_json(cmd, timeout=1200):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        sys.exit("bench: %s failed (%d): %s" % (" ".join(cmd), p.returncode, p.stderr.strip()[-500:]))
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def spread(values):
+    """Median and [min, max] of a list of numbers."""
+    return {"median": statistics.median(values), "range": [min(values), max(values)], "n": len(values)}
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def machine_description():
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+    cpu = next((l.split(":", 1)[1].strip() for l in read("/proc/cpuinfo").splitlines()
+                if l.startswith("model name")), platform.processor())
+    mem = next((int(l.split()[1]) * 1024 for l in read("/proc/meminfo").splitlines()
+                if l.startswith("MemTotal:")), 0)
+    shm = shutil.disk_usage("/dev/shm").total
+    osr = dict(l.split("=", 1) for l in read("/etc/os-release").splitlines() if "=" in l)
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem, "dev_shm_bytes": shm,
+            "kernel": platform.release(), "os": osr.get("PRETTY_NAME", "").strip('"'),
+            "hostname": platform.node()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    quick = args.quick
+    b = lambda name: os.path.join(args.build, "bench", name)
+    shmkit = os.path.join(args.build, "shmkit")
+    py = "/usr/bin/python3"
+    os.makedirs(args.out, exist_ok=True)
+    t_start = time.time()
+    reps = 3
+    res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "quick": quick, "machine": machine_description(), "figures": {}, "ratios": {}}
+    fig = res["figures"]
+
+    log("machine limits")
+    fig["machine"] = run_json([b("machine"), "--json", "--reps", str(reps if quick else 5),
+                               "--mib", "128" if quick else "512"])
+
+    log("attach time against size: shmkit and Python's pickled arguments")
+    max_mib = 256 if quick else 4096
+    fig["attach"] = run_json([b("attach"), "--json", "--max", str(max_mib), "--reps", "50" if quick else "300"])
+    sizes = fig["attach"]["sizes"]
+    fig["attach_python"] = run_json([py, os.path.join(HERE, "python_ref.py"), "attach", "--sizes",
+                                     ",".join(map(str, sizes)), "--reps", str(reps)], timeout=1800)
+
+    log("memory, scan and attach with 1 to 12 workers: shmkit, copy baseline, Python")
+    data = (32 << 20) if quick else (256 << 20)
+    workers = [1, 2, 4, 8, 12] if quick else list(range(1, 13))
+    sweep = []
+    for w in workers:
+        runs = [run_json([shmkit, "demo", "--size", str(data), "--workers", str(w), "--baseline", "copy", "--json"])
+                for _ in range(reps)]
+        pyr = [run_json([py, os.path.join(HERE, "python_ref.py"), "memory", "--bytes", str(data),
+                         "--workers", str(w)]) for _ in range(reps)]
+        if not all(r["results_ok"] for r in runs + pyr):
+            sys.exit("bench: a run reported wrong results")
+        sweep.append({
+            "workers": w,
+            "data_bytes": runs[0]["data_bytes"],
+            "pss_total_bytes": spread([r["pss_total_bytes"] for r in runs]),
+            "copy_pss_total_bytes": spread([r["copy_pss_total_bytes"] for r in runs]),
+            "python_pss_total_bytes": spread([r["pss_total_bytes"] for r in pyr]),
+            "page_tables_bytes": spread([r["page_tables_bytes"] for r in runs]),
+            "scan_gbps": spread([r["scan_gbps"] for r in runs]),
+            "memread_gbps": spread([r["memread_gbps"] for r in runs]),
+            "attach_us_max": spread([r["attach_us_max"] for r in runs]),
+            "copy_seconds": spread([r["copy_seconds"] for r in runs]),
+            "python_seconds_to_ready": spread([r["seconds_to_all_workers_ready"] for r in pyr]),
+        })
+        log("  %2d workers done (%.0f s so far)" % (w, time.time() - t_start))
+    fig["workers_sweep"] = sweep
+
+    log("bit counting, locks, queue")
+    fig["bits"] = run_json([b("bits"), "--json", "--size", "256" if quick else "1024", "--reps", str(reps)])
+    fig["lock"] = run_json([b("lock"), "--json", "--reps", str(reps if quick else 7)])
+    qruns = [run_json([b("queue"), "--json"] + (["--quick"] if quick else [])) for _ in range(reps)]
+    fig["queue"] = {k: spread([q[k] for q in qruns])
+                    for k in ("msgs_per_s", "msgs_per_s_batch", "pipe_msgs_per_s")}
+    mp = [q["mpqueue_msgs_per_s"] for q in qruns if q.get("mpqueue_msgs_per_s")]
+    fig["queue"]["mpqueue_msgs_per_s"] = spread(mp) if mp else None
+    fig["queue"]["latency_payload_bytes"] = qruns[0]["latency_payload_bytes"]
+    fig["queue"]["latency_ns_p50"] = {
+        mode: [statistics.median(q["latency_ns_p50"][mode][i] for q in qruns)
+               for i in range(len(qruns[0]["latency_payload_bytes"]))]
+        for mode in qruns[0]["latency_ns_p50"]}
+
+    # Ratios, each from this run.
+    last = sweep[-1]
+    med = lambda d: d["median"]
+    r = res["ratios"]
+    r["workers"] = last["workers"]
+    r["pss_shmkit_vs_data"] = med(last["pss_total_bytes"]) / last["data_bytes"]
+    r["pss_copy_vs_shmkit"] = med(last["copy_pss_total_bytes"]) / med(last["pss_total_bytes"])
+    r["pss_python_vs_shmkit"] = med(last["python_pss_total_bytes"]) / med(last["pss_total_bytes"])
+    big = fig["attach"]["attach_us_median"][-1]
+    r["attach_size_bytes"] = sizes[-1]
+    r["attach_python_vs_shmkit"] = fig["attach_python"]["attach_us_median"][-1] / big
+    r["scan_vs_private_read_same_workers"] = med(last["scan_gbps"]) / med(last["memread_gbps"])
+    r["scan_vs_machine_read_n"] = med(last["scan_gbps"]) / fig["machine"]["read_gbps_n"]
+    r["popcount_vs_read"] = fig["bits"]["popcount_vs_read"]
+    r["mutex_vs_pthread_robust"] = fig["lock"]["mutex_vs_pthread"]
+    q = fig["queue"]
+    if q["mpqueue_msgs_per_s"]:
+        r["queue_vs_mpqueue"] = med(q["msgs_per_s"]) / med(q["mpqueue_msgs_per_s"])
+        r["queue_batch_vs_mpqueue"] = med(q["msgs_per_s_batch"]) / med(q["mpqueue_msgs_per_s"])
+    r["queue_vs_pipe"] = med(q["msgs_per_s"]) / med(q["pipe_msgs_per_s"])
+    res["seconds"] = round(time.time() - t_start, 1)
+
+    path = os.path.join(args.out, "latest.json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+    plots(res, args.out)
+    log("wrote %s and plots in %.0f s" % (path, res["seconds"]))
+    for k, v in r.items():
+        print("%-36s %s" % (k, round(v, 3) if isinstance(v, float) else v))
+
+
+def gnuplot(script, out_dir):
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plots (make bench installs gnuplot-nox)")
+        return
+    subprocess.run(["gnuplot"], input=script, text=True, check=True, cwd=out_dir)
+
+
+def plots(res, out):
+    fig = res["figures"]
+    m = res["machine"]
+    title = "%s, %d cores, %s" % (m["cpu"], m["cores"], "quick run" if res["quick"] else res["date"][:10])
+    head = ('set terminal pngcairo size 900,560 font "DejaVu Sans,11"\nset grid\nset key top left\n'
+            'set title "%s" font ",10"\n' % title.replace('"', ""))
+    mib = 1 << 20
+
+    sw = fig["workers_sweep"]
+    with open(os.path.join(out, "memory.dat"), "w") as f:
+        f.write("# workers shmkit(min med max) copy(min med max) python(min med max), MiB\n")
+        for s in sw:
+            row = [s["workers"]]
+            for k in ("pss_total_bytes", "copy_pss_total_bytes", "python_pss_total_bytes"):
+                row += [s[k]["range"][0] / mib, s[k]["median"] / mib, s[k]["range"][1] / mib]
+            f.write(" ".join("%g" % x for x in row) + "\n")
+    gnuplot(head + 'set output "memory.png"\nset xlabel "worker processes"\n'
+            'set ylabel "PSS of the whole process tree (MiB)"\nset xrange [0:13]\n'
+            'set label 1 "data: %d MiB" at graph 0.02, graph 0.8\n'
+            'plot "memory.dat" u 1:6:5:7 w yerrorlines lw 2 t "copy per worker (pipe)", '
+            '"" u 1:9:8:10 w yerrorlines lw 2 t "Python multiprocessing, pickled arguments", '
+            '"" u 1:3:2:4 w yerrorlines lw 2 t "shmkit, one shared copy"\n' % (sw[0]["data_bytes"] // mib), out)
+
+    at, ap = fig["attach"], fig["attach_python"]
+    with open(os.path.join(out, "attach.dat"), "w") as f:
+        f.write("# size_MiB shmkit_us python_us\n")
+        for s, a, p in zip(at["sizes"], at["attach_us_median"], ap["attach_us_median"]):
+            f.write("%g %g %g\n" % (s / mib, a, p))
+    gnuplot(head + 'set output "attach.png"\nset logscale xy\nset xlabel "data size (MiB)"\n'
+            'set ylabel "time until a worker has the data (us)"\n'
+            'plot "attach.dat" u 1:3 w lp lw 2 t "Python: pickled argument through a pipe", '
+            '"" u 1:2 w lp lw 2 t "shmkit: attach by name, read first and last element"\n', out)
+
+    mach = fig["machine"]
+    with open(os.path.join(out, "scan.dat"), "w") as f:
+        f.write("# workers scan(min med max) private_read(min med max) GB/s\n")
+        for s in sw:
+            row = [s["workers"]] + [s["scan_gbps"]["range"][0], s["scan_gbps"]["median"], s["scan_gbps"]["range"][1],
+                                    s["memread_gbps"]["range"][0], s["memread_gbps"]["median"],
+                                    s["memread_gbps"]["range"][1]]
+            f.write(" ".join("%g" % x for x in row) + "\n")
+    gnuplot(head + 'set output "scan.png"\nset xlabel "worker processes"\nset ylabel "GB/s, all workers together"\n'
+            'set xrange [0:13]\nset yrange [0:*]\n'
+            'plot "scan.dat" u 1:6:5:7 w yerrorlines lw 2 t "same workers reading private memory", '
+            '"" u 1:3:2:4 w yerrorlines lw 2 t "shmkit workers scanning the shared data", '
+            '%g w l dt 2 lw 2 t "machine: 1 process reads (bench/machine)", '
+            '%g w l dt 3 lw 2 t "machine: %d processes read"\n'
+            % (mach["read_gbps_1"], mach["read_gbps_n"], mach["nproc"]), out)
+
+    q = fig["queue"]
+    with open(os.path.join(out, "queue_throughput.dat"), "w") as f:
+        f.write("# name msgs_per_s min max\n")
+        for name, key in (("shmkit", "msgs_per_s"), ("shmkit-batched", "msgs_per_s_batch"),
+                          ("pipe", "pipe_msgs_per_s"), ("mp.Queue", "mpqueue_msgs_per_s")):
+            if q.get(key):
+                f.write('"%s" %g %g %g\n' % (name, q[key]["median"], q[key]["range"][0], q[key]["range"][1]))
+    gnuplot(head + 'set output "queue_throughput.png"\nset style data histograms\nset style fill solid 0.6\n'
+            'set logscale y\nset ylabel "64-byte messages per second (log)"\nset yrange [1e4:*]\nunset key\n'
+            'plot "queue_throughput.dat" u 2:xtic(1) lc rgb "#3366aa"\n', out)
+    with open(os.path.join(out, "queue_latency.dat"), "w") as f:
+        modes = list(q["latency_ns_p50"])
+        f.write("# payload_bytes " + " ".join(modes) + " (one-way ns)\n")
+        for i, size in enumerate(q["latency_payload_bytes"]):
+            f.write("%d %s\n" % (size, " ".join("%g" % q["latency_ns_p50"][m][i] for m in modes)))
+    gnuplot(head + 'set output "queue_latency.png"\nset logscale xy\nset xlabel "payload (bytes)"\n'
+            'set ylabel "one-way latency, median (ns)"\n'
+            'plot "queue_latency.dat" u 1:3 w lp lw 2 t "copying, blocking", "" u 1:2 w lp lw 2 t "copying, busy-polling", '
+            '"" u 1:4 w lp lw 2 t "zero-copy (reserve/commit, peek/release)"\n', out)
+
+
+if __name__ == "__main__":
+    main()
