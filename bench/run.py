@@ -61,7 +61,12 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--summary-of", metavar="JSON", help="only write summary.md for an existing results file")
     args = ap.parse_args()
+    if args.summary_of:
+        with open(args.summary_of) as f:
+            summary(json.load(f), os.path.dirname(os.path.abspath(args.summary_of)))
+        return
     quick = args.quick
     b = lambda name: os.path.join(args.build, "bench", name)
     shmkit = os.path.join(args.build, "shmkit")
@@ -151,9 +156,62 @@ def main():
     with open(path, "w") as f:
         json.dump(res, f, indent=1)
     plots(res, args.out)
-    log("wrote %s and plots in %.0f s" % (path, res["seconds"]))
+    summary(res, args.out)
+    log("wrote %s, summary.md and plots in %.0f s" % (path, res["seconds"]))
     for k, v in r.items():
         print("%-36s %s" % (k, round(v, 3) if isinstance(v, float) else v))
+
+
+def summary(res, out):
+    """The headline figures as a Markdown table (summary.md), for the README."""
+    f, r, m = res["figures"], res["ratios"], res["machine"]
+    last = f["workers_sweep"][-1]
+    med = lambda d: d["median"]
+    mib, gib = 1 << 20, 1 << 30
+    q = f["queue"]
+    rows = [
+        ("Memory, %d workers sharing %d MiB (PSS of the process tree)" % (last["workers"], last["data_bytes"] // mib),
+         "%.0f MiB = %.2fx the data" % (med(last["pss_total_bytes"]) / mib, r["pss_shmkit_vs_data"]),
+         "copy per worker: %.0f MiB (%.1fx); Python pickled arguments: %.0f MiB (%.1fx)" % (
+             med(last["copy_pss_total_bytes"]) / mib, r["pss_copy_vs_shmkit"],
+             med(last["python_pss_total_bytes"]) / mib, r["pss_python_vs_shmkit"])),
+        ("Time until a worker has %d MiB" % (r["attach_size_bytes"] // mib),
+         "%.1f us (attach by name)" % f["attach"]["attach_us_median"][-1],
+         "Python pickled argument: %.0f ms (%.0fx)" % (f["attach_python"]["attach_us_median"][-1] / 1000,
+                                                       r["attach_python_vs_shmkit"])),
+        ("Scan, %d workers" % last["workers"], "%.1f GB/s" % med(last["scan_gbps"]),
+         "same workers reading private memory: %.1f GB/s (%.2fx); machine, %d processes: %.1f GB/s (%.2fx)" % (
+             med(last["memread_gbps"]), r["scan_vs_private_read_same_workers"], f["machine"]["nproc"],
+             f["machine"]["read_gbps_n"], r["scan_vs_machine_read_n"])),
+        ("Popcount of %d MiB of bits" % (f["bits"]["bytes"] // mib), "%.1f GB/s (%s)" % (f["bits"]["popcount_gbps"],
+                                                                                     f["bits"]["simd"]),
+         "plain read of the same buffer: %.1f GB/s (%.2fx)" % (f["bits"]["read_gbps"], r["popcount_vs_read"])),
+        ("Robust mutex, uncontended lock+unlock", "%.1f ns" % f["lock"]["mutex_ns"],
+         "glibc robust pthread mutex: %.1f ns (%.2fx); owner killed to next locker: %.0f us" % (
+             f["lock"]["pthread_robust_ns"], r["mutex_vs_pthread_robust"], f["lock"]["owner_death_recovery_us"])),
+        ("Queue, 64-byte messages, 1 producer + 1 consumer", "%.2f M/s; batched %.1f M/s" % (
+            med(q["msgs_per_s"]) / 1e6, med(q["msgs_per_s_batch"]) / 1e6),
+         "pipe: %.2f M/s (%.2fx)" % (med(q["pipe_msgs_per_s"]) / 1e6, r["queue_vs_pipe"]) + (
+             "; multiprocessing.Queue: %.0f k/s (%.1fx, batched %.0fx)" % (
+                 med(q["mpqueue_msgs_per_s"]) / 1e3, r["queue_vs_mpqueue"], r["queue_batch_vs_mpqueue"])
+             if q.get("mpqueue_msgs_per_s") else "")),
+        ("Queue one-way latency, 64 B / 4 MiB", "%.0f ns / %.0f us blocking; zero-copy %.0f ns / %.0f ns" % (
+            q["latency_ns_p50"]["blocking"][0], q["latency_ns_p50"]["blocking"][-1] / 1000,
+            q["latency_ns_p50"]["zerocopy"][0], q["latency_ns_p50"]["zerocopy"][-1]), "busy-polling: %.0f ns / %.0f us" % (
+            q["latency_ns_p50"]["busy"][0], q["latency_ns_p50"]["busy"][-1] / 1000)),
+    ]
+    lines = ["| figure | shmkit | baseline, same run |", "|---|---|---|"]
+    lines += ["| %s | %s | %s |" % row for row in rows]
+    mach = f["machine"]
+    lines += ["", "Machine limits, same run: read %.1f GB/s (1 process), %.1f GB/s (%d processes); first touch of "
+              "fresh shared memory %.2f GB/s; memcpy %.1f GB/s." % (mach["read_gbps_1"], mach["read_gbps_n"],
+                                                                   mach["nproc"], mach["first_touch_gbps"],
+                                                                   mach["memcpy_gbps"]),
+              "Machine: %s, %d cores, %.0f GiB RAM, %s, kernel %s; %s run of %s (%.0f s)." % (
+                  m["cpu"], m["cores"], m["memory_bytes"] / gib, m["os"], m["kernel"],
+                  "quick" if res["quick"] else "full", res["date"], res["seconds"])]
+    with open(os.path.join(out, "summary.md"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
 
 
 def gnuplot(script, out_dir):
