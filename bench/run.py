@@ -117,17 +117,27 @@ def main():
     fig["workers_sweep"] = sweep
 
     log("bit counting, locks, queue")
-    fig["bits"] = run_json([b("bits"), "--json", "--size", "256" if quick else "1024", "--reps", str(reps)])
-    fig["lock"] = run_json([b("lock"), "--json", "--reps", str(reps if quick else 7)])
+    bruns = [run_json([b("bits"), "--json", "--size", "256" if quick else "1024", "--reps", "3"])
+             for _ in range(reps)]
+    fig["bits"] = {"bytes": bruns[0]["bytes"], "simd": bruns[0]["simd"]}
+    fig["bits"].update({k: spread([x[k] for x in bruns]) for k in ("popcount_gbps", "read_gbps", "popcount_vs_read")})
+    lruns = [run_json([b("lock"), "--json", "--reps", "5"]) for _ in range(reps)]
+    fig["lock"] = {k: spread([x[k] for x in lruns])
+                   for k in ("mutex_ns", "pthread_robust_ns", "mutex_vs_pthread", "handoffs_per_s",
+                             "owner_death_recovery_us")}
     qruns = [run_json([b("queue"), "--json"] + (["--quick"] if quick else [])) for _ in range(reps)]
     fig["queue"] = {k: spread([q[k] for q in qruns])
                     for k in ("msgs_per_s", "msgs_per_s_batch", "pipe_msgs_per_s")}
     mp = [q["mpqueue_msgs_per_s"] for q in qruns if q.get("mpqueue_msgs_per_s")]
     fig["queue"]["mpqueue_msgs_per_s"] = spread(mp) if mp else None
     fig["queue"]["latency_payload_bytes"] = qruns[0]["latency_payload_bytes"]
+    npay = len(qruns[0]["latency_payload_bytes"])
     fig["queue"]["latency_ns_p50"] = {
-        mode: [statistics.median(q["latency_ns_p50"][mode][i] for q in qruns)
-               for i in range(len(qruns[0]["latency_payload_bytes"]))]
+        mode: [statistics.median(q["latency_ns_p50"][mode][i] for q in qruns) for i in range(npay)]
+        for mode in qruns[0]["latency_ns_p50"]}
+    fig["queue"]["latency_ns_p50_range"] = {
+        mode: [[min(q["latency_ns_p50"][mode][i] for q in qruns), max(q["latency_ns_p50"][mode][i] for q in qruns)]
+               for i in range(npay)]
         for mode in qruns[0]["latency_ns_p50"]}
 
     # Ratios, each from this run.
@@ -143,8 +153,8 @@ def main():
     r["attach_python_vs_shmkit"] = fig["attach_python"]["attach_us_median"][-1] / big
     r["scan_vs_private_read_same_workers"] = med(last["scan_gbps"]) / med(last["memread_gbps"])
     r["scan_vs_machine_read_n"] = med(last["scan_gbps"]) / fig["machine"]["read_gbps_n"]
-    r["popcount_vs_read"] = fig["bits"]["popcount_vs_read"]
-    r["mutex_vs_pthread_robust"] = fig["lock"]["mutex_vs_pthread"]
+    r["popcount_vs_read"] = med(fig["bits"]["popcount_vs_read"])
+    r["mutex_vs_pthread_robust"] = med(fig["lock"]["mutex_vs_pthread"])
     q = fig["queue"]
     if q["mpqueue_msgs_per_s"]:
         r["queue_vs_mpqueue"] = med(q["msgs_per_s"]) / med(q["mpqueue_msgs_per_s"])
@@ -167,6 +177,7 @@ def summary(res, out):
     f, r, m = res["figures"], res["ratios"], res["machine"]
     last = f["workers_sweep"][-1]
     med = lambda d: d["median"]
+    val = lambda x: x["median"] if isinstance(x, dict) else x  # results files before ranges were kept
     mib, gib = 1 << 20, 1 << 30
     q = f["queue"]
     rows = [
@@ -183,12 +194,13 @@ def summary(res, out):
          "same workers reading private memory: %.1f GB/s (%.2fx); machine, %d processes: %.1f GB/s (%.2fx)" % (
              med(last["memread_gbps"]), r["scan_vs_private_read_same_workers"], f["machine"]["nproc"],
              f["machine"]["read_gbps_n"], r["scan_vs_machine_read_n"])),
-        ("Popcount of %d MiB of bits" % (f["bits"]["bytes"] // mib), "%.1f GB/s (%s)" % (f["bits"]["popcount_gbps"],
-                                                                                     f["bits"]["simd"]),
-         "plain read of the same buffer: %.1f GB/s (%.2fx)" % (f["bits"]["read_gbps"], r["popcount_vs_read"])),
-        ("Robust mutex, uncontended lock+unlock", "%.1f ns" % f["lock"]["mutex_ns"],
+        ("Popcount of %d MiB of bits" % (f["bits"]["bytes"] // mib), "%.1f GB/s (%s)" % (
+            val(f["bits"]["popcount_gbps"]), f["bits"]["simd"]),
+         "plain read of the same buffer: %.1f GB/s (%.2fx)" % (val(f["bits"]["read_gbps"]), r["popcount_vs_read"])),
+        ("Robust mutex, uncontended lock+unlock", "%.1f ns" % val(f["lock"]["mutex_ns"]),
          "glibc robust pthread mutex: %.1f ns (%.2fx); owner killed to next locker: %.0f us" % (
-             f["lock"]["pthread_robust_ns"], r["mutex_vs_pthread_robust"], f["lock"]["owner_death_recovery_us"])),
+             val(f["lock"]["pthread_robust_ns"]), r["mutex_vs_pthread_robust"],
+             val(f["lock"]["owner_death_recovery_us"]))),
         ("Queue, 64-byte messages, 1 producer + 1 consumer", "%.2f M/s; batched %.1f M/s" % (
             med(q["msgs_per_s"]) / 1e6, med(q["msgs_per_s_batch"]) / 1e6),
          "pipe: %.2f M/s (%.2fx)" % (med(q["pipe_msgs_per_s"]) / 1e6, r["queue_vs_pipe"]) + (
