@@ -588,8 +588,11 @@ int cmd_demo(int argc, char **argv)
 	sk_bits *bits[NBITS] = { 0 };
 	sk_array *arrs[NSEG - NBITS] = { 0 };
 	for (int k = 0; k < NSEG; k++) {
-		rc = k < NBITS ? sk_bits_create(arg.names[k], words * 64, NULL, &bits[k])
-			       : sk_array_create(arg.names[k], SK_INT64, 1, &words, NULL, &arrs[k - NBITS]);
+		/* Owned: if the demo is killed outright, `shmkit gc` (or the next create
+		 * anywhere) removes what it left. */
+		sk_create_opts owned = { .flags = SK_CREATE_OWNED };
+		rc = k < NBITS ? sk_bits_create(arg.names[k], words * 64, &owned, &bits[k])
+			       : sk_array_create(arg.names[k], SK_INT64, 1, &words, &owned, &arrs[k - NBITS]);
 		if (rc) {
 			fail("demo", "cannot create %s (%s): %s", arg.names[k], human_size(words * 8, hs),
 			     sk_strerror(rc));

@@ -110,6 +110,10 @@ int cmd_info(int argc, char **argv)
 	       (unsigned long long)in.file_size, in.mode, pw ? pw->pw_name : "?", (unsigned)in.uid);
 	printf("created:  %s by pid %d (%s)\n", time_str(in.ctime_ns, a), (int)in.creator_pid,
 	       in.creator_alive ? "running" : "exited");
+	if (in.owned)
+		printf("lifetime: owned: the name goes once pid %d has exited (shmkit gc)\n", (int)in.creator_pid);
+	else
+		printf("lifetime: persistent: stays until removed (shmkit rm)\n");
 	printf("layout:   version %u\n", in.version);
 	return 0;
 }

@@ -68,7 +68,7 @@ int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *
 			return -EOVERFLOW;
 	if (__builtin_mul_overflow(n, (uint64_t)isz, &bytes) || bytes > (uint64_t)INT64_MAX)
 		return -EOVERFLOW;
-	if (opts && (opts->flags & SK_CREATE_RAW))
+	if (opts && (opts->flags & ~(SK__CREATE_COMMON | SK_CREATE_LOCKED)))
 		return -EINVAL;
 	bool locked = opts && (opts->flags & SK_CREATE_LOCKED);
 	sk__seg_desc d = { .kind = SK_KIND_ARRAY,

@@ -45,7 +45,7 @@ int sk_bits_create(const char *name, uint64_t nbits, const sk_create_opts *opts,
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (nbits > SK_BITS_MAX || (opts && opts->flags))
+	if (nbits > SK_BITS_MAX || (opts && (opts->flags & ~SK__CREATE_COMMON)))
 		return -EINVAL;
 	sk__seg_desc d = { .kind = SK_KIND_BITS, .nitems = nbits, .data_size = (nbits + 63) / 64 * 8 };
 	return sk__segment_create_wrapped(name, &d, opts, wrap, out);

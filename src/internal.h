@@ -60,6 +60,7 @@ uint64_t sk__header_checksum(const sk__header *h);
 int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size);
 
 #define SK__HF_LOCKED   0x1u /* header flag: a robust mutex lives at SK__LOCK_OFFSET */
+#define SK__HF_OWNED    0x2u /* header flag: removed once the creator has died */
 #define SK__LOCK_OFFSET 512u /* in the live area of the header page */
 
 /* Data sizes of the fixed-size kinds. */
@@ -97,6 +98,8 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
  * handle; if wrap fails, the segment is closed and its name removed. */
 int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
 			       int (*wrap)(sk_segment *seg, void *out), void *out);
+/* The creation flags every kind accepts, besides its own. */
+#define SK__CREATE_COMMON ((uint32_t)SK_CREATE_OWNED)
 /* Opens and checks the kind (0: any kind). */
 int sk__segment_open(const char *name, int flags, int kind, sk_segment **out);
 void sk__info_from_header(const sk__header *h, sk_segment_info *info);
@@ -128,6 +131,8 @@ int sk__sys_map(int fd, size_t size, bool rdonly, void **out);
 void sk__sys_unmap(void *p, size_t size);
 void sk__sys_close(int fd);
 int sk__sys_unlink(const char *name);
+/* Unlinks name only if it still is the file open as fd (same device and inode). */
+int sk__sys_unlink_if_same(const char *name, int fd);
 /* Start time of pid in clock ticks since boot (/proc/PID/stat field 22). */
 int sk__sys_proc_start(pid_t pid, uint64_t *start);
 /* The calling process's pid and start time, and the calling thread's id:

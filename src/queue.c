@@ -593,7 +593,7 @@ int sk_queue_create(const char *name, uint64_t capacity, uint64_t max_msg, const
 	*out = NULL;
 	capacity = sk__round_up(capacity, 8);
 	if (capacity < 16 || capacity > (UINT64_C(1) << 40) || max_msg >= PAD_LEN || max_msg + 8 > capacity ||
-	    (opts && opts->flags))
+	    (opts && (opts->flags & ~SK__CREATE_COMMON)))
 		return -EINVAL;
 	q_init qi = { capacity, max_msg };
 	sk__seg_desc d = { .kind = SK_KIND_QUEUE,

@@ -24,6 +24,8 @@
 
 #include "internal.h"
 
+static void sweep(void);
+
 uint64_t sk__header_checksum(const sk__header *h)
 {
 	const uint8_t *p = (const uint8_t *)h;
@@ -46,7 +48,7 @@ static bool all_zero(const void *p, size_t n)
 
 static int check_kind_fields(const sk__header *h)
 {
-	if (h->flags & ~SK__HF_LOCKED)
+	if (h->flags & ~(SK__HF_LOCKED | SK__HF_OWNED))
 		return SK_ECORRUPT;
 	if ((h->flags & SK__HF_LOCKED) && h->kind != SK_KIND_ARRAY && h->kind != SK_KIND_VALUE)
 		return SK_ECORRUPT;
@@ -151,6 +153,7 @@ void sk__info_from_header(const sk__header *h, sk_segment_info *info)
 	memcpy(info->shape, h->shape, sizeof info->shape);
 	info->nitems = h->nitems;
 	info->locked = (h->flags & SK__HF_LOCKED) != 0;
+	info->owned = (h->flags & SK__HF_OWNED) != 0;
 }
 
 const char *sk_kind_name(int kind)
@@ -217,8 +220,8 @@ static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 	*mode = 0600;
 	if (!opts)
 		return 0;
-	if ((opts->flags & ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW)) || !all_zero(opts->resv, sizeof opts->resv) ||
-	    (opts->mode & ~07777u))
+	if ((opts->flags & ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW | SK_CREATE_OWNED)) ||
+	    !all_zero(opts->resv, sizeof opts->resv) || (opts->mode & ~07777u))
 		return -EINVAL;
 	if (opts->mode)
 		*mode = opts->mode;
@@ -245,7 +248,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	h.version = SK__LAYOUT_VERSION;
 	h.header_size = SK__HEADER_SIZE;
 	h.kind = (uint32_t)d->kind;
-	h.flags = d->hflags;
+	h.flags = d->hflags | (opts && (opts->flags & SK_CREATE_OWNED) ? SK__HF_OWNED : 0);
 	h.data_offset = SK__HEADER_SIZE;
 	h.data_size = d->data_size;
 	h.file_size = sk__round_up(h.data_offset + d->data_size, SK__PAGE);
@@ -264,6 +267,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	rc = sk__header_validate(&h, sizeof h, h.file_size);
 	if (rc) /* a caller bug, not a system state */
 		return -EINVAL;
+	sweep(); /* owned segments of dead creators go, cheaply, before adding one */
 
 	int fd = -1;
 	uid_t owner;
@@ -323,8 +327,8 @@ int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk
 
 int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opts, sk_segment **out)
 {
-	if (opts && opts->flags)
-		return -EINVAL; /* no flag means anything for raw bytes */
+	if (opts && (opts->flags & ~SK__CREATE_COMMON))
+		return -EINVAL; /* only the common flags mean anything for raw bytes */
 	sk__seg_desc d = { .kind = SK_KIND_RAW, .nitems = size, .data_size = size };
 	return sk__segment_create(name, &d, opts, out);
 }
@@ -493,4 +497,77 @@ int sk_segment_list(sk_list_fn fn, void *arg)
 	}
 	free(names);
 	return stop ? stop : visited;
+}
+
+/* 1: the creator still runs; 0: it is gone; -1: cannot tell (then it is
+ * treated as running: nothing is removed on a guess). */
+static int creator_state(const sk__header *h)
+{
+	uint64_t start;
+	int rc = sk__sys_proc_start(h->creator_pid, &start);
+	if (rc == -ESRCH)
+		return 0;
+	if (rc || h->creator_start == 0)
+		return -1;
+	return start == h->creator_start; /* another start time: the pid was reused */
+}
+
+static int gc_run(int flags, int cap, int (*report)(const char *, const sk_segment_info *, void *), void *arg)
+{
+	char **names;
+	size_t n;
+	int rc = sk__sys_list(&names, &n);
+	if (rc)
+		return rc;
+	int removed = 0, examined = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = names[i];
+		int fd;
+		sk__header h;
+		uint32_t mode;
+		uid_t uid;
+		if (!sk_name_check(name) && (!cap || examined++ < cap) &&
+		    open_checked(name, true, &fd, &h, &mode, &uid) == 0) {
+			if ((h.flags & SK__HF_OWNED) && creator_state(&h) == 0 &&
+			    ((flags & SK_GC_DRY_RUN) || sk__sys_unlink_if_same(name, fd) == 0)) {
+				removed++;
+				if (report) {
+					sk_segment_info info;
+					memset(&info, 0, sizeof info);
+					snprintf(info.name, sizeof info.name, "%s", name);
+					sk__info_from_header(&h, &info);
+					info.mode = mode;
+					info.uid = uid;
+					report(name, &info, arg);
+				}
+			}
+			sk__sys_close(fd);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return removed;
+}
+
+int sk_segment_gc(int flags, int (*report)(const char *name, const sk_segment_info *info, void *arg), void *arg)
+{
+	if (flags & ~SK_GC_DRY_RUN)
+		return -EINVAL;
+	return gc_run(flags, 0, report, arg);
+}
+
+/* At create time: at most once per 10 s per process, at most 256 headers. */
+static void sweep(void)
+{
+	static int64_t last;
+	const char *env = getenv("SHMKIT_SWEEP");
+	if (env && !strcmp(env, "0"))
+		return;
+	int64_t now = sk__sys_monotonic_ns();
+	int64_t prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
+	if (prev && now - prev < INT64_C(10000000000))
+		return;
+	if (!__atomic_compare_exchange_n(&last, &prev, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return; /* another thread sweeps */
+	gc_run(0, 256, NULL, NULL);
 }

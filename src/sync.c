@@ -320,7 +320,7 @@ static int named_create(const char *name, int kind, uint32_t a, uint32_t b, cons
 		return -EINVAL;
 	*seg = NULL;
 	*obj = NULL;
-	if (opts && opts->flags)
+	if (opts && (opts->flags & ~SK__CREATE_COMMON))
 		return -EINVAL;
 	named_init ni = { kind, a, b };
 	sk__seg_desc d = {

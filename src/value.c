@@ -56,7 +56,7 @@ int sk_value_create(const char *name, sk_dtype dtype, const sk_create_opts *opts
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (!sk_dtype_size(dtype) || (opts && (opts->flags & SK_CREATE_LOCKED)))
+	if (!sk_dtype_size(dtype) || (opts && (opts->flags & ~(SK__CREATE_COMMON | SK_CREATE_RAW))))
 		return -EINVAL;
 	bool raw = opts && (opts->flags & SK_CREATE_RAW);
 	sk__seg_desc d = { .kind = SK_KIND_VALUE,

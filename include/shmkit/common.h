@@ -62,10 +62,13 @@ int sk_name_check(const char *name);
  * the struct and set what you need: a zero field means "default". */
 #define SK_CREATE_LOCKED 0x1 /* arrays: carry a robust mutex in the header (sk_array_lock) */
 #define SK_CREATE_RAW    0x2 /* values: no lock; operations are lock-free atomics */
+#define SK_CREATE_OWNED                                                   \
+	0x4 /* any kind: the name goes once the creating process has died \
+	     * (sk_segment_gc, `shmkit gc`, or the sweep at create time) */
 
 typedef struct sk_create_opts {
 	uint32_t mode;    /* permission bits applied exactly (no umask); 0 means 0600 */
-	uint32_t flags;   /* SK_CREATE_LOCKED, SK_CREATE_RAW where the kind allows it */
+	uint32_t flags;   /* SK_CREATE_OWNED; SK_CREATE_LOCKED, SK_CREATE_RAW where the kind allows it */
 	uint64_t resv[6]; /* must be zero */
 } sk_create_opts;
 

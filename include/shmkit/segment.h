@@ -66,6 +66,7 @@ typedef struct sk_segment_info {
 	uint64_t shape[SK_MAX_DIMS]; /* arrays: extent of each dimension */
 	uint64_t nitems;             /* arrays: elements; bits: bits; raw: bytes */
 	int locked;                  /* arrays, values: 1 if it carries a lock */
+	int owned;                   /* 1 if removed once its creator has died (SK_CREATE_OWNED) */
 	uint32_t mode;               /* permission bits of the file */
 	uid_t uid;                   /* owner of the file */
 } sk_segment_info;
@@ -109,6 +110,17 @@ int sk_segment_kind(const sk_segment *seg);
 int sk_segment_flags(const sk_segment *seg); /* SK_RDONLY or SK_RDWR as opened */
 /* Fills info from the handle's validated copy of the header. Returns 0. */
 int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info);
+
+/* Removes the names of owned segments (SK_CREATE_OWNED) whose creator has
+ * died: no process with that pid and start time runs (a reused pid does not
+ * fool it; where /proc does not tell, the creator counts as alive). Processes
+ * that have such a segment mapped keep it. With SK_GC_DRY_RUN nothing is
+ * removed. report (may be NULL) is called for each segment removed (or that
+ * would be). Returns how many, or a negative code if /dev/shm cannot be read.
+ * The library also runs this at create time, at most once per 10 s per
+ * process and reading at most 256 headers; SHMKIT_SWEEP=0 turns that off. */
+#define SK_GC_DRY_RUN 0x1
+int sk_segment_gc(int flags, int (*report)(const char *name, const sk_segment_info *info, void *arg), void *arg);
 
 /* Called by sk_segment_list for each entry of /dev/shm. status is 0 for a
  * valid shmkit segment (info filled), or the error that opening it would give

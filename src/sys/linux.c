@@ -191,6 +191,20 @@ int sk__sys_unlink(const char *name)
 	return unlink(path) == 0 ? 0 : -errno;
 }
 
+int sk__sys_unlink_if_same(const char *name, int fd)
+{
+	char path[sizeof(SK__SHM_DIR) + SK_NAME_MAX + 2];
+	int rc = path_of(name, path, sizeof path);
+	if (rc)
+		return rc;
+	struct stat a, b;
+	if (fstat(fd, &a) < 0 || lstat(path, &b) < 0)
+		return -errno;
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -ESTALE; /* the name now belongs to another file: leave it */
+	return unlink(path) == 0 ? 0 : -errno;
+}
+
 int sk__sys_proc_start(pid_t pid, uint64_t *start)
 {
 	char path[64], buf[1024];

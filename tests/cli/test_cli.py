@@ -15,7 +15,7 @@ DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
 
 def test_help_everywhere():
     p = run("--help", check=0)
-    for cmd in ("ls", "info", "create", "rm", "import", "export", "demo"):
+    for cmd in ("ls", "info", "create", "rm", "import", "export", "gc", "demo"):
         assert cmd in p.out
         h = run(cmd, "--help", check=0)
         assert h.out.startswith("usage: shmkit " + cmd)
@@ -333,13 +333,33 @@ def test_demo_usage_errors():
     assert run("demo", "--help", check=0).out.startswith("usage: shmkit demo")
 
 
-def test_demo_keep_then_rm():
+def test_demo_keep_then_gc():
     p = run("demo", "--size", "1M", "--workers", "2", "--keep", check=0)
     line = [l for l in p.out.splitlines() if l.startswith("segments")][0]
     kept = line.split()[1:5]
     assert len(kept) == 4 and shm_entries("shmkit-demo-") == sorted(kept)
-    run("rm", *kept, check=0)
+    # The demo's segments are owned by the demo, which has exited: gc takes them.
+    info = run("info", kept[0], check=0).out
+    assert "lifetime: owned: the name goes once pid" in info
+    assert json.loads(run("info", "--json", kept[0], check=0).out)["owned"] is True
+    dry = json.loads(run("gc", "--dry-run", "--json", check=0).out)
+    assert dry["dry_run"] is True
+    assert sorted(r["name"] for r in dry["removed"] if r["name"] in kept) == sorted(kept)
+    assert shm_entries("shmkit-demo-") == sorted(kept)
+    text = run("gc", check=0).out
+    for name in kept:
+        assert "removed %s: " % name in text
     assert shm_entries("shmkit-demo-") == []
+    assert "Persistent segments\nare never touched" in run("gc", "--help", check=0).out
+    assert run("gc", "extra", check=2)
+
+
+def test_gc_leaves_persistent_segments(names):
+    n = names("persist")
+    run("create", n, "--size", "100", check=0)    # its creator, the command, has exited
+    assert "lifetime: persistent" in run("info", n, check=0).out
+    run("gc", check=0)
+    assert os.path.exists("/dev/shm/" + n)
 
 
 def test_demo_interrupted_leaves_nothing():
