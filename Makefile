@@ -9,7 +9,11 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 
 CMAKE_FLAGS = -DCMAKE_C_COMPILER=$(CC) -DSHMKIT_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF)
 
-.PHONY: all build deps test demo bench install format format-check clean
+.PHONY: all build deps test demo bench fuzz install format format-check clean
+
+FUZZ_SECONDS ?= 60
+FORMAT_FILES = include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c cli/*.c cli/*.h tests/*.c tests/*.h \
+	       tests/cli/*.c bench/*.c bench/*.h examples/*.c fuzz/*.c
 
 all: build
 
@@ -42,11 +46,15 @@ install: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 	cmake --install $(BUILD)
 
+# libFuzzer over header validation, .npy parsing and the queue ring (clang, ASan + UBSan).
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 format:
-	clang-format -i include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c cli/*.c cli/*.h tests/*.c tests/*.h bench/*.c
+	clang-format -i $(FORMAT_FILES)
 
 format-check:
-	clang-format --dry-run --Werror include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c cli/*.c cli/*.h tests/*.c tests/*.h bench/*.c
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD) build-asan build-install
+	rm -rf $(BUILD) build-asan build-install build-fuzz

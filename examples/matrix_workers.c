@@ -21,9 +21,9 @@ typedef struct job_arg {
 } job_arg;
 
 typedef struct partial {
-	int64_t total;    /* sum of the row sums this worker computed */
-	int64_t rows;     /* rows it handled */
-	int64_t max_row;  /* the largest row sum it saw */
+	int64_t total;   /* sum of the row sums this worker computed */
+	int64_t rows;    /* rows it handled */
+	int64_t max_row; /* the largest row sum it saw */
 } partial;
 
 /* Each worker attaches by name once and keeps the mapping for the next job. */
@@ -31,7 +31,7 @@ static sk_array *attached;
 
 static int64_t *matrix(const job_arg *a, int *rc)
 {
-	if (!attached && (*rc = sk_array_open_as(a->name, SK_RDWR, SK_INT64, 2, (uint64_t[]){N, N}, &attached)))
+	if (!attached && (*rc = sk_array_open_as(a->name, SK_RDWR, SK_INT64, 2, (uint64_t[]){ N, N }, &attached)))
 		return NULL;
 	return sk_array_data(attached);
 }
@@ -96,7 +96,7 @@ int main(void)
 		return 1;
 	}
 	sk_array *a;
-	rc = sk_array_create(arg.name, SK_INT64, 2, (uint64_t[]){N, N}, NULL, &a);
+	rc = sk_array_create(arg.name, SK_INT64, 2, (uint64_t[]){ N, N }, NULL, &a);
 	if (rc) {
 		fprintf(stderr, "create %s: %s\n", arg.name, sk_strerror(rc));
 		sk_pool_close(pool);
@@ -104,12 +104,17 @@ int main(void)
 	}
 	sk_pool_failure f;
 	double t0 = seconds();
-	sk_pool_job fill = {.fn = fill_rows, .arg = &arg, .arg_size = sizeof arg, .end = N, .chunk = 50};
+	sk_pool_job fill = { .fn = fill_rows, .arg = &arg, .arg_size = sizeof arg, .end = N, .chunk = 50 };
 	rc = sk_pool_run(pool, &fill, &f);
 	double t1 = seconds();
-	partial got = {0};
-	sk_pool_job sum = {.fn = sum_rows, .arg = &arg, .arg_size = sizeof arg, .end = N, .chunk = 50,
-			   .reduce = combine, .reduce_acc = &got};
+	partial got = { 0 };
+	sk_pool_job sum = { .fn = sum_rows,
+			    .arg = &arg,
+			    .arg_size = sizeof arg,
+			    .end = N,
+			    .chunk = 50,
+			    .reduce = combine,
+			    .reduce_acc = &got };
 	if (!rc)
 		rc = sk_pool_run(pool, &sum, &f);
 	double t2 = seconds();

@@ -6,7 +6,7 @@
 
 int main(void)
 {
-	uint64_t shape[2] = {1000, 1000};
+	uint64_t shape[2] = { 1000, 1000 };
 	sk_array *a;
 	int rc = sk_array_create("quickstart", SK_INT64, 2, shape, NULL, &a);
 	if (rc) {

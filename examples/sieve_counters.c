@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LIMIT (UINT64_C(1) << 30)
+#define LIMIT    (UINT64_C(1) << 30)
 #define PI_LIMIT 54400028
 
 typedef struct job_arg {
@@ -34,7 +34,7 @@ static int attach(const job_arg *a)
 	if (!w_bits)
 		rc = sk_bits_open(a->bits, SK_RDWR, &w_bits);
 	if (!rc && !w_counters)
-		rc = sk_array_open_as(a->counters, SK_RDWR, SK_INT64, 1, (uint64_t[]){10}, &w_counters);
+		rc = sk_array_open_as(a->counters, SK_RDWR, SK_INT64, 1, (uint64_t[]){ 10 }, &w_counters);
 	return rc;
 }
 
@@ -57,7 +57,7 @@ static int count_by_digit(const sk_pool_ctx *ctx, uint64_t begin, uint64_t end)
 	int rc = attach(ctx->arg);
 	if (rc)
 		return rc;
-	int64_t local[10] = {0};
+	int64_t local[10] = { 0 };
 	for (int64_t n = sk_bits_find_next_clear(w_bits, begin); n >= 0 && (uint64_t)n < end;
 	     n = sk_bits_find_next_clear(w_bits, (uint64_t)n + 1))
 		local[n % 10]++;
@@ -95,19 +95,21 @@ int main(void)
 	sk_array *counters = NULL;
 	rc = sk_bits_create(arg.bits, LIMIT, NULL, &bits);
 	if (!rc)
-		rc = sk_array_create(arg.counters, SK_INT64, 1, (uint64_t[]){10}, NULL, &counters);
+		rc = sk_array_create(arg.counters, SK_INT64, 1, (uint64_t[]){ 10 }, NULL, &counters);
 	sk_pool_failure f;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (!rc) {
 		sk_bits_set_range(bits, 0, 2); /* 0 and 1 are not prime */
-		sk_pool_job mark = {.fn = mark_composites, .arg = &arg, .arg_size = sizeof arg, .end = LIMIT,
-				    .chunk = 1 << 22};
+		sk_pool_job mark = {
+			.fn = mark_composites, .arg = &arg, .arg_size = sizeof arg, .end = LIMIT, .chunk = 1 << 22
+		};
 		rc = sk_pool_run(pool, &mark, &f);
 	}
 	if (!rc) {
-		sk_pool_job count = {.fn = count_by_digit, .arg = &arg, .arg_size = sizeof arg, .end = LIMIT,
-				     .chunk = 1 << 22};
+		sk_pool_job count = {
+			.fn = count_by_digit, .arg = &arg, .arg_size = sizeof arg, .end = LIMIT, .chunk = 1 << 22
+		};
 		rc = sk_pool_run(pool, &count, &f);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);

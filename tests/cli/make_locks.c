@@ -37,8 +37,8 @@ int main(int argc, char **argv)
 	sk_event *e;
 	sk_cond *c;
 	int64_t x = 42;
-	uint64_t shape[2] = {2, 3};
-	sk_create_opts locked = {.flags = SK_CREATE_LOCKED};
+	uint64_t shape[2] = { 2, 3 };
+	sk_create_opts locked = { .flags = SK_CREATE_LOCKED };
 	sk_value *v = NULL;
 	sk_array *a = NULL;
 	sk_queue *q = NULL;
