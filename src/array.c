@@ -273,3 +273,16 @@ int sk_array_fetch_and(sk_array *a, uint64_t i, int64_t mask, int64_t *old)
 {
 	return rmw(a, i, SK__OP_AND, mask, old);
 }
+
+int sk_array_wrap(sk_segment *seg, sk_array **out)
+{
+	if (!seg || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (seg->hdr.kind != SK_KIND_ARRAY)
+		return SK_EKIND;
+	sk_lock_state st;
+	if ((seg->hdr.flags & SK__HF_LOCKED) && sk_mutex_state((sk_mutex *)(seg->base + SK__LOCK_OFFSET), &st))
+		return SK_ECORRUPT;
+	return wrap(seg, out);
+}

@@ -280,3 +280,13 @@ int sk_bits_not(sk_bits *dst, const sk_bits *a)
 	dst->w[dst->nwords - 1] &= low_mask((unsigned)(((dst->nbits - 1) & 63) + 1));
 	return 0;
 }
+
+int sk_bits_wrap(sk_segment *seg, sk_bits **out)
+{
+	if (!seg || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (seg->hdr.kind != SK_KIND_BITS)
+		return SK_EKIND;
+	return wrap(seg, out);
+}

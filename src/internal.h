@@ -90,6 +90,7 @@ struct sk_segment {
 	int flags;       /* SK_RDONLY or SK_RDWR */
 	uint32_t mode;   /* permission bits when opened */
 	uid_t uid;       /* owner when opened */
+	int fd;          /* anonymous segments: the memfd, kept open; -1 for named ones */
 	sk__header hdr;  /* validated private copy of the descriptor */
 };
 
@@ -99,7 +100,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
 			       int (*wrap)(sk_segment *seg, void *out), void *out);
 /* The creation flags every kind accepts, besides its own. */
-#define SK__CREATE_COMMON ((uint32_t)SK_CREATE_OWNED)
+#define SK__CREATE_COMMON ((uint32_t)(SK_CREATE_OWNED | SK_CREATE_ANON))
 /* Opens and checks the kind (0: any kind). */
 int sk__segment_open(const char *name, int flags, int kind, sk_segment **out);
 void sk__info_from_header(const sk__header *h, sk_segment_info *info);
@@ -116,6 +117,14 @@ static inline uint64_t sk__round_up(uint64_t x, uint64_t a)
 /* An unnamed file in the shm directory with exactly `mode`; *fd and its
  * owner (the effective uid) on success. */
 int sk__sys_tmpfile(uint32_t mode, int *fd, uid_t *owner);
+/* An anonymous memory file (memfd) with exactly `mode`. */
+int sk__sys_memfd(uint32_t mode, int *fd, uid_t *owner);
+/* Sends fd over a Unix socket (SCM_RIGHTS) with a small tag; receives one. */
+int sk__sys_send_fd(int sock, int fd);
+int sk__sys_recv_fd(int sock, int *fd);
+/* Size, mode and owner of the regular file open as fd (SK_EFOREIGN otherwise). */
+int sk__sys_fd_stat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid);
+int sk__sys_dup(int fd, int *out);
 /* Reserves (allocates and zeroes) size bytes of fd. -ENOSPC when full. */
 int sk__sys_reserve(int fd, uint64_t size);
 /* Gives the unnamed file fd the name; -EEXIST if taken. Never follows symlinks. */

@@ -205,6 +205,7 @@ static int map_handle(int fd, void *base, const char *name, const sk__header *h,
 		}
 	}
 	snprintf(s->name, sizeof s->name, "%s", name);
+	s->fd = -1;
 	s->mode = mode;
 	s->uid = uid;
 	s->base = base;
@@ -220,7 +221,8 @@ static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 	*mode = 0600;
 	if (!opts)
 		return 0;
-	if ((opts->flags & ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW | SK_CREATE_OWNED)) ||
+	if ((opts->flags & ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW | SK_CREATE_OWNED | SK_CREATE_ANON)) ||
+	    ((opts->flags & SK_CREATE_ANON) && (opts->flags & SK_CREATE_OWNED)) ||
 	    !all_zero(opts->resv, sizeof opts->resv) || (opts->mode & ~07777u))
 		return -EINVAL;
 	if (opts->mode)
@@ -233,6 +235,9 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	bool anon = opts && (opts->flags & SK_CREATE_ANON);
+	if (anon && name)
+		return -EINVAL; /* an anonymous segment has no name */
 	if (name && sk_name_check(name))
 		return SK_EBADNAME;
 	uint32_t mode;
@@ -271,7 +276,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 
 	int fd = -1;
 	uid_t owner;
-	rc = sk__sys_tmpfile(mode, &fd, &owner);
+	rc = anon ? sk__sys_memfd(mode, &fd, &owner) : sk__sys_tmpfile(mode, &fd, &owner);
 	if (rc)
 		return rc;
 	rc = sk__sys_reserve(fd, h.file_size);
@@ -284,7 +289,9 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	if (!rc && d->init)
 		rc = d->init(base, d->init_arg);
 	char gen[64];
-	if (!rc) {
+	if (!rc && anon) {
+		name = ""; /* never published; the handle keeps the memfd */
+	} else if (!rc) {
 		if (name) {
 			rc = sk__sys_publish(fd, name);
 		} else {
@@ -301,12 +308,15 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	}
 	if (!rc) {
 		rc = map_handle(fd, base, name, &h, SK_RDWR, mode, owner, out);
-		if (rc)
+		if (rc && !anon)
 			sk__sys_unlink(name);
 	}
 	if (rc && base)
 		sk__sys_unmap(base, (size_t)h.file_size);
-	sk__sys_close(fd); /* an unnamed file that was never linked vanishes here */
+	if (!rc && anon)
+		(*out)->fd = fd;
+	else
+		sk__sys_close(fd); /* an unnamed file that was never linked vanishes here */
 	return rc;
 }
 
@@ -319,7 +329,8 @@ int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk
 		return rc;
 	rc = wrap(seg, out);
 	if (rc) {
-		sk__sys_unlink(seg->name);
+		if (seg->fd < 0)
+			sk__sys_unlink(seg->name);
 		sk_segment_close(seg);
 	}
 	return rc;
@@ -387,6 +398,8 @@ int sk_segment_close(sk_segment *seg)
 	if (!seg)
 		return 0;
 	sk__sys_unmap(seg->base, seg->map_size);
+	if (seg->fd >= 0)
+		sk__sys_close(seg->fd);
 	free(seg);
 	return 0;
 }
@@ -570,4 +583,70 @@ static void sweep(void)
 	if (!__atomic_compare_exchange_n(&last, &prev, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return; /* another thread sweeps */
 	gc_run(0, 256, NULL, NULL);
+}
+
+int sk_segment_fd(const sk_segment *seg)
+{
+	return seg->fd;
+}
+
+int sk_segment_open_fd(int fd, int flags, sk_segment **out)
+{
+	if (!out || fd < 0 || (flags & ~SK_RDONLY))
+		return -EINVAL;
+	*out = NULL;
+	uint64_t size;
+	uint32_t mode;
+	uid_t uid;
+	int rc = sk__sys_fd_stat(fd, &size, &mode, &uid);
+	if (rc)
+		return rc;
+	sk__header h;
+	memset(&h, 0, sizeof h);
+	ssize_t got = sk__sys_pread(fd, &h, sizeof h, 0);
+	if (got < 0)
+		return (int)got;
+	rc = sk__header_validate(&h, (size_t)got, size);
+	if (rc)
+		return rc;
+	int own;
+	rc = sk__sys_dup(fd, &own);
+	if (rc)
+		return rc;
+	rc = map_handle(own, NULL, "", &h, flags, mode, uid, out);
+	if (rc)
+		sk__sys_close(own);
+	else
+		(*out)->fd = own;
+	return rc;
+}
+
+int sk_segment_send(int sock, const sk_segment *seg)
+{
+	if (!seg)
+		return -EINVAL;
+	if (seg->fd >= 0)
+		return sk__sys_send_fd(sock, seg->fd);
+	/* A named segment travels as a descriptor too: the receiver needs no name. */
+	int fd;
+	int rc = sk__sys_open(seg->name, seg->flags & SK_RDONLY, &fd, NULL, NULL, NULL);
+	if (rc)
+		return rc;
+	rc = sk__sys_send_fd(sock, fd);
+	sk__sys_close(fd);
+	return rc;
+}
+
+int sk_segment_recv(int sock, int flags, sk_segment **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	int fd;
+	int rc = sk__sys_recv_fd(sock, &fd);
+	if (rc)
+		return rc;
+	rc = sk_segment_open_fd(fd, flags, out);
+	sk__sys_close(fd);
+	return rc;
 }

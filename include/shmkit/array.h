@@ -44,6 +44,11 @@ int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, cons
 /* Unmaps and frees the handle; accepts NULL. The name stays. Returns 0. */
 int sk_array_close(sk_array *a);
 
+/* Makes an array handle of a segment handle (from sk_segment_recv or
+ * sk_segment_open_fd, say). On success the array owns seg: close the array,
+ * not seg. SK_EKIND if the segment is not an array (seg stays the caller's). */
+int sk_array_wrap(sk_segment *seg, sk_array **out);
+
 sk_dtype sk_array_dtype(const sk_array *a);
 int sk_array_ndim(const sk_array *a);
 const uint64_t *sk_array_shape(const sk_array *a);  /* ndim extents */

@@ -41,6 +41,8 @@ int sk_bits_create(const char *name, uint64_t nbits, const sk_create_opts *opts,
 int sk_bits_open(const char *name, int flags, sk_bits **out);
 /* Unmaps and frees the handle; accepts NULL. Returns 0. */
 int sk_bits_close(sk_bits *b);
+/* As sk_array_wrap, for bit arrays. */
+int sk_bits_wrap(sk_segment *seg, sk_bits **out);
 
 uint64_t sk_bits_len(const sk_bits *b);
 uint64_t *sk_bits_words(const sk_bits *b); /* ceil(len / 64) words; NULL when len is 0 */

@@ -58,17 +58,23 @@ const char *sk_strerror(int code);
 /* Returns 0 when name is a valid segment name, SK_EBADNAME otherwise. Pure: touches no system state. */
 int sk_name_check(const char *name);
 
+/* Creation flags (sk_create_opts.flags). */
+/* Arrays: carry a robust mutex in the header (sk_array_lock). */
+#define SK_CREATE_LOCKED 0x1
+/* Values: no lock; operations are lock-free atomics. */
+#define SK_CREATE_RAW 0x2
+/* Any kind: the name goes once the creating process has died (sk_segment_gc,
+ * `shmkit gc`, or the sweep at create time). */
+#define SK_CREATE_OWNED 0x4
+/* Any kind: no name at all (a memfd). Shared by fork or sk_segment_send; the
+ * memory is freed when the last process lets go, however it ends. */
+#define SK_CREATE_ANON 0x8
+
 /* Options for every _create call. Pass NULL for the defaults. Zero-initialise
  * the struct and set what you need: a zero field means "default". */
-#define SK_CREATE_LOCKED 0x1 /* arrays: carry a robust mutex in the header (sk_array_lock) */
-#define SK_CREATE_RAW    0x2 /* values: no lock; operations are lock-free atomics */
-#define SK_CREATE_OWNED                                                   \
-	0x4 /* any kind: the name goes once the creating process has died \
-	     * (sk_segment_gc, `shmkit gc`, or the sweep at create time) */
-
 typedef struct sk_create_opts {
 	uint32_t mode;    /* permission bits applied exactly (no umask); 0 means 0600 */
-	uint32_t flags;   /* SK_CREATE_OWNED; SK_CREATE_LOCKED, SK_CREATE_RAW where the kind allows it */
+	uint32_t flags;   /* SK_CREATE_*: OWNED and ANON for any kind, LOCKED and RAW where allowed */
 	uint64_t resv[6]; /* must be zero */
 } sk_create_opts;
 

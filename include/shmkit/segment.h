@@ -122,6 +122,25 @@ int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info);
 #define SK_GC_DRY_RUN 0x1
 int sk_segment_gc(int flags, int (*report)(const char *name, const sk_segment_info *info, void *arg), void *arg);
 
+/* Anonymous segments (SK_CREATE_ANON) have no name: the handle holds a memfd,
+ * forked children inherit the mapping, and any process can be given the
+ * segment over a Unix socket. The memory is freed when the last process that
+ * has it (mapped or as a descriptor) lets go, however it ends: nothing can
+ * leak into /dev/shm. sk_segment_name is "" for them. */
+
+/* The memfd of an anonymous segment (owned by the handle), or -1 for a named one. */
+int sk_segment_fd(const sk_segment *seg);
+/* Attaches to the segment behind a descriptor (one from sk_segment_recv,
+ * or any descriptor of a segment file); validates it like sk_segment_open.
+ * The handle keeps its own duplicate: the caller still owns fd. */
+int sk_segment_open_fd(int fd, int flags, sk_segment **out);
+/* Sends the segment (anonymous or named) over a connected Unix socket as a
+ * descriptor (SCM_RIGHTS); the receiver needs no name. */
+int sk_segment_send(int sock, const sk_segment *seg);
+/* Receives a segment sent by sk_segment_send and attaches to it. -EBADMSG if
+ * the message carried no segment, -ECONNRESET if the peer closed. */
+int sk_segment_recv(int sock, int flags, sk_segment **out);
+
 /* Called by sk_segment_list for each entry of /dev/shm. status is 0 for a
  * valid shmkit segment (info filled), or the error that opening it would give
  * (SK_EFOREIGN for a foreign file, SK_ECHECKSUM for a corrupt header, -EACCES,

@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -51,6 +52,102 @@ int sk__sys_tmpfile(uint32_t mode, int *fd, uid_t *owner)
 	}
 	*fd = f;
 	*owner = geteuid();
+	return 0;
+}
+
+int sk__sys_memfd(uint32_t mode, int *fd, uid_t *owner)
+{
+	int f = memfd_create("shmkit", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (f < 0)
+		return -errno;
+	if (fchmod(f, mode & 07777) < 0) {
+		int e = -errno;
+		close(f);
+		return e;
+	}
+	*fd = f;
+	*owner = geteuid();
+	return 0;
+}
+
+#define FD_TAG "SKFD"
+
+int sk__sys_send_fd(int sock, int fd)
+{
+	char tag[] = FD_TAG;
+	struct iovec iov = { .iov_base = tag, .iov_len = 4 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	memset(&ctl, 0, sizeof ctl);
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	for (;;) {
+		ssize_t n = sendmsg(sock, &m, MSG_NOSIGNAL);
+		if (n == 4)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 ? -errno : -EIO;
+	}
+}
+
+int sk__sys_recv_fd(int sock, int *fd)
+{
+	char tag[4];
+	struct iovec iov = { .iov_base = tag, .iov_len = 4 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf
+	};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	int got = -1;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&got, CMSG_DATA(c), sizeof got);
+	if (n != 4 || memcmp(tag, FD_TAG, 4) || got < 0 || (m.msg_flags & MSG_CTRUNC)) {
+		if (got >= 0)
+			close(got);
+		return n == 0 ? -ECONNRESET : -EBADMSG; /* not a segment sent by sk_segment_send */
+	}
+	*fd = got;
+	return 0;
+}
+
+int sk__sys_fd_stat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return SK_EFOREIGN;
+	*size = (uint64_t)st.st_size;
+	*mode = (uint32_t)(st.st_mode & 07777);
+	*uid = st.st_uid;
+	return 0;
+}
+
+int sk__sys_dup(int fd, int *out)
+{
+	int f = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (f < 0)
+		return -errno;
+	*out = f;
 	return 0;
 }
 
