@@ -114,6 +114,8 @@ int cmd_info(int argc, char **argv)
 		printf("lifetime: owned: the name goes once pid %d has exited (shmkit gc)\n", (int)in.creator_pid);
 	else
 		printf("lifetime: persistent: stays until removed (shmkit rm)\n");
+	if (in.frozen)
+		printf("frozen:   yes: it opens read-only only\n");
 	printf("layout:   version %u\n", in.version);
 	return 0;
 }

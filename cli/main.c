@@ -16,6 +16,7 @@ static const struct {
 	{ "rm", cmd_rm, "remove segments by name" },
 	{ "import", cmd_import, "create an array from a NumPy .npy file" },
 	{ "export", cmd_export, "write a segment to a NumPy .npy file" },
+	{ "freeze", cmd_freeze, "make segments read-only for good" },
 	{ "gc", cmd_gc, "remove owned segments whose creator died" },
 	{ "demo", cmd_demo, "many workers, one copy of the data: measure it" },
 };

@@ -22,7 +22,6 @@ struct sk_bits {
 	uint64_t nbits;
 	uint64_t nwords;
 	uint64_t *w;
-	bool ro;
 };
 
 static int wrap(sk_segment *seg, void *outp)
@@ -35,7 +34,6 @@ static int wrap(sk_segment *seg, void *outp)
 	b->nbits = seg->hdr.nitems;
 	b->nwords = (b->nbits + 63) / 64;
 	b->w = sk_segment_data(seg);
-	b->ro = seg->flags & SK_RDONLY;
 	*out = b;
 	return 0;
 }
@@ -113,12 +111,12 @@ int sk_bits_test(const sk_bits *b, uint64_t i)
 	return (__atomic_load_n(&b->w[i >> 6], __ATOMIC_RELAXED) & bit_mask(i)) != 0;
 }
 
-#define CHECK_WRITE(b, i)                    \
-	do {                                 \
-		if ((i) >= (b)->nbits)       \
-			return -ERANGE;      \
-		if ((b)->ro)                 \
-			return SK_EREADONLY; \
+#define CHECK_WRITE(b, i)                          \
+	do {                                       \
+		if ((i) >= (b)->nbits)             \
+			return -ERANGE;            \
+		if (((b)->seg->flags & SK_RDONLY)) \
+			return SK_EREADONLY;       \
 	} while (0)
 
 int sk_bits_set(sk_bits *b, uint64_t i)
@@ -159,7 +157,7 @@ static int fill_range(sk_bits *b, uint64_t begin, uint64_t end, bool value)
 {
 	if (begin > end || end > b->nbits)
 		return -ERANGE;
-	if (b->ro)
+	if ((b->seg->flags & SK_RDONLY))
 		return SK_EREADONLY;
 	if (begin == end)
 		return 0;
@@ -244,7 +242,7 @@ static int check_binop(const sk_bits *dst, const sk_bits *a, const sk_bits *b)
 		return -EINVAL;
 	if (a->nbits != dst->nbits || b->nbits != dst->nbits)
 		return SK_ETYPE;
-	return dst->ro ? SK_EREADONLY : 0;
+	return (dst->seg->flags & SK_RDONLY) ? SK_EREADONLY : 0;
 }
 
 int sk_bits_and(sk_bits *dst, const sk_bits *a, const sk_bits *b)

@@ -35,6 +35,7 @@ const char *sk_strerror(int code)
 	case SK_ENOTRECOVERABLE:
 		return "the lock is unusable: a holder died and it was released without being marked consistent";
 	case SK_ECLOSED: return "the queue is closed";
+	case SK_EFROZEN: return "the segment is frozen: it can only be opened read-only";
 	/* errno values, worded for what they mean in shmkit. */
 	case -ENOENT: return "no such segment";
 	case -EEXIST: return "a segment with this name already exists";

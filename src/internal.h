@@ -59,9 +59,11 @@ uint64_t sk__header_checksum(const sk__header *h);
  * it could be read). Returns 0 or the SK_E* code that describes the problem. */
 int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size);
 
-#define SK__HF_LOCKED   0x1u /* header flag: a robust mutex lives at SK__LOCK_OFFSET */
-#define SK__HF_OWNED    0x2u /* header flag: removed once the creator has died */
-#define SK__LOCK_OFFSET 512u /* in the live area of the header page */
+#define SK__HF_LOCKED     0x1u  /* header flag: a robust mutex lives at SK__LOCK_OFFSET */
+#define SK__HF_OWNED      0x2u  /* header flag: removed once the creator has died */
+#define SK__LOCK_OFFSET   512u  /* in the live area of the header page */
+#define SK__FREEZE_OFFSET 1024u /* live area: {u32 magic "SKFZ", u32 frozen} */
+#define SK__FREEZE_MAGIC  0x5a464b53u
 
 /* Data sizes of the fixed-size kinds. */
 #define SK__QUEUE_CTL  256u     /* a queue's control block before its ring */
@@ -125,6 +127,9 @@ int sk__sys_recv_fd(int sock, int *fd);
 /* Size, mode and owner of the regular file open as fd (SK_EFOREIGN otherwise). */
 int sk__sys_fd_stat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid);
 int sk__sys_dup(int fd, int *out);
+/* Seals a memfd against writes, growth and shrinking. -EBUSY while any
+ * process still maps it writable. */
+int sk__sys_seal_writes(int fd);
 /* Reserves (allocates and zeroes) size bytes of fd. -ENOSPC when full. */
 int sk__sys_reserve(int fd, uint64_t size);
 /* Gives the unnamed file fd the name; -EEXIST if taken. Never follows symlinks. */
@@ -137,6 +142,11 @@ int sk__sys_open(const char *name, bool rdonly, int *fd, uint64_t *size, uint32_
 ssize_t sk__sys_pread(int fd, void *buf, size_t n, uint64_t off);
 int sk__sys_pwrite(int fd, const void *buf, size_t n, uint64_t off);
 int sk__sys_map(int fd, size_t size, bool rdonly, void **out);
+/* A read-only descriptor of the file behind fd (through /proc/self/fd): a
+ * mapping made from it cannot become writable, as sealing requires. */
+int sk__sys_reopen_rdonly(int fd, int *out);
+/* Replaces the mapping at addr with one of fd (MAP_FIXED): same address. */
+int sk__sys_remap_fixed(int fd, void *addr, size_t size, bool rdonly);
 void sk__sys_unmap(void *p, size_t size);
 void sk__sys_close(int fd);
 int sk__sys_unlink(const char *name);

@@ -345,6 +345,13 @@ int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opt
 }
 
 /* Opens name, reads and validates its header. On success *fd is open. */
+static bool read_frozen(int fd)
+{
+	uint32_t fz[2] = { 0, 0 };
+	return sk__sys_pread(fd, fz, sizeof fz, SK__FREEZE_OFFSET) == (ssize_t)sizeof fz && fz[0] == SK__FREEZE_MAGIC &&
+	       fz[1] == 1;
+}
+
 static int open_checked(const char *name, bool rdonly, int *fd, sk__header *h, uint32_t *mode, uid_t *uid)
 {
 	if (sk_name_check(name))
@@ -382,6 +389,8 @@ int sk__segment_open(const char *name, int flags, int kind, sk_segment **out)
 		return rc;
 	if (kind && h.kind != (uint32_t)kind)
 		rc = SK_EKIND;
+	else if (!(flags & SK_RDONLY) && read_frozen(fd))
+		rc = SK_EFROZEN;
 	else
 		rc = map_handle(fd, NULL, name, &h, flags, mode, uid, out);
 	sk__sys_close(fd);
@@ -436,11 +445,12 @@ int sk_segment_stat(const char *name, sk_segment_info *info)
 	int rc = open_checked(name, true, &fd, &h, &mode, &uid);
 	if (rc)
 		return rc;
-	sk__sys_close(fd);
 	snprintf(info->name, sizeof info->name, "%s", name);
 	sk__info_from_header(&h, info);
 	info->mode = mode;
 	info->uid = uid;
+	info->frozen = read_frozen(fd);
+	sk__sys_close(fd);
 	return 0;
 }
 
@@ -476,6 +486,9 @@ int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
 	sk__info_from_header(&seg->hdr, info);
 	info->mode = seg->mode;
 	info->uid = seg->uid;
+	const uint32_t *fz = (const uint32_t *)(seg->base + SK__FREEZE_OFFSET);
+	info->frozen = __atomic_load_n(&fz[0], __ATOMIC_ACQUIRE) == SK__FREEZE_MAGIC &&
+		       __atomic_load_n(&fz[1], __ATOMIC_ACQUIRE) == 1;
 	return 0;
 }
 
@@ -609,6 +622,8 @@ int sk_segment_open_fd(int fd, int flags, sk_segment **out)
 	rc = sk__header_validate(&h, (size_t)got, size);
 	if (rc)
 		return rc;
+	if (!(flags & SK_RDONLY) && read_frozen(fd))
+		return SK_EFROZEN;
 	int own;
 	rc = sk__sys_dup(fd, &own);
 	if (rc)
@@ -648,5 +663,40 @@ int sk_segment_recv(int sock, int flags, sk_segment **out)
 		return rc;
 	rc = sk_segment_open_fd(fd, flags, out);
 	sk__sys_close(fd);
+	return rc;
+}
+
+int sk_segment_freeze(sk_segment *seg)
+{
+	if (!seg)
+		return -EINVAL;
+	if (seg->flags & SK_RDONLY)
+		return SK_EREADONLY;
+	/* Kinds whose state is written as they are used cannot be frozen. */
+	uint32_t k = seg->hdr.kind;
+	if (!(k == SK_KIND_RAW || k == SK_KIND_BITS || k == SK_KIND_ARRAY) || (seg->hdr.flags & SK__HF_LOCKED))
+		return -EINVAL;
+	/* A read-only descriptor: the new mapping must not count as writable. */
+	int ro, rc = seg->fd >= 0 ? sk__sys_reopen_rdonly(seg->fd, &ro)
+				  : sk__sys_open(seg->name, true, &ro, NULL, NULL, NULL);
+	if (rc)
+		return rc;
+	uint32_t *fz = (uint32_t *)(seg->base + SK__FREEZE_OFFSET);
+	__atomic_store_n(&fz[0], SK__FREEZE_MAGIC, __ATOMIC_RELEASE);
+	__atomic_store_n(&fz[1], 1, __ATOMIC_RELEASE);
+	/* This handle becomes read-only, at the same address: pointers stay valid. */
+	rc = sk__sys_remap_fixed(ro, seg->base, seg->map_size, true);
+	if (!rc && seg->fd >= 0 && (rc = sk__sys_seal_writes(seg->fd)) != 0) {
+		/* Someone still maps it writable: undo, through the writable memfd. */
+		if (sk__sys_remap_fixed(seg->fd, seg->base, seg->map_size, false) == 0)
+			__atomic_store_n(&fz[1], 0, __ATOMIC_RELEASE);
+		else
+			seg->flags = SK_RDONLY; /* the mapping is read-only now, frozen or not */
+	} else if (rc) {
+		__atomic_store_n(&fz[1], 0, __ATOMIC_RELEASE); /* the remap failed: still writable */
+	}
+	if (!rc)
+		seg->flags = SK_RDONLY;
+	sk__sys_close(ro);
 	return rc;
 }

@@ -25,7 +25,6 @@ struct sk_value {
 	size_t size;
 	sk_mutex *m; /* NULL when raw */
 	uint8_t *p;  /* the element */
-	bool ro;
 };
 
 static int init_value(uint8_t *base, const void *arg)
@@ -46,7 +45,6 @@ static int wrap(sk_segment *seg, void *outp)
 	v->size = sk_dtype_size(v->dtype);
 	v->m = (seg->hdr.flags & SK__HF_LOCKED) ? (sk_mutex *)data : NULL;
 	v->p = data + ELEM_OFFSET;
-	v->ro = seg->flags & SK_RDONLY;
 	*out = v;
 	return 0;
 }
@@ -124,7 +122,7 @@ void *sk_value_ptr(const sk_value *v)
 static int enter(sk_value *v, bool write, bool *died)
 {
 	*died = false;
-	if (v->ro && (write || v->m))
+	if ((v->seg->flags & SK_RDONLY) && (write || v->m))
 		return SK_EREADONLY;
 	if (!v->m)
 		return 0;
@@ -228,7 +226,7 @@ int sk_value_lock(sk_value *v, int64_t timeout_ns)
 {
 	if (!v->m)
 		return -EINVAL;
-	if (v->ro)
+	if ((v->seg->flags & SK_RDONLY))
 		return SK_EREADONLY;
 	return sk_mutex_lock(v->m, timeout_ns);
 }

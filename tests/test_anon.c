@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,53 @@ static void test_bad_descriptors_and_messages(void **state)
 	sk_segment_close(a);
 }
 
+static int hold_writable(void *arg)
+{
+	int *p = arg; /* [pipe read end] */
+	char c;
+	return read(p[0], &c, 1) == 1 ? 0 : 1; /* keeps the inherited writable mapping until told */
+}
+
+static int write_sealed(void *arg)
+{
+	signal(SIGSEGV, SIG_DFL);
+	((volatile char *)arg)[0] = 1;
+	return 0;
+}
+
+static void test_freeze_seals(void **state)
+{
+	(void)state;
+	sk_bits *b;
+	assert_int_equal(sk_bits_create(NULL, 1 << 16, &anon, &b), 0);
+	assert_int_equal(sk_bits_set(b, 42), 0);
+	/* A process still maps it writable: refused, nothing changes. */
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = t_spawn(hold_writable, p);
+	assert_int_equal(sk_segment_freeze(sk_bits_segment(b)), -EBUSY);
+	assert_int_equal(sk_bits_set(b, 43), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	t_assert_exit0(status);
+	close(p[0]);
+	close(p[1]);
+	/* Alone: sealed by the kernel. */
+	assert_int_equal(sk_segment_freeze(sk_bits_segment(b)), 0);
+	assert_int_equal(sk_bits_set(b, 44), SK_EREADONLY);
+	assert_int_equal(sk_bits_count(b, 0, 1 << 16), 2);
+	status = t_fork(write_sealed, sk_bits_words(b));
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+	int fd = sk_segment_fd(sk_bits_segment(b));
+	assert_true(fcntl(fd, F_GET_SEALS) & F_SEAL_WRITE);
+	sk_segment *rw, *ro;
+	assert_int_equal(sk_segment_open_fd(fd, SK_RDWR, &rw), SK_EFROZEN);
+	assert_int_equal(sk_segment_open_fd(fd, SK_RDONLY, &ro), 0);
+	sk_segment_close(ro);
+	sk_bits_close(b);
+}
+
 int main(void)
 {
 	/* Counting /dev/shm entries: no sweep of others' dead segments meanwhile. */
@@ -232,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_send_to_a_process_that_did_not_inherit),
 		cmocka_unit_test(test_memory_freed_when_holder_killed),
 		cmocka_unit_test(test_bad_descriptors_and_messages),
+		cmocka_unit_test(test_freeze_seals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,6 +42,7 @@ enum {
 	SK_EOWNERDEAD = -1015,      /* acquired, but the previous holder died holding it: repair the data */
 	SK_ENOTRECOVERABLE = -1016, /* a holder died and the lock was released unrepaired: unusable */
 	SK_ECLOSED = -1017,         /* the queue is closed (and, for consumers, empty) */
+	SK_EFROZEN = -1018,         /* the segment is frozen: it opens read-only only */
 };
 
 /* Returns a static, human-readable description of a shmkit return code:

@@ -67,6 +67,7 @@ typedef struct sk_segment_info {
 	uint64_t nitems;             /* arrays: elements; bits: bits; raw: bytes */
 	int locked;                  /* arrays, values: 1 if it carries a lock */
 	int owned;                   /* 1 if removed once its creator has died (SK_CREATE_OWNED) */
+	int frozen;                  /* 1 after sk_segment_freeze: read-only opens only */
 	uint32_t mode;               /* permission bits of the file */
 	uid_t uid;                   /* owner of the file */
 } sk_segment_info;
@@ -140,6 +141,14 @@ int sk_segment_send(int sock, const sk_segment *seg);
 /* Receives a segment sent by sk_segment_send and attaches to it. -EBADMSG if
  * the message carried no segment, -ECONNRESET if the peer closed. */
 int sk_segment_recv(int sock, int flags, sk_segment **out);
+
+/* Freezes the segment: from now on it opens read-only only (read-write opens
+ * of it fail with SK_EFROZEN), and this handle becomes read-only. For an
+ * anonymous segment the kernel enforces it: the memfd is sealed against
+ * writes, which fails with -EBUSY (nothing changed) while any process still
+ * maps it writable. For a named one, processes that already have it mapped
+ * writable keep that mapping: freeze before sharing. Cannot be undone. */
+int sk_segment_freeze(sk_segment *seg);
 
 /* Called by sk_segment_list for each entry of /dev/shm. status is 0 for a
  * valid shmkit segment (info filled), or the error that opening it would give

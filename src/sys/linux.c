@@ -142,6 +142,13 @@ int sk__sys_fd_stat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid)
 	return 0;
 }
 
+int sk__sys_seal_writes(int fd)
+{
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK) == 0)
+		return 0;
+	return -errno;
+}
+
 int sk__sys_dup(int fd, int *out)
 {
 	int f = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -265,6 +272,23 @@ int sk__sys_map(int fd, size_t size, bool rdonly, void **out)
 		return -errno;
 	*out = p;
 	return 0;
+}
+
+int sk__sys_reopen_rdonly(int fd, int *out)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	*out = f;
+	return 0;
+}
+
+int sk__sys_remap_fixed(int fd, void *addr, size_t size, bool rdonly)
+{
+	void *p = mmap(addr, size, rdonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	return p == MAP_FAILED ? -errno : 0;
 }
 
 void sk__sys_unmap(void *p, size_t size)

@@ -15,7 +15,7 @@ DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
 
 def test_help_everywhere():
     p = run("--help", check=0)
-    for cmd in ("ls", "info", "create", "rm", "import", "export", "gc", "demo"):
+    for cmd in ("ls", "info", "create", "rm", "import", "export", "gc", "freeze", "demo"):
         assert cmd in p.out
         h = run(cmd, "--help", check=0)
         assert h.out.startswith("usage: shmkit " + cmd)
@@ -425,3 +425,20 @@ def test_ls_and_info_show_lock_state(names):
         for n in made:
             if os.path.exists("/dev/shm/" + n):
                 os.unlink("/dev/shm/" + n)
+
+
+def test_freeze(tmp_path, names):
+    n = names("frz")
+    f = tmp_path / "a.npy"
+    np.save(f, np.arange(10, dtype=np.int16))
+    run("import", n, f, check=0)
+    assert json.loads(run("info", "--json", n, check=0).out)["frozen"] is False
+    run("freeze", n, check=0)
+    assert json.loads(run("info", "--json", n, check=0).out)["frozen"] is True
+    assert "frozen:   yes" in run("info", n, check=0).out
+    out = tmp_path / "b.npy"
+    run("export", n, out, check=0)              # read-only opens still work
+    np.testing.assert_array_equal(np.load(out), np.arange(10, dtype=np.int16))
+    assert "is frozen" in run("freeze", n, check=1).err
+    assert "no such segment" in run("freeze", names("nothere"), check=1).err
+    assert run("freeze", check=2)
