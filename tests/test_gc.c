@@ -150,6 +150,13 @@ static char **snapshot(int *n)
 	return v;
 }
 
+static void free_names(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 static void assert_same_entries(char **before, int nb)
 {
 	int na;
@@ -161,30 +168,34 @@ static void assert_same_entries(char **before, int nb)
 		if (!found)
 			fail_msg("left in /dev/shm: %s", after[i]);
 	}
-	for (int i = 0; i < na; i++)
-		free(after[i]);
-	free(after);
+	free_names(after, na);
+}
+
+/* Creates one owned segment of each kind and lets go of nothing. */
+static int create_one_of_each(void)
+{
+	sk_create_opts o = { .flags = SK_CREATE_OWNED };
+	uint64_t n = 1 << 17;
+	sk_array *a;
+	sk_bits *b;
+	sk_queue *q;
+	sk_segment *s;
+	sk_mutex *m;
+	sk_value *v;
+	int rc = sk_array_create(NULL, SK_INT64, 1, &n, &o, &a);
+	rc = rc ? rc : sk_bits_create(NULL, 1 << 20, &o, &b);
+	rc = rc ? rc : sk_queue_create(NULL, 1 << 16, 1024, &o, &q);
+	rc = rc ? rc : sk_mutex_create(NULL, &o, &s, &m);
+	rc = rc ? rc : sk_value_create(NULL, SK_FLOAT64, &o, &v);
+	return rc;
 }
 
 /* Creates owned segments of every kind, forever, until killed. */
 static int create_forever(void *arg)
 {
 	(void)arg;
-	sk_create_opts o = { .flags = SK_CREATE_OWNED };
-	for (;;) {
-		uint64_t n = 1 << 17;
-		sk_array *a;
-		sk_bits *b;
-		sk_queue *q;
-		sk_segment *s;
-		sk_mutex *m;
-		sk_value *v;
-		sk_array_create(NULL, SK_INT64, 1, &n, &o, &a);
-		sk_bits_create(NULL, 1 << 20, &o, &b);
-		sk_queue_create(NULL, 1 << 16, 1024, &o, &q);
-		sk_mutex_create(NULL, &o, &s, &m);
-		sk_value_create(NULL, SK_FLOAT64, &o, &v);
-	}
+	for (;;)
+		create_one_of_each();
 	return 0;
 }
 
@@ -212,29 +223,16 @@ static void test_creators_killed_then_gc(void **state)
 	print_message("100 creators killed at random moments; gc removed %d segments\n", removed);
 	assert_true(removed > 0);
 	assert_same_entries(before, nb);
-	for (int i = 0; i < nb; i++)
-		free(before[i]);
-	free(before);
+	free_names(before, nb);
 }
 
 /* Leaves 20 owned segments of every kind behind, and exits. */
 static int create_twenty_and_exit(void *arg)
 {
 	(void)arg;
-	sk_create_opts o = { .flags = SK_CREATE_OWNED };
-	for (int i = 0; i < 4; i++) {
-		uint64_t n = 100;
-		sk_array *a;
-		sk_bits *b;
-		sk_queue *q;
-		sk_segment *s;
-		sk_mutex *m;
-		sk_value *v;
-		if (sk_array_create(NULL, SK_INT64, 1, &n, &o, &a) || sk_bits_create(NULL, 100, &o, &b) ||
-		    sk_queue_create(NULL, 4096, 100, &o, &q) || sk_mutex_create(NULL, &o, &s, &m) ||
-		    sk_value_create(NULL, SK_INT32, &o, &v))
+	for (int i = 0; i < 4; i++)
+		if (create_one_of_each())
 			return 1;
-	}
 	return 0;
 }
 
@@ -268,17 +266,13 @@ static void test_sweep_at_create(void **state)
 	int nm;
 	char **middle = snapshot(&nm);
 	assert_int_equal(nm, nb + 20);
-	for (int i = 0; i < nm; i++)
-		free(middle[i]);
-	free(middle);
+	free_names(middle, nm);
 	char mine[128];
 	snprintf(mine, sizeof mine, "%s", t_name("swept-by"));
 	t_assert_exit0(t_fork(create_with_sweep, mine));
 	assert_int_equal(sk_segment_unlink(mine), 0);
 	assert_same_entries(before, nb); /* the next create took the dead creators' segments */
-	for (int i = 0; i < nb; i++)
-		free(before[i]);
-	free(before);
+	free_names(before, nb);
 	/* The sweep is bounded: with 300 dead segments, one create reads at most
 	 * 256 headers, so some are left for later sweeps or gc. */
 	before = snapshot(&nb);
@@ -287,16 +281,12 @@ static void test_sweep_at_create(void **state)
 	assert_int_equal(sk_segment_unlink(mine), 0);
 	int left;
 	char **after = snapshot(&left);
-	for (int i = 0; i < left; i++)
-		free(after[i]);
-	free(after);
+	free_names(after, left);
 	assert_true(left - nb >= 300 - 256);
 	assert_true(left - nb < 300);
 	assert_int_equal(sk_segment_gc(0, NULL, NULL), left - nb);
 	assert_same_entries(before, nb);
-	for (int i = 0; i < nb; i++)
-		free(before[i]);
-	free(before);
+	free_names(before, nb);
 	/* Options that are not for a kind are refused; OWNED is for all. */
 	sk_create_opts o = { .flags = SK_CREATE_OWNED | SK_CREATE_RAW };
 	sk_bits *b;

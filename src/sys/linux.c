@@ -39,12 +39,11 @@ static int path_of(const char *name, char *buf, size_t len)
 	return (n < 0 || (size_t)n >= len) ? SK_EBADNAME : 0;
 }
 
-int sk__sys_tmpfile(uint32_t mode, int *fd, uid_t *owner)
+/* Gives a new file (f, or -1 with errno set) exactly `mode`, whatever the umask. */
+static int new_file(int f, uint32_t mode, int *fd, uid_t *owner)
 {
-	int f = open(SK__SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (f < 0)
 		return -errno;
-	/* Apply the requested mode exactly, whatever the umask. */
 	if (fchmod(f, mode & 07777) < 0) {
 		int e = -errno;
 		close(f);
@@ -55,19 +54,14 @@ int sk__sys_tmpfile(uint32_t mode, int *fd, uid_t *owner)
 	return 0;
 }
 
+int sk__sys_tmpfile(uint32_t mode, int *fd, uid_t *owner)
+{
+	return new_file(open(SK__SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), mode, fd, owner);
+}
+
 int sk__sys_memfd(uint32_t mode, int *fd, uid_t *owner)
 {
-	int f = memfd_create("shmkit", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (f < 0)
-		return -errno;
-	if (fchmod(f, mode & 07777) < 0) {
-		int e = -errno;
-		close(f);
-		return e;
-	}
-	*fd = f;
-	*owner = geteuid();
-	return 0;
+	return new_file(memfd_create("shmkit", MFD_CLOEXEC | MFD_ALLOW_SEALING), mode, fd, owner);
 }
 
 #define FD_TAG "SKFD"
