@@ -194,6 +194,16 @@ def summary(res, out):
          "same workers reading private memory: %.1f GB/s (%.2fx); machine, %d processes: %.1f GB/s (%.2fx)" % (
              med(last["memread_gbps"]), r["scan_vs_private_read_same_workers"], f["machine"]["nproc"],
              f["machine"]["read_gbps_n"], r["scan_vs_machine_read_n"])),
+    ]
+    at = f["attach"]
+    if at.get("cold_scan_gbps"):
+        huge = ("2 MiB pages: %.1f GB/s cold (page tables %.0f KiB)" % (at["cold_scan_gbps_huge"],
+                                                                      at["page_tables_bytes_huge"] / 1024)
+                if at.get("cold_scan_gbps_huge") else "2 MiB pages: %s" % at.get("huge_note", "not measured"))
+        rows.append(("A fresh worker reading %d MiB (4 KiB pages)" % (at["cold_scan_bytes"] // mib),
+                     "%.1f GB/s cold, %.1f GB/s warm (page tables %.0f KiB)" % (
+                         at["cold_scan_gbps"], at["warm_scan_gbps"], at["page_tables_bytes"] / 1024), huge))
+    rows += [
         ("Popcount of %d MiB of bits" % (f["bits"]["bytes"] // mib), "%.1f GB/s (%s)" % (
             val(f["bits"]["popcount_gbps"]), f["bits"]["simd"]),
          "plain read of the same buffer: %.1f GB/s (%.2fx)" % (val(f["bits"]["read_gbps"]), r["popcount_vs_read"])),

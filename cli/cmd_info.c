@@ -116,6 +116,8 @@ int cmd_info(int argc, char **argv)
 		printf("lifetime: persistent: stays until removed (shmkit rm)\n");
 	if (in.frozen)
 		printf("frozen:   yes: it opens read-only only\n");
+	if (in.page_size > 4096)
+		printf("pages:    %s (huge pages)\n", human_size(in.page_size, a));
 	printf("layout:   version %u\n", in.version);
 	return 0;
 }

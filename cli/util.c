@@ -200,7 +200,8 @@ void json_info_fields(FILE *f, const sk_segment_info *info)
 		fprintf(f, ", \"dtype\": \"%s\"", sk_dtype_name(info->dtype));
 	if (info->kind == SK_KIND_ARRAY || info->kind == SK_KIND_VALUE)
 		fprintf(f, ", \"locked\": %s", info->locked ? "true" : "false");
-	fprintf(f, ", \"owned\": %s, \"frozen\": %s", info->owned ? "true" : "false", info->frozen ? "true" : "false");
+	fprintf(f, ", \"owned\": %s, \"frozen\": %s, \"page_size\": %llu", info->owned ? "true" : "false",
+		info->frozen ? "true" : "false", (unsigned long long)info->page_size);
 	char t[32];
 	fprintf(f,
 		", \"data_bytes\": %llu, \"data_offset\": %llu, \"file_bytes\": %llu, \"mode\": \"%04o\", "

@@ -87,13 +87,14 @@ typedef struct sk__seg_desc {
 
 struct sk_segment {
 	char name[SK_NAME_MAX + 1];
-	uint8_t *base;   /* start of the mapping (the header page) */
-	size_t map_size; /* bytes mapped */
-	int flags;       /* SK_RDONLY or SK_RDWR */
-	uint32_t mode;   /* permission bits when opened */
-	uid_t uid;       /* owner when opened */
-	int fd;          /* anonymous segments: the memfd, kept open; -1 for named ones */
-	sk__header hdr;  /* validated private copy of the descriptor */
+	uint8_t *base;    /* start of the mapping (the header page) */
+	size_t map_size;  /* bytes mapped */
+	int flags;        /* SK_RDONLY or SK_RDWR */
+	uint32_t mode;    /* permission bits when opened */
+	uid_t uid;        /* owner when opened */
+	int fd;           /* anonymous segments: the memfd, kept open; -1 for named ones */
+	size_t page_size; /* of the file system behind it: 4096, or 2 MiB for hugetlb */
+	sk__header hdr;   /* validated private copy of the descriptor */
 };
 
 int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts, sk_segment **out);
@@ -102,7 +103,8 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
 			       int (*wrap)(sk_segment *seg, void *out), void *out);
 /* The creation flags every kind accepts, besides its own. */
-#define SK__CREATE_COMMON ((uint32_t)(SK_CREATE_OWNED | SK_CREATE_ANON))
+#define SK__CREATE_COMMON ((uint32_t)(SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE))
+#define SK__HUGE_PAGE     (UINT64_C(2) << 20)
 /* Opens and checks the kind (0: any kind). */
 int sk__segment_open(const char *name, int flags, int kind, sk_segment **out);
 void sk__info_from_header(const sk__header *h, sk_segment_info *info);
@@ -119,8 +121,14 @@ static inline uint64_t sk__round_up(uint64_t x, uint64_t a)
 /* An unnamed file in the shm directory with exactly `mode`; *fd and its
  * owner (the effective uid) on success. */
 int sk__sys_tmpfile(uint32_t mode, int *fd, uid_t *owner);
-/* An anonymous memory file (memfd) with exactly `mode`. */
+/* An anonymous memory file (memfd) with exactly `mode`; backed by 2 MiB
+ * hugetlb pages with sk__sys_memfd_huge. */
 int sk__sys_memfd(uint32_t mode, int *fd, uid_t *owner);
+int sk__sys_memfd_huge(uint32_t mode, int *fd, uid_t *owner);
+/* Page size of the file system of fd (hugetlbfs: its huge page size). */
+size_t sk__sys_fs_page(int fd);
+/* Asks for transparent huge pages on a mapping (best effort). */
+void sk__sys_advise_huge(void *p, size_t n);
 /* Sends fd over a Unix socket (SCM_RIGHTS) with a small tag; receives one. */
 int sk__sys_send_fd(int sock, int fd);
 int sk__sys_recv_fd(int sock, int *fd);
@@ -140,8 +148,10 @@ int sk__sys_publish(int fd, const char *name);
 int sk__sys_open(const char *name, bool rdonly, int *fd, uint64_t *size, uint32_t *mode, uid_t *uid);
 /* Reads up to n bytes at off; returns bytes read (short only at end of file) or -errno. */
 ssize_t sk__sys_pread(int fd, void *buf, size_t n, uint64_t off);
-int sk__sys_pwrite(int fd, const void *buf, size_t n, uint64_t off);
 int sk__sys_map(int fd, size_t size, bool rdonly, void **out);
+/* As sk__sys_map, at an address that is a multiple of align (a power of two;
+ * huge segments ask for 2 MiB so that their data can use huge pages). */
+int sk__sys_map_aligned(int fd, size_t size, bool rdonly, size_t align, void **out);
 /* A read-only descriptor of the file behind fd (through /proc/self/fd): a
  * mapping made from it cannot become writable, as sealing requires. */
 int sk__sys_reopen_rdonly(int fd, int *out);

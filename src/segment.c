@@ -189,6 +189,13 @@ static int gen_name(char *buf, size_t len)
 	return 0;
 }
 
+/* Segments whose data starts on a 2 MiB boundary of the file are mapped on a
+ * 2 MiB boundary of memory too, so that huge pages can back the data. */
+static size_t huge_align(const sk__header *h)
+{
+	return h->data_offset >= SK__HUGE_PAGE && h->data_offset % SK__HUGE_PAGE == 0 ? SK__HUGE_PAGE : 0;
+}
+
 /* Builds the handle for a validated file mapped at base (mapped here when
  * base is NULL). Takes ownership of the mapping on success only. */
 static int map_handle(int fd, void *base, const char *name, const sk__header *h, int flags, uint32_t mode, uid_t uid,
@@ -197,8 +204,10 @@ static int map_handle(int fd, void *base, const char *name, const sk__header *h,
 	sk_segment *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
+	/* hugetlb files map in whole huge pages. */
+	size_t page = sk__sys_fs_page(fd), msize = (size_t)sk__round_up(h->file_size, page);
 	if (!base) {
-		int rc = sk__sys_map(fd, (size_t)h->file_size, flags & SK_RDONLY, &base);
+		int rc = sk__sys_map_aligned(fd, msize, flags & SK_RDONLY, huge_align(h), &base);
 		if (rc) {
 			free(s);
 			return rc;
@@ -209,7 +218,8 @@ static int map_handle(int fd, void *base, const char *name, const sk__header *h,
 	s->mode = mode;
 	s->uid = uid;
 	s->base = base;
-	s->map_size = (size_t)h->file_size;
+	s->map_size = msize;
+	s->page_size = page;
 	s->flags = flags & SK_RDONLY;
 	s->hdr = *h;
 	*out = s;
@@ -221,7 +231,8 @@ static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 	*mode = 0600;
 	if (!opts)
 		return 0;
-	if ((opts->flags & ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW | SK_CREATE_OWNED | SK_CREATE_ANON)) ||
+	if ((opts->flags &
+	     ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW | SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE)) ||
 	    ((opts->flags & SK_CREATE_ANON) && (opts->flags & SK_CREATE_OWNED)) ||
 	    !all_zero(opts->resv, sizeof opts->resv) || (opts->mode & ~07777u))
 		return -EINVAL;
@@ -254,7 +265,8 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	h.header_size = SK__HEADER_SIZE;
 	h.kind = (uint32_t)d->kind;
 	h.flags = d->hflags | (opts && (opts->flags & SK_CREATE_OWNED) ? SK__HF_OWNED : 0);
-	h.data_offset = SK__HEADER_SIZE;
+	bool huge = opts && (opts->flags & SK_CREATE_HUGE);
+	h.data_offset = huge ? SK__HUGE_PAGE : SK__HEADER_SIZE; /* huge: data on a 2 MiB boundary */
 	h.data_size = d->data_size;
 	h.file_size = sk__round_up(h.data_offset + d->data_size, SK__PAGE);
 	if (h.file_size > (uint64_t)SIZE_MAX)
@@ -276,16 +288,28 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 
 	int fd = -1;
 	uid_t owner;
-	rc = anon ? sk__sys_memfd(mode, &fd, &owner) : sk__sys_tmpfile(mode, &fd, &owner);
+	if (anon && huge && sk__sys_memfd_huge(mode, &fd, &owner) == 0 &&
+	    sk__sys_reserve(fd, sk__round_up(h.file_size, sk__sys_fs_page(fd))) != 0) {
+		sk__sys_close(fd); /* the huge-page pool cannot hold it: plain pages */
+		fd = -1;
+	}
+	if (fd < 0)
+		rc = anon ? sk__sys_memfd(mode, &fd, &owner) : sk__sys_tmpfile(mode, &fd, &owner);
 	if (rc)
 		return rc;
-	rc = sk__sys_reserve(fd, h.file_size);
-	if (!rc)
-		rc = sk__sys_pwrite(fd, &h, sizeof h, 0);
-	/* Map and initialise before the name exists: no one sees a half-made lock. */
+	size_t page = sk__sys_fs_page(fd), msize = (size_t)sk__round_up(h.file_size, page);
+	if (page == SK__PAGE)
+		rc = sk__sys_reserve(fd, h.file_size);
+	/* Map, write the header (through the mapping: hugetlbfs has no write()) and
+	 * initialise before the name exists: no one sees a half-made segment. */
 	void *base = NULL;
 	if (!rc)
-		rc = sk__sys_map(fd, (size_t)h.file_size, false, &base);
+		rc = sk__sys_map_aligned(fd, msize, false, huge_align(&h), &base);
+	if (!rc) {
+		memcpy(base, &h, sizeof h);
+		if (huge && page == SK__PAGE)
+			sk__sys_advise_huge((uint8_t *)base + h.data_offset, msize - h.data_offset);
+	}
 	if (!rc && d->init)
 		rc = d->init(base, d->init_arg);
 	char gen[64];
@@ -312,7 +336,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 			sk__sys_unlink(name);
 	}
 	if (rc && base)
-		sk__sys_unmap(base, (size_t)h.file_size);
+		sk__sys_unmap(base, msize);
 	if (!rc && anon)
 		(*out)->fd = fd;
 	else
@@ -450,6 +474,7 @@ int sk_segment_stat(const char *name, sk_segment_info *info)
 	info->mode = mode;
 	info->uid = uid;
 	info->frozen = read_frozen(fd);
+	info->page_size = sk__sys_fs_page(fd);
 	sk__sys_close(fd);
 	return 0;
 }
@@ -486,6 +511,7 @@ int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
 	sk__info_from_header(&seg->hdr, info);
 	info->mode = seg->mode;
 	info->uid = seg->uid;
+	info->page_size = seg->page_size;
 	const uint32_t *fz = (const uint32_t *)(seg->base + SK__FREEZE_OFFSET);
 	info->frozen = __atomic_load_n(&fz[0], __ATOMIC_ACQUIRE) == SK__FREEZE_MAGIC &&
 		       __atomic_load_n(&fz[1], __ATOMIC_ACQUIRE) == 1;

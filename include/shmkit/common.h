@@ -70,6 +70,11 @@ int sk_name_check(const char *name);
 /* Any kind: no name at all (a memfd). Shared by fork or sk_segment_send; the
  * memory is freed when the last process lets go, however it ends. */
 #define SK_CREATE_ANON 0x8
+/* Any kind: back the data with 2 MiB pages where the system allows: a hugetlb
+ * memfd for anonymous segments when the huge-page pool has room, else plain
+ * pages (the data is 2 MiB-aligned, so shmem transparent huge pages can apply
+ * where enabled). sk_segment_info.page_size says what was obtained. */
+#define SK_CREATE_HUGE 0x10
 
 /* Options for every _create call. Pass NULL for the defaults. Zero-initialise
  * the struct and set what you need: a zero field means "default". */

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,25 @@ int sk__sys_tmpfile(uint32_t mode, int *fd, uid_t *owner)
 int sk__sys_memfd(uint32_t mode, int *fd, uid_t *owner)
 {
 	return new_file(memfd_create("shmkit", MFD_CLOEXEC | MFD_ALLOW_SEALING), mode, fd, owner);
+}
+
+int sk__sys_memfd_huge(uint32_t mode, int *fd, uid_t *owner)
+{
+	return new_file(memfd_create("shmkit", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB), mode, fd, owner);
+}
+
+size_t sk__sys_fs_page(int fd)
+{
+	struct statfs s;
+	if (fstatfs(fd, &s) < 0 || s.f_bsize < 4096)
+		return 4096;
+	return (size_t)s.f_bsize;
+}
+
+void sk__sys_advise_huge(void *p, size_t n)
+{
+	if (n)
+		madvise(p, n, MADV_HUGEPAGE); /* refused where THP is off: plain pages then */
 }
 
 #define FD_TAG "SKFD"
@@ -244,21 +264,6 @@ ssize_t sk__sys_pread(int fd, void *buf, size_t n, uint64_t off)
 	return (ssize_t)got;
 }
 
-int sk__sys_pwrite(int fd, const void *buf, size_t n, uint64_t off)
-{
-	size_t done = 0;
-	while (done < n) {
-		ssize_t r = pwrite(fd, (const char *)buf + done, n - done, (off_t)(off + done));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 int sk__sys_map(int fd, size_t size, bool rdonly, void **out)
 {
 	void *p = mmap(NULL, size, rdonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -276,6 +281,29 @@ int sk__sys_reopen_rdonly(int fd, int *out)
 	if (f < 0)
 		return -errno;
 	*out = f;
+	return 0;
+}
+
+int sk__sys_map_aligned(int fd, size_t size, bool rdonly, size_t align, void **out)
+{
+	if (align <= 4096)
+		return sk__sys_map(fd, size, rdonly, out);
+	/* Reserve room for the alignment, place the mapping, give back the rest. */
+	uint8_t *r = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED)
+		return -errno;
+	uint8_t *a = (uint8_t *)(((uintptr_t)r + align - 1) & ~(uintptr_t)(align - 1));
+	void *p = mmap(a, size, rdonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+		munmap(r, size + align);
+		return e;
+	}
+	if (a > r)
+		munmap(r, (size_t)(a - r));
+	if (r + size + align > a + size)
+		munmap(a + size, (size_t)(r + size + align - (a + size)));
+	*out = p;
 	return 0;
 }
 
