@@ -26,7 +26,8 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: shmkit demo [--size SIZE] [--workers N] [--baseline copy|auto|none] [--json] [--keep]\n\n"
+    "usage: shmkit demo [--size SIZE] [--workers N] [--baseline copy|auto|none] [--json] [--keep]\n"
+    "                   [--anonymous] [--huge]\n\n"
     "Put SIZE of data (two bit arrays and two int64 arrays) in shared memory once,\n"
     "start N worker processes that attach to it by name and scan all of it, check\n"
     "their results, and show what that cost in memory and time: attach time per\n"
@@ -40,6 +41,11 @@ static const char help[] =
     "  --baseline auto  the same when it fits, a note when it does not\n"
     "  --json           print the figures as one JSON object on stdout\n"
     "  --keep           leave the segments in /dev/shm (and print their names)\n"
+    "  --anonymous      anonymous segments (memfd) made before the workers, which inherit\n"
+    "                   them: nothing is ever named, and a demo killed outright leaves\n"
+    "                   nothing behind (named segments are owned: shmkit gc removes them)\n"
+    "  --huge           ask for 2 MiB pages (SK_CREATE_HUGE): anonymous segments get them\n"
+    "                   when the huge-page pool (vm.nr_hugepages) has room\n"
     "  -h, --help       show this help\n\n"
     "Progress goes to stderr. The segments are removed on exit, on error and on\n"
     "Ctrl-C unless --keep is given. Exit status 1 if a result is wrong.\n";
@@ -133,6 +139,9 @@ static sk_bits *w_bits[NBITS];
 static sk_array *w_arr[NSEG - NBITS];
 static uint64_t *w_words[NSEG];
 static int64_t w_attach_ns, w_attach_cpu_ns;
+/* --anonymous: the segments have no names; they are made before the pool
+ * and the workers inherit them (their handles below are set before fork). */
+static bool anon_mode;
 static uint64_t *w_buf;
 
 static void w_release(void)
@@ -201,7 +210,8 @@ static int job_fill(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
 static int job_release(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
 {
 	(void)ctx, (void)b, (void)e;
-	w_release();
+	if (!anon_mode) /* inherited mappings are kept for the next job */
+		w_release();
 	free(w_buf);
 	w_buf = NULL;
 	return 0;
@@ -242,7 +252,7 @@ static int job_scan(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
 	scan_range(&r->share, first, count);
 	r->scan_ns = t1 - t0;
 	r->share_ns = now_ns() - t1;
-	if (!a->keep_open)
+	if (!a->keep_open && !anon_mode)
 		w_release();
 	return 0;
 }
@@ -495,6 +505,42 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Creates the four segments. Named ones are owned: if the demo is killed
+ * outright, `shmkit gc` (or the next create anywhere) removes what it left;
+ * anonymous ones go with the last process that holds them, and the workers
+ * (forked after) get the handles set here. */
+static int create_data(const demo_arg *arg, uint64_t words, bool huge, sk_bits **bits, sk_array **arrs, void **data,
+		       uint64_t *page_size)
+{
+	sk_create_opts o = { .flags = (anon_mode ? SK_CREATE_ANON : SK_CREATE_OWNED) | (huge ? SK_CREATE_HUGE : 0) };
+	for (int k = 0; k < NSEG; k++) {
+		const char *name = anon_mode ? NULL : arg->names[k];
+		int rc = k < NBITS ? sk_bits_create(name, words * 64, &o, &bits[k])
+				   : sk_array_create(name, SK_INT64, 1, &words, &o, &arrs[k - NBITS]);
+		if (rc) {
+			char hs[32];
+			fail("demo", "cannot create %s (%s): %s", anon_mode ? "an anonymous segment" : arg->names[k],
+			     human_size(words * 8, hs), sk_strerror(rc));
+			return rc;
+		}
+		if (!anon_mode)
+			segs_made = k + 1;
+		sk_segment *seg = k < NBITS ? sk_bits_segment(bits[k]) : sk_array_segment(arrs[k - NBITS]);
+		data[k] = sk_segment_data(seg);
+		sk_segment_info in;
+		sk_segment_info_get(seg, &in);
+		*page_size = in.page_size;
+		if (anon_mode) {
+			w_words[k] = data[k];
+			if (k < NBITS)
+				w_bits[k] = bits[k];
+			else
+				w_arr[k - NBITS] = arrs[k - NBITS];
+		}
+	}
+	return 0;
+}
+
 int cmd_demo(int argc, char **argv)
 {
 	static const struct option opts[] = { { "size", required_argument, 0, 's' },
@@ -502,11 +548,13 @@ int cmd_demo(int argc, char **argv)
 					      { "baseline", required_argument, 0, 'b' },
 					      { "json", no_argument, 0, 'j' },
 					      { "keep", no_argument, 0, 'k' },
+					      { "anonymous", no_argument, 0, 'a' },
+					      { "huge", no_argument, 0, 'H' },
 					      { "help", no_argument, 0, 'h' },
 					      { 0 } };
 	uint64_t size = UINT64_C(1) << 30;
 	int nworkers = 12;
-	bool json = false;
+	bool json = false, huge = false;
 	const char *baseline = "none";
 	int c;
 	opterr = 0;
@@ -531,6 +579,8 @@ int cmd_demo(int argc, char **argv)
 			break;
 		case 'j': json = true; break;
 		case 'k': keep_segments = true; break;
+		case 'a': anon_mode = true; break;
+		case 'H': huge = true; break;
 		case 'h': fputs(help, stdout); return 0;
 		case ':': return usage_error("demo", "option '%s' needs a value", argv[optind - 1]);
 		default: return usage_error("demo", "unknown option '%s'", argv[optind - 1]);
@@ -538,6 +588,8 @@ int cmd_demo(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("demo", "unexpected argument '%s'", argv[optind]);
+	if (anon_mode && keep_segments)
+		return usage_error("demo", "--keep needs named segments; --anonymous ones have no name to keep");
 	uint64_t words = size / NSEG / 8;
 	if (words < 8)
 		return usage_error("demo", "--size must be at least 256 bytes");
@@ -576,31 +628,25 @@ int cmd_demo(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	/* The pool starts first: the workers do not inherit the data, they attach by name. */
+	int status = EXIT_FAIL, rc = 0;
 	sk_pool *pool = NULL;
-	sk_pool_opts po = { .result_bytes = sizeof(scan_slot) };
-	int rc = sk_pool_create(nworkers, &po, &pool);
-	if (rc)
-		return fail("demo", "cannot start %d workers: %s", nworkers, sk_strerror(rc));
-	int status = EXIT_FAIL;
 	sk_pool_failure pf;
 	void *data[NSEG] = { 0 };
 	sk_bits *bits[NBITS] = { 0 };
 	sk_array *arrs[NSEG - NBITS] = { 0 };
-	for (int k = 0; k < NSEG; k++) {
-		/* Owned: if the demo is killed outright, `shmkit gc` (or the next create
-		 * anywhere) removes what it left. */
-		sk_create_opts owned = { .flags = SK_CREATE_OWNED };
-		rc = k < NBITS ? sk_bits_create(arg.names[k], words * 64, &owned, &bits[k])
-			       : sk_array_create(arg.names[k], SK_INT64, 1, &words, &owned, &arrs[k - NBITS]);
-		if (rc) {
-			fail("demo", "cannot create %s (%s): %s", arg.names[k], human_size(words * 8, hs),
-			     sk_strerror(rc));
-			goto out;
-		}
-		segs_made = k + 1;
-		data[k] = k < NBITS ? (void *)sk_bits_words(bits[k]) : sk_array_data(arrs[k - NBITS]);
+	uint64_t page_size = 4096;
+	/* Named: the pool starts first, so the workers do not inherit the data but
+	 * attach by name. Anonymous: the data comes first and the workers inherit it. */
+	if (anon_mode && (rc = create_data(&arg, words, huge, bits, arrs, data, &page_size)))
+		goto out;
+	sk_pool_opts po = { .result_bytes = sizeof(scan_slot) };
+	rc = sk_pool_create(nworkers, &po, &pool);
+	if (rc) {
+		fail("demo", "cannot start %d workers: %s", nworkers, sk_strerror(rc));
+		goto out;
 	}
+	if (!anon_mode && (rc = create_data(&arg, words, huge, bits, arrs, data, &page_size)))
+		goto out;
 	if (!json)
 		fprintf(stderr, "shmkit demo: %s in 2 bit arrays and 2 int64 arrays, %d workers\n",
 			human_size(data_bytes, hs), nworkers);
@@ -725,11 +771,12 @@ int cmd_demo(int argc, char **argv)
 		       "\"fill_seconds\": %.3f, \"scan_seconds\": %.3f, \"scan_gbps\": %.2f, \"memread_gbps\": %.2f, "
 		       "\"scan_vs_memread\": %.3f, \"pss_workers_bytes\": %llu, \"pss_total_bytes\": %llu, "
 		       "\"pss_total_vs_data\": %.3f, \"page_tables_bytes\": %llu, \"copy_would_cost_bytes\": %llu, "
-		       "\"results_ok\": %s",
+		       "\"anonymous\": %s, \"page_size\": %llu, \"results_ok\": %s",
 		       (unsigned long long)data_bytes, nworkers, attach_med, attach_max, attach_cpu_med, attach_cpu_max,
 		       fill_s, scan_s, scan_gbps, read_gbps, scan_gbps / read_gbps, (unsigned long long)pss_workers,
 		       (unsigned long long)pss_total, (double)pss_total / (double)data_bytes, (unsigned long long)ptes,
-		       (unsigned long long)copy_cost, ok ? "true" : "false");
+		       (unsigned long long)copy_cost, anon_mode ? "true" : "false", (unsigned long long)page_size,
+		       ok ? "true" : "false");
 		if (want_copy)
 			printf(", \"copy_pss_total_bytes\": %llu, \"copy_seconds\": %.3f, \"copy_vs_shmkit_pss\": %.2f",
 			       (unsigned long long)cr.pss_total, cr.seconds, (double)cr.pss_total / (double)pss_total);
@@ -739,9 +786,13 @@ int cmd_demo(int argc, char **argv)
 		printf("\n%-24s %s (2 bit arrays, 2 int64 arrays)\n", "data", human_size(data_bytes, a));
 		printf("%-24s %d processes\n", "workers", nworkers);
 		printf("%-24s %.2f s (in parallel, by the workers)\n", "fill", fill_s);
-		printf(
-		    "%-24s median %.0f us, max %.0f us (4 segments by name; CPU time: median %.0f us, max %.0f us)\n",
-		    "attach per worker", attach_med, attach_max, attach_cpu_med, attach_cpu_max);
+		if (anon_mode)
+			printf("%-24s none: anonymous segments made before the workers, inherited by them\n",
+			       "attach per worker");
+		else
+			printf("%-24s median %.0f us, max %.0f us (4 segments by name; CPU time: median %.0f us, max "
+			       "%.0f us)\n",
+			       "attach per worker", attach_med, attach_max, attach_cpu_med, attach_cpu_max);
 		printf("%-24s %.2f s: each worker read all data, then its share: %.1f GB/s\n", "scan", scan_s,
 		       scan_gbps);
 		printf("%-24s %.1f GB/s plain read of private memory, same workers (scan = %.2fx of it)\n", "machine",

@@ -442,3 +442,42 @@ def test_freeze(tmp_path, names):
     assert "is frozen" in run("freeze", n, check=1).err
     assert "no such segment" in run("freeze", names("nothere"), check=1).err
     assert run("freeze", check=2)
+
+
+def shmem_kib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Shmem:"):
+                return int(line.split()[1])
+    return -1
+
+
+def test_demo_anonymous_names_nothing():
+    before = sorted(os.listdir("/dev/shm"))
+    d = json.loads(run("demo", "--anonymous", "--size", "64M", "--workers", "3", "--json", check=0).out)
+    assert d["results_ok"] is True and d["anonymous"] is True
+    assert d["data_bytes"] * 0.95 <= d["pss_total_bytes"] <= d["data_bytes"] * 1.15
+    assert d["attach_us_max"] == 0          # inherited, not attached
+    assert sorted(os.listdir("/dev/shm")) == before
+    assert "--keep needs named segments" in run("demo", "--anonymous", "--keep", check=2).err
+
+
+def test_demo_anonymous_killed_leaves_nothing():
+    import signal
+    import subprocess
+    import time
+    before = sorted(os.listdir("/dev/shm"))
+    base = shmem_kib()
+    proc = subprocess.Popen([BIN_PATH(), "demo", "--anonymous", "--size", "1G", "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while shmem_kib() - base < 900 * 1024 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    assert proc.poll() is None and shmem_kib() - base >= 900 * 1024, "the demo never held its 1 GiB"
+    proc.send_signal(signal.SIGKILL)       # no handler runs: only the kernel cleans up
+    proc.wait(timeout=30)
+    deadline = time.time() + 10
+    while shmem_kib() - base > 100 * 1024 and time.time() < deadline:
+        time.sleep(0.02)
+    assert shmem_kib() - base <= 100 * 1024   # the workers died with it and the memory is back
+    assert sorted(os.listdir("/dev/shm")) == before
