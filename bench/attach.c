@@ -13,63 +13,8 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "coldscan.h"
 #include "shmkit.h"
-
-/* A fresh process attaches to the segment behind fd and reads all of it
- * twice: the first read maps every page into it (cold), the second does not
- * (warm). Returns 0 and fills GB/s and the process's page-table bytes. */
-typedef struct scan_result {
-	double cold_gbps, warm_gbps;
-	double page_tables;
-} scan_result;
-
-static uint64_t proc_kb(const char *key)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	uint64_t v = 0;
-	while (f && fgets(line, sizeof line, f))
-		if (!strncmp(line, key, strlen(key)))
-			v = strtoull(line + strlen(key), NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
-static int fresh_scan(int fd, scan_result *out)
-{
-	scan_result *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		sk_segment *s;
-		if (sk_segment_open_fd(fd, SK_RDONLY, &s))
-			_exit(1);
-		const uint64_t *w = sk_segment_data(s);
-		size_t n = sk_segment_size(s) / 8;
-		volatile uint64_t sink = 0;
-		for (int pass = 0; pass < 2; pass++) {
-			double t0 = bench_now();
-			uint64_t s0 = 0, s1 = 0;
-			for (size_t i = 0; i + 2 <= n; i += 2)
-				s0 += w[i], s1 += w[i + 1];
-			sink += s0 + s1;
-			double gbps = (double)n * 8 / (bench_now() - t0) / 1e9;
-			if (pass == 0)
-				r->cold_gbps = gbps;
-			else
-				r->warm_gbps = gbps;
-		}
-		(void)sink;
-		r->page_tables = (double)proc_kb("VmPTE:") * 1024;
-		_exit(0);
-	}
-	int st;
-	waitpid(pid, &st, 0);
-	*out = *r;
-	munmap(r, sizeof *r);
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
 
 static long read_long(const char *path)
 {
@@ -148,36 +93,23 @@ int main(int argc, char **argv)
 	}
 	free(t);
 
-	/* Cold scan of 1 GiB by a freshly attached process, plain and huge pages. */
-	scan_result plain = { 0 }, huge = { 0 };
-	const char *huge_note = NULL;
-	uint64_t cold_bytes = (max_mib >= 1024 ? 1024 : max_mib) << 20;
-	sk_create_opts anon = { .flags = SK_CREATE_ANON }, hanon = { .flags = SK_CREATE_ANON | SK_CREATE_HUGE };
-	sk_segment *ps;
-	if (sk_segment_create(NULL, cold_bytes, &anon, &ps) == 0) {
-		memset(sk_segment_data(ps), 1, cold_bytes);
-		fresh_scan(sk_segment_fd(ps), &plain);
-		sk_segment_close(ps);
-	}
-	/* Huge pages need room in the pool; as root the benchmark makes it for
+	/* Cold scan of 1 GiB by a freshly attached process, plain and huge pages.
+	 * Huge pages need room in the pool; as root the benchmark makes it for
 	 * this measurement and puts the setting back. */
+	uint64_t cold_bytes = (max_mib >= 1024 ? 1024 : max_mib) << 20;
+	cold_scan plain, huge;
+	const char *plain_note = NULL, *huge_note = NULL;
+	cold_scan_run(cold_bytes, false, &plain, &plain_note);
+	if (!plain.ok) {
+		fprintf(stderr, "attach: the cold scan failed: %s\n", plain_note);
+		return 1;
+	}
 	const char *nr = "/proc/sys/vm/nr_hugepages";
 	long saved = read_long(nr), need = (long)(cold_bytes >> 21) + 2;
 	if (saved >= 0 && saved < need && geteuid() == 0)
 		write_long(nr, need);
-	sk_segment *hs;
-	if (sk_segment_create(NULL, cold_bytes, &hanon, &hs) == 0) {
-		sk_segment_info in;
-		sk_segment_info_get(hs, &in);
-		if (in.page_size > 4096) {
-			memset(sk_segment_data(hs), 1, cold_bytes);
-			fresh_scan(sk_segment_fd(hs), &huge);
-		} else {
-			huge_note = "no room in the huge-page pool (vm.nr_hugepages; needs root to raise)";
-		}
-		sk_segment_close(hs);
-	}
-	if (read_long(nr) != saved && saved >= 0)
+	cold_scan_run(cold_bytes, true, &huge, &huge_note);
+	if (saved >= 0 && read_long(nr) != saved)
 		write_long(nr, saved);
 
 	if (json) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "coldscan.h"
 
 static const char help[] =
     "usage: shmkit demo [--size SIZE] [--workers N] [--baseline copy|auto|none] [--json] [--keep]\n"
@@ -748,6 +749,14 @@ int cmd_demo(int argc, char **argv)
 		fail("demo", "measuring read speed failed: %s", rc == SK_EWORKER ? pf.message : sk_strerror(rc));
 		goto out;
 	}
+	/* A fresh worker reading memory it has just attached: 4 KiB pages, then
+	 * 2 MiB pages when the huge-page pool has room (the demo does not change
+	 * vm.nr_hugepages; bench/attach does, as root). */
+	uint64_t cold_bytes = data_bytes < (UINT64_C(1) << 30) ? data_bytes : UINT64_C(1) << 30;
+	cold_scan cold, cold_huge;
+	const char *cold_note = NULL, *huge_note = NULL;
+	cold_scan_run(cold_bytes, false, &cold, &cold_note);
+	cold_scan_run(cold_bytes, true, &cold_huge, &huge_note);
 	double scanned = (double)data_bytes * (nworkers + 1);
 	double scan_gbps = scanned / scan_s / 1e9;
 
@@ -777,6 +786,14 @@ int cmd_demo(int argc, char **argv)
 		       (unsigned long long)pss_total, (double)pss_total / (double)data_bytes, (unsigned long long)ptes,
 		       (unsigned long long)copy_cost, anon_mode ? "true" : "false", (unsigned long long)page_size,
 		       ok ? "true" : "false");
+		printf(", \"cold_scan_bytes\": %llu, \"cold_scan_gbps\": %.2f, \"warm_scan_gbps\": %.2f",
+		       (unsigned long long)cold_bytes, cold.cold_gbps, cold.warm_gbps);
+		if (cold_huge.ok)
+			printf(", \"cold_scan_gbps_huge\": %.2f, \"page_tables_cold_bytes\": %.0f, "
+			       "\"page_tables_cold_bytes_huge\": %.0f",
+			       cold_huge.cold_gbps, cold.page_tables, cold_huge.page_tables);
+		else
+			printf(", \"cold_scan_gbps_huge\": null, \"huge_note\": \"%s\"", huge_note ? huge_note : "");
 		if (want_copy)
 			printf(", \"copy_pss_total_bytes\": %llu, \"copy_seconds\": %.3f, \"copy_vs_shmkit_pss\": %.2f",
 			       (unsigned long long)cr.pss_total, cr.seconds, (double)cr.pss_total / (double)pss_total);
@@ -801,6 +818,12 @@ int cmd_demo(int argc, char **argv)
 		printf("%-24s %s = %.2fx the data\n", "PSS of process tree", human_size(pss_total, a),
 		       (double)pss_total / (double)data_bytes);
 		printf("%-24s %s\n", "page tables", human_size(ptes, a));
+		printf("%-24s %s: %.1f GB/s cold with 4 KiB pages (%.1f GB/s warm); ", "a fresh worker reads",
+		       human_size(cold_bytes, b), cold.cold_gbps, cold.warm_gbps);
+		if (cold_huge.ok)
+			printf("%.1f GB/s cold with 2 MiB pages\n", cold_huge.cold_gbps);
+		else
+			printf("2 MiB pages: %s\n", huge_note ? huge_note : "not measured");
 		printf("%-24s %s (%d private copies and the original)\n", "copying would cost",
 		       human_size(copy_cost, a), nworkers);
 		if (want_copy)

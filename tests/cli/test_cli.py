@@ -297,6 +297,10 @@ def test_demo_small_one_copy():
     assert d["pss_workers_bytes"] <= d["pss_total_bytes"]
     assert d["copy_would_cost_bytes"] == 5 * d["data_bytes"]
     assert "copy_pss_total_bytes" not in d
+    # A fresh worker's cold read, with 4 KiB pages and, where the pool has room, 2 MiB pages.
+    assert d["cold_scan_bytes"] == d["data_bytes"] and d["cold_scan_gbps"] > 0 and d["warm_scan_gbps"] > 0
+    assert "cold_scan_gbps_huge" in d
+    assert d["cold_scan_gbps_huge"] is None and "huge-page pool" in d["huge_note"] or d["cold_scan_gbps_huge"] > 0
     assert "filling: 100%" in p.err                  # plain progress lines when not a terminal
     assert shm_entries("shmkit-demo-") == []
 
