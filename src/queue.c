@@ -449,13 +449,19 @@ int sk_queue_commit(sk_queue *q)
 	return 0;
 }
 
-int sk_queue_abort(sk_queue *q)
+/* Lets go of the lock held since reserve or peek, changing nothing. */
+static int drop_hold(sk_queue *q, int held)
 {
-	if (!q || q->state != RESERVED)
+	if (!q || q->state != held)
 		return -EINVAL;
 	q->state = IDLE;
 	q_unlock(q);
 	return 0;
+}
+
+int sk_queue_abort(sk_queue *q)
+{
+	return drop_hold(q, RESERVED);
 }
 
 int sk_queue_peek(sk_queue *q, const void **ptr, size_t *len, int64_t timeout_ns)
@@ -490,11 +496,7 @@ int sk_queue_release(sk_queue *q)
 
 int sk_queue_unpeek(sk_queue *q)
 {
-	if (!q || q->state != PEEKED)
-		return -EINVAL;
-	q->state = IDLE;
-	q_unlock(q);
-	return 0;
+	return drop_hold(q, PEEKED);
 }
 
 /* ---- the rest ---- */
