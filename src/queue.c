@@ -344,6 +344,21 @@ static int first_rec(sk_queue *q, int64_t timeout_ns, int64_t deadline, uint32_t
 	}
 }
 
+/* Takes the lock and waits for the oldest message, as the timeout allows.
+ * Returns 0 with the lock held, or an error with it released. */
+static int lock_first(sk_queue *q, int64_t timeout_ns, uint32_t *len, uint64_t *size)
+{
+	int64_t deadline = sk__deadline(timeout_ns);
+	int rc = q_lock(q, deadline);
+	return rc ? rc : first_rec(q, timeout_ns, deadline, len, size);
+}
+
+/* The payload of the record at head. */
+static inline uint8_t *head_payload(const sk_queue *q)
+{
+	return q->ring + q->c->head % q->cap + 8;
+}
+
 static void take_rec(sk_queue *q, uint64_t size)
 {
 	queue_ctl *c = q->c;
@@ -356,12 +371,9 @@ int sk_queue_pop(sk_queue *q, void *buf, size_t bufsize, size_t *len, int64_t ti
 {
 	if (!q || !len || (bufsize && !buf))
 		return -EINVAL;
-	int64_t deadline = sk__deadline(timeout_ns);
 	uint32_t l;
 	uint64_t size;
-	int rc = q_lock(q, deadline);
-	if (!rc)
-		rc = first_rec(q, timeout_ns, deadline, &l, &size);
+	int rc = lock_first(q, timeout_ns, &l, &size);
 	if (rc)
 		return rc;
 	*len = l;
@@ -370,7 +382,7 @@ int sk_queue_pop(sk_queue *q, void *buf, size_t bufsize, size_t *len, int64_t ti
 		return -EMSGSIZE;
 	}
 	if (l)
-		memcpy(buf, q->ring + q->c->head % q->cap + 8, l);
+		memcpy(buf, head_payload(q), l);
 	take_rec(q, size);
 	wake_producers(q->c);
 	q_unlock(q);
@@ -381,12 +393,9 @@ int sk_queue_pop_many(sk_queue *q, void *buf, size_t bufsize, size_t *lens, int 
 {
 	if (!q || !lens || max < 1 || (bufsize && !buf))
 		return -EINVAL;
-	int64_t deadline = sk__deadline(timeout_ns);
 	uint32_t l;
 	uint64_t size;
-	int rc = q_lock(q, deadline);
-	if (!rc)
-		rc = first_rec(q, timeout_ns, deadline, &l, &size);
+	int rc = lock_first(q, timeout_ns, &l, &size);
 	if (rc)
 		return rc;
 	if (l > bufsize) {
@@ -399,7 +408,7 @@ int sk_queue_pop_many(sk_queue *q, void *buf, size_t bufsize, size_t *lens, int 
 	queue_ctl *c = q->c;
 	for (;;) {
 		if (l)
-			memcpy((uint8_t *)buf + used, q->ring + c->head % q->cap + 8, l);
+			memcpy((uint8_t *)buf + used, head_payload(q), l);
 		used += l;
 		lens[n++] = l;
 		take_rec(q, size);
@@ -468,15 +477,12 @@ int sk_queue_peek(sk_queue *q, const void **ptr, size_t *len, int64_t timeout_ns
 {
 	if (!q || !ptr || !len)
 		return -EINVAL;
-	int64_t deadline = sk__deadline(timeout_ns);
 	uint32_t l;
 	uint64_t size;
-	int rc = q_lock(q, deadline);
-	if (!rc)
-		rc = first_rec(q, timeout_ns, deadline, &l, &size);
+	int rc = lock_first(q, timeout_ns, &l, &size);
 	if (rc)
 		return rc;
-	*ptr = q->ring + q->c->head % q->cap + 8;
+	*ptr = head_payload(q);
 	*len = l;
 	q->state = PEEKED;
 	q->pending = size;
