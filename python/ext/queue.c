@@ -1,0 +1,661 @@
+/*
+ * python/ext/queue.c: the byte-level half of shmkit.Queue. The Python class
+ * (shmkit/__init__.py) adds put/get of objects on top: it pickles with
+ * protocol 5, and large buffers (NumPy arrays, bytearrays) travel out of band,
+ * copied once straight into the ring by _put_oob.
+ *
+ * Message formats: a pickle (it starts with the PROTO opcode 0x80), or, when
+ * there are out-of-band buffers, 0x00 followed by
+ *   u8[3] zero, u32 nbuf, u64 pickle_len, u64 buf_len[nbuf],
+ *   then the pickle and each buffer, each starting on an 8-byte boundary.
+ * Raw messages (put_bytes) are whatever the caller gave.
+ */
+#include "ext.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define DEFAULT_CAPACITY (32ull << 20)
+#define SMALL            16384 /* messages up to this size are copied with the GIL held, then released */
+
+typedef struct {
+	PyObject_HEAD int closed;
+	sk_queue *q;
+	uint64_t capacity, max_msg;
+	skpy_life life;
+	PyObject *weakrefs;
+} QueueObject;
+
+static PyTypeObject Queue_Type;
+
+static int q_usable(QueueObject *q)
+{
+	if (q->closed) {
+		PyErr_SetString(PyExc_ValueError, "Queue is closed");
+		return -1;
+	}
+	return 0;
+}
+
+/* Errors of a put or get: rc is not 0. */
+static PyObject *q_raise(QueueObject *q, int rc, int put, size_t len)
+{
+	if (rc == -ETIMEDOUT || rc == -EAGAIN) {
+		PyErr_SetNone(put ? skpy_Full : skpy_Empty);
+		return NULL;
+	}
+	if (rc == SK_ECLOSED) {
+		PyErr_SetString(skpy_ShutDown, put ? "the queue was shut down: no more puts"
+						   : "the queue was shut down and is empty");
+		return NULL;
+	}
+	if (rc == -EMSGSIZE && put) {
+		PyErr_Format(PyExc_ValueError,
+			     "message of %zu bytes is larger than the queue's max_msg (%llu bytes); create the queue "
+			     "with a larger capacity or max_msg",
+			     len, (unsigned long long)q->max_msg);
+		return NULL;
+	}
+	return skpy_raise(rc, q->life.name);
+}
+
+static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "name", "capacity", "max_msg", "owned", NULL };
+	PyObject *name_o = Py_None, *max_o = Py_None;
+	unsigned long long cap = DEFAULT_CAPACITY;
+	int owned = 1;
+	const char *name;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OKO$p", kwlist, &name_o, &cap, &max_o, &owned) ||
+	    skpy_name_arg(name_o, &name))
+		return NULL;
+	unsigned long long max_msg = cap / 2;
+	if (max_o != Py_None) {
+		max_msg = PyLong_AsUnsignedLongLong(max_o);
+		if (max_msg == (unsigned long long)-1 && PyErr_Occurred())
+			return NULL;
+	}
+	if (cap < 64 || max_msg + 8 > cap)
+		return PyErr_Format(PyExc_ValueError,
+				    "capacity must be at least 64 bytes and hold max_msg + 8 (capacity %llu, max_msg %llu)",
+				    cap, max_msg);
+	QueueObject *q = (QueueObject *)type->tp_alloc(type, 0);
+	if (!q)
+		return NULL;
+	sk_create_opts o = { .flags = skpy_owned_flag(owned || !name) };
+	int rc;
+	Py_BEGIN_ALLOW_THREADS rc = sk_queue_create(name, cap, max_msg, &o, &q->q);
+	Py_END_ALLOW_THREADS if (rc)
+	{
+		q->closed = 1;
+		Py_DECREF(q);
+		return skpy_raise(rc, name);
+	}
+	skpy_life_init(&q->life, name == NULL, sk_queue_name(q->q));
+	sk_queue_stats st;
+	sk_queue_stats_get(q->q, &st);
+	q->capacity = st.capacity;
+	q->max_msg = st.max_msg;
+	return (PyObject *)q;
+}
+
+static PyObject *queue_open(PyObject *cls, PyObject *args)
+{
+	const char *name;
+	if (!PyArg_ParseTuple(args, "s", &name))
+		return NULL;
+	QueueObject *q = (QueueObject *)((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
+	if (!q)
+		return NULL;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS rc = sk_queue_open(name, &q->q);
+	Py_END_ALLOW_THREADS if (rc)
+	{
+		q->closed = 1;
+		Py_DECREF(q);
+		return skpy_raise(rc, name);
+	}
+	skpy_life_init(&q->life, 0, name);
+	sk_queue_stats st;
+	sk_queue_stats_get(q->q, &st);
+	q->capacity = st.capacity;
+	q->max_msg = st.max_msg;
+	return (PyObject *)q;
+}
+
+static void queue_release(QueueObject *q)
+{
+	if (q->closed)
+		return;
+	q->closed = 1;
+	sk_queue_close(q->q);
+	q->q = NULL;
+	skpy_life_end(&q->life);
+}
+
+static void queue_dealloc(QueueObject *q)
+{
+	if (q->weakrefs)
+		PyObject_ClearWeakRefs((PyObject *)q);
+	queue_release(q);
+	Py_TYPE(q)->tp_free((PyObject *)q);
+}
+
+static int parse_block(PyObject *args, PyObject *kw, char **kwlist, const char *fmt, int64_t *deadline, PyObject **a0,
+		       PyObject **a1)
+{
+	int block = 1;
+	PyObject *timeout = Py_None;
+	int ok = a1 ? PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, a0, a1, &block, &timeout)
+	     : a0   ? PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, a0, &block, &timeout)
+		    : PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &block, &timeout);
+	if (!ok)
+		return -1;
+	*deadline = skpy_deadline(block, timeout);
+	return *deadline == -2 ? -1 : 0;
+}
+
+/* ---- put ---- */
+
+typedef struct {
+	sk_queue *q;
+	const void *msg;
+	size_t len;
+} push_arg;
+
+static int push_fn(void *arg, int64_t slice)
+{
+	push_arg *a = arg;
+	return sk_queue_push(a->q, a->msg, a->len, slice);
+}
+
+static PyObject *queue_put_bytes(QueueObject *q, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "data", "block", "timeout", NULL };
+	PyObject *data;
+	int64_t deadline;
+	if (parse_block(args, kw, kwlist, "O|pO", &deadline, &data, NULL) || q_usable(q))
+		return NULL;
+	Py_buffer view;
+	if (PyObject_GetBuffer(data, &view, PyBUF_C_CONTIGUOUS) < 0)
+		return NULL;
+	push_arg a = { q->q, view.buf, (size_t)view.len };
+	int rc = (size_t)view.len <= SMALL ? push_fn(&a, 0) : -EAGAIN;
+	if (rc == -EAGAIN && (deadline != 0 || (size_t)view.len > SMALL))
+		rc = skpy_wait(push_fn, &a, deadline);
+	PyBuffer_Release(&view);
+	if (rc)
+		return q_raise(q, rc, 1, a.len);
+	Py_RETURN_NONE;
+}
+
+typedef struct {
+	sk_queue *q;
+	size_t len;
+	void *ptr;
+} reserve_arg;
+
+static int reserve_fn(void *arg, int64_t slice)
+{
+	reserve_arg *a = arg;
+	return sk_queue_reserve(a->q, a->len, &a->ptr, slice);
+}
+
+static size_t align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* _put_oob(pickle, buffers, block=True, timeout=None): one message holding a
+ * pickle and its out-of-band buffers, each copied once into the ring. */
+static PyObject *queue_put_oob(QueueObject *q, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "pickle", "buffers", "block", "timeout", NULL };
+	PyObject *pick, *bufs;
+	int64_t deadline;
+	if (parse_block(args, kw, kwlist, "OO|pO", &deadline, &pick, &bufs) || q_usable(q))
+		return NULL;
+	PyObject *seq = PySequence_Fast(bufs, "buffers must be a sequence");
+	if (!seq)
+		return NULL;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+	Py_buffer *views = PyMem_Calloc((size_t)n + 1, sizeof *views);
+	PyObject *ret = NULL;
+	Py_ssize_t got = 0;
+	if (!views) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	if (PyObject_GetBuffer(pick, &views[0], PyBUF_C_CONTIGUOUS) < 0)
+		goto out;
+	got = 1;
+	for (Py_ssize_t i = 0; i < n; i++, got++)
+		if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, i), &views[i + 1], PyBUF_C_CONTIGUOUS) < 0)
+			goto out;
+	size_t head = align8(16 + 8 * (size_t)n), total = head;
+	for (Py_ssize_t i = 0; i <= n; i++)
+		total = align8(total + (size_t)views[i].len);
+	reserve_arg r = { q->q, total, NULL };
+	int rc = skpy_wait(reserve_fn, &r, deadline);
+	if (rc) {
+		q_raise(q, rc, 1, total);
+		goto out;
+	}
+	Py_BEGIN_ALLOW_THREADS char *p = r.ptr;
+	memset(p, 0, head);
+	uint32_t nb = (uint32_t)n;
+	uint64_t pl = (uint64_t)views[0].len;
+	memcpy(p + 4, &nb, 4);
+	memcpy(p + 8, &pl, 8);
+	for (Py_ssize_t i = 0; i < n; i++) {
+		uint64_t l = (uint64_t)views[i + 1].len;
+		memcpy(p + 16 + 8 * i, &l, 8);
+	}
+	size_t off = head;
+	for (Py_ssize_t i = 0; i <= n; i++) {
+		memcpy(p + off, views[i].buf, (size_t)views[i].len);
+		size_t end = off + (size_t)views[i].len;
+		off = align8(end);
+		memset(p + end, 0, off - end);
+	}
+	rc = sk_queue_commit(q->q);
+	Py_END_ALLOW_THREADS if (rc) q_raise(q, rc, 1, total);
+	else
+	{
+		Py_INCREF(Py_None);
+		ret = Py_None;
+	}
+out:
+	for (Py_ssize_t i = 0; i < got; i++)
+		PyBuffer_Release(&views[i]);
+	PyMem_Free(views);
+	Py_DECREF(seq);
+	return ret;
+}
+
+/* put_many_bytes(items, block=True, timeout=None) -> how many were put. */
+static PyObject *queue_put_many_bytes(QueueObject *q, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "items", "block", "timeout", NULL };
+	PyObject *items;
+	int64_t deadline;
+	if (parse_block(args, kw, kwlist, "O|pO", &deadline, &items, NULL) || q_usable(q))
+		return NULL;
+	PyObject *seq = PySequence_Fast(items, "items must be a sequence of bytes-like objects");
+	if (!seq)
+		return NULL;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), got = 0, done = 0;
+	Py_buffer *views = PyMem_Calloc((size_t)n + 1, sizeof *views);
+	const void **ptrs = PyMem_Calloc((size_t)n + 1, sizeof *ptrs);
+	size_t *lens = PyMem_Calloc((size_t)n + 1, sizeof *lens);
+	PyObject *ret = NULL;
+	if (!views || !ptrs || !lens) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	for (; got < n; got++) {
+		if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &views[got], PyBUF_C_CONTIGUOUS) < 0)
+			goto out;
+		ptrs[got] = views[got].buf;
+		lens[got] = (size_t)views[got].len;
+		if (lens[got] > q->max_msg) {
+			q_raise(q, -EMSGSIZE, 1, lens[got]);
+			got++;
+			goto out;
+		}
+	}
+	while (done < n) {
+		int rc;
+		int64_t left = -1;
+		if (deadline > 0) {
+			left = deadline - skpy_now_ns();
+			if (left < 0)
+				left = 0;
+		} else if (deadline == 0) {
+			left = 0;
+		}
+		int chunk = n - done > 1 << 20 ? 1 << 20 : (int)(n - done);
+		Py_BEGIN_ALLOW_THREADS rc = sk_queue_push_many(q->q, ptrs + done, lens + done, chunk,
+							       left < 0 || left > 50000000 ? 50000000 : left);
+		Py_END_ALLOW_THREADS if (rc > 0)
+		{
+			done += rc;
+			continue;
+		}
+		if ((rc == -ETIMEDOUT || rc == -EAGAIN) && (deadline < 0 || (deadline > 0 && left > 0))) {
+			if (PyErr_CheckSignals())
+				goto out;
+			continue;
+		}
+		if (done > 0 && (rc == -ETIMEDOUT || rc == -EAGAIN))
+			break;
+		q_raise(q, rc, 1, 0);
+		goto out;
+	}
+	ret = PyLong_FromSsize_t(done);
+out:
+	for (Py_ssize_t i = 0; i < got; i++)
+		PyBuffer_Release(&views[i]);
+	PyMem_Free(views);
+	PyMem_Free(ptrs);
+	PyMem_Free(lens);
+	Py_DECREF(seq);
+	return ret;
+}
+
+/* ---- get ---- */
+
+typedef struct {
+	sk_queue *q;
+	char *buf;
+	size_t bufsize, len;
+} pop_arg;
+
+static int pop_fn(void *arg, int64_t slice)
+{
+	pop_arg *a = arg;
+	return sk_queue_pop(a->q, a->buf, a->bufsize, &a->len, slice);
+}
+
+static PyObject *new_buf(int ba, const char *src, size_t len)
+{
+	return ba ? PyByteArray_FromStringAndSize(src, (Py_ssize_t)len) : PyBytes_FromStringAndSize(src, (Py_ssize_t)len);
+}
+
+/* One message as bytes (ba 0) or bytearray (ba 1). Small ones land on the
+ * stack first; a larger one is popped straight into an object of its size. */
+static PyObject *pop_obj(QueueObject *q, int64_t deadline, int ba)
+{
+	char stack[SMALL];
+	pop_arg a = { q->q, stack, sizeof stack, 0 };
+	int rc = pop_fn(&a, 0);
+	if (rc == -EAGAIN && deadline != 0)
+		rc = skpy_wait(pop_fn, &a, deadline);
+	PyObject *o = NULL;
+	while (rc == -EMSGSIZE) {
+		Py_XDECREF(o);
+		o = new_buf(ba, NULL, a.len);
+		if (!o)
+			return NULL;
+		a.buf = ba ? PyByteArray_AS_STRING(o) : PyBytes_AS_STRING(o);
+		a.bufsize = a.len;
+		rc = skpy_wait(pop_fn, &a, deadline);
+	}
+	if (rc) {
+		Py_XDECREF(o);
+		return q_raise(q, rc, 0, 0);
+	}
+	if (!o)
+		return new_buf(ba, stack, a.len);
+	if (a.len != a.bufsize) {
+		if (ba ? PyByteArray_Resize(o, (Py_ssize_t)a.len) : _PyBytes_Resize(&o, (Py_ssize_t)a.len))
+			return NULL;
+	}
+	return o;
+}
+
+static PyObject *queue_get_bytes(QueueObject *q, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "block", "timeout", NULL };
+	int64_t deadline;
+	if (parse_block(args, kw, kwlist, "|pO", &deadline, NULL, NULL) || q_usable(q))
+		return NULL;
+	return pop_obj(q, deadline, 0);
+}
+
+static PyObject *queue_get_raw(QueueObject *q, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "block", "timeout", NULL };
+	int64_t deadline;
+	if (parse_block(args, kw, kwlist, "|pO", &deadline, NULL, NULL) || q_usable(q))
+		return NULL;
+	return pop_obj(q, deadline, 1);
+}
+
+typedef struct {
+	sk_queue *q;
+	char *buf;
+	size_t bufsize;
+	size_t *lens;
+	int max;
+} popm_arg;
+
+static int popm_fn(void *arg, int64_t slice)
+{
+	popm_arg *a = arg;
+	return sk_queue_pop_many(a->q, a->buf, a->bufsize, a->lens, a->max, slice);
+}
+
+/* get_many_bytes(max=64, block=True, timeout=None, *, bytearray=False) ->
+ * list of 1..max messages; waits for the first only. */
+static PyObject *queue_get_many_bytes(QueueObject *q, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "max", "block", "timeout", "bytearray", NULL };
+	int max = 64, block = 1, ba = 0;
+	PyObject *timeout = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|ipO$p", kwlist, &max, &block, &timeout, &ba) || q_usable(q))
+		return NULL;
+	if (max < 1)
+		return PyErr_Format(PyExc_ValueError, "max must be at least 1");
+	int64_t deadline = skpy_deadline(block, timeout);
+	if (deadline == -2)
+		return NULL;
+	size_t bufsize = 1u << 20;
+	popm_arg a = { q->q, PyMem_RawMalloc(bufsize), bufsize, PyMem_RawMalloc(sizeof(size_t) * (size_t)max), max };
+	PyObject *list = NULL;
+	if (!a.buf || !a.lens) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	int rc = popm_fn(&a, 0);
+	if (rc == -EAGAIN && deadline != 0)
+		rc = skpy_wait(popm_fn, &a, deadline);
+	if (rc == -EMSGSIZE) {
+		/* The first message alone is larger than the buffer. */
+		PyObject *one = pop_obj(q, deadline, ba);
+		if (one) {
+			list = PyList_New(1);
+			if (list)
+				PyList_SET_ITEM(list, 0, one);
+			else
+				Py_DECREF(one);
+		}
+		goto out;
+	}
+	if (rc < 0) {
+		q_raise(q, rc, 0, 0);
+		goto out;
+	}
+	list = PyList_New(rc);
+	size_t off = 0;
+	for (int i = 0; list && i < rc; i++) {
+		PyObject *o = new_buf(ba, a.buf + off, a.lens[i]);
+		if (!o) {
+			Py_CLEAR(list);
+			break;
+		}
+		PyList_SET_ITEM(list, i, o);
+		off += a.lens[i];
+	}
+out:
+	PyMem_RawFree(a.buf);
+	PyMem_RawFree(a.lens);
+	return list;
+}
+
+/* ---- the rest ---- */
+
+static PyObject *queue_stats(QueueObject *q, PyObject *unused)
+{
+	(void)unused;
+	if (q_usable(q))
+		return NULL;
+	sk_queue_stats st;
+	int rc = sk_queue_stats_get(q->q, &st);
+	if (rc)
+		return skpy_raise(rc, q->life.name);
+	return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:O,s:i,s:i,s:K}", "capacity", (unsigned long long)st.capacity,
+			     "max_msg", (unsigned long long)st.max_msg, "used", (unsigned long long)st.used, "messages",
+			     (unsigned long long)st.messages, "pushed", (unsigned long long)st.pushed, "popped",
+			     (unsigned long long)st.popped, "shut_down", st.closed ? Py_True : Py_False,
+			     "waiting_producers", st.waiting_producers, "waiting_consumers", st.waiting_consumers,
+			     "recoveries", (unsigned long long)st.recoveries);
+}
+
+static PyObject *queue_qsize(QueueObject *q, PyObject *unused)
+{
+	(void)unused;
+	if (q_usable(q))
+		return NULL;
+	sk_queue_stats st;
+	int rc = sk_queue_stats_get(q->q, &st);
+	if (rc)
+		return skpy_raise(rc, q->life.name);
+	return PyLong_FromUnsignedLongLong(st.messages);
+}
+
+static PyObject *queue_empty(QueueObject *q, PyObject *unused)
+{
+	PyObject *n = queue_qsize(q, unused);
+	if (!n)
+		return NULL;
+	int z = PyLong_AsLong(n) == 0;
+	Py_DECREF(n);
+	return PyBool_FromLong(z);
+}
+
+/* True when a message of max_msg bytes would not fit now. */
+static PyObject *queue_full(QueueObject *q, PyObject *unused)
+{
+	(void)unused;
+	if (q_usable(q))
+		return NULL;
+	sk_queue_stats st;
+	int rc = sk_queue_stats_get(q->q, &st);
+	if (rc)
+		return skpy_raise(rc, q->life.name);
+	return PyBool_FromLong(st.capacity - st.used < align8(st.max_msg) + 8);
+}
+
+static PyObject *queue_shutdown(QueueObject *q, PyObject *unused)
+{
+	(void)unused;
+	if (q_usable(q))
+		return NULL;
+	int rc = sk_queue_shutdown(q->q);
+	if (rc)
+		return skpy_raise(rc, q->life.name);
+	Py_RETURN_NONE;
+}
+
+static PyObject *queue_close(QueueObject *q, PyObject *unused)
+{
+	(void)unused;
+	queue_release(q);
+	Py_RETURN_NONE;
+}
+
+static PyObject *queue_unlink(QueueObject *q, PyObject *unused)
+{
+	(void)unused;
+	int rc = sk_segment_unlink(q->life.name);
+	if (rc)
+		return skpy_raise(rc, q->life.name);
+	q->life.creator = 0;
+	Py_RETURN_NONE;
+}
+
+static PyObject *queue_noop(QueueObject *q, PyObject *unused)
+{
+	(void)q;
+	(void)unused;
+	Py_RETURN_NONE;
+}
+
+static PyObject *queue_reduce(QueueObject *q, PyObject *unused)
+{
+	(void)unused;
+	if (q_usable(q))
+		return NULL;
+	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(q), "open");
+	return open ? Py_BuildValue("N(s)", open, q->life.name) : NULL;
+}
+
+static PyObject *queue_get_name(QueueObject *q, void *c)
+{
+	(void)c;
+	return PyUnicode_FromString(q->life.name);
+}
+static PyObject *queue_get_capacity(QueueObject *q, void *c)
+{
+	(void)c;
+	return PyLong_FromUnsignedLongLong(q->capacity);
+}
+static PyObject *queue_get_max_msg(QueueObject *q, void *c)
+{
+	(void)c;
+	return PyLong_FromUnsignedLongLong(q->max_msg);
+}
+static PyObject *queue_get_closed(QueueObject *q, void *c)
+{
+	(void)c;
+	return PyBool_FromLong(q->closed);
+}
+
+static PyMethodDef queue_methods[] = {
+	{ "put_bytes", (PyCFunction)(void (*)(void))queue_put_bytes, METH_VARARGS | METH_KEYWORDS,
+	  "put_bytes(data, block=True, timeout=None): one raw message (any bytes-like object)." },
+	{ "get_bytes", (PyCFunction)(void (*)(void))queue_get_bytes, METH_VARARGS | METH_KEYWORDS,
+	  "get_bytes(block=True, timeout=None) -> bytes: the oldest message as it was put." },
+	{ "put_many_bytes", (PyCFunction)(void (*)(void))queue_put_many_bytes, METH_VARARGS | METH_KEYWORDS,
+	  "put_many_bytes(items, block=True, timeout=None) -> how many were put (under one lock per batch)." },
+	{ "get_many_bytes", (PyCFunction)(void (*)(void))queue_get_many_bytes, METH_VARARGS | METH_KEYWORDS,
+	  "get_many_bytes(max=64, block=True, timeout=None) -> list of 1..max messages." },
+	{ "_put_oob", (PyCFunction)(void (*)(void))queue_put_oob, METH_VARARGS | METH_KEYWORDS, NULL },
+	{ "_get_raw", (PyCFunction)(void (*)(void))queue_get_raw, METH_VARARGS | METH_KEYWORDS, NULL },
+	{ "qsize", (PyCFunction)queue_qsize, METH_NOARGS, "Messages waiting." },
+	{ "empty", (PyCFunction)queue_empty, METH_NOARGS, "True if no message waits." },
+	{ "full", (PyCFunction)queue_full, METH_NOARGS, "True if a message of max_msg bytes would not fit now." },
+	{ "stats", (PyCFunction)queue_stats, METH_NOARGS, "Counters of the queue as a dict." },
+	{ "shutdown", (PyCFunction)queue_shutdown, METH_NOARGS,
+	  "Refuse puts everywhere from now on; gets drain what is left, then raise shmkit.ShutDown." },
+	{ "close", (PyCFunction)queue_close, METH_NOARGS,
+	  "This process is done with the queue: unmap it (the queue lives on for the others)." },
+	{ "unlink", (PyCFunction)queue_unlink, METH_NOARGS, "Remove the queue's name." },
+	{ "join_thread", (PyCFunction)queue_noop, METH_NOARGS,
+	  "Nothing to join: put() has copied the message into shared memory before it returns." },
+	{ "cancel_join_thread", (PyCFunction)queue_noop, METH_NOARGS, "Nothing to cancel (see join_thread)." },
+	{ "open", (PyCFunction)queue_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named queue." },
+	{ "__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL },
+	{ NULL }
+};
+
+static PyGetSetDef queue_getset[] = { { "name", (getter)queue_get_name, NULL, "segment name", NULL },
+				      { "capacity", (getter)queue_get_capacity, NULL, "ring bytes", NULL },
+				      { "max_msg", (getter)queue_get_max_msg, NULL, "largest message in bytes", NULL },
+				      { "closed", (getter)queue_get_closed, NULL, "True after close()", NULL },
+				      { NULL } };
+
+static PyTypeObject Queue_Type = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit._shmkit.Queue",
+	.tp_basicsize = sizeof(QueueObject),
+	.tp_dealloc = (destructor)queue_dealloc,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_doc = "The byte-level queue; shmkit.Queue adds objects.",
+	.tp_weaklistoffset = offsetof(QueueObject, weakrefs),
+	.tp_methods = queue_methods,
+	.tp_getset = queue_getset,
+	.tp_new = queue_tp_new,
+};
+
+int skpy_queue_init(PyObject *m)
+{
+	if (PyType_Ready(&Queue_Type) < 0)
+		return -1;
+	Py_INCREF(&Queue_Type);
+	if (PyModule_AddObject(m, "Queue", (PyObject *)&Queue_Type) < 0) {
+		Py_DECREF(&Queue_Type);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,266 @@
+"""shmkit.create / shmkit.open: N-d arrays as zero-copy NumPy views."""
+import errno
+import multiprocessing as mp
+import os
+import pickle
+import subprocess
+
+import numpy as np
+import pytest
+
+import shmkit
+from conftest import BIN, run_python
+
+
+def test_create_open_attributes(names):
+    n = names()
+    with shmkit.create(n, (3, 5), np.int32) as a:
+        assert a.name == n
+        assert a.shape == (3, 5) and a.ndim == 2 and a.size == 15
+        assert a.dtype == np.int32
+        assert a.nbytes == 60 and len(a) == 3
+        assert not a.readonly and not a.locked and not a.closed
+        m = np.asarray(a)
+        assert m.shape == (3, 5) and m.dtype == np.int32 and m.flags.writeable
+        assert m.strides == (20, 4) and not m.any()
+        m[2, 4] = 99
+        b = shmkit.open(n)
+        assert isinstance(b, shmkit.SharedArray)
+        mb = np.asarray(b)
+        assert mb[2, 4] == 99
+        mb[0, 0] = -1
+        assert m[0, 0] == -1  # the same memory, no copy
+        assert np.shares_memory(m, np.asarray(a))
+        del mb
+        b.close()
+        del m
+    assert a.closed
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                                   "float32", "float64", "i8", "f4", "d", "B", np.dtype("<u2"), float, int, bool])
+def test_every_dtype(names, dtype):
+    n = names()
+    a = shmkit.create(n, (4, 2), dtype)
+    m = np.asarray(a)
+    assert m.dtype == np.dtype(shmkit._dtype_name(dtype))
+    assert m.dtype == a.dtype
+    m[:] = 1
+    assert np.asarray(shmkit.open(n)).sum() == 8
+    del m
+    a.close()
+    a.unlink()
+
+
+def test_zero_d_and_empty(names):
+    a = shmkit.create(names(), (), "float64")
+    np.asarray(a)[()] = 2.5
+    assert np.asarray(shmkit.open(a.name))[()] == 2.5
+    e = shmkit.create(names(), (0, 7), "int64")
+    assert np.asarray(e).shape == (0, 7) and e.nbytes == 0
+
+
+def test_generated_name_goes_with_the_object():
+    a = shmkit.create(None, 10, "int8")
+    name = a.name
+    assert os.path.exists("/dev/shm/" + name)
+    assert a.info()["owned"]
+    del a
+    assert not os.path.exists("/dev/shm/" + name)
+
+
+def test_close_with_live_views_raises_buffer_error(names):
+    a = shmkit.create(names(), (1000,), "float64")
+    m = np.asarray(a)
+    view = m[10:20]
+    with pytest.raises(BufferError):
+        a.close()
+    view[:] = 3  # the mapping is intact
+    assert m[10] == 3
+    del m
+    with pytest.raises(BufferError):
+        a.close()  # the slice still holds the buffer
+    del view
+    a.close()
+    a.close()  # idempotent
+    with pytest.raises(ValueError):
+        a.shape
+    with pytest.raises(BufferError):
+        memoryview(a)
+
+
+def test_readonly(names):
+    n = names()
+    a = shmkit.create(n, (8,), "uint8")
+    np.asarray(a)[:] = 7
+    r = shmkit.open(n, readonly=True)
+    assert r.readonly
+    m = np.asarray(r)
+    assert not m.flags.writeable and m.sum() == 56
+    with pytest.raises(ValueError):
+        m[0] = 1
+    # a write through the mapping faults: shown in a child
+    code = ("import shmkit, ctypes, numpy as np, sys\n"
+            "r = shmkit.open(sys.argv[1], readonly=True)\n"
+            "addr = np.asarray(r).__array_interface__['data'][0]\n"
+            "ctypes.c_uint8.from_address(addr).value = 1\n")
+    p = run_python(code, n)
+    assert p.returncode == -11, (p.returncode, p.stderr)
+
+
+def test_errors(names, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        shmkit.open(names("missing"))
+    with pytest.raises(ValueError, match="invalid segment name"):
+        shmkit.create("a/b", 4, "int8")
+    with pytest.raises(ValueError):
+        shmkit.create("../etc", 4, "int8")
+    with pytest.raises(ValueError):
+        shmkit.create("", 4, "int8")
+    n = names()
+    shmkit.create(n, 4, "int8", owned=False)
+    with pytest.raises(FileExistsError):
+        shmkit.create(n, 4, "int8")
+    with pytest.raises(TypeError):
+        shmkit.create(names(), 4, "complex128")
+    with pytest.raises(TypeError):
+        shmkit.create(names(), 4, ">i4")
+    with pytest.raises(ValueError):
+        shmkit.create(names(), (-1,), "int8")
+    # wrong kind: bits opened as an array
+    b = names()
+    shmkit.Bits(100, b)
+    with pytest.raises(TypeError):
+        shmkit._shmkit.array_open(b)
+    # a foreign file and a corrupt header
+    f = names("foreign")
+    with open("/dev/shm/" + f, "wb") as fh:
+        fh.write(b"not a segment" * 1000)
+    with pytest.raises(shmkit.Error) as ei:
+        shmkit.open(f)
+    assert ei.value.args[0] == -1003
+    # larger than /dev/shm has free: a clear error now, nothing left behind
+    free = os.statvfs("/dev/shm").f_bavail * os.statvfs("/dev/shm").f_frsize
+    big = names("big")
+    with pytest.raises(OSError) as ei:
+        shmkit.create(big, (free * 2,), "uint8")
+    assert ei.value.errno == errno.ENOSPC
+    assert not os.path.exists("/dev/shm/" + big)
+
+
+def _child_write(name):
+    a = shmkit.open(name)
+    m = np.asarray(a)
+    m[:, 0] = np.arange(m.shape[0])
+    m[0, 1] = os.getpid()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_zero_copy_across_processes(names, method):
+    n = names()
+    a = shmkit.create(n, (100, 2), "int64")
+    m = np.asarray(a)
+    p = mp.get_context(method).Process(target=_child_write, args=(n,))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    assert (m[:, 0] == np.arange(100)).all()
+    assert m[0, 1] == p.pid
+
+
+def _child_pickled(a, q):
+    m = np.asarray(a)
+    q.put(int(m.sum()))
+    m[:] = 5
+
+
+def test_pickled_to_spawned_process(names):
+    a = shmkit.create(names(), (10,), "int32")
+    np.asarray(a)[:] = 2
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_pickled, args=(a, q))
+    p.start()
+    assert q.get(timeout=60) == 20
+    p.join(60)
+    assert np.asarray(a).sum() == 50
+    b = pickle.loads(pickle.dumps(a))
+    assert b.name == a.name and b is not a
+
+
+def test_array_made_by_the_command_read_in_python(names):
+    n = names()
+    subprocess.run([BIN, "create", n, "--dtype", "uint16", "--shape", "4,6"], check=True, capture_output=True)
+    a = shmkit.open(n)
+    assert a.shape == (4, 6) and a.dtype == np.uint16
+    assert not a.info()["owned"]  # the command makes persistent segments
+    np.asarray(a)[3, 5] = 65535
+    out = subprocess.run([BIN, "info", n, "--json"], check=True, capture_output=True, text=True).stdout
+    assert '"uint16"' in out
+
+
+def test_array_made_in_python_exported_by_the_command(names, tmp_path):
+    n = names()
+    a = shmkit.create(n, (3, 4, 5), "float32")
+    src = np.random.default_rng(1).random((3, 4, 5), dtype=np.float32)
+    np.asarray(a)[...] = src
+    out = tmp_path / "a.npy"
+    subprocess.run([BIN, "export", n, str(out)], check=True, capture_output=True)
+    got = np.load(out)
+    assert got.dtype == np.float32 and got.shape == (3, 4, 5)
+    assert (got == src).all()
+    # and back: the command imports a .npy that Python opens
+    m = names()
+    subprocess.run([BIN, "import", m, str(out)], check=True, capture_output=True)
+    assert (np.asarray(shmkit.open(m)) == src).all()
+
+
+def test_locked_array(names):
+    a = shmkit.create(names(), (4,), "int64", locked=True)
+    assert a.locked
+    lock = a.get_lock()
+    assert lock is a.get_lock()
+    with lock:
+        np.asarray(a)[0] += 1
+        with pytest.raises(RuntimeError):
+            a.close()  # closing under its own lock would strand the lock
+    plain = shmkit.create(names(), (4,), "int64")
+    with pytest.raises(AttributeError):
+        plain.get_lock()
+    del lock
+    a.close()
+    with pytest.raises(ValueError):
+        a.get_lock()
+
+
+def test_freeze(names):
+    n = names()
+    a = shmkit.create(n, (4,), "int8")
+    a.freeze()
+    assert a.readonly and not np.asarray(a).flags.writeable
+    with pytest.raises(shmkit.Error):
+        shmkit.open(n)
+    assert shmkit.open(n, readonly=True).readonly
+
+
+def test_stat_list_and_gc(names):
+    n = names()
+    a = shmkit.create(n, (2, 3), "int16")
+    st = shmkit.stat(n)
+    assert st["kind"] == "array" and st["shape"] == (2, 3) and st["dtype"] == "int16"
+    assert st["creator_pid"] == os.getpid() and st["creator_alive"] and st["owned"]
+    assert n in shmkit.list_segments()
+    assert n not in shmkit.gc(dry_run=True)  # its creator is alive
+    del a
+
+
+def test_dead_creator_is_collected(names):
+    n = names()
+    code = ("import shmkit, os, sys\n"
+            "a = shmkit.create(sys.argv[1], (1000,), 'int64')\n"
+            "os.kill(os.getpid(), 9)\n")
+    p = run_python(code, n)
+    assert p.returncode == -9
+    assert os.path.exists("/dev/shm/" + n)  # SIGKILL: nothing ran at exit
+    assert n in shmkit.gc()
+    assert not os.path.exists("/dev/shm/" + n)
