@@ -21,6 +21,7 @@ import ctypes as _ctypes
 import pickle as _pickle
 import secrets as _secrets
 import struct as _struct
+import sys as _sys
 
 from . import _shmkit
 from ._shmkit import (  # noqa: F401  (re-exported)
@@ -217,9 +218,18 @@ class SharedMemory:
         return self._size
 
     def close(self):
-        """Closes access from this instance. BufferError while exports of
-        .buf (NumPy arrays, slices) are alive, as in CPython."""
+        """Closes access from this instance. BufferError while something
+        still uses .buf (a NumPy array made on it, a slice of it): the
+        mapping then stays, where CPython's would be unmapped under the
+        array's feet."""
         if self._buf is not None:
+            # Who else holds .buf, or the segment itself (numpy.ndarray(buffer=shm.buf) keeps the
+            # segment as its base and no buffer export)? Not counted: this object's attributes, the
+            # memoryview's own hold on the segment, and getrefcount's argument.
+            users = (_sys.getrefcount(self._buf) - 2) + (_sys.getrefcount(self._seg) - 3)
+            if users > 0:
+                raise BufferError("cannot close %s: %d object(s) (NumPy arrays, ...) still use .buf"
+                                  % (self._name, users))
             self._buf.release()
             self._buf = None
         if self._seg is not None:

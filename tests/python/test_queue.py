@@ -1,0 +1,265 @@
+"""shmkit.Queue: objects and bytes between real processes, the semantics of
+multiprocessing.Queue, and producers killed in the middle of a put."""
+import hashlib
+import multiprocessing as mp
+import os
+import pickle
+import queue
+import random
+import signal
+import struct
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import shmkit
+from conftest import kill
+
+fork = mp.get_context("fork")
+spawn = mp.get_context("spawn")
+
+
+def test_objects_round_trip():
+    q = shmkit.Queue(capacity=1 << 20)
+    things = [None, 1, "two", b"three", [4.0, {"five": (6,)}], set([7]), np.arange(10),
+              bytearray(b"x" * 100)]
+    for t in things:
+        q.put(t)
+    assert q.qsize() == len(things) and not q.empty()
+    for t in things:
+        got = q.get()
+        if isinstance(t, np.ndarray):
+            assert (got == t).all() and got.dtype == t.dtype
+        else:
+            assert got == t and type(got) is type(t)
+    assert q.empty()
+
+
+def test_large_arrays_travel_out_of_band_and_come_back_writable():
+    q = shmkit.Queue(capacity=64 << 20)
+    a = np.random.default_rng(0).random((512, 300))
+    f = np.asfortranarray(np.arange(200000, dtype=np.int32).reshape(400, 500))
+    q.put({"a": a, "f": f, "tag": "x"})
+    msg = q.get_bytes()
+    assert msg[:1] == b"\x00"  # the out-of-band format
+    q.put({"a": a, "f": f, "tag": "x"})
+    got = q.get()
+    assert (got["a"] == a).all() and (got["f"] == f).all() and got["tag"] == "x"
+    assert got["f"].flags.f_contiguous
+    assert got["a"].flags.writeable
+    got["a"][0, 0] = -1  # writable, and not the sender's memory
+    assert a[0, 0] != -1
+
+
+def test_bytes():
+    q = shmkit.Queue(capacity=1 << 16, max_msg=1000)
+    q.put_bytes(b"")
+    q.put_bytes(b"abc")
+    q.put_bytes(bytearray(b"def"))
+    q.put_bytes(memoryview(b"xyz")[1:])
+    q.put_bytes(np.arange(3, dtype=np.uint8))
+    assert [q.get_bytes() for _ in range(5)] == [b"", b"abc", b"def", b"yz", b"\x00\x01\x02"]
+    with pytest.raises(ValueError, match="max_msg"):
+        q.put_bytes(b"x" * 1001)
+    big = shmkit.Queue(capacity=1 << 20)
+    payload = os.urandom(300000)  # larger than the stack buffer of get
+    big.put_bytes(payload)
+    assert big.get_bytes() == payload
+    assert q.max_msg == 1000 and big.max_msg == big.capacity // 2
+
+
+def test_block_and_timeout_semantics():
+    q = shmkit.Queue(capacity=256, max_msg=100)
+    with pytest.raises(queue.Empty):
+        q.get(block=False)
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=-1)  # negative counts as 0, as in multiprocessing
+    t0 = time.monotonic()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.2)
+    assert 0.19 <= time.monotonic() - t0 < 2
+    n = 0
+    while True:
+        try:
+            q.put_bytes(b"x" * 50, block=False)
+            n += 1
+        except queue.Full:
+            break
+    assert n >= 2 and q.full()
+    with pytest.raises(queue.Full):
+        q.put_nowait("y")
+    t0 = time.monotonic()
+    with pytest.raises(queue.Full):
+        q.put_bytes(b"x" * 50, timeout=0.1)
+    assert time.monotonic() - t0 >= 0.09
+    # timeout=None waits for as long as it takes
+    threading.Timer(0.3, q.get_bytes).start()
+    t0 = time.monotonic()
+    q.put_bytes(b"z" * 50, timeout=None)
+    assert time.monotonic() - t0 >= 0.25
+
+
+def test_many():
+    q = shmkit.Queue(capacity=1 << 20)
+    assert q.put_many(range(1000)) == 1000
+    got = []
+    while len(got) < 1000:
+        got += q.get_many(300)
+    assert got == list(range(1000))
+    with pytest.raises(queue.Empty):
+        q.get_many(10, block=False)
+    q.put_many_bytes([b"a", b"bb"])
+    assert q.get_many_bytes() == [b"a", b"bb"]
+    small = shmkit.Queue(capacity=1024, max_msg=64)
+    n = small.put_many([b"x" * 40] * 100, block=False)
+    assert 0 < n < 100
+    with pytest.raises(queue.Full):
+        small.put_many([1], block=False)
+
+
+def test_shutdown_drains_then_raises():
+    q = shmkit.Queue(capacity=4096)
+    q.put(1)
+    q.shutdown()
+    with pytest.raises(shmkit.ShutDown):
+        q.put(2)
+    assert q.get() == 1
+    with pytest.raises(shmkit.ShutDown):
+        q.get()
+    assert q.stats()["shut_down"]
+
+
+def test_close_and_reopen(names):
+    n = names()
+    q = shmkit.Queue(n, capacity=4096)
+    q.put("kept")
+    q.close()
+    assert q.closed
+    with pytest.raises(ValueError):
+        q.put(1)
+    q.join_thread()
+    r = shmkit.Queue.open(n)
+    assert isinstance(r, shmkit.Queue) and r.get() == "kept"
+    assert isinstance(shmkit.open(n), shmkit.Queue)
+    r2 = pickle.loads(pickle.dumps(r))
+    assert r2.name == n and type(r2) is shmkit.Queue
+
+
+def _producer(q, base, n):
+    for i in range(n):
+        q.put((base, i, hashlib.sha1(b"%d-%d" % (base, i)).hexdigest()))
+
+
+def _consumer(q, out, n):
+    seen = []
+    for _ in range(n):
+        seen.append(q.get(timeout=60))
+    out.put(seen)
+
+
+@pytest.mark.parametrize("ctx", [fork, spawn], ids=["fork", "spawn"])
+def test_producers_and_consumers(ctx):
+    q = shmkit.Queue(capacity=1 << 16)
+    out = ctx.Queue()
+    P, C, N = 3, 3, 2000
+    procs = [ctx.Process(target=_producer, args=(q, b, N)) for b in range(P)]
+    procs += [ctx.Process(target=_consumer, args=(q, out, P * N // C)) for _ in range(C)]
+    for p in procs:
+        p.start()
+    seen = [m for _ in range(C) for m in out.get(timeout=120)]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert len(seen) == P * N and len(set(seen)) == P * N
+    for base, i, digest in seen:
+        assert digest == hashlib.sha1(b"%d-%d" % (base, i)).hexdigest()
+    # per producer, each consumer saw its messages in order
+    assert q.empty()
+
+
+def _put_forever(q, size):
+    rng = random.Random(os.getpid())
+    i = 0
+    while True:
+        body = rng.randbytes(rng.randrange(size))
+        q.put_bytes(struct.pack("<Q", i) + hashlib.sha256(body).digest() + body)
+        i += 1
+
+
+def test_killed_mid_put_loses_nothing_else():
+    """Producers are SIGKILLed at random moments while putting; every message
+    that comes out is whole, none is repeated, and the queue goes on."""
+    q = shmkit.Queue(capacity=1 << 18)
+    rng = random.Random(7)
+    seen = {}
+    got = 0
+    for rnd in range(20):
+        p = fork.Process(target=_put_forever, args=(q, 20000))
+        p.start()
+        time.sleep(rng.uniform(0.001, 0.03))
+        kill(p)
+        while True:
+            try:
+                m = q.get_bytes(block=False)
+            except queue.Empty:
+                break
+            (i,) = struct.unpack_from("<Q", m)
+            assert hashlib.sha256(m[40:]).digest() == m[8:40], "a torn message"
+            assert (p.pid, i) not in seen
+            seen[(p.pid, i)] = 1
+            got += 1
+    assert got > 0
+    st = q.stats()
+    assert st["messages"] == 0 and st["used"] == 0
+    q.put("still works")
+    assert q.get() == "still works"
+
+
+def _get_forever(q):
+    while True:
+        q.get_bytes()
+
+
+def test_killed_mid_get_loses_at_most_nothing_unpopped():
+    q = shmkit.Queue(capacity=1 << 20)
+    for rnd in range(10):
+        for i in range(200):
+            q.put_bytes(b"%d" % i)
+        p = fork.Process(target=_get_forever, args=(q,))
+        p.start()
+        time.sleep(0.002)
+        kill(p)
+        rest = []
+        while True:
+            try:
+                rest.append(int(q.get_bytes(block=False)))
+            except queue.Empty:
+                break
+        # the consumer took a prefix; what is left is the rest, in order
+        if rest:
+            assert rest == list(range(rest[0], 200))
+    q.put(1)
+    assert q.get() == 1
+
+
+def test_get_releases_the_gil():
+    q = shmkit.Queue(capacity=4096)
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.3)
+    stop.set()
+    t.join()
+    assert len(ticks) > 50
