@@ -13,7 +13,7 @@ CMAKE_FLAGS = -DCMAKE_C_COMPILER=$(CC) -DSHMKIT_SANITIZE=$(if $(filter 1,$(SANIT
 
 FUZZ_SECONDS ?= 60
 FORMAT_FILES = include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c cli/*.c cli/*.h tests/*.c tests/*.h \
-	       tests/cli/*.c bench/*.c bench/*.h examples/*.c fuzz/*.c
+	       tests/cli/*.c bench/*.c bench/*.h examples/*.c fuzz/*.c python/ext/*.c python/ext/*.h
 
 all: build
 
@@ -57,4 +57,4 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD) build-asan build-install build-fuzz
+	rm -rf $(BUILD) build-asan build-install build-fuzz build-python

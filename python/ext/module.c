@@ -24,7 +24,8 @@ PyObject *skpy_raise(int rc, const char *name)
 	if (rc == SKPY_EINTR)
 		return NULL; /* the signal handler's exception is already set */
 	if (rc == SK_EBADNAME) {
-		PyErr_Format(PyExc_ValueError, "invalid segment name '%s': 1..%d characters of [A-Za-z0-9._-], not . or ..",
+		PyErr_Format(PyExc_ValueError,
+			     "invalid segment name '%s': 1..%d characters of [A-Za-z0-9._-], not . or ..",
 			     name ? name : "", SK_NAME_MAX);
 		return NULL;
 	}
@@ -34,15 +35,16 @@ PyObject *skpy_raise(int rc, const char *name)
 	}
 	if (rc > -1000) {
 		/* An errno: OSError picks FileNotFoundError, FileExistsError, ... */
-		PyObject *args = name ? Py_BuildValue("(iss)", -rc, strerror(-rc), name)
-				      : Py_BuildValue("(is)", -rc, strerror(-rc));
+		PyObject *args =
+		    name ? Py_BuildValue("(iss)", -rc, strerror(-rc), name) : Py_BuildValue("(is)", -rc, strerror(-rc));
 		if (args) {
 			PyErr_SetObject(PyExc_OSError, args);
 			Py_DECREF(args);
 		}
 		return NULL;
 	}
-	PyObject *args = name ? Py_BuildValue("(iss)", rc, sk_strerror(rc), name) : Py_BuildValue("(is)", rc, sk_strerror(rc));
+	PyObject *args =
+	    name ? Py_BuildValue("(iss)", rc, sk_strerror(rc), name) : Py_BuildValue("(is)", rc, sk_strerror(rc));
 	if (args) {
 		PyErr_SetObject(skpy_Error, args);
 		Py_DECREF(args);
@@ -97,9 +99,7 @@ int skpy_wait(skpy_wait_fn fn, void *arg, int64_t deadline)
 		int rc;
 		/* Released even for a zero slice: fn may copy a large message. */
 		Py_BEGIN_ALLOW_THREADS rc = fn(arg, slice);
-		Py_END_ALLOW_THREADS
-		if (rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EBUSY)
-			return rc;
+		Py_END_ALLOW_THREADS if (rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EBUSY) return rc;
 		if (last)
 			return -ETIMEDOUT;
 		if (PyErr_CheckSignals())
@@ -209,7 +209,8 @@ static int dtype_arg(const char *n, sk_dtype *out)
 	*out = sk_dtype_from_name(n);
 	if (!*out) {
 		PyErr_Format(PyExc_TypeError,
-			     "unsupported dtype %s: shmkit stores bool, int8..int64, uint8..uint64, float32, float64", n);
+			     "unsupported dtype %s: shmkit stores bool, int8..int64, uint8..uint64, float32, float64",
+			     n);
 		return -1;
 	}
 	return 0;
@@ -306,15 +307,15 @@ static PyObject *info_dict(const sk_segment_info *in)
 	for (int i = 0; in->kind == SK_KIND_ARRAY && i < in->ndim; i++)
 		PyTuple_SET_ITEM(shape, i, PyLong_FromUnsignedLongLong(in->shape[i]));
 	const char *dt = in->dtype ? sk_dtype_name(in->dtype) : NULL;
-	return Py_BuildValue(
-		"{s:s,s:s,s:K,s:K,s:K,s:i,s:O,s:L,s:z,s:N,s:K,s:O,s:O,s:O,s:K,s:I,s:I}", "name", in->name, "kind",
-		sk_kind_name(in->kind), "data_size", (unsigned long long)in->data_size, "data_offset",
-		(unsigned long long)in->data_offset, "file_size", (unsigned long long)in->file_size, "creator_pid",
-		(int)in->creator_pid, "creator_alive", in->creator_alive ? Py_True : Py_False, "ctime_ns",
-		(long long)in->ctime_ns, "dtype", dt, "shape", shape, "nitems", (unsigned long long)in->nitems, "locked",
-		in->locked ? Py_True : Py_False, "owned", in->owned ? Py_True : Py_False, "frozen",
-		in->frozen ? Py_True : Py_False, "page_size", (unsigned long long)in->page_size, "mode",
-		(unsigned)in->mode, "uid", (unsigned)in->uid);
+	return Py_BuildValue("{s:s,s:s,s:K,s:K,s:K,s:i,s:O,s:L,s:z,s:N,s:K,s:O,s:O,s:O,s:K,s:I,s:I}", "name", in->name,
+			     "kind", sk_kind_name(in->kind), "data_size", (unsigned long long)in->data_size,
+			     "data_offset", (unsigned long long)in->data_offset, "file_size",
+			     (unsigned long long)in->file_size, "creator_pid", (int)in->creator_pid, "creator_alive",
+			     in->creator_alive ? Py_True : Py_False, "ctime_ns", (long long)in->ctime_ns, "dtype", dt,
+			     "shape", shape, "nitems", (unsigned long long)in->nitems, "locked",
+			     in->locked ? Py_True : Py_False, "owned", in->owned ? Py_True : Py_False, "frozen",
+			     in->frozen ? Py_True : Py_False, "page_size", (unsigned long long)in->page_size, "mode",
+			     (unsigned)in->mode, "uid", (unsigned)in->uid);
 }
 
 /* ---- Segment, SharedArray, Bits: objects that export their data ---- */
@@ -1065,38 +1066,37 @@ static PyObject *bits_repr(DataObject *d)
 
 /* ---- type tables of the three ---- */
 
-#define DATA_COMMON_METHODS                                                                                            \
-	{ "close", (PyCFunction)data_close, METH_NOARGS,                                                               \
-	  "Unmap. BufferError while NumPy arrays or memoryviews of it are alive." },                                   \
-		{ "unlink", (PyCFunction)data_unlink, METH_NOARGS,                                                     \
-		  "Remove the name; processes that have it keep their mapping." },                                     \
-		{ "info", (PyCFunction)data_info, METH_NOARGS, "The segment's header as a dict." },                    \
-		{ "freeze", (PyCFunction)data_freeze, METH_NOARGS,                                                     \
-		  "Make the segment read-only for good: later read-write opens fail." },                               \
-		{ "__enter__", (PyCFunction)data_enter, METH_NOARGS, NULL },                                           \
-		{ "__exit__", (PyCFunction)data_exit, METH_VARARGS, NULL },                                            \
-	{                                                                                                              \
-		"__reduce__", (PyCFunction)data_reduce, METH_NOARGS, NULL                                              \
+#define DATA_COMMON_METHODS                                                                     \
+	{ "close", (PyCFunction)data_close, METH_NOARGS,                                        \
+	  "Unmap. BufferError while NumPy arrays or memoryviews of it are alive." },            \
+	    { "unlink", (PyCFunction)data_unlink, METH_NOARGS,                                  \
+	      "Remove the name; processes that have it keep their mapping." },                  \
+	    { "info", (PyCFunction)data_info, METH_NOARGS, "The segment's header as a dict." }, \
+	    { "freeze", (PyCFunction)data_freeze, METH_NOARGS,                                  \
+	      "Make the segment read-only for good: later read-write opens fail." },            \
+	    { "__enter__", (PyCFunction)data_enter, METH_NOARGS, NULL },                        \
+	    { "__exit__", (PyCFunction)data_exit, METH_VARARGS, NULL },                         \
+	{                                                                                       \
+		"__reduce__", (PyCFunction)data_reduce, METH_NOARGS, NULL                       \
 	}
 
-#define DATA_COMMON_GETSET                                                                                             \
-	{ "name", (getter)data_get_name, NULL, "segment name", NULL },                                                 \
-		{ "nbytes", (getter)data_get_nbytes, NULL, "bytes of data", NULL },                                    \
-		{ "readonly", (getter)data_get_readonly, NULL, "opened read-only", NULL },                             \
-	{                                                                                                              \
-		"closed", (getter)data_get_closed, NULL, "True after close()", NULL                                    \
+#define DATA_COMMON_GETSET                                                             \
+	{ "name", (getter)data_get_name, NULL, "segment name", NULL },                 \
+	    { "nbytes", (getter)data_get_nbytes, NULL, "bytes of data", NULL },        \
+	    { "readonly", (getter)data_get_readonly, NULL, "opened read-only", NULL }, \
+	{                                                                              \
+		"closed", (getter)data_get_closed, NULL, "True after close()", NULL    \
 	}
 
 static PyMethodDef segment_methods[] = { DATA_COMMON_METHODS, { NULL } };
-static PyGetSetDef segment_getset[] = {
-	DATA_COMMON_GETSET, { "size", (getter)segment_get_size, NULL, "bytes of data", NULL }, { NULL }
-};
+static PyGetSetDef segment_getset[] = { DATA_COMMON_GETSET,
+					{ "size", (getter)segment_get_size, NULL, "bytes of data", NULL },
+					{ NULL } };
 
-static PyMethodDef array_methods[] = {
-	DATA_COMMON_METHODS,
-	{ "get_lock", (PyCFunction)array_get_lock, METH_NOARGS, "The robust lock carried by a locked array (an RLock)." },
-	{ NULL }
-};
+static PyMethodDef array_methods[] = { DATA_COMMON_METHODS,
+				       { "get_lock", (PyCFunction)array_get_lock, METH_NOARGS,
+					 "The robust lock carried by a locked array (an RLock)." },
+				       { NULL } };
 static PyGetSetDef array_getset[] = { DATA_COMMON_GETSET,
 				      { "dtype", (getter)array_get_dtype, NULL, "element type", NULL },
 				      { "shape", (getter)array_get_shape, NULL, "extent of each dimension", NULL },
@@ -1116,8 +1116,7 @@ static PyMethodDef bits_methods[] = {
 	  "set_range(begin=0, end=None): set every bit of [begin, end)." },
 	{ "clear_range", (PyCFunction)(void (*)(void))bits_clear_range, METH_VARARGS | METH_KEYWORDS,
 	  "clear_range(begin=0, end=None): clear every bit of [begin, end)." },
-	{ "test_and_set", (PyCFunction)bits_test_and_set, METH_O,
-	  "Atomically set bit i; return its previous value." },
+	{ "test_and_set", (PyCFunction)bits_test_and_set, METH_O, "Atomically set bit i; return its previous value." },
 	{ "test_and_clear", (PyCFunction)bits_test_and_clear, METH_O,
 	  "Atomically clear bit i; return its previous value." },
 	{ "flip", (PyCFunction)bits_flip, METH_O, "Atomically flip bit i." },
@@ -1345,7 +1344,8 @@ static PyObject *value_add(ValueObject *v, PyObject *delta)
 	if (value_usable(v))
 		return NULL;
 	if (value_held_here(v)) {
-		PyErr_SetString(PyExc_RuntimeError, "add() takes the value's lock itself: call it without holding get_lock()");
+		PyErr_SetString(PyExc_RuntimeError,
+				"add() takes the value's lock itself: call it without holding get_lock()");
 		return NULL;
 	}
 	uint64_t d = 0, old = 0;
@@ -1479,12 +1479,11 @@ static PyMethodDef value_methods[] = {
 	{ "__reduce__", (PyCFunction)value_reduce, METH_NOARGS, NULL },
 	{ NULL }
 };
-static PyGetSetDef value_getset[] = {
-	{ "value", (getter)value_get, (setter)value_set, "the shared scalar (read and written under its lock)", NULL },
-	{ "name", (getter)value_get_name, NULL, "segment name", NULL },
-	{ "dtype", (getter)value_get_dtype, NULL, "element type", NULL },
-	{ NULL }
-};
+static PyGetSetDef value_getset[] = { { "value", (getter)value_get, (setter)value_set,
+					"the shared scalar (read and written under its lock)", NULL },
+				      { "name", (getter)value_get_name, NULL, "segment name", NULL },
+				      { "dtype", (getter)value_get_dtype, NULL, "element type", NULL },
+				      { NULL } };
 
 static PyTypeObject SharedValue_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.SharedValue",
@@ -1667,21 +1666,22 @@ PyMODINIT_FUNC PyInit__shmkit(void)
 	skpy_BrokenBarrier = attr_of("threading", "BrokenBarrierError");
 	if (!skpy_Empty || !skpy_Full || !skpy_BrokenBarrier)
 		goto fail;
-	skpy_Error = PyErr_NewExceptionWithDoc("shmkit.Error",
-					       "A shmkit failure that is not an OS error: a corrupt, foreign, truncated "
-					       "or frozen segment, an unusable lock, ... args are (code, message[, name]).",
-					       PyExc_OSError, NULL);
+	skpy_Error =
+	    PyErr_NewExceptionWithDoc("shmkit.Error",
+				      "A shmkit failure that is not an OS error: a corrupt, foreign, truncated "
+				      "or frozen segment, an unusable lock, ... args are (code, message[, name]).",
+				      PyExc_OSError, NULL);
 	skpy_OwnerDiedWarning = PyErr_NewExceptionWithDoc(
-		"shmkit.OwnerDiedWarning",
-		"Issued by acquire() when the lock's previous holder died holding it: the lock was acquired and "
-		"the data it protects may be half updated.",
-		PyExc_RuntimeWarning, NULL);
+	    "shmkit.OwnerDiedWarning",
+	    "Issued by acquire() when the lock's previous holder died holding it: the lock was acquired and "
+	    "the data it protects may be half updated.",
+	    PyExc_RuntimeWarning, NULL);
 	PyObject *sd_base = PyObject_HasAttrString(PyImport_AddModule("queue"), "ShutDown")
-				    ? attr_of("queue", "ShutDown")
-				    : (Py_INCREF(PyExc_Exception), PyExc_Exception);
-	skpy_ShutDown = sd_base ? PyErr_NewExceptionWithDoc("shmkit.ShutDown",
-							    "The queue was shut down: puts fail, and gets once it is empty.",
-							    sd_base, NULL)
+				? attr_of("queue", "ShutDown")
+				: (Py_INCREF(PyExc_Exception), PyExc_Exception);
+	skpy_ShutDown = sd_base ? PyErr_NewExceptionWithDoc(
+				      "shmkit.ShutDown",
+				      "The queue was shut down: puts fail, and gets once it is empty.", sd_base, NULL)
 				: NULL;
 	Py_XDECREF(sd_base);
 	if (!skpy_Error || !skpy_OwnerDiedWarning || !skpy_ShutDown)
@@ -1689,7 +1689,8 @@ PyMODINIT_FUNC PyInit__shmkit(void)
 	Py_INCREF(skpy_Error);
 	Py_INCREF(skpy_OwnerDiedWarning);
 	Py_INCREF(skpy_ShutDown);
-	if (PyModule_AddObject(m, "Error", skpy_Error) || PyModule_AddObject(m, "OwnerDiedWarning", skpy_OwnerDiedWarning) ||
+	if (PyModule_AddObject(m, "Error", skpy_Error) ||
+	    PyModule_AddObject(m, "OwnerDiedWarning", skpy_OwnerDiedWarning) ||
 	    PyModule_AddObject(m, "ShutDown", skpy_ShutDown))
 		goto fail;
 	if (add_type(m, &Segment_Type, "Segment") || add_type(m, &SharedArray_Type, "SharedArray") ||

@@ -45,8 +45,8 @@ static PyObject *q_raise(QueueObject *q, int rc, int put, size_t len)
 		return NULL;
 	}
 	if (rc == SK_ECLOSED) {
-		PyErr_SetString(skpy_ShutDown, put ? "the queue was shut down: no more puts"
-						   : "the queue was shut down and is empty");
+		PyErr_SetString(skpy_ShutDown,
+				put ? "the queue was shut down: no more puts" : "the queue was shut down and is empty");
 		return NULL;
 	}
 	if (rc == -EMSGSIZE && put) {
@@ -76,9 +76,10 @@ static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 			return NULL;
 	}
 	if (cap < 64 || max_msg + 8 > cap)
-		return PyErr_Format(PyExc_ValueError,
-				    "capacity must be at least 64 bytes and hold max_msg + 8 (capacity %llu, max_msg %llu)",
-				    cap, max_msg);
+		return PyErr_Format(
+		    PyExc_ValueError,
+		    "capacity must be at least 64 bytes and hold max_msg + 8 (capacity %llu, max_msg %llu)", cap,
+		    max_msg);
 	QueueObject *q = (QueueObject *)type->tp_alloc(type, 0);
 	if (!q)
 		return NULL;
@@ -146,9 +147,9 @@ static int parse_block(PyObject *args, PyObject *kw, char **kwlist, const char *
 {
 	int block = 1;
 	PyObject *timeout = Py_None;
-	int ok = a1 ? PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, a0, a1, &block, &timeout)
-	     : a0   ? PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, a0, &block, &timeout)
-		    : PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &block, &timeout);
+	int ok = a1   ? PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, a0, a1, &block, &timeout)
+		 : a0 ? PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, a0, &block, &timeout)
+		      : PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &block, &timeout);
 	if (!ok)
 		return -1;
 	*deadline = skpy_deadline(block, timeout);
@@ -359,7 +360,8 @@ static int pop_fn(void *arg, int64_t slice)
 
 static PyObject *new_buf(int ba, const char *src, size_t len)
 {
-	return ba ? PyByteArray_FromStringAndSize(src, (Py_ssize_t)len) : PyBytes_FromStringAndSize(src, (Py_ssize_t)len);
+	return ba ? PyByteArray_FromStringAndSize(src, (Py_ssize_t)len)
+		  : PyBytes_FromStringAndSize(src, (Py_ssize_t)len);
 }
 
 /* One message as bytes (ba 0) or bytearray (ba 1). Small ones land on the

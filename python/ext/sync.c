@@ -115,7 +115,7 @@ static int mutex_acquire_impl(MutexObject *mo, int block, PyObject *timeout)
 		if (!block)
 			return 0;
 		PyErr_SetString(PyExc_RuntimeError, "this thread already holds the lock: acquiring it again would "
-						     "deadlock (use RLock for recursive locking)");
+						    "deadlock (use RLock for recursive locking)");
 		return -1;
 	}
 	int64_t deadline = skpy_deadline(block, timeout);
@@ -312,7 +312,8 @@ static void mutex_dealloc(MutexObject *mo)
 static PyObject *named_unlink(skpy_life *life)
 {
 	if (!life->name[0]) {
-		PyErr_SetString(PyExc_ValueError, "this object lives inside another segment and has no name of its own");
+		PyErr_SetString(PyExc_ValueError,
+				"this object lives inside another segment and has no name of its own");
 		return NULL;
 	}
 	int rc = sk_segment_unlink(life->name);
@@ -409,11 +410,11 @@ typedef struct {
 	PyObject_HEAD int closed;
 	sk_segment *seg;
 	void *p;
-	unsigned max;         /* BoundedSemaphore: the bound */
-	unsigned parties;     /* Barrier */
-	PyObject *action;     /* Barrier */
-	PyObject *timeout;    /* Barrier: default timeout */
-	MutexObject *lock;    /* Condition */
+	unsigned max;      /* BoundedSemaphore: the bound */
+	unsigned parties;  /* Barrier */
+	PyObject *action;  /* Barrier */
+	PyObject *timeout; /* Barrier: default timeout */
+	MutexObject *lock; /* Condition */
 	skpy_life life;
 	PyObject *weakrefs;
 } SyncObject;
@@ -587,19 +588,18 @@ static PyObject *sem_repr(SyncObject *s)
 				    sk_sem_value(s->p));
 }
 
-static PyMethodDef sem_methods[] = {
-	{ "acquire", (PyCFunction)(void (*)(void))sem_acquire, METH_VARARGS | METH_KEYWORDS,
-	  "acquire(block=True, timeout=None) -> bool" },
-	{ "release", (PyCFunction)sem_release, METH_VARARGS,
-	  "release(n=1). ValueError past a BoundedSemaphore's bound." },
-	{ "get_value", (PyCFunction)sem_get_value, METH_NOARGS, "The count." },
-	{ "unlink", (PyCFunction)sync_unlink, METH_NOARGS, "Remove the name." },
-	{ "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named semaphore." },
-	{ "__enter__", (PyCFunction)sem_enter, METH_NOARGS, NULL },
-	{ "__exit__", (PyCFunction)sem_exit, METH_VARARGS, NULL },
-	{ "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
-	{ NULL }
-};
+static PyMethodDef sem_methods[] = { { "acquire", (PyCFunction)(void (*)(void))sem_acquire,
+				       METH_VARARGS | METH_KEYWORDS, "acquire(block=True, timeout=None) -> bool" },
+				     { "release", (PyCFunction)sem_release, METH_VARARGS,
+				       "release(n=1). ValueError past a BoundedSemaphore's bound." },
+				     { "get_value", (PyCFunction)sem_get_value, METH_NOARGS, "The count." },
+				     { "unlink", (PyCFunction)sync_unlink, METH_NOARGS, "Remove the name." },
+				     { "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS,
+				       "open(name): attach to a named semaphore." },
+				     { "__enter__", (PyCFunction)sem_enter, METH_NOARGS, NULL },
+				     { "__exit__", (PyCFunction)sem_exit, METH_VARARGS, NULL },
+				     { "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
+				     { NULL } };
 static PyGetSetDef sync_getset[] = { { "name", (getter)sync_get_name, NULL, "segment name", NULL }, { NULL } };
 
 static PyTypeObject Semaphore_Type = {
