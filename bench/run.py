@@ -22,8 +22,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_json(cmd, timeout=1200):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def run_json(cmd, timeout=1200, env=None):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if p.returncode != 0:
         sys.exit("bench: %s failed (%d): %s" % (" ".join(cmd), p.returncode, p.stderr.strip()[-500:]))
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -140,6 +140,17 @@ def main():
                for i in range(npay)]
         for mode in qruns[0]["latency_ns_p50"]}
 
+    pymod = os.path.join(os.path.abspath(args.build), "python")
+    if os.path.isdir(os.path.join(pymod, "shmkit")):
+        log("the Python module against multiprocessing (shared_memory, pickled arguments, Queue)")
+        env = dict(os.environ, PYTHONPATH=pymod)
+        fig["python"] = run_json([py, os.path.join(HERE, "python_compare.py"), "--json"] +
+                                 (["--quick"] if quick else []), timeout=3600, env=env)
+        if not all(v for k, v in fig["python"].items() if k.endswith("_ok")):
+            sys.exit("bench: python_compare reported wrong results")
+    else:
+        fig["python"] = None
+
     # Ratios, each from this run.
     last = sweep[-1]
     med = lambda d: d["median"]
@@ -160,6 +171,8 @@ def main():
         r["queue_vs_mpqueue"] = med(q["msgs_per_s"]) / med(q["mpqueue_msgs_per_s"])
         r["queue_batch_vs_mpqueue"] = med(q["msgs_per_s_batch"]) / med(q["mpqueue_msgs_per_s"])
     r["queue_vs_pipe"] = med(q["msgs_per_s"]) / med(q["pipe_msgs_per_s"])
+    if fig["python"]:
+        r.update({"python_" + k: v for k, v in fig["python"]["ratios"].items()})
     res["seconds"] = round(time.time() - t_start, 1)
 
     path = os.path.join(args.out, "latest.json")
@@ -222,6 +235,26 @@ def summary(res, out):
             q["latency_ns_p50"]["zerocopy"][0], q["latency_ns_p50"]["zerocopy"][-1]), "busy-polling: %.0f ns / %.0f us" % (
             q["latency_ns_p50"]["busy"][0], q["latency_ns_p50"]["busy"][-1] / 1000)),
     ]
+    pyf = f.get("python")
+    if pyf:
+        rows += [
+            ("Python: attach %d MiB by name + numpy.asarray" % (pyf["attach_bytes"] // mib),
+             "%.1f us" % pyf["attach_us"]["median"],
+             "multiprocessing.shared_memory + numpy.ndarray: %.1f us (%.2fx)" % (
+                 pyf["cpython_attach_us"]["median"], r["python_attach_vs_cpython"])),
+            ("Python: %d spawned workers sum %d MiB (PSS above %d idle workers)" % (
+                pyf["workers"], pyf["bytes"] // mib, pyf["workers"]),
+             "%.2fx the data, %.2f s" % (r["python_spawn_shmkit_pss_per_data"], pyf["spawn_shmkit_seconds"]),
+             "shared_memory: %.2fx, %.2f s" % (r["python_spawn_shared_memory_pss_per_data"],
+                                              pyf["spawn_shared_memory_seconds"]) + (
+                 "; pickled arguments: %.2fx, %.1f s" % (r["python_spawn_pickled_pss_per_data"],
+                                                       pyf["spawn_pickled_seconds"])
+                 if "spawn_pickled_seconds" in pyf else "")),
+            ("Python: shmkit.Queue, small objects, 1 producer + 1 consumer",
+             "%.0f k/s" % (pyf["queue_msgs_per_s"]["median"] / 1e3),
+             "multiprocessing.Queue: %.0f k/s (%.1fx)" % (pyf["mpqueue_msgs_per_s"]["median"] / 1e3,
+                                                          r["python_queue_vs_mpqueue"])),
+        ]
     lines = ["| figure | shmkit | baseline, same run |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % row for row in rows]
     mach = f["machine"]

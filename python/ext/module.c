@@ -704,6 +704,39 @@ static PyObject *segment_open(PyObject *mod, PyObject *args, PyObject *kw)
 	return data_wrap(&Segment_Type, &a, 0);
 }
 
+/* open_data(name, readonly=False): one open for the kinds that export data:
+ * a Segment, SharedArray or Bits; for any other kind, its name as a str
+ * (shmkit.open then opens it with the right type). */
+static PyObject *open_data(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	(void)mod;
+	static char *kwlist[] = { "name", "readonly", NULL };
+	const char *name;
+	int ro = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+		return NULL;
+	open_args a = { .op = OP_SEG_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
+	int rc = run_open(&a);
+	if (rc)
+		return skpy_raise(rc, name);
+	sk_segment *seg = a.out;
+	int kind = sk_segment_kind(seg);
+	if (kind == SK_KIND_RAW)
+		return data_wrap(&Segment_Type, &a, 0);
+	if (kind == SK_KIND_ARRAY || kind == SK_KIND_BITS) {
+		rc = kind == SK_KIND_ARRAY ? sk_array_wrap(seg, (sk_array **)&a.out)
+					   : sk_bits_wrap(seg, (sk_bits **)&a.out);
+		if (rc) {
+			sk_segment_close(seg);
+			return skpy_raise(rc, name);
+		}
+		a.op = kind == SK_KIND_ARRAY ? OP_ARR_OPEN : OP_BITS_OPEN;
+		return data_wrap(kind == SK_KIND_ARRAY ? &SharedArray_Type : &Bits_Type, &a, 0);
+	}
+	sk_segment_close(seg);
+	return PyUnicode_FromString(sk_kind_name(kind));
+}
+
 static PyObject *segment_get_size(DataObject *d, void *c)
 {
 	(void)c;
@@ -1615,6 +1648,8 @@ static PyMethodDef module_methods[] = {
 	  "value_create(name, dtype, lock=True, owned=True) -> SharedValue" },
 	{ "value_open", (PyCFunction)(void (*)(void))value_open, METH_VARARGS | METH_KEYWORDS,
 	  "value_open(name, readonly=False) -> SharedValue" },
+	{ "open_data", (PyCFunction)(void (*)(void))open_data, METH_VARARGS | METH_KEYWORDS,
+	  "open_data(name, readonly=False) -> Segment, SharedArray or Bits; the kind's name for other kinds" },
 	{ "stat", (PyCFunction)mod_stat, METH_O, "stat(name) -> dict: the validated header of a segment." },
 	{ "unlink", (PyCFunction)mod_unlink, METH_O, "unlink(name): remove a segment's name." },
 	{ "gc", (PyCFunction)(void (*)(void))mod_gc, METH_VARARGS | METH_KEYWORDS,

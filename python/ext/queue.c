@@ -170,6 +170,8 @@ static int push_fn(void *arg, int64_t slice)
 	return sk_queue_push(a->q, a->msg, a->len, slice);
 }
 
+static PyObject *put_bytes(QueueObject *q, PyObject *data, int64_t deadline);
+
 static PyObject *queue_put_bytes(QueueObject *q, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "data", "block", "timeout", NULL };
@@ -177,6 +179,11 @@ static PyObject *queue_put_bytes(QueueObject *q, PyObject *args, PyObject *kw)
 	int64_t deadline;
 	if (parse_block(args, kw, kwlist, "O|pO", &deadline, &data, NULL) || q_usable(q))
 		return NULL;
+	return put_bytes(q, data, deadline);
+}
+
+static PyObject *put_bytes(QueueObject *q, PyObject *data, int64_t deadline)
+{
 	Py_buffer view;
 	if (PyObject_GetBuffer(data, &view, PyBUF_C_CONTIGUOUS) < 0)
 		return NULL;
@@ -209,6 +216,8 @@ static size_t align8(size_t n)
 
 /* _put_oob(pickle, buffers, block=True, timeout=None): one message holding a
  * pickle and its out-of-band buffers, each copied once into the ring. */
+static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t deadline);
+
 static PyObject *queue_put_oob(QueueObject *q, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "pickle", "buffers", "block", "timeout", NULL };
@@ -216,6 +225,11 @@ static PyObject *queue_put_oob(QueueObject *q, PyObject *args, PyObject *kw)
 	int64_t deadline;
 	if (parse_block(args, kw, kwlist, "OO|pO", &deadline, &pick, &bufs) || q_usable(q))
 		return NULL;
+	return put_oob(q, pick, bufs, deadline);
+}
+
+static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t deadline)
+{
 	PyObject *seq = PySequence_Fast(bufs, "buffers must be a sequence");
 	if (!seq)
 		return NULL;
@@ -231,7 +245,7 @@ static PyObject *queue_put_oob(QueueObject *q, PyObject *args, PyObject *kw)
 		goto out;
 	got = 1;
 	for (Py_ssize_t i = 0; i < n; i++, got++)
-		if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, i), &views[i + 1], PyBUF_C_CONTIGUOUS) < 0)
+		if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, i), &views[i + 1], PyBUF_ANY_CONTIGUOUS) < 0)
 			goto out;
 	size_t head = align8(16 + 8 * (size_t)n), total = head;
 	for (Py_ssize_t i = 0; i <= n; i++)
@@ -485,6 +499,119 @@ out:
 	return list;
 }
 
+/* ---- objects: pickle protocol 5, buffers out of band ---- */
+
+static PyObject *pickle_dumps, *pickle_loads, *py_decode, *kw_buffer_callback, *int_five;
+
+static int pickle_ready(void)
+{
+	if (py_decode)
+		return 0;
+	PyObject *pk = PyImport_ImportModule("pickle");
+	if (!pk)
+		return -1;
+	pickle_dumps = PyObject_GetAttrString(pk, "dumps");
+	pickle_loads = PyObject_GetAttrString(pk, "loads");
+	Py_DECREF(pk);
+	PyObject *mod = PyImport_ImportModule("shmkit");
+	if (!mod)
+		return -1;
+	PyObject *dec = PyObject_GetAttrString(mod, "_decode");
+	Py_DECREF(mod);
+	kw_buffer_callback = Py_BuildValue("(s)", "buffer_callback");
+	int_five = PyLong_FromLong(5);
+	if (!pickle_dumps || !pickle_loads || !dec || !kw_buffer_callback || !int_five) {
+		Py_XDECREF(dec);
+		return -1;
+	}
+	py_decode = dec;
+	return 0;
+}
+
+/* put(obj, block=True, timeout=None) */
+static PyObject *queue_put(QueueObject *q, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "obj", "block", "timeout", NULL };
+	PyObject *obj;
+	int64_t deadline;
+	if (parse_block(args, kw, kwlist, "O|pO", &deadline, &obj, NULL) || q_usable(q) || pickle_ready())
+		return NULL;
+	PyObject *bufs = PyList_New(0);
+	PyObject *append = bufs ? PyObject_GetAttrString(bufs, "append") : NULL;
+	PyObject *data = NULL, *ret = NULL;
+	if (append) {
+		PyObject *argv[] = { obj, int_five, append };
+		data = PyObject_Vectorcall(pickle_dumps, argv, 2, kw_buffer_callback);
+	}
+	if (data)
+		ret = PyList_GET_SIZE(bufs) ? put_oob(q, data, bufs, deadline) : put_bytes(q, data, deadline);
+	Py_XDECREF(data);
+	Py_XDECREF(append);
+	Py_XDECREF(bufs);
+	return ret;
+}
+
+static PyObject *decode(const char *p, size_t len, PyObject *owner)
+{
+	if (len && (unsigned char)p[0] == 0x80) {
+		if (owner)
+			return PyObject_CallOneArg(pickle_loads, owner);
+		PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)len);
+		if (!b)
+			return NULL;
+		PyObject *r = PyObject_CallOneArg(pickle_loads, b);
+		Py_DECREF(b);
+		return r;
+	}
+	/* Out-of-band buffers: the objects made on them own a writable copy. */
+	PyObject *ba = owner ? (Py_INCREF(owner), owner) : PyByteArray_FromStringAndSize(p, (Py_ssize_t)len);
+	if (!ba)
+		return NULL;
+	PyObject *r = PyObject_CallOneArg(py_decode, ba);
+	Py_DECREF(ba);
+	return r;
+}
+
+/* get(block=True, timeout=None) */
+static PyObject *queue_get(QueueObject *q, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "block", "timeout", NULL };
+	int64_t deadline;
+	if (parse_block(args, kw, kwlist, "|pO", &deadline, NULL, NULL) || q_usable(q) || pickle_ready())
+		return NULL;
+	char stack[SMALL];
+	pop_arg a = { q->q, stack, sizeof stack, 0 };
+	int rc = pop_fn(&a, 0);
+	if (rc == -EAGAIN && deadline != 0)
+		rc = skpy_wait(pop_fn, &a, deadline);
+	if (rc == 0)
+		return decode(stack, a.len, NULL);
+	if (rc != -EMSGSIZE)
+		return q_raise(q, rc, 0, 0);
+	/* Larger than the stack buffer: into a bytearray of its size. */
+	PyObject *o = NULL;
+	while (rc == -EMSGSIZE) {
+		Py_XDECREF(o);
+		o = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)a.len);
+		if (!o)
+			return NULL;
+		a.buf = PyByteArray_AS_STRING(o);
+		a.bufsize = a.len;
+		rc = skpy_wait(pop_fn, &a, deadline);
+	}
+	if (rc) {
+		Py_XDECREF(o);
+		return q_raise(q, rc, 0, 0);
+	}
+	if (a.len != a.bufsize && PyByteArray_Resize(o, (Py_ssize_t)a.len)) {
+		Py_DECREF(o);
+		return NULL;
+	}
+	PyObject *r = decode(PyByteArray_AS_STRING(o), a.len, o);
+	Py_DECREF(o);
+	return r;
+}
+
 /* ---- the rest ---- */
 
 static PyObject *queue_stats(QueueObject *q, PyObject *unused)
@@ -613,6 +740,11 @@ static PyMethodDef queue_methods[] = {
 	  "put_many_bytes(items, block=True, timeout=None) -> how many were put (under one lock per batch)." },
 	{ "get_many_bytes", (PyCFunction)(void (*)(void))queue_get_many_bytes, METH_VARARGS | METH_KEYWORDS,
 	  "get_many_bytes(max=64, block=True, timeout=None) -> list of 1..max messages." },
+	{ "put", (PyCFunction)(void (*)(void))queue_put, METH_VARARGS | METH_KEYWORDS,
+	  "put(obj, block=True, timeout=None): pickle (protocol 5; buffers such as NumPy arrays out of band, "
+	  "copied once) and put. queue.Full when there is no room in time." },
+	{ "get", (PyCFunction)(void (*)(void))queue_get, METH_VARARGS | METH_KEYWORDS,
+	  "get(block=True, timeout=None) -> the oldest object. queue.Empty when none comes in time." },
 	{ "_put_oob", (PyCFunction)(void (*)(void))queue_put_oob, METH_VARARGS | METH_KEYWORDS, NULL },
 	{ "_get_raw", (PyCFunction)(void (*)(void))queue_get_raw, METH_VARARGS | METH_KEYWORDS, NULL },
 	{ "qsize", (PyCFunction)queue_qsize, METH_NOARGS, "Messages waiting." },

@@ -131,13 +131,9 @@ def open(name, readonly=False):  # noqa: A001  (shadows the builtin inside this 
     what it holds: SharedArray, Bits, Segment (raw bytes), SharedValue, Queue,
     Lock, Semaphore, BoundedSemaphore, Barrier or Event. readonly maps the
     data read-only (arrays, bits, raw segments, values without a lock)."""
-    kind = _shmkit.stat(name)["kind"]
-    if kind == "array":
-        return _shmkit.array_open(name, readonly)
-    if kind == "bits":
-        return Bits.open(name, readonly)
-    if kind == "raw":
-        return _shmkit.segment_open(name, readonly)
+    kind = _shmkit.open_data(name, readonly)
+    if not isinstance(kind, str):
+        return kind  # a SharedArray, Bits or Segment: one open, no second look at the header
     if kind == "value":
         return _shmkit.value_open(name, readonly)
     if kind == "queue":
@@ -360,7 +356,6 @@ def Array(typecode_or_type, size_or_initializer, *, lock=True, name=None, owned=
 
 # ---- Queue ------------------------------------------------------------------------
 
-_OOB_MIN = 64 * 1024  # buffers at least this large travel out of band
 _HEAD = _struct.Struct("<IQ")
 
 
@@ -388,8 +383,8 @@ class Queue(_shmkit.Queue):
     """Queue(name=None, capacity=32 MiB, max_msg=capacity/2, *, owned=True).
 
     A multiprocessing.Queue in one shared segment: put/get pickle objects
-    (protocol 5; buffers of 64 KiB and more, NumPy arrays for one, are copied
-    once straight into the ring and come out writable), put_bytes/get_bytes
+    (protocol 5; buffers such as NumPy arrays travel out of band: copied once
+    straight into the ring, and they come out writable), put_bytes/get_bytes
     move raw bytes. block/timeout as in multiprocessing: timeout=None waits
     forever; queue.Empty and queue.Full. put() returns once the message is in
     shared memory: there is no feeder thread, and a process killed in the
@@ -397,27 +392,8 @@ class Queue(_shmkit.Queue):
     by pickling (spawn), or inherit it across fork.
     """
 
-    def put(self, obj, block=True, timeout=None):
-        bufs = []
-
-        def oob(pb):
-            raw = pb.raw()
-            if raw.nbytes < _OOB_MIN:
-                return True
-            bufs.append(raw)
-            return False
-
-        data = _pickle.dumps(obj, protocol=5, buffer_callback=oob)
-        if bufs:
-            self._put_oob(data, bufs, block, timeout)
-        else:
-            self.put_bytes(data, block, timeout)
-
     def put_nowait(self, obj):
         return self.put(obj, False)
-
-    def get(self, block=True, timeout=None):
-        return _decode(self._get_raw(block, timeout))
 
     def get_nowait(self):
         return self.get(False)

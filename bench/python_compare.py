@@ -1,0 +1,215 @@
+"""shmkit's Python module against what Python programs use today, in one run.
+
+    /usr/bin/python3 bench/python_compare.py --json [--bytes N] [--workers W] [--quick]
+
+Needs the module on the path (PYTHONPATH=build/python, or installed by pip).
+Figures (one JSON object; times are medians, with min/max and n beside them):
+
+  attach_us, cpython_attach_us
+      attach to an existing segment of --bytes by name and make a NumPy array
+      of it: shmkit.open + numpy.asarray, against
+      multiprocessing.shared_memory.SharedMemory + numpy.ndarray(buffer=...).
+  spawn_<way>_pss_bytes, spawn_<way>_seconds  (way: shmkit, pickled, shared_memory)
+      --workers processes started with the spawn method each get --bytes of
+      int64 and sum it: by name (shmkit), as a pickled argument (pickled), or
+      through multiprocessing.shared_memory. PSS of the whole process tree
+      while every worker holds the data, and the time until all have summed.
+      spawn_baseline_pss_bytes: the same workers holding no data (interpreter,
+      NumPy, shmkit); the ratios spawn_<way>_pss_per_data subtract it.
+  queue_msgs_per_s, mpqueue_msgs_per_s
+      small objects (a tuple of an int, a float and a short str) from one
+      process to another through shmkit.Queue and multiprocessing.Queue.
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from multiprocessing import shared_memory
+
+import numpy as np
+
+import shmkit
+
+
+def pss_bytes(pid):
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def stat(xs, scale=1.0):
+    xs = [x * scale for x in xs]
+    return {"median": round(statistics.median(xs), 3), "min": round(min(xs), 3), "max": round(max(xs), 3),
+            "n": len(xs)}
+
+
+# ---- attach ---------------------------------------------------------------------
+
+def attach(nbytes, reps):
+    a = shmkit.create(None, (nbytes // 8,), "int64")
+    sm = shared_memory.SharedMemory(create=True, size=nbytes)
+    ours, theirs = [], []
+    try:
+        for i in range(reps + 1):
+            t0 = time.perf_counter()
+            b = shmkit.open(a.name)
+            m = np.asarray(b)
+            t1 = time.perf_counter()
+            del m
+            b.close()
+            t2 = time.perf_counter()
+            s = shared_memory.SharedMemory(sm.name)
+            n = np.ndarray((nbytes // 8,), dtype=np.int64, buffer=s.buf)
+            t3 = time.perf_counter()
+            del n
+            s.close()
+            if i:  # the first of each is a warm-up (CPython starts its resource tracker there)
+                ours.append(t1 - t0)
+                theirs.append(t3 - t2)
+    finally:
+        sm.close()
+        sm.unlink()
+        a.close()
+    return {"attach_us": stat(ours, 1e6), "cpython_attach_us": stat(theirs, 1e6), "attach_bytes": nbytes}
+
+
+# ---- 12 spawned workers -------------------------------------------------------------
+
+def w_shmkit(name, ready, release):
+    m = np.asarray(shmkit.open(name, readonly=True))
+    ready.put((os.getpid(), int(m.sum())))
+    release.wait()
+
+
+def w_pickled(arr, ready, release):
+    ready.put((os.getpid(), int(arr.sum())))
+    release.wait()
+
+
+def w_shared_memory(name, n, ready, release):
+    s = shared_memory.SharedMemory(name)
+    m = np.ndarray((n,), dtype=np.int64, buffer=s.buf)
+    ready.put((os.getpid(), int(m.sum())))
+    release.wait()
+    del m
+    s.close()
+
+
+def w_baseline(ready, release):
+    ready.put((os.getpid(), 0))
+    release.wait()
+
+
+def spawn_run(way, nbytes, workers):
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Queue(), ctx.Event()
+    n = nbytes // 8
+    keep = None
+    if way == "baseline":  # the interpreter, NumPy and shmkit, no data: what every way pays anyway
+        src, args, target, n = None, (), w_baseline, 1
+    elif way == "shmkit":
+        keep = shmkit.create(None, (n,), "int64")
+        src = np.asarray(keep)
+        src[:] = np.arange(n)
+        args = (keep.name,)
+        target = w_shmkit
+    elif way == "pickled":
+        src = np.arange(n, dtype=np.int64)
+        args = (src,)
+        target = w_pickled
+    else:
+        keep = shared_memory.SharedMemory(create=True, size=nbytes)
+        src = np.ndarray((n,), dtype=np.int64, buffer=keep.buf)
+        src[:] = np.arange(n)
+        args = (keep.name, n)
+        target = w_shared_memory
+    expect = n * (n - 1) // 2
+    t0 = time.perf_counter()
+    procs = [ctx.Process(target=target, args=args + (ready, release)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    got = [ready.get(timeout=600) for _ in procs]
+    seconds = time.perf_counter() - t0
+    pss = pss_bytes(os.getpid()) + sum(pss_bytes(pid) for pid, _ in got)
+    release.set()
+    for p in procs:
+        p.join()
+    del src, args
+    if way == "shared_memory":
+        keep.close()
+        keep.unlink()
+    elif keep is not None:
+        keep.close()
+    ok = all(s == expect for _, s in got)
+    return {"spawn_%s_pss_bytes" % way: pss, "spawn_%s_seconds" % way: round(seconds, 3),
+            "spawn_%s_ok" % way: ok}
+
+
+# ---- queue ------------------------------------------------------------------------
+
+def q_producer(q, n):
+    for i in range(n):
+        q.put((i, 3.25, "payload"))
+
+
+def queue_rate(kind, n):
+    ctx = mp.get_context("fork")
+    q = shmkit.Queue(capacity=8 << 20) if kind == "shmkit" else ctx.Queue()
+    p = ctx.Process(target=q_producer, args=(q, n))
+    p.start()
+    first = q.get()
+    t0 = time.perf_counter()
+    last = first
+    for _ in range(n - 1):
+        last = q.get()
+    dt = time.perf_counter() - t0
+    p.join()
+    assert first[0] == 0 and last[0] == n - 1
+    return (n - 1) / dt
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print one JSON object on one line (the only format)")
+    ap.add_argument("--bytes", type=int, default=1 << 30, help="data per run (default 1 GiB)")
+    ap.add_argument("--workers", type=int, default=12)
+    ap.add_argument("--quick", action="store_true", help="256 MiB, fewer repetitions and messages")
+    ap.add_argument("--skip-pickled", action="store_true", help="leave out the pickled-arguments run")
+    args = ap.parse_args()
+    nbytes = (256 << 20) if args.quick else args.bytes
+    reps = 5 if args.quick else 21
+    msgs = 20000 if args.quick else 200000
+    out = {"bytes": nbytes, "workers": args.workers, "python": sys.version.split()[0],
+           "numpy": np.__version__, "shmkit": shmkit.__version__}
+    out.update(attach(nbytes, reps))
+    ways = ["baseline", "shmkit", "shared_memory"] + ([] if args.skip_pickled else ["pickled"])
+    for way in ways:
+        out.update(spawn_run(way, nbytes, args.workers))
+    q = [queue_rate("shmkit", msgs) for _ in range(3)]
+    mq = [queue_rate("mp", msgs // 4) for _ in range(3)]
+    out["queue_msgs_per_s"] = stat(q)
+    out["mpqueue_msgs_per_s"] = stat(mq)
+    base = out["spawn_baseline_pss_bytes"]
+    r = {"attach_vs_cpython": out["cpython_attach_us"]["median"] / out["attach_us"]["median"],
+         "queue_vs_mpqueue": out["queue_msgs_per_s"]["median"] / out["mpqueue_msgs_per_s"]["median"],
+         "spawn_shmkit_pss_per_data": (out["spawn_shmkit_pss_bytes"] - base) / nbytes,
+         "spawn_shared_memory_pss_per_data": (out["spawn_shared_memory_pss_bytes"] - base) / nbytes}
+    if "spawn_pickled_pss_bytes" in out:
+        r["spawn_pickled_pss_per_data"] = (out["spawn_pickled_pss_bytes"] - base) / nbytes
+        r["spawn_pickled_vs_shmkit_seconds"] = out["spawn_pickled_seconds"] / out["spawn_shmkit_seconds"]
+    out["ratios"] = {k: round(v, 3) for k, v in r.items()}
+    ok = all(v for k, v in out.items() if k.endswith("_ok"))
+    print(json.dumps(out))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
