@@ -69,7 +69,12 @@ void skpy_life_atexit(void);
  * made from them can tell that they were closed. */
 typedef struct skpy_base {
 	PyObject_HEAD int closed;
+	int busy; /* calls running with the GIL released: close() waits for none */
 } skpy_base;
+
+/* close() of an object that another thread is using (with the GIL released)
+ * raises RuntimeError instead of unmapping memory under it. */
+int skpy_refuse_busy(void *obj);
 
 /* The mutex object shared by Lock, RLock, Condition and the locks inside
  * values and arrays (sync.c). */

@@ -122,6 +122,16 @@ int skpy_name_arg(PyObject *o, const char **out)
 
 static skpy_life lives = { .prev = &lives, .next = &lives };
 
+int skpy_refuse_busy(void *obj)
+{
+	int n = ((skpy_base *)obj)->busy;
+	if (n > 0) {
+		PyErr_Format(PyExc_RuntimeError, "cannot close: %d call(s) in other threads are using it", n);
+		return -1;
+	}
+	return 0;
+}
+
 void skpy_life_init(skpy_life *l, int generated, const char *name)
 {
 	l->creator = generated ? getpid() : 0;
@@ -322,6 +332,7 @@ static PyObject *info_dict(const sk_segment_info *in)
 
 typedef struct {
 	PyObject_HEAD int closed;
+	int busy;
 	int kind;
 	sk_segment *seg; /* raw segments */
 	sk_array *arr;
@@ -460,6 +471,8 @@ static PyObject *data_close(DataObject *d, PyObject *unused)
 		PyErr_SetString(PyExc_RuntimeError, "cannot close while this thread holds the array's lock");
 		return NULL;
 	}
+	if (skpy_refuse_busy(d))
+		return NULL;
 	data_release(d);
 	Py_RETURN_NONE;
 }
@@ -1031,8 +1044,11 @@ static PyObject *bits_count(DataObject *d, PyObject *args, PyObject *kw)
 	if (bit_range(d, args, kw, &b, &e))
 		return NULL;
 	int64_t c;
+	d->busy++;
 	Py_BEGIN_ALLOW_THREADS c = sk_bits_count(d->bits, b, e);
-	Py_END_ALLOW_THREADS if (c < 0) return skpy_raise((int)c, d->life.name);
+	Py_END_ALLOW_THREADS d->busy--;
+	if (c < 0)
+		return skpy_raise((int)c, d->life.name);
 	return PyLong_FromLongLong(c);
 }
 
@@ -1042,8 +1058,11 @@ static PyObject *bits_range_op(DataObject *d, PyObject *args, PyObject *kw, int 
 	if (bit_range(d, args, kw, &b, &e))
 		return NULL;
 	int rc;
+	d->busy++;
 	Py_BEGIN_ALLOW_THREADS rc = set ? sk_bits_set_range(d->bits, b, e) : sk_bits_clear_range(d->bits, b, e);
-	Py_END_ALLOW_THREADS if (rc < 0) return skpy_raise(rc, d->life.name);
+	Py_END_ALLOW_THREADS d->busy--;
+	if (rc < 0)
+		return skpy_raise(rc, d->life.name);
 	Py_RETURN_NONE;
 }
 static PyObject *bits_set_range(DataObject *d, PyObject *args, PyObject *kw)
@@ -1061,8 +1080,11 @@ static PyObject *bits_find(DataObject *d, PyObject *args, int set)
 	if (data_usable(d) || !PyArg_ParseTuple(args, "|K", &from))
 		return NULL;
 	int64_t r;
+	d->busy++;
 	Py_BEGIN_ALLOW_THREADS r = set ? sk_bits_find_next_set(d->bits, from) : sk_bits_find_next_clear(d->bits, from);
-	Py_END_ALLOW_THREADS if (r == SK_ENOTFOUND) return PyLong_FromLong(-1);
+	Py_END_ALLOW_THREADS d->busy--;
+	if (r == SK_ENOTFOUND)
+		return PyLong_FromLong(-1);
 	if (r < 0)
 		return skpy_raise((int)r, d->life.name);
 	return PyLong_FromLongLong(r);
@@ -1223,6 +1245,7 @@ static PyTypeObject Bits_Type = {
 
 typedef struct {
 	PyObject_HEAD int closed;
+	int busy;
 	sk_value *v;
 	sk_dtype dtype;
 	int readonly;
@@ -1340,8 +1363,11 @@ static PyObject *value_get(ValueObject *v, void *c)
 		memcpy(&raw, sk_value_ptr(v->v), sk_dtype_size(v->dtype));
 	} else {
 		int rc;
+		v->busy++;
 		Py_BEGIN_ALLOW_THREADS rc = sk_value_get(v->v, &raw);
-		Py_END_ALLOW_THREADS if (rc && rc != SK_EOWNERDEAD) return skpy_raise(rc, v->life.name);
+		Py_END_ALLOW_THREADS v->busy--;
+		if (rc && rc != SK_EOWNERDEAD)
+			return skpy_raise(rc, v->life.name);
 	}
 	return elem_to_py(v->dtype, &raw);
 }
@@ -1363,9 +1389,10 @@ static int value_set(ValueObject *v, PyObject *o, void *c)
 		return 0;
 	}
 	int rc;
+	v->busy++;
 	Py_BEGIN_ALLOW_THREADS rc = sk_value_set(v->v, &raw);
-	Py_END_ALLOW_THREADS if (rc && rc != SK_EOWNERDEAD)
-	{
+	Py_END_ALLOW_THREADS v->busy--;
+	if (rc && rc != SK_EOWNERDEAD) {
 		skpy_raise(rc, v->life.name);
 		return -1;
 	}
@@ -1385,8 +1412,11 @@ static PyObject *value_add(ValueObject *v, PyObject *delta)
 	if (elem_from_py(v->dtype, delta, &d))
 		return NULL;
 	int rc;
+	v->busy++;
 	Py_BEGIN_ALLOW_THREADS rc = sk_value_add(v->v, &d, &old);
-	Py_END_ALLOW_THREADS if (rc && rc != SK_EOWNERDEAD) return skpy_raise(rc, v->life.name);
+	Py_END_ALLOW_THREADS v->busy--;
+	if (rc && rc != SK_EOWNERDEAD)
+		return skpy_raise(rc, v->life.name);
 	return elem_to_py(v->dtype, &old);
 }
 
@@ -1404,8 +1434,11 @@ static PyObject *value_cas(ValueObject *v, PyObject *args)
 	if (elem_from_py(v->dtype, exp_o, &e) || elem_from_py(v->dtype, des_o, &d))
 		return NULL;
 	int rc;
+	v->busy++;
 	Py_BEGIN_ALLOW_THREADS rc = sk_value_cas(v->v, &e, &d);
-	Py_END_ALLOW_THREADS if (rc < 0 && rc != SK_EOWNERDEAD) return skpy_raise(rc, v->life.name);
+	Py_END_ALLOW_THREADS v->busy--;
+	if (rc < 0 && rc != SK_EOWNERDEAD)
+		return skpy_raise(rc, v->life.name);
 	return Py_BuildValue("(ON)", rc == 1 ? Py_True : Py_False, elem_to_py(v->dtype, &e));
 }
 
@@ -1435,6 +1468,8 @@ static PyObject *value_close(ValueObject *v, PyObject *unused)
 		PyErr_SetString(PyExc_RuntimeError, "cannot close while this thread holds the value's lock");
 		return NULL;
 	}
+	if (skpy_refuse_busy(v))
+		return NULL;
 	value_release(v);
 	Py_RETURN_NONE;
 }

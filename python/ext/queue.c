@@ -20,6 +20,7 @@
 
 typedef struct {
 	PyObject_HEAD int closed;
+	int busy;
 	sk_queue *q;
 	uint64_t capacity, max_msg;
 	skpy_life life;
@@ -680,6 +681,8 @@ static PyObject *queue_shutdown(QueueObject *q, PyObject *unused)
 static PyObject *queue_close(QueueObject *q, PyObject *unused)
 {
 	(void)unused;
+	if (skpy_refuse_busy(q))
+		return NULL;
 	queue_release(q);
 	Py_RETURN_NONE;
 }
@@ -731,22 +734,41 @@ static PyObject *queue_get_closed(QueueObject *q, void *c)
 	return PyBool_FromLong(q->closed);
 }
 
+/* The calls that may release the GIL, counted so that close() in another
+ * thread refuses instead of unmapping the ring under them. */
+#define BUSY(fn)                                                                 \
+	static PyObject *fn##_busy(QueueObject *q, PyObject *args, PyObject *kw) \
+	{                                                                        \
+		q->busy++;                                                       \
+		PyObject *r = fn(q, args, kw);                                   \
+		q->busy--;                                                       \
+		return r;                                                        \
+	}
+BUSY(queue_put_bytes)
+BUSY(queue_put_oob)
+BUSY(queue_put_many_bytes)
+BUSY(queue_get_bytes)
+BUSY(queue_get_raw)
+BUSY(queue_get_many_bytes)
+BUSY(queue_put)
+BUSY(queue_get)
+
 static PyMethodDef queue_methods[] = {
-	{ "put_bytes", (PyCFunction)(void (*)(void))queue_put_bytes, METH_VARARGS | METH_KEYWORDS,
+	{ "put_bytes", (PyCFunction)(void (*)(void))queue_put_bytes_busy, METH_VARARGS | METH_KEYWORDS,
 	  "put_bytes(data, block=True, timeout=None): one raw message (any bytes-like object)." },
-	{ "get_bytes", (PyCFunction)(void (*)(void))queue_get_bytes, METH_VARARGS | METH_KEYWORDS,
+	{ "get_bytes", (PyCFunction)(void (*)(void))queue_get_bytes_busy, METH_VARARGS | METH_KEYWORDS,
 	  "get_bytes(block=True, timeout=None) -> bytes: the oldest message as it was put." },
-	{ "put_many_bytes", (PyCFunction)(void (*)(void))queue_put_many_bytes, METH_VARARGS | METH_KEYWORDS,
+	{ "put_many_bytes", (PyCFunction)(void (*)(void))queue_put_many_bytes_busy, METH_VARARGS | METH_KEYWORDS,
 	  "put_many_bytes(items, block=True, timeout=None) -> how many were put (under one lock per batch)." },
-	{ "get_many_bytes", (PyCFunction)(void (*)(void))queue_get_many_bytes, METH_VARARGS | METH_KEYWORDS,
+	{ "get_many_bytes", (PyCFunction)(void (*)(void))queue_get_many_bytes_busy, METH_VARARGS | METH_KEYWORDS,
 	  "get_many_bytes(max=64, block=True, timeout=None) -> list of 1..max messages." },
-	{ "put", (PyCFunction)(void (*)(void))queue_put, METH_VARARGS | METH_KEYWORDS,
+	{ "put", (PyCFunction)(void (*)(void))queue_put_busy, METH_VARARGS | METH_KEYWORDS,
 	  "put(obj, block=True, timeout=None): pickle (protocol 5; buffers such as NumPy arrays out of band, "
 	  "copied once) and put. queue.Full when there is no room in time." },
-	{ "get", (PyCFunction)(void (*)(void))queue_get, METH_VARARGS | METH_KEYWORDS,
+	{ "get", (PyCFunction)(void (*)(void))queue_get_busy, METH_VARARGS | METH_KEYWORDS,
 	  "get(block=True, timeout=None) -> the oldest object. queue.Empty when none comes in time." },
-	{ "_put_oob", (PyCFunction)(void (*)(void))queue_put_oob, METH_VARARGS | METH_KEYWORDS, NULL },
-	{ "_get_raw", (PyCFunction)(void (*)(void))queue_get_raw, METH_VARARGS | METH_KEYWORDS, NULL },
+	{ "_put_oob", (PyCFunction)(void (*)(void))queue_put_oob_busy, METH_VARARGS | METH_KEYWORDS, NULL },
+	{ "_get_raw", (PyCFunction)(void (*)(void))queue_get_raw_busy, METH_VARARGS | METH_KEYWORDS, NULL },
 	{ "qsize", (PyCFunction)queue_qsize, METH_NOARGS, "Messages waiting." },
 	{ "empty", (PyCFunction)queue_empty, METH_NOARGS, "True if no message waits." },
 	{ "full", (PyCFunction)queue_full, METH_NOARGS, "True if a message of max_msg bytes would not fit now." },

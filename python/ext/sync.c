@@ -122,8 +122,13 @@ static int mutex_acquire_impl(MutexObject *mo, int block, PyObject *timeout)
 	if (deadline == -2)
 		return -1;
 	int rc = sk_mutex_trylock(mo->m);
-	if (rc == -EBUSY && deadline != 0)
+	if (rc == -EBUSY && deadline != 0) {
+		if (mo->parent)
+			((skpy_base *)mo->parent)->busy++;
 		rc = skpy_wait(lock_fn, mo->m, deadline);
+		if (mo->parent)
+			((skpy_base *)mo->parent)->busy--;
+	}
 	if (rc == -EBUSY || rc == -ETIMEDOUT)
 		return 0;
 	if (rc == -EDEADLK) {
@@ -935,7 +940,12 @@ static PyObject *cond_wait(SyncObject *s, PyObject *args, PyObject *kw)
 	cond_wait_arg a = { s->p, s->lock->m };
 	long saved = skpy_mutex_save(s->lock);
 	/* A zero timeout still releases and retakes the lock, like threading. */
+	PyObject *parent = s->lock->parent;
+	if (parent)
+		((skpy_base *)parent)->busy++;
 	int rc = deadline == 0 ? sk_cond_wait(a.c, a.m, 0) : skpy_wait(cond_fn, &a, deadline);
+	if (parent)
+		((skpy_base *)parent)->busy--;
 	skpy_mutex_restore(s->lock, saved);
 	if (rc == SK_EOWNERDEAD) {
 		s->lock->owner_died = 1;

@@ -263,3 +263,24 @@ def test_get_releases_the_gil():
     stop.set()
     t.join()
     assert len(ticks) > 50
+
+
+def test_close_while_another_thread_waits_is_refused():
+    q = shmkit.Queue(capacity=4096)
+    errs = []
+
+    def getter():
+        try:
+            q.get(timeout=5)
+        except Exception as e:  # noqa: BLE001
+            errs.append(e)
+
+    t = threading.Thread(target=getter)
+    t.start()
+    time.sleep(0.2)
+    with pytest.raises(RuntimeError, match="other threads"):
+        q.close()  # would unmap the ring under the waiting get
+    q.put("x")
+    t.join()
+    assert not errs
+    q.close()

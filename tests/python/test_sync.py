@@ -445,3 +445,21 @@ def test_forked_child_does_not_remove_the_parents_names():
     os.waitpid(pid, 0)
     assert os.path.exists("/dev/shm/" + lock.name)
     assert wait_for(lambda: True)
+
+
+def test_closing_a_value_while_a_thread_waits_for_its_lock_is_refused():
+    v = shmkit.Value("i", 0)
+    ready = shmkit.Event()
+    p = fork.Process(target=_hold, args=(v.get_lock(), ready))
+    p.start()
+    assert ready.wait(10)
+    t = threading.Thread(target=lambda: v.get_lock().acquire(timeout=5) and v.get_lock().release())
+    t.start()
+    time.sleep(0.2)
+    with pytest.raises(RuntimeError, match="other threads"):
+        v.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", shmkit.OwnerDiedWarning)
+        kill(p)
+        t.join()
+    v.close()
