@@ -129,6 +129,9 @@ int sk__sys_memfd_huge(uint32_t mode, int *fd, uid_t *owner);
 size_t sk__sys_fs_page(int fd);
 /* Asks for transparent huge pages on a mapping (best effort). */
 void sk__sys_advise_huge(void *p, size_t n);
+/* Faults in the page at p and tells whether a 2 MiB page-table entry maps it
+ * (a transparent huge page of tmpfs or a file): 1 or 0, from /proc/self/smaps. */
+int sk__sys_thp_mapped(const void *p);
 /* Sends fd over a Unix socket (SCM_RIGHTS) with a small tag; receives one. */
 int sk__sys_send_fd(int sock, int fd);
 int sk__sys_recv_fd(int sock, int *fd);

@@ -198,6 +198,7 @@ static size_t huge_align(const sk__header *h)
 
 /* Builds the handle for a validated file mapped at base (mapped here when
  * base is NULL). Takes ownership of the mapping on success only. */
+#define SK_MAPPED_HERE_ADVISED 0x100 /* flags: create has madvised the data already */
 static int map_handle(int fd, void *base, const char *name, const sk__header *h, int flags, uint32_t mode, uid_t uid,
 		      sk_segment **out)
 {
@@ -213,13 +214,22 @@ static int map_handle(int fd, void *base, const char *name, const sk__header *h,
 			return rc;
 		}
 	}
+	/* A huge-page layout on tmpfs: ask for transparent huge pages (the creator
+	 * has advised already) and report what this mapping got. */
+	size_t got = page;
+	if (page == SK__PAGE && huge_align(h) && h->data_size >= SK__HUGE_PAGE) {
+		if (!(flags & SK_MAPPED_HERE_ADVISED))
+			sk__sys_advise_huge((uint8_t *)base + h->data_offset, msize - h->data_offset);
+		if (sk__sys_thp_mapped((uint8_t *)base + h->data_offset))
+			got = SK__HUGE_PAGE;
+	}
 	snprintf(s->name, sizeof s->name, "%s", name);
 	s->fd = -1;
 	s->mode = mode;
 	s->uid = uid;
 	s->base = base;
 	s->map_size = msize;
-	s->page_size = page;
+	s->page_size = got;
 	s->flags = flags & SK_RDONLY;
 	s->hdr = *h;
 	*out = s;
@@ -331,7 +341,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 		}
 	}
 	if (!rc) {
-		rc = map_handle(fd, base, name, &h, SK_RDWR, mode, owner, out);
+		rc = map_handle(fd, base, name, &h, SK_RDWR | SK_MAPPED_HERE_ADVISED, mode, owner, out);
 		if (rc && !anon)
 			sk__sys_unlink(name);
 	}

@@ -72,8 +72,9 @@ int sk_name_check(const char *name);
 #define SK_CREATE_ANON 0x8
 /* Any kind: back the data with 2 MiB pages where the system allows: a hugetlb
  * memfd for anonymous segments when the huge-page pool has room, else plain
- * pages (the data is 2 MiB-aligned, so shmem transparent huge pages can apply
- * where enabled). sk_segment_info.page_size says what was obtained. */
+ * pages (the data is 2 MiB-aligned and advised with MADV_HUGEPAGE, so shmem
+ * transparent huge pages apply where the tmpfs or shmem_enabled allows them).
+ * sk_segment_info.page_size of the handle says what its mapping obtained. */
 #define SK_CREATE_HUGE 0x10
 
 /* Options for every _create call. Pass NULL for the defaults. Zero-initialise

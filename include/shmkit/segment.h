@@ -68,7 +68,7 @@ typedef struct sk_segment_info {
 	int locked;                  /* arrays, values: 1 if it carries a lock */
 	int owned;                   /* 1 if removed once its creator has died (SK_CREATE_OWNED) */
 	int frozen;                  /* 1 after sk_segment_freeze: read-only opens only */
-	uint64_t page_size;          /* pages behind the data: 4096, or 2 MiB (hugetlb) */
+	uint64_t page_size;          /* pages behind the data: 4096, or 2 MiB (hugetlb, or THP; see SK_CREATE_HUGE) */
 	uint32_t mode;               /* permission bits of the file */
 	uid_t uid;                   /* owner of the file */
 } sk_segment_info;

@@ -78,6 +78,32 @@ size_t sk__sys_fs_page(int fd)
 	return (size_t)s.f_bsize;
 }
 
+int sk__sys_thp_mapped(const void *p)
+{
+	(void)*(const volatile uint8_t *)p;
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return 0;
+	char line[4096];
+	uintptr_t a = (uintptr_t)p;
+	bool inside = false;
+	int mapped = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) { /* a mapping's first line */
+			if (inside)
+				break;
+			inside = lo <= a && a < hi;
+		} else if (inside && (!strncmp(line, "ShmemPmdMapped:", 15) || !strncmp(line, "FilePmdMapped:", 14))) {
+			unsigned long kb = 0;
+			if (sscanf(strchr(line, ':') + 1, "%lu", &kb) == 1 && kb)
+				mapped = 1;
+		}
+	}
+	fclose(f);
+	return mapped;
+}
+
 void sk__sys_advise_huge(void *p, size_t n)
 {
 	if (n)
