@@ -89,6 +89,9 @@ sk_mutex *skpy_mutex_ptr(MutexObject *mo);
 long skpy_mutex_save(MutexObject *mo);
 void skpy_mutex_restore(MutexObject *mo, long count);
 
+/* Readies a type and adds it to the module under name. 0 or -1. */
+int skpy_add_type(PyObject *module, PyTypeObject *t, const char *name);
+
 int skpy_sync_init(PyObject *module);
 int skpy_queue_init(PyObject *module);
 

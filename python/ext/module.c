@@ -1704,7 +1704,7 @@ static struct PyModuleDef module_def = {
 	.m_methods = module_methods,
 };
 
-static int add_type(PyObject *m, PyTypeObject *t, const char *name)
+int skpy_add_type(PyObject *m, PyTypeObject *t, const char *name)
 {
 	if (PyType_Ready(t) < 0)
 		return -1;
@@ -1763,8 +1763,8 @@ PyMODINIT_FUNC PyInit__shmkit(void)
 	    PyModule_AddObject(m, "OwnerDiedWarning", skpy_OwnerDiedWarning) ||
 	    PyModule_AddObject(m, "ShutDown", skpy_ShutDown))
 		goto fail;
-	if (add_type(m, &Segment_Type, "Segment") || add_type(m, &SharedArray_Type, "SharedArray") ||
-	    add_type(m, &Bits_Type, "Bits") || add_type(m, &SharedValue_Type, "SharedValue"))
+	if (skpy_add_type(m, &Segment_Type, "Segment") || skpy_add_type(m, &SharedArray_Type, "SharedArray") ||
+	    skpy_add_type(m, &Bits_Type, "Bits") || skpy_add_type(m, &SharedValue_Type, "SharedValue"))
 		goto fail;
 	if (skpy_sync_init(m) || skpy_queue_init(m))
 		goto fail;

@@ -615,15 +615,24 @@ static PyObject *queue_get(QueueObject *q, PyObject *args, PyObject *kw)
 
 /* ---- the rest ---- */
 
+static int stats_of(QueueObject *q, sk_queue_stats *st)
+{
+	if (q_usable(q))
+		return -1;
+	int rc = sk_queue_stats_get(q->q, st);
+	if (rc) {
+		skpy_raise(rc, q->life.name);
+		return -1;
+	}
+	return 0;
+}
+
 static PyObject *queue_stats(QueueObject *q, PyObject *unused)
 {
 	(void)unused;
-	if (q_usable(q))
-		return NULL;
 	sk_queue_stats st;
-	int rc = sk_queue_stats_get(q->q, &st);
-	if (rc)
-		return skpy_raise(rc, q->life.name);
+	if (stats_of(q, &st))
+		return NULL;
 	return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:O,s:i,s:i,s:K}", "capacity", (unsigned long long)st.capacity,
 			     "max_msg", (unsigned long long)st.max_msg, "used", (unsigned long long)st.used, "messages",
 			     (unsigned long long)st.messages, "pushed", (unsigned long long)st.pushed, "popped",
@@ -635,12 +644,9 @@ static PyObject *queue_stats(QueueObject *q, PyObject *unused)
 static PyObject *queue_qsize(QueueObject *q, PyObject *unused)
 {
 	(void)unused;
-	if (q_usable(q))
-		return NULL;
 	sk_queue_stats st;
-	int rc = sk_queue_stats_get(q->q, &st);
-	if (rc)
-		return skpy_raise(rc, q->life.name);
+	if (stats_of(q, &st))
+		return NULL;
 	return PyLong_FromUnsignedLongLong(st.messages);
 }
 
@@ -658,12 +664,9 @@ static PyObject *queue_empty(QueueObject *q, PyObject *unused)
 static PyObject *queue_full(QueueObject *q, PyObject *unused)
 {
 	(void)unused;
-	if (q_usable(q))
-		return NULL;
 	sk_queue_stats st;
-	int rc = sk_queue_stats_get(q->q, &st);
-	if (rc)
-		return skpy_raise(rc, q->life.name);
+	if (stats_of(q, &st))
+		return NULL;
 	return PyBool_FromLong(st.capacity - st.used < align8(st.max_msg) + 8);
 }
 
@@ -806,12 +809,5 @@ static PyTypeObject Queue_Type = {
 
 int skpy_queue_init(PyObject *m)
 {
-	if (PyType_Ready(&Queue_Type) < 0)
-		return -1;
-	Py_INCREF(&Queue_Type);
-	if (PyModule_AddObject(m, "Queue", (PyObject *)&Queue_Type) < 0) {
-		Py_DECREF(&Queue_Type);
-		return -1;
-	}
-	return 0;
+	return skpy_add_type(m, &Queue_Type, "Queue");
 }

@@ -1071,21 +1071,10 @@ static PyTypeObject Condition_Type = {
 	.tp_new = cond_tp_new,
 };
 
-static int add(PyObject *m, PyTypeObject *t, const char *name)
-{
-	if (PyType_Ready(t) < 0)
-		return -1;
-	Py_INCREF(t);
-	if (PyModule_AddObject(m, name, (PyObject *)t) < 0) {
-		Py_DECREF(t);
-		return -1;
-	}
-	return 0;
-}
-
 int skpy_sync_init(PyObject *m)
 {
-	return add(m, &Mutex_Type, "Lock") || add(m, &RLock_Type, "RLock") || add(m, &Semaphore_Type, "Semaphore") ||
-	       add(m, &BoundedSemaphore_Type, "BoundedSemaphore") || add(m, &Event_Type, "Event") ||
-	       add(m, &Barrier_Type, "Barrier") || add(m, &Condition_Type, "Condition");
+	return skpy_add_type(m, &Mutex_Type, "Lock") || skpy_add_type(m, &RLock_Type, "RLock") ||
+	       skpy_add_type(m, &Semaphore_Type, "Semaphore") ||
+	       skpy_add_type(m, &BoundedSemaphore_Type, "BoundedSemaphore") || skpy_add_type(m, &Event_Type, "Event") ||
+	       skpy_add_type(m, &Barrier_Type, "Barrier") || skpy_add_type(m, &Condition_Type, "Condition");
 }
