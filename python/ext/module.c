@@ -576,10 +576,7 @@ static int data_getbuffer(DataObject *d, Py_buffer *view, int flags)
 	view->shape = (flags & PyBUF_ND) == PyBUF_ND ? d->shape : NULL;
 	view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? d->strides : NULL;
 	view->suboffsets = NULL;
-	view->internal = NULL;
-	if (!(flags & PyBUF_ND) && d->ndim != 1 && d->itemsize != 1) {
-		/* A plain byte view of an N-d array: fine, it is C-contiguous. */
-	}
+	view->internal = NULL; /* without PyBUF_ND the consumer sees plain bytes: the data is C-contiguous */
 	d->exports++;
 	return 0;
 }
