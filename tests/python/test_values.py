@@ -173,8 +173,31 @@ def test_bits_test_and_set_is_atomic_across_processes():
     assert total == n and b.count() == n
 
 
-def test_large_bits_count_releases_the_gil():
+def test_bulk_bit_operations_release_the_gil():
+    """Another thread keeps running while set_range and count work on 1 GiB:
+    the longest pause between its ticks stays far below the call's length."""
+    import threading
+    import time
     b = shmkit.Bits(1 << 33)  # 1 GiB of bits
-    b.set_range(5, (1 << 33) - 5)
-    assert b.count() == (1 << 33) - 10
+    ticks, stop = [], threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.0005)
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    b.set_range(5, (1 << 33) - 5)  # first touch of 1 GiB: hundreds of ms here
+    n = b.count()
+    t1 = time.perf_counter()
+    stop.set()
+    t.join()
+    assert n == (1 << 33) - 10
+    during = [x for x in ticks if t0 <= x <= t1]
+    gaps = [y - x for x, y in zip(during, during[1:])]
+    assert t1 - t0 > 0.02 and len(during) > 5, (t1 - t0, len(during))
+    assert max(gaps) < (t1 - t0) / 2, (max(gaps), t1 - t0)
     b.close()
