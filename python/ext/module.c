@@ -98,8 +98,11 @@ int skpy_wait(skpy_wait_fn fn, void *arg, int64_t deadline)
 		}
 		int rc;
 		/* Released even for a zero slice: fn may copy a large message. */
-		Py_BEGIN_ALLOW_THREADS rc = fn(arg, slice);
-		Py_END_ALLOW_THREADS if (rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EBUSY) return rc;
+		Py_BEGIN_ALLOW_THREADS
+		rc = fn(arg, slice);
+		Py_END_ALLOW_THREADS
+		if (rc != -ETIMEDOUT && rc != -EAGAIN && rc != -EBUSY)
+			return rc;
 		if (last)
 			return -ETIMEDOUT;
 		if (PyErr_CheckSignals())
@@ -633,8 +636,8 @@ enum { OP_SEG_CREATE, OP_SEG_OPEN, OP_ARR_CREATE, OP_ARR_OPEN, OP_BITS_CREATE, O
 static int run_open(open_args *a)
 {
 	int rc;
-	Py_BEGIN_ALLOW_THREADS switch (a->op)
-	{
+	Py_BEGIN_ALLOW_THREADS
+	switch (a->op) {
 	case OP_SEG_CREATE: rc = sk_segment_create(a->name, a->size, &a->opts, (sk_segment **)&a->out); break;
 	case OP_SEG_OPEN: rc = sk_segment_open(a->name, a->flags, (sk_segment **)&a->out); break;
 	case OP_ARR_CREATE:
@@ -644,7 +647,8 @@ static int run_open(open_args *a)
 	case OP_BITS_CREATE: rc = sk_bits_create(a->name, a->size, &a->opts, (sk_bits **)&a->out); break;
 	default: rc = sk_bits_open(a->name, a->flags, (sk_bits **)&a->out); break;
 	}
-	Py_END_ALLOW_THREADS return rc;
+	Py_END_ALLOW_THREADS
+	return rc;
 }
 
 static PyObject *data_wrap(PyTypeObject *type, open_args *a, int generated)
@@ -1042,8 +1046,10 @@ static PyObject *bits_count(DataObject *d, PyObject *args, PyObject *kw)
 		return NULL;
 	int64_t c;
 	d->busy++;
-	Py_BEGIN_ALLOW_THREADS c = sk_bits_count(d->bits, b, e);
-	Py_END_ALLOW_THREADS d->busy--;
+	Py_BEGIN_ALLOW_THREADS
+	c = sk_bits_count(d->bits, b, e);
+	Py_END_ALLOW_THREADS
+	d->busy--;
 	if (c < 0)
 		return skpy_raise((int)c, d->life.name);
 	return PyLong_FromLongLong(c);
@@ -1056,8 +1062,10 @@ static PyObject *bits_range_op(DataObject *d, PyObject *args, PyObject *kw, int 
 		return NULL;
 	int rc;
 	d->busy++;
-	Py_BEGIN_ALLOW_THREADS rc = set ? sk_bits_set_range(d->bits, b, e) : sk_bits_clear_range(d->bits, b, e);
-	Py_END_ALLOW_THREADS d->busy--;
+	Py_BEGIN_ALLOW_THREADS
+	rc = set ? sk_bits_set_range(d->bits, b, e) : sk_bits_clear_range(d->bits, b, e);
+	Py_END_ALLOW_THREADS
+	d->busy--;
 	if (rc < 0)
 		return skpy_raise(rc, d->life.name);
 	Py_RETURN_NONE;
@@ -1078,8 +1086,10 @@ static PyObject *bits_find(DataObject *d, PyObject *args, int set)
 		return NULL;
 	int64_t r;
 	d->busy++;
-	Py_BEGIN_ALLOW_THREADS r = set ? sk_bits_find_next_set(d->bits, from) : sk_bits_find_next_clear(d->bits, from);
-	Py_END_ALLOW_THREADS d->busy--;
+	Py_BEGIN_ALLOW_THREADS
+	r = set ? sk_bits_find_next_set(d->bits, from) : sk_bits_find_next_clear(d->bits, from);
+	Py_END_ALLOW_THREADS
+	d->busy--;
 	if (r == SK_ENOTFOUND)
 		return PyLong_FromLong(-1);
 	if (r < 0)
@@ -1291,8 +1301,11 @@ static PyObject *value_create(PyObject *mod, PyObject *args, PyObject *kw)
 	sk_create_opts o = { .flags = (lock ? 0 : SK_CREATE_RAW) | skpy_owned_flag(owned || !name) };
 	sk_value *sv;
 	int rc;
-	Py_BEGIN_ALLOW_THREADS rc = sk_value_create(name, dtype, &o, &sv);
-	Py_END_ALLOW_THREADS if (rc) return skpy_raise(rc, name);
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_value_create(name, dtype, &o, &sv);
+	Py_END_ALLOW_THREADS
+	if (rc)
+		return skpy_raise(rc, name);
 	return value_wrap(sv, name == NULL, 0);
 }
 
@@ -1306,8 +1319,11 @@ static PyObject *value_open(PyObject *mod, PyObject *args, PyObject *kw)
 		return NULL;
 	sk_value *sv;
 	int rc;
-	Py_BEGIN_ALLOW_THREADS rc = sk_value_open(name, ro ? SK_RDONLY : SK_RDWR, &sv);
-	Py_END_ALLOW_THREADS if (rc) return skpy_raise(rc, name);
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_value_open(name, ro ? SK_RDONLY : SK_RDWR, &sv);
+	Py_END_ALLOW_THREADS
+	if (rc)
+		return skpy_raise(rc, name);
 	return value_wrap(sv, 0, ro);
 }
 
@@ -1361,8 +1377,10 @@ static PyObject *value_get(ValueObject *v, void *c)
 	} else {
 		int rc;
 		v->busy++;
-		Py_BEGIN_ALLOW_THREADS rc = sk_value_get(v->v, &raw);
-		Py_END_ALLOW_THREADS v->busy--;
+		Py_BEGIN_ALLOW_THREADS
+		rc = sk_value_get(v->v, &raw);
+		Py_END_ALLOW_THREADS
+		v->busy--;
 		if (rc && rc != SK_EOWNERDEAD)
 			return skpy_raise(rc, v->life.name);
 	}
@@ -1387,8 +1405,10 @@ static int value_set(ValueObject *v, PyObject *o, void *c)
 	}
 	int rc;
 	v->busy++;
-	Py_BEGIN_ALLOW_THREADS rc = sk_value_set(v->v, &raw);
-	Py_END_ALLOW_THREADS v->busy--;
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_value_set(v->v, &raw);
+	Py_END_ALLOW_THREADS
+	v->busy--;
 	if (rc && rc != SK_EOWNERDEAD) {
 		skpy_raise(rc, v->life.name);
 		return -1;
@@ -1410,8 +1430,10 @@ static PyObject *value_add(ValueObject *v, PyObject *delta)
 		return NULL;
 	int rc;
 	v->busy++;
-	Py_BEGIN_ALLOW_THREADS rc = sk_value_add(v->v, &d, &old);
-	Py_END_ALLOW_THREADS v->busy--;
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_value_add(v->v, &d, &old);
+	Py_END_ALLOW_THREADS
+	v->busy--;
 	if (rc && rc != SK_EOWNERDEAD)
 		return skpy_raise(rc, v->life.name);
 	return elem_to_py(v->dtype, &old);
@@ -1432,8 +1454,10 @@ static PyObject *value_cas(ValueObject *v, PyObject *args)
 		return NULL;
 	int rc;
 	v->busy++;
-	Py_BEGIN_ALLOW_THREADS rc = sk_value_cas(v->v, &e, &d);
-	Py_END_ALLOW_THREADS v->busy--;
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_value_cas(v->v, &e, &d);
+	Py_END_ALLOW_THREADS
+	v->busy--;
 	if (rc < 0 && rc != SK_EOWNERDEAD)
 		return skpy_raise(rc, v->life.name);
 	return Py_BuildValue("(ON)", rc == 1 ? Py_True : Py_False, elem_to_py(v->dtype, &e));
@@ -1574,8 +1598,11 @@ static PyObject *mod_stat(PyObject *mod, PyObject *arg)
 		return NULL;
 	sk_segment_info in;
 	int rc;
-	Py_BEGIN_ALLOW_THREADS rc = sk_segment_stat(name, &in);
-	Py_END_ALLOW_THREADS if (rc) return skpy_raise(rc, name);
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_segment_stat(name, &in);
+	Py_END_ALLOW_THREADS
+	if (rc)
+		return skpy_raise(rc, name);
 	return info_dict(&in);
 }
 

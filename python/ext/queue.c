@@ -86,9 +86,10 @@ static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 		return NULL;
 	sk_create_opts o = { .flags = skpy_owned_flag(owned || !name) };
 	int rc;
-	Py_BEGIN_ALLOW_THREADS rc = sk_queue_create(name, cap, max_msg, &o, &q->q);
-	Py_END_ALLOW_THREADS if (rc)
-	{
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_queue_create(name, cap, max_msg, &o, &q->q);
+	Py_END_ALLOW_THREADS
+	if (rc) {
 		q->closed = 1;
 		Py_DECREF(q);
 		return skpy_raise(rc, name);
@@ -110,9 +111,10 @@ static PyObject *queue_open(PyObject *cls, PyObject *args)
 	if (!q)
 		return NULL;
 	int rc;
-	Py_BEGIN_ALLOW_THREADS rc = sk_queue_open(name, &q->q);
-	Py_END_ALLOW_THREADS if (rc)
-	{
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_queue_open(name, &q->q);
+	Py_END_ALLOW_THREADS
+	if (rc) {
 		q->closed = 1;
 		Py_DECREF(q);
 		return skpy_raise(rc, name);
@@ -257,7 +259,8 @@ static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t
 		q_raise(q, rc, 1, total);
 		goto out;
 	}
-	Py_BEGIN_ALLOW_THREADS char *p = r.ptr;
+	Py_BEGIN_ALLOW_THREADS
+	char *p = r.ptr;
 	memset(p, 0, head);
 	uint32_t nb = (uint32_t)n;
 	uint64_t pl = (uint64_t)views[0].len;
@@ -275,9 +278,10 @@ static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t
 		memset(p + end, 0, off - end);
 	}
 	rc = sk_queue_commit(q->q);
-	Py_END_ALLOW_THREADS if (rc) q_raise(q, rc, 1, total);
-	else
-	{
+	Py_END_ALLOW_THREADS
+	if (rc)
+		q_raise(q, rc, 1, total);
+	else {
 		Py_INCREF(Py_None);
 		ret = Py_None;
 	}
@@ -331,10 +335,11 @@ static PyObject *queue_put_many_bytes(QueueObject *q, PyObject *args, PyObject *
 			left = 0;
 		}
 		int chunk = n - done > 1 << 20 ? 1 << 20 : (int)(n - done);
-		Py_BEGIN_ALLOW_THREADS rc = sk_queue_push_many(q->q, ptrs + done, lens + done, chunk,
-							       left < 0 || left > 50000000 ? 50000000 : left);
-		Py_END_ALLOW_THREADS if (rc > 0)
-		{
+		Py_BEGIN_ALLOW_THREADS
+		rc = sk_queue_push_many(q->q, ptrs + done, lens + done, chunk,
+					left < 0 || left > 50000000 ? 50000000 : left);
+		Py_END_ALLOW_THREADS
+		if (rc > 0) {
 			done += rc;
 			continue;
 		}
