@@ -65,16 +65,30 @@ void skpy_life_end(skpy_life *l);
 /* At interpreter exit: removes the generated names this process still has. */
 void skpy_life_atexit(void);
 
-/* Objects whose segment holds a lock start like this, so that a lock object
- * made from them can tell that they were closed. */
+/* The objects that map a segment and can be closed (arrays, bits, raw
+ * segments, values, queues) start like this: a lock object made from one can
+ * tell that it was closed, and the lifecycle code below serves them all. */
 typedef struct skpy_base {
 	PyObject_HEAD int closed;
-	int busy; /* calls running with the GIL released: close() waits for none */
+	int busy;       /* calls running with the GIL released: close() waits for none */
+	PyObject *lock; /* the lock object made by get_lock(), which refers back to this */
+	PyObject *weakrefs;
 } skpy_base;
 
 /* close() of an object that another thread is using (with the GIL released)
  * raises RuntimeError instead of unmapping memory under it. */
 int skpy_refuse_busy(void *obj);
+/* 0 when obj may be unmapped now; -1 with RuntimeError while this thread
+ * holds its lock (unmapping would strand the lock) or other threads use it. */
+int skpy_closable(void *obj);
+/* tp_traverse and tp_clear of those objects (the object <-> lock cycle) and
+ * the start of their tp_dealloc. */
+int skpy_base_traverse(PyObject *obj, visitproc visit, void *arg);
+int skpy_base_clear(PyObject *obj);
+void skpy_base_teardown(void *obj);
+/* unlink() of a named object: removes the name, and with it the duty to
+ * remove it at close. ValueError for an object without a name of its own. */
+PyObject *skpy_unlink_named(skpy_life *life);
 
 /* The mutex object shared by Lock, RLock, Condition and the locks inside
  * values and arrays (sync.c). */

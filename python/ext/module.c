@@ -135,6 +135,51 @@ int skpy_refuse_busy(void *obj)
 	return 0;
 }
 
+int skpy_closable(void *obj)
+{
+	skpy_base *b = obj;
+	if (b->lock && skpy_mutex_is_owned((MutexObject *)b->lock)) {
+		PyErr_SetString(PyExc_RuntimeError, "cannot close while this thread holds its lock");
+		return -1;
+	}
+	return skpy_refuse_busy(b);
+}
+
+int skpy_base_traverse(PyObject *obj, visitproc visit, void *arg)
+{
+	Py_VISIT(((skpy_base *)obj)->lock);
+	return 0;
+}
+
+int skpy_base_clear(PyObject *obj)
+{
+	Py_CLEAR(((skpy_base *)obj)->lock);
+	return 0;
+}
+
+void skpy_base_teardown(void *obj)
+{
+	skpy_base *b = obj;
+	PyObject_GC_UnTrack(b);
+	if (b->weakrefs)
+		PyObject_ClearWeakRefs((PyObject *)b);
+	Py_CLEAR(b->lock);
+}
+
+PyObject *skpy_unlink_named(skpy_life *life)
+{
+	if (!life->name[0]) {
+		PyErr_SetString(PyExc_ValueError,
+				"this object has no name of its own (anonymous, or inside another segment)");
+		return NULL;
+	}
+	int rc = sk_segment_unlink(life->name);
+	if (rc)
+		return skpy_raise(rc, life->name);
+	life->creator = 0; /* nothing left to remove at close */
+	Py_RETURN_NONE;
+}
+
 void skpy_life_init(skpy_life *l, int generated, const char *name)
 {
 	l->creator = generated ? getpid() : 0;
@@ -334,8 +379,10 @@ static PyObject *info_dict(const sk_segment_info *in)
 /* ---- Segment, SharedArray, Bits: objects that export their data ---- */
 
 typedef struct {
-	PyObject_HEAD int closed;
+	PyObject_HEAD int closed; /* the fields of skpy_base first */
 	int busy;
+	PyObject *lock; /* locked arrays: the Mutex made by get_lock() */
+	PyObject *weakrefs;
 	int kind;
 	sk_segment *seg; /* raw segments */
 	sk_array *arr;
@@ -350,8 +397,6 @@ typedef struct {
 	const char *format;
 	sk_dtype dtype;
 	Py_ssize_t shape[SK_MAX_DIMS], strides[SK_MAX_DIMS];
-	PyObject *lock; /* locked arrays: the Mutex made by get_lock() */
-	PyObject *weakrefs;
 } DataObject;
 
 static PyTypeObject Segment_Type, SharedArray_Type, Bits_Type;
@@ -435,26 +480,9 @@ static void data_release(DataObject *d)
 	skpy_life_end(&d->life);
 }
 
-/* A locked array and its lock object refer to each other: the cycle
- * collector breaks it by dropping the array's reference. */
-static int data_traverse(DataObject *d, visitproc visit, void *arg)
-{
-	Py_VISIT(d->lock);
-	return 0;
-}
-
-static int data_clear(DataObject *d)
-{
-	Py_CLEAR(d->lock);
-	return 0;
-}
-
 static void data_dealloc(DataObject *d)
 {
-	PyObject_GC_UnTrack(d);
-	if (d->weakrefs)
-		PyObject_ClearWeakRefs((PyObject *)d);
-	Py_CLEAR(d->lock);
+	skpy_base_teardown(d);
 	data_release(d);
 	Py_TYPE(d)->tp_free((PyObject *)d);
 }
@@ -470,11 +498,7 @@ static PyObject *data_close(DataObject *d, PyObject *unused)
 			     d->life.name[0] ? d->life.name : "the segment", d->exports);
 		return NULL;
 	}
-	if (d->lock && skpy_mutex_is_owned((MutexObject *)d->lock)) {
-		PyErr_SetString(PyExc_RuntimeError, "cannot close while this thread holds the array's lock");
-		return NULL;
-	}
-	if (skpy_refuse_busy(d))
+	if (skpy_closable(d))
 		return NULL;
 	data_release(d);
 	Py_RETURN_NONE;
@@ -483,16 +507,7 @@ static PyObject *data_close(DataObject *d, PyObject *unused)
 static PyObject *data_unlink(DataObject *d, PyObject *unused)
 {
 	(void)unused;
-	const char *name = d->life.name;
-	if (!name[0]) {
-		PyErr_SetString(PyExc_ValueError, "the segment has no name");
-		return NULL;
-	}
-	int rc = sk_segment_unlink(name);
-	if (rc)
-		return skpy_raise(rc, name);
-	d->life.creator = 0; /* nothing left to remove at close */
-	Py_RETURN_NONE;
+	return skpy_unlink_named(&d->life);
 }
 
 static PyObject *data_enter(DataObject *d, PyObject *unused)
@@ -1202,8 +1217,8 @@ static PyTypeObject Segment_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Segment",
 	.tp_basicsize = sizeof(DataObject),
 	.tp_dealloc = (destructor)data_dealloc,
-	.tp_traverse = (traverseproc)data_traverse,
-	.tp_clear = (inquiry)data_clear,
+	.tp_traverse = skpy_base_traverse,
+	.tp_clear = skpy_base_clear,
 	.tp_as_buffer = &data_as_buffer,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_doc = "A raw shared-memory segment (bytes). Made by shmkit._shmkit.segment_create / segment_open.",
@@ -1216,8 +1231,8 @@ static PyTypeObject SharedArray_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.SharedArray",
 	.tp_basicsize = sizeof(DataObject),
 	.tp_dealloc = (destructor)data_dealloc,
-	.tp_traverse = (traverseproc)data_traverse,
-	.tp_clear = (inquiry)data_clear,
+	.tp_traverse = skpy_base_traverse,
+	.tp_clear = skpy_base_clear,
 	.tp_repr = (reprfunc)array_repr,
 	.tp_as_sequence = &array_as_sequence,
 	.tp_as_buffer = &data_as_buffer,
@@ -1233,8 +1248,8 @@ static PyTypeObject Bits_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Bits",
 	.tp_basicsize = sizeof(DataObject),
 	.tp_dealloc = (destructor)data_dealloc,
-	.tp_traverse = (traverseproc)data_traverse,
-	.tp_clear = (inquiry)data_clear,
+	.tp_traverse = skpy_base_traverse,
+	.tp_clear = skpy_base_clear,
 	.tp_repr = (reprfunc)bits_repr,
 	.tp_as_sequence = &bits_as_sequence,
 	.tp_as_mapping = &bits_as_mapping,
@@ -1251,14 +1266,14 @@ static PyTypeObject Bits_Type = {
 /* ---- SharedValue ---- */
 
 typedef struct {
-	PyObject_HEAD int closed;
+	PyObject_HEAD int closed; /* the fields of skpy_base first */
 	int busy;
+	PyObject *lock; /* locked values: the RLock made by get_lock() */
+	PyObject *weakrefs;
 	sk_value *v;
 	sk_dtype dtype;
 	int readonly;
 	skpy_life life;
-	PyObject *lock;
-	PyObject *weakrefs;
 } ValueObject;
 
 static PyTypeObject SharedValue_Type;
@@ -1337,24 +1352,9 @@ static void value_release(ValueObject *v)
 	skpy_life_end(&v->life);
 }
 
-static int value_traverse(ValueObject *v, visitproc visit, void *arg)
-{
-	Py_VISIT(v->lock);
-	return 0;
-}
-
-static int value_clear(ValueObject *v)
-{
-	Py_CLEAR(v->lock);
-	return 0;
-}
-
 static void value_dealloc(ValueObject *v)
 {
-	PyObject_GC_UnTrack(v);
-	if (v->weakrefs)
-		PyObject_ClearWeakRefs((PyObject *)v);
-	Py_CLEAR(v->lock);
+	skpy_base_teardown(v);
 	value_release(v);
 	Py_TYPE(v)->tp_free((PyObject *)v);
 }
@@ -1485,11 +1485,7 @@ static PyObject *value_get_lock(ValueObject *v, PyObject *unused)
 static PyObject *value_close(ValueObject *v, PyObject *unused)
 {
 	(void)unused;
-	if (value_held_here(v)) {
-		PyErr_SetString(PyExc_RuntimeError, "cannot close while this thread holds the value's lock");
-		return NULL;
-	}
-	if (skpy_refuse_busy(v))
+	if (skpy_closable(v))
 		return NULL;
 	value_release(v);
 	Py_RETURN_NONE;
@@ -1498,11 +1494,7 @@ static PyObject *value_close(ValueObject *v, PyObject *unused)
 static PyObject *value_unlink(ValueObject *v, PyObject *unused)
 {
 	(void)unused;
-	int rc = sk_segment_unlink(v->life.name);
-	if (rc)
-		return skpy_raise(rc, v->life.name);
-	v->life.creator = 0;
-	Py_RETURN_NONE;
+	return skpy_unlink_named(&v->life);
 }
 
 static PyObject *value_reduce(ValueObject *v, PyObject *unused)
@@ -1578,8 +1570,8 @@ static PyTypeObject SharedValue_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.SharedValue",
 	.tp_basicsize = sizeof(ValueObject),
 	.tp_dealloc = (destructor)value_dealloc,
-	.tp_traverse = (traverseproc)value_traverse,
-	.tp_clear = (inquiry)value_clear,
+	.tp_traverse = skpy_base_traverse,
+	.tp_clear = skpy_base_clear,
 	.tp_repr = (reprfunc)value_repr,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_doc = "A shared scalar in a named segment; made by shmkit.Value().",

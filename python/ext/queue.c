@@ -19,12 +19,13 @@
 #define SMALL            16384 /* messages up to this size are copied with the GIL held, then released */
 
 typedef struct {
-	PyObject_HEAD int closed;
+	PyObject_HEAD int closed; /* the fields of skpy_base first */
 	int busy;
+	PyObject *lock; /* always NULL: a queue hands out no lock */
+	PyObject *weakrefs;
 	sk_queue *q;
 	uint64_t capacity, max_msg;
 	skpy_life life;
-	PyObject *weakrefs;
 } QueueObject;
 
 static PyTypeObject Queue_Type;
@@ -698,11 +699,7 @@ static PyObject *queue_close(QueueObject *q, PyObject *unused)
 static PyObject *queue_unlink(QueueObject *q, PyObject *unused)
 {
 	(void)unused;
-	int rc = sk_segment_unlink(q->life.name);
-	if (rc)
-		return skpy_raise(rc, q->life.name);
-	q->life.creator = 0;
-	Py_RETURN_NONE;
+	return skpy_unlink_named(&q->life);
 }
 
 static PyObject *queue_noop(QueueObject *q, PyObject *unused)

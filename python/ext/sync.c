@@ -314,24 +314,10 @@ static void mutex_dealloc(MutexObject *mo)
 	Py_TYPE(mo)->tp_free((PyObject *)mo);
 }
 
-static PyObject *named_unlink(skpy_life *life)
-{
-	if (!life->name[0]) {
-		PyErr_SetString(PyExc_ValueError,
-				"this object lives inside another segment and has no name of its own");
-		return NULL;
-	}
-	int rc = sk_segment_unlink(life->name);
-	if (rc)
-		return skpy_raise(rc, life->name);
-	life->creator = 0;
-	Py_RETURN_NONE;
-}
-
 static PyObject *mutex_unlink(MutexObject *mo, PyObject *unused)
 {
 	(void)unused;
-	return named_unlink(&mo->life);
+	return skpy_unlink_named(&mo->life);
 }
 
 /* Pickled by name (spawn, queues); an embedded lock through its parent. */
@@ -442,7 +428,7 @@ static void sync_dealloc(SyncObject *s)
 static PyObject *sync_unlink(SyncObject *s, PyObject *unused)
 {
 	(void)unused;
-	return named_unlink(&s->life);
+	return skpy_unlink_named(&s->life);
 }
 
 static PyObject *sync_get_name(SyncObject *s, void *c)
