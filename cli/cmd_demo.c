@@ -290,7 +290,7 @@ static int job_buf_read(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
 /* ---- the calling side ---- */
 
 static char seg_names[NSEG][64];
-static int segs_made;
+static volatile sig_atomic_t segs_made; /* read by the signal handler */
 static bool keep_segments;
 static pid_t main_pid;
 
@@ -516,16 +516,21 @@ static int create_data(const demo_arg *arg, uint64_t words, bool huge, sk_bits *
 	sk_create_opts o = { .flags = (anon_mode ? SK_CREATE_ANON : SK_CREATE_OWNED) | (huge ? SK_CREATE_HUGE : 0) };
 	for (int k = 0; k < NSEG; k++) {
 		const char *name = anon_mode ? NULL : arg->names[k];
+		/* Counted before the create: a signal that lands between the name's
+		 * publication and the create's return still removes it (the names
+		 * carry our pid: unlinking one not made yet harms no one). */
+		if (!anon_mode)
+			segs_made = k + 1;
 		int rc = k < NBITS ? sk_bits_create(name, words * 64, &o, &bits[k])
 				   : sk_array_create(name, SK_INT64, 1, &words, &o, &arrs[k - NBITS]);
 		if (rc) {
+			if (!anon_mode)
+				segs_made = k;
 			char hs[32];
 			fail("demo", "cannot create %s (%s): %s", anon_mode ? "an anonymous segment" : arg->names[k],
 			     human_size(words * 8, hs), sk_strerror(rc));
 			return rc;
 		}
-		if (!anon_mode)
-			segs_made = k + 1;
 		sk_segment *seg = k < NBITS ? sk_bits_segment(bits[k]) : sk_array_segment(arrs[k - NBITS]);
 		data[k] = sk_segment_data(seg);
 		sk_segment_info in;
