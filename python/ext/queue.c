@@ -1,8 +1,9 @@
 /*
- * python/ext/queue.c: the byte-level half of shmkit.Queue. The Python class
- * (shmkit/__init__.py) adds put/get of objects on top: it pickles with
- * protocol 5, and large buffers (NumPy arrays, bytearrays) travel out of band,
- * copied once straight into the ring by _put_oob.
+ * python/ext/queue.c: shmkit.Queue. put/get move objects pickled with
+ * protocol 5; buffers that support out-of-band pickling (NumPy arrays,
+ * bytearrays) travel out of band, copied once straight into the ring by
+ * put_oob. The Python class (shmkit/__init__.py) adds the nowait and many
+ * variants and _decode, which unpacks the out-of-band format.
  *
  * Message formats: a pickle (it starts with the PROTO opcode 0x80), or, when
  * there are out-of-band buffers, 0x00 followed by
@@ -218,20 +219,8 @@ static size_t align8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-/* _put_oob(pickle, buffers, block=True, timeout=None): one message holding a
- * pickle and its out-of-band buffers, each copied once into the ring. */
-static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t deadline);
-
-static PyObject *queue_put_oob(QueueObject *q, PyObject *args, PyObject *kw)
-{
-	static char *kwlist[] = { "pickle", "buffers", "block", "timeout", NULL };
-	PyObject *pick, *bufs;
-	int64_t deadline;
-	if (parse_block(args, kw, kwlist, "OO|pO", &deadline, &pick, &bufs) || q_usable(q))
-		return NULL;
-	return put_oob(q, pick, bufs, deadline);
-}
-
+/* One message holding a pickle and its out-of-band buffers, each copied
+ * once into the ring (the format is at the top of this file). */
 static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t deadline)
 {
 	PyObject *seq = PySequence_Fast(bufs, "buffers must be a sequence");
@@ -426,15 +415,6 @@ static PyObject *queue_get_bytes(QueueObject *q, PyObject *args, PyObject *kw)
 	return pop_obj(q, deadline, 0);
 }
 
-static PyObject *queue_get_raw(QueueObject *q, PyObject *args, PyObject *kw)
-{
-	static char *kwlist[] = { "block", "timeout", NULL };
-	int64_t deadline;
-	if (parse_block(args, kw, kwlist, "|pO", &deadline, NULL, NULL) || q_usable(q))
-		return NULL;
-	return pop_obj(q, deadline, 1);
-}
-
 typedef struct {
 	sk_queue *q;
 	char *buf;
@@ -558,25 +538,14 @@ static PyObject *queue_put(QueueObject *q, PyObject *args, PyObject *kw)
 	return ret;
 }
 
-static PyObject *decode(const char *p, size_t len, PyObject *owner)
+/* An object from a message popped into a bytearray: buffers that travelled
+ * out of band come back as writable memory of their own. */
+static PyObject *decode(PyObject *msg)
 {
-	if (len && (unsigned char)p[0] == 0x80) {
-		if (owner)
-			return PyObject_CallOneArg(pickle_loads, owner);
-		PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)len);
-		if (!b)
-			return NULL;
-		PyObject *r = PyObject_CallOneArg(pickle_loads, b);
-		Py_DECREF(b);
-		return r;
-	}
-	/* Out-of-band buffers: the objects made on them own a writable copy. */
-	PyObject *ba = owner ? (Py_INCREF(owner), owner) : PyByteArray_FromStringAndSize(p, (Py_ssize_t)len);
-	if (!ba)
-		return NULL;
-	PyObject *r = PyObject_CallOneArg(py_decode, ba);
-	Py_DECREF(ba);
-	return r;
+	const char *p = PyByteArray_AS_STRING(msg);
+	if (PyByteArray_GET_SIZE(msg) && (unsigned char)p[0] == 0x80)
+		return PyObject_CallOneArg(pickle_loads, msg);
+	return PyObject_CallOneArg(py_decode, msg);
 }
 
 /* get(block=True, timeout=None) */
@@ -586,36 +555,11 @@ static PyObject *queue_get(QueueObject *q, PyObject *args, PyObject *kw)
 	int64_t deadline;
 	if (parse_block(args, kw, kwlist, "|pO", &deadline, NULL, NULL) || q_usable(q) || pickle_ready())
 		return NULL;
-	char stack[SMALL];
-	pop_arg a = { q->q, stack, sizeof stack, 0 };
-	int rc = pop_fn(&a, 0);
-	if (rc == -EAGAIN && deadline != 0)
-		rc = skpy_wait(pop_fn, &a, deadline);
-	if (rc == 0)
-		return decode(stack, a.len, NULL);
-	if (rc != -EMSGSIZE)
-		return q_raise(q, rc, 0, 0);
-	/* Larger than the stack buffer: into a bytearray of its size. */
-	PyObject *o = NULL;
-	while (rc == -EMSGSIZE) {
-		Py_XDECREF(o);
-		o = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)a.len);
-		if (!o)
-			return NULL;
-		a.buf = PyByteArray_AS_STRING(o);
-		a.bufsize = a.len;
-		rc = skpy_wait(pop_fn, &a, deadline);
-	}
-	if (rc) {
-		Py_XDECREF(o);
-		return q_raise(q, rc, 0, 0);
-	}
-	if (a.len != a.bufsize && PyByteArray_Resize(o, (Py_ssize_t)a.len)) {
-		Py_DECREF(o);
+	PyObject *msg = pop_obj(q, deadline, 1);
+	if (!msg)
 		return NULL;
-	}
-	PyObject *r = decode(PyByteArray_AS_STRING(o), a.len, o);
-	Py_DECREF(o);
+	PyObject *r = decode(msg);
+	Py_DECREF(msg);
 	return r;
 }
 
@@ -750,10 +694,8 @@ static PyObject *queue_get_closed(QueueObject *q, void *c)
 		return r;                                                        \
 	}
 BUSY(queue_put_bytes)
-BUSY(queue_put_oob)
 BUSY(queue_put_many_bytes)
 BUSY(queue_get_bytes)
-BUSY(queue_get_raw)
 BUSY(queue_get_many_bytes)
 BUSY(queue_put)
 BUSY(queue_get)
@@ -772,8 +714,6 @@ static PyMethodDef queue_methods[] = {
 	  "copied once) and put. queue.Full when there is no room in time." },
 	{ "get", (PyCFunction)(void (*)(void))queue_get_busy, METH_VARARGS | METH_KEYWORDS,
 	  "get(block=True, timeout=None) -> the oldest object. queue.Empty when none comes in time." },
-	{ "_put_oob", (PyCFunction)(void (*)(void))queue_put_oob_busy, METH_VARARGS | METH_KEYWORDS, NULL },
-	{ "_get_raw", (PyCFunction)(void (*)(void))queue_get_raw_busy, METH_VARARGS | METH_KEYWORDS, NULL },
 	{ "qsize", (PyCFunction)queue_qsize, METH_NOARGS, "Messages waiting." },
 	{ "empty", (PyCFunction)queue_empty, METH_NOARGS, "True if no message waits." },
 	{ "full", (PyCFunction)queue_full, METH_NOARGS, "True if a message of max_msg bytes would not fit now." },
