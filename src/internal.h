@@ -255,3 +255,33 @@ static inline int64_t sk__time_left(int64_t deadline)
 	int64_t r = deadline - sk__sys_monotonic_ns();
 	return r > 0 ? r : 0;
 }
+
+/* ---- OS layer: lock owners (src/sys/linux.c, used by src/sync.c) ---- */
+
+/* Who the calling thread is, cached per thread and forgotten in a child
+ * forked through fork(3). */
+typedef struct sk__ident {
+	uint64_t lockword; /* sync.c's owner word for this thread; 0 until it derives it */
+	pid_t pid, tid;
+	uint32_t pidns;   /* inode of the process's pid namespace; 0 if unknown */
+	uint32_t proc_ok; /* 1 if /proc is this namespace's and gave the start time */
+	uint64_t start;   /* the thread's start time, clock ticks since boot; 0 if unknown */
+} sk__ident;
+extern __thread sk__ident sk__me __attribute__((tls_model("initial-exec")));
+/* Fills sk__me for the calling thread (lockword 0). */
+void sk__sys_ident_fill(void);
+/* 0 if thread tid (a number in the caller's pid namespace) exists, -ESRCH if
+ * not, or -errno (tkill with signal 0: nothing is sent). */
+int sk__sys_thread_exists(pid_t tid);
+/* State letter and start time (clock ticks since boot) of thread tid, from
+ * /proc/tid/task/tid/stat: 0, -ESRCH if /proc does not show it, or -errno. */
+int sk__sys_thread_stat(pid_t tid, char *state, uint64_t *start);
+/* A pidfd that becomes readable when thread tid has exited (Linux 6.9), or,
+ * on older kernels, when tid leads a process and that process has exited. */
+int sk__sys_thread_pidfd(pid_t tid, int *fd);
+/* 1 if no process pid runs (none, or only its zombie), 0 if it runs, -errno. */
+int sk__sys_proc_gone(pid_t pid);
+/* 1 if fd is readable now, 0 if not, or -errno (poll with no wait). */
+int sk__sys_fd_ready(int fd);
+/* CLOCK_BOOTTIME in clock ticks: the unit and clock of /proc start times. */
+uint64_t sk__sys_boot_ticks(void);

@@ -3,18 +3,81 @@
  *
  * Memory layouts (fixed width, little-endian, documented in docs/format.md):
  *
- *   mutex   128 B: magic, version, owner pid/tid/start (informational), waiter
- *           count, state, then a glibc robust process-shared error-checking
- *           pthread mutex at offset 32. The kernel's robust futex list marks
- *           it when the holder dies, so waiters wake at once with EOWNERDEAD.
- *   rwlock  1280 B: a reader count (a futex word), the writer's identity, an
- *           sk_mutex at offset 64 that a writer holds for the whole write
- *           section (so writer death is the mutex's owner death, and new
- *           readers queue behind a waiting writer), and 64 reader slots
- *           {pid, count, start time} at offset 192 used to find dead readers.
- *   sem, barrier, event, cond   64 B each: magic, version, one futex word,
- *           a waiter count (so posts and sets skip the wake syscall when no
- *           one sleeps) and parameters.
+ *   mutex   128 B: magic, version, the 64-bit owner word at offset 8, an
+ *           informational record of the holder {thread start time, tid, pid}
+ *           at 16, a waiter count at 32, reserved space.
+ *   rwlock  1280 B: a futex sequence bumped by every read unlock, a
+ *           "writer draining" flag, the writer's identity, an sk_mutex at
+ *           offset 64 that a writer holds for its whole write section (so a
+ *           writer's death is the mutex's owner death and new readers queue
+ *           behind a waiting writer), and 64 reader slots {pid, holds, start
+ *           time} at offset 192. There is no shared reader count.
+ *   barrier 64 B: a 64-bit state word (arrived, round, broken, and which of
+ *           the last 32 rounds completed) and the number of parties.
+ *   sem, event, cond   64 B each: magic, version, one futex word, a waiter
+ *           count (so posts and sets skip the wake syscall when no one
+ *           sleeps) and a parameter.
+ *
+ * The mutex. No process ever follows a pointer read from shared memory, so
+ * the kernel's robust futex list is not used: its entries must sit in the
+ * lock (in shared memory) and are linked through addresses in each holder's
+ * private memory, which glibc's unlock then follows and rewrites; a peer
+ * that rewrites them makes the holder write where the peer chose. (There is
+ * one list head per thread and glibc owns it, so a list of our own is not
+ * possible either.) Instead the lock is a futex of its own and owner death
+ * is learnt by asking the kernel whether the owner still lives.
+ *
+ * The owner word is 64 bits, always changed whole by compare-and-swap. Its
+ * low 32 bits are the futex word: the owner's thread id (bits 0-21: Linux
+ * never gives out ids of 2^22 and above), the low 7 bits of that thread's
+ * start time (22-28), DIED (29: taken over from a dead owner and not yet
+ * marked consistent), NOTREC (30: the word is exactly 0x40000000 once the
+ * lock became unusable) and WAITERS (31: someone sleeps on it). The high 32
+ * bits are the inode of the owner's pid namespace (namespace inodes are
+ * 32-bit; /proc/self/ns/pid), 0 where it is unknown. Each thread computes its
+ * word once (tid, pid, namespace and start time are cached per thread and
+ * forgotten in a forked child). Locking is one CAS from 0 to that word,
+ * followed by two plain stores of the informational record; unlocking clears
+ * the record's tid, then one CAS from the word to 0, and a FUTEX_WAKE only if
+ * WAITERS was set.
+ *
+ * Contended, a locker spins briefly, then sets WAITERS and sleeps on the
+ * futex in slices of 1 ms; a hand-off wakes it at once. Only when a slice
+ * ends without the word changing does it judge the owner: an owner in
+ * another pid namespace (or an unknown one) is never judged dead (tids are
+ * per namespace), and the locker waits until its own timeout. In the same
+ * namespace the owner is dead if tkill(tid, 0) finds no such thread, if the
+ * thread is a zombie (/proc/tid/task/tid/stat), if a pidfd of that thread
+ * has become readable, or if the live thread with that id is another one
+ * (tid reuse): its start time differs from the record's (when the record is
+ * the owner's: same tid and start bits as the word), or its low start bits
+ * differ from the word's, or it started after this locker first saw the
+ * word. Checks are cheap per slice (a pidfd poll, or tkill) and read /proc
+ * every 8th slice. A dead owner's lock is taken with one CAS from exactly the
+ * observed word to the locker's word with DIED set, and the locker gets
+ * SK_EOWNERDEAD; sk_mutex_consistent clears DIED; an unlock with DIED set
+ * leaves NOTREC, which every later locker gets as SK_ENOTRECOVERABLE.
+ *
+ * A holder that dies between its CAS and its record stores leaves a record
+ * that is not its own (unlock and takeover clear the record's tid before
+ * they release or take the word, and the holder stores its start time
+ * before its tid): judges then rely on the word alone (the tid gone or a
+ * zombie, or another thread with that id, by start bits or by start time
+ * after first sight). A live holder inside that window is never judged dead:
+ * all it takes is that its own thread runs, with the start time the word
+ * names. The one case left waiting is a holder killed inside that window of
+ * a few instructions whose tid a new thread with the same 7 start bits took
+ * before any locker looked; the lock is recovered once that thread ends. A
+ * thread that ends (pthread_exit) holding the lock in a live process is a
+ * dead owner like a killed one.
+ *
+ * What a peer that writes the lock can do: make lockers wait (until their
+ * timeouts), make them get an error, or let two of them in at once: it
+ * spoils what it can write. It cannot make any process read or write outside
+ * its mappings (nothing read from the lock is an address or a size), wait
+ * past its timeout (every wait has a deadline; spins and checks are
+ * bounded), or send a signal (tkill uses signal 0). The tid it writes is
+ * only ever passed to tkill(tid, 0), pidfd_open and a /proc path.
  *
  * Concurrency: all fields shared between processes are accessed with
  * __atomic builtins; futex words are waited on with FUTEX_WAIT (shared, not
@@ -24,20 +87,21 @@
  * extend a timeout.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-#define MUTEX_MAGIC   0x584d4b53u /* "SKMX" */
-#define RWLOCK_MAGIC  0x57524b53u /* "SKRW" */
-#define SEM_MAGIC     0x4d534b53u /* "SKSM" */
-#define BARRIER_MAGIC 0x52424b53u /* "SKBR" */
-#define EVENT_MAGIC   0x56454b53u /* "SKEV" */
-#define COND_MAGIC    0x44434b53u /* "SKCD" */
-#define SYNC_VERSION  1u
+#define MUTEX_MAGIC     0x584d4b53u /* "SKMX" */
+#define RWLOCK_MAGIC    0x57524b53u /* "SKRW" */
+#define SEM_MAGIC       0x4d534b53u /* "SKSM" */
+#define BARRIER_MAGIC   0x52424b53u /* "SKBR" */
+#define EVENT_MAGIC     0x56454b53u /* "SKEV" */
+#define COND_MAGIC      0x44434b53u /* "SKCD" */
+#define MUTEX_VERSION   2u          /* 1 embedded a glibc robust mutex */
+#define RWLOCK_VERSION  2u          /* 1 kept a shared reader count */
+#define BARRIER_VERSION 2u          /* 1 had a 32-bit word, no breaking */
+#define WORD_VERSION    1u          /* sem, event, cond */
 
 #define LD(p)        __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define ST(p, v)     __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
@@ -45,24 +109,40 @@
 #define SUB(p, v)    __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
 #define CAS(p, e, d) __atomic_compare_exchange_n((p), (e), (d), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 
-enum { M_OK = 0, M_OWNER_DIED = 1, M_UNUSABLE = 2 };
+/* The mutex's owner word (see above). */
+#define W_TID         UINT64_C(0x003fffff)
+#define W_START_SHIFT 22
+#define W_START       (UINT64_C(0x7f) << W_START_SHIFT)
+#define W_DIED        (UINT64_C(1) << 29)
+#define W_NOTREC      (UINT64_C(1) << 30)
+#define W_WAITERS     (UINT64_C(1) << 31)
+#define W_ID          (UINT64_C(0xffffffff00000000) | W_TID | W_START) /* who holds it */
+
+#define SLICE_NS    1000000 /* a contended locker checks the owner this often */
+#define SPINS       100     /* polls of a held word before sleeping */
+#define PROC_EVERY  8       /* slices between /proc reads of a live owner */
+#define WAKE_ALL    0x7fffffff
+#define RW_SLICE_NS 10000000 /* a writer checks waiting-on readers this often */
 
 typedef struct mutex_impl {
-	uint32_t magic;
-	uint16_t version, flags;
-	int32_t owner_pid;
-	uint32_t waiters;
-	uint64_t owner_start;
-	uint32_t state;
-	int32_t owner_tid;
 	union {
-		pthread_mutex_t pm;
-		uint8_t pad[64];
-	} u;
-	uint8_t resv[32];
+		struct {
+			uint32_t magic;
+			uint16_t version, flags;
+		};
+		uint64_t head;
+	};
+	uint64_t word;        /* 8: the owner word */
+	uint64_t owner_start; /* 16: record: the holder thread's start time */
+	uint64_t owner_id;    /* 24: record: tid | pid << 32 */
+	uint32_t waiters;     /* 32: lockers asleep (informational) */
+	uint8_t resv[92];     /* 36 */
 } mutex_impl;
 static_assert(sizeof(mutex_impl) == sizeof(sk_mutex), "mutex size");
-static_assert(offsetof(mutex_impl, u) == 32, "pthread mutex offset");
+static_assert(offsetof(mutex_impl, word) == 8 && offsetof(mutex_impl, owner_start) == 16 &&
+		  offsetof(mutex_impl, owner_id) == 24 && offsetof(mutex_impl, waiters) == 32,
+	      "mutex layout");
+#define MUTEX_HEAD ((uint64_t)MUTEX_MAGIC | (uint64_t)MUTEX_VERSION << 32)
 
 typedef struct rd_slot {
 	int32_t pid;
@@ -73,11 +153,12 @@ typedef struct rd_slot {
 typedef struct rwlock_impl {
 	uint32_t magic;
 	uint16_t version, flags;
-	uint32_t readers;
+	uint32_t seq;      /* 8: bumped by every read unlock while a writer drains */
+	uint32_t draining; /* 12: 1 while the inner mutex's holder waits for readers */
 	int32_t writer_pid;
 	int32_t writer_tid;
 	uint64_t writer_start;
-	uint32_t waiting_writers;
+	uint32_t waiting_writers; /* 32 (informational) */
 	uint8_t resv0[28];
 	mutex_impl m;
 	rd_slot slots[SK_RWLOCK_MAX_READERS];
@@ -86,16 +167,25 @@ typedef struct rwlock_impl {
 static_assert(sizeof(rwlock_impl) == sizeof(sk_rwlock), "rwlock size");
 static_assert(offsetof(rwlock_impl, m) == 64 && offsetof(rwlock_impl, slots) == 192, "rwlock layout");
 
-typedef struct word_impl { /* sem, barrier, event, cond */
+typedef struct word_impl { /* sem, event, cond */
 	uint32_t magic;
 	uint16_t version, flags;
-	uint32_t word; /* sem: count; barrier: round << 16 | arrived; event: 0/1; cond: sequence */
+	uint32_t word; /* sem: count; event: 0/1; cond: sequence */
 	uint32_t waiters;
-	uint32_t param; /* sem: maximum (0 none); barrier: parties */
+	uint32_t param; /* sem: maximum (0 none) */
 	uint8_t resv[44];
 } word_impl;
-static_assert(sizeof(word_impl) == 64 && sizeof(sk_sem) == 64 && sizeof(sk_barrier) == 64 && sizeof(sk_event) == 64 &&
-		  sizeof(sk_cond) == 64,
+
+typedef struct barrier_impl {
+	uint32_t magic;
+	uint16_t version, flags;
+	uint64_t word;    /* 8: see the barrier section */
+	uint32_t waiters; /* 16 (informational) */
+	uint32_t parties; /* 20 */
+	uint8_t resv[40];
+} barrier_impl;
+static_assert(sizeof(word_impl) == 64 && sizeof(barrier_impl) == 64 && sizeof(sk_sem) == 64 &&
+		  sizeof(sk_barrier) == 64 && sizeof(sk_event) == 64 && sizeof(sk_cond) == 64,
 	      "64-byte primitives");
 
 size_t sk__sync_size(int kind)
@@ -125,10 +215,34 @@ static int wait_word(uint32_t *w, uint32_t v, int64_t deadline, int64_t max_slic
 	return rc == -ETIMEDOUT && sk__time_left(deadline) == 0 ? -ETIMEDOUT : 0;
 }
 
-static bool alive(pid_t pid, uint64_t start)
+/* Whether process pid with that start time still runs (not a zombie). */
+static bool proc_alive(pid_t pid, uint64_t start)
 {
 	uint64_t now;
-	return pid > 0 && sk__sys_proc_start(pid, &now) == 0 && now == start;
+	if (pid <= 0 || sk__sys_proc_start(pid, &now) != 0 || now != start)
+		return false;
+	return sk__sys_proc_gone(pid) != 1;
+}
+
+/* ---- who we are ---- */
+
+__attribute__((noinline, cold)) static void me_fill(void)
+{
+	sk__sys_ident_fill();
+	uint64_t tid = (uint32_t)sk__me.tid;
+	/* An owner whose start time is unknown cannot be judged by others
+	 * (start bits would mislead them): its word names no namespace. */
+	uint64_t ns = sk__me.proc_ok ? sk__me.pidns : 0;
+	if (tid == 0 || tid > W_TID)
+		tid = 0; /* cannot happen on Linux (PID_MAX_LIMIT is 2^22): locks refuse */
+	sk__me.lockword = tid ? tid | (sk__me.start & 0x7f) << W_START_SHIFT | ns << 32 : W_NOTREC;
+}
+
+static inline const sk__ident *me_get(void)
+{
+	if (__builtin_expect(sk__me.lockword == 0, 0))
+		me_fill();
+	return &sk__me;
 }
 
 /* ---- mutex ---- */
@@ -136,20 +250,7 @@ static bool alive(pid_t pid, uint64_t start)
 static int mutex_init(mutex_impl *m)
 {
 	memset(m, 0, sizeof *m);
-	pthread_mutexattr_t a;
-	int rc = pthread_mutexattr_init(&a);
-	if (!rc)
-		rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	if (!rc)
-		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	if (!rc)
-		rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
-	if (!rc)
-		rc = pthread_mutex_init(&m->u.pm, &a);
-	pthread_mutexattr_destroy(&a);
-	if (rc)
-		return -rc;
-	m->version = SYNC_VERSION;
+	m->version = MUTEX_VERSION;
 	ST(&m->magic, MUTEX_MAGIC);
 	return 0;
 }
@@ -159,118 +260,301 @@ int sk_mutex_init(sk_mutex *m)
 	return m ? mutex_init((mutex_impl *)m) : -EINVAL;
 }
 
-static int mutex_check(const mutex_impl *m)
+static inline int mutex_check(const mutex_impl *m)
 {
 	if (!m)
 		return -EINVAL;
-	return LD(&m->magic) == MUTEX_MAGIC && m->version == SYNC_VERSION ? 0 : SK_ECORRUPT;
+	return __atomic_load_n(&m->head, __ATOMIC_RELAXED) == MUTEX_HEAD ? 0 : SK_ECORRUPT;
 }
 
-/* Records the new owner after pthread said prc. */
-static int acquired(mutex_impl *m, int prc)
+/* The informational record of the new holder: start time first, then (with
+ * release) tid and pid, so that whoever sees the tid sees its start time. */
+static inline void record(mutex_impl *m, const sk__ident *me)
 {
-	if (prc == 0 || prc == EOWNERDEAD) {
-		pid_t pid;
+	__atomic_store_n(&m->owner_start, me->start, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->owner_id, (uint64_t)(uint32_t)me->tid | (uint64_t)(uint32_t)me->pid << 32,
+			 __ATOMIC_RELEASE);
+}
+
+/* A locker's view of one owner word while it waits. */
+typedef struct judge {
+	uint64_t w;       /* the word judged */
+	uint64_t seen;    /* boot ticks when this locker first saw it; 0: unknown */
+	int pidfd;        /* readable once its owner thread ended; -1 if none */
+	bool pidfd_tried; /* opened (or failed to) for this word */
+	unsigned slices;  /* slices that ended with the word unchanged */
+} judge;
+
+static void judge_reset(judge *j, uint64_t w, bool stamp)
+{
+	if (j->pidfd >= 0)
+		sk__sys_close(j->pidfd);
+	*j = (judge){ .w = w, .seen = stamp ? sk__sys_boot_ticks() : 0, .pidfd = -1 };
+}
+
+/* Whether the owner named by j->w is dead. Cheap checks unless full. Never
+ * true for an owner that lives (see the paragraph atop this file). */
+static bool owner_dead(const mutex_impl *m, const sk__ident *me, judge *j, bool full)
+{
+	uint64_t w = j->w;
+	pid_t t = (pid_t)(w & W_TID);
+	uint32_t ns = (uint32_t)(w >> 32);
+	if (!t || !ns || ns != me->pidns)
+		return false; /* another (or an unknown) pid namespace: its tids mean nothing here */
+	if (!full && j->pidfd >= 0)
+		return sk__sys_fd_ready(j->pidfd) == 1;
+	int rc = sk__sys_thread_exists(t);
+	if (rc == -ESRCH)
+		return true;
+	if (!full || rc)
+		return false;
+	if (me->proc_ok) {
+		char state;
 		uint64_t start;
-		sk__sys_self(&pid, &start);
-		/* Informational and only written by the holder: relaxed is enough,
-		 * the pthread mutex orders them. */
-		__atomic_store_n(&m->owner_start, start, __ATOMIC_RELAXED);
-		__atomic_store_n(&m->owner_tid, (int32_t)sk__sys_tid(), __ATOMIC_RELAXED);
-		__atomic_store_n(&m->owner_pid, (int32_t)pid, __ATOMIC_RELAXED);
-		if (prc == EOWNERDEAD) {
-			ST(&m->state, M_OWNER_DIED);
+		rc = sk__sys_thread_stat(t, &state, &start);
+		if (rc) /* gone meanwhile, or /proc hides it (hidepid): ask again */
+			return rc == -ESRCH && sk__sys_thread_exists(t) == -ESRCH;
+		if (state == 'Z' || state == 'X' || state == 'x')
+			return true;
+		if ((start & 0x7f) != (w & W_START) >> W_START_SHIFT)
+			return true; /* another thread took the id */
+		uint64_t id = __atomic_load_n(&m->owner_id, __ATOMIC_ACQUIRE);
+		uint64_t rstart = __atomic_load_n(&m->owner_start, __ATOMIC_RELAXED);
+		bool own_record = (uint32_t)id == (uint32_t)t && (rstart & 0x7f) == (w & W_START) >> W_START_SHIFT;
+		if (own_record ? rstart != start : (j->seen && start > j->seen + 1))
+			return true;
+	}
+	if (!j->pidfd_tried) {
+		j->pidfd_tried = true;
+		if (sk__sys_thread_pidfd(t, &j->pidfd) != 0)
+			j->pidfd = -1;
+	}
+	return j->pidfd >= 0 && sk__sys_fd_ready(j->pidfd) == 1;
+}
+
+/* Takes the lock from the dead owner of exactly w. */
+static bool steal(mutex_impl *m, uint64_t w, uint64_t mine)
+{
+	__atomic_store_n(&m->owner_id, 0, __ATOMIC_RELAXED); /* the record is not the new owner's yet */
+	return CAS(&m->word, &w, mine | W_DIED | (w & W_WAITERS));
+}
+
+/* What a locker that finds w (not 0) is told at once, or 1 to go on. */
+static inline int held_verdict(uint64_t w, uint64_t mine)
+{
+	if (w == W_NOTREC)
+		return SK_ENOTRECOVERABLE;
+	if ((w & W_ID) == mine)
+		return -EDEADLK;
+	if (!(w & W_TID))
+		return SK_ECORRUPT; /* no state of the lock looks like this */
+	return 1;
+}
+
+/* One look without waiting (trylock, timeout 0): takes a free lock or a
+ * dead owner's. 0, SK_EOWNERDEAD, or busy (1) or another code. */
+static int try_once(mutex_impl *m, const sk__ident *me)
+{
+	uint64_t mine = me->lockword;
+	for (;;) {
+		uint64_t w = LD(&m->word);
+		if (w == 0) {
+			if (CAS(&m->word, &w, mine)) {
+				record(m, me);
+				return 0;
+			}
+			continue;
+		}
+		int v = held_verdict(w, mine);
+		if (v != 1)
+			return v;
+		judge j = { .pidfd = -1 };
+		judge_reset(&j, w, false);
+		bool dead = owner_dead(m, me, &j, true);
+		judge_reset(&j, 0, false);
+		if (!dead)
+			return 1;
+		if (steal(m, w, mine)) {
+			record(m, me);
 			return SK_EOWNERDEAD;
 		}
-		return 0;
 	}
-	if (prc == ENOTRECOVERABLE) {
-		ST(&m->state, M_UNUSABLE);
-		return SK_ENOTRECOVERABLE;
-	}
-	return -prc; /* EBUSY, ETIMEDOUT, EDEADLK, EAGAIN */
 }
 
-static int mutex_lock(mutex_impl *m, int64_t timeout_ns)
+static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
 {
+	uint64_t mine = me->lockword;
+	if (!(mine & W_TID))
+		return -EOVERFLOW;
+	if (timeout_ns == 0) {
+		int rc = try_once(m, me);
+		return rc == 1 ? -ETIMEDOUT : rc;
+	}
+	for (int i = 0; i < SPINS; i++) {
+		uint64_t w = __atomic_load_n(&m->word, __ATOMIC_RELAXED);
+		if (w == 0 && CAS(&m->word, &w, mine)) {
+			record(m, me);
+			return 0;
+		}
+		if (w != 0 && held_verdict(w, mine) != 1)
+			break;
+		sk__cpu_relax();
+	}
+	int64_t deadline = sk__deadline(timeout_ns);
+	judge j = { .pidfd = -1 };
+	bool counted = false;
+	int rc;
+	for (;;) {
+		uint64_t w = LD(&m->word);
+		if (w == 0) {
+			/* Others may sleep: the holder's unlock must wake one. */
+			if (CAS(&m->word, &w, mine | (counted ? W_WAITERS : 0))) {
+				rc = 0;
+				break;
+			}
+			continue;
+		}
+		rc = held_verdict(w, mine);
+		if (rc != 1)
+			break;
+		bool fresh = (w & ~W_WAITERS) != (j.w & ~W_WAITERS);
+		if (fresh)
+			judge_reset(&j, w, true);
+		else
+			j.w = w;
+		int64_t left = sk__time_left(deadline);
+		if (left == 0 || fresh) {
+			/* A new owner gets one quick look (a dead and reaped one is
+			 * taken at once); the last look before a timeout is full. */
+			if (owner_dead(m, me, &j, left == 0)) {
+				if (steal(m, w, mine)) {
+					rc = SK_EOWNERDEAD;
+					break;
+				}
+				continue;
+			}
+			if (left == 0) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+		}
+		if (!(w & W_WAITERS)) {
+			uint64_t e = w;
+			if (!CAS(&m->word, &e, w | W_WAITERS))
+				continue;
+			w |= W_WAITERS;
+		}
+		if (!counted) {
+			ADD(&m->waiters, 1);
+			counted = true;
+		}
+		int64_t slice = left < 0 || left > SLICE_NS ? SLICE_NS : left;
+		int frc = sk__sys_futex_wait((uint32_t *)&m->word, (uint32_t)w, slice);
+		if (frc == -ETIMEDOUT && LD(&m->word) == w) {
+			bool full = j.slices++ % PROC_EVERY == 0;
+			if (owner_dead(m, me, &j, full)) {
+				if (steal(m, w, mine)) {
+					rc = SK_EOWNERDEAD;
+					break;
+				}
+			}
+		}
+	}
+	if (counted)
+		SUB(&m->waiters, 1);
+	judge_reset(&j, 0, false);
+	if (rc == 0 || rc == SK_EOWNERDEAD)
+		record(m, me);
+	return rc;
+}
+
+int sk_mutex_lock(sk_mutex *mm, int64_t timeout_ns)
+{
+	mutex_impl *m = (mutex_impl *)mm;
 	int rc = mutex_check(m);
 	if (rc)
 		return rc;
-	/* The rule is ours to enforce: glibc answers EDEADLK to the thread that
-	 * released it unrepaired. */
-	if (LD(&m->state) == M_UNUSABLE)
-		return SK_ENOTRECOVERABLE;
-	int prc = pthread_mutex_trylock(&m->u.pm);
-	if (prc != EBUSY)
-		return acquired(m, prc);
-	if (timeout_ns == 0)
-		return -ETIMEDOUT;
-	ADD(&m->waiters, 1);
-	if (timeout_ns < 0) {
-		prc = pthread_mutex_lock(&m->u.pm);
-	} else {
-		int64_t d = sk__sys_monotonic_ns() + timeout_ns;
-		struct timespec abs = { .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 };
-		prc = pthread_mutex_clocklock(&m->u.pm, CLOCK_MONOTONIC, &abs);
+	const sk__ident *me = me_get();
+	uint64_t mine = me->lockword, w = 0;
+	if (__builtin_expect((mine & W_TID) != 0, 1) && CAS(&m->word, &w, mine)) {
+		record(m, me);
+		return 0;
 	}
-	SUB(&m->waiters, 1);
-	return acquired(m, prc);
-}
-
-int sk_mutex_lock(sk_mutex *m, int64_t timeout_ns)
-{
-	return mutex_lock((mutex_impl *)m, timeout_ns);
+	return lock_slow(m, me, timeout_ns);
 }
 
 int sk_mutex_trylock(sk_mutex *mm)
 {
 	mutex_impl *m = (mutex_impl *)mm;
 	int rc = mutex_check(m);
-	if (!rc && LD(&m->state) == M_UNUSABLE)
-		rc = SK_ENOTRECOVERABLE;
-	return rc ? rc : acquired(m, pthread_mutex_trylock(&m->u.pm));
+	if (rc)
+		return rc;
+	const sk__ident *me = me_get();
+	if (!(me->lockword & W_TID))
+		return -EOVERFLOW;
+	rc = try_once(m, me);
+	return rc == 1 ? -EBUSY : rc;
 }
 
-static int mutex_unlock(mutex_impl *m)
+static int unlock_slow(mutex_impl *m, uint64_t mine, uint64_t w)
 {
+	for (;;) {
+		if ((w & W_ID) != mine || !(w & W_TID))
+			return -EPERM;
+		uint64_t next = (w & W_DIED) ? W_NOTREC : 0; /* released unrepaired: unusable */
+		if (CAS(&m->word, &w, next)) {
+			if (next == W_NOTREC)
+				sk__sys_futex_wake((uint32_t *)&m->word, WAKE_ALL);
+			else if (w & W_WAITERS)
+				sk__sys_futex_wake((uint32_t *)&m->word, 1);
+			return 0;
+		}
+	}
+}
+
+int sk_mutex_unlock(sk_mutex *mm)
+{
+	mutex_impl *m = (mutex_impl *)mm;
 	int rc = mutex_check(m);
 	if (rc)
 		return rc;
-	pid_t me;
-	uint64_t start;
-	sk__sys_self(&me, &start);
-	if (__atomic_load_n(&m->owner_tid, __ATOMIC_RELAXED) != (int32_t)sk__sys_tid() ||
-	    __atomic_load_n(&m->owner_pid, __ATOMIC_RELAXED) != (int32_t)me)
+	uint64_t mine = me_get()->lockword;
+	uint64_t w = __atomic_load_n(&m->word, __ATOMIC_RELAXED);
+	if ((w & W_ID) != mine || !(w & W_TID))
 		return -EPERM;
-	if (LD(&m->state) == M_OWNER_DIED)
-		ST(&m->state, M_UNUSABLE); /* released unrepaired: pthread makes it unusable too */
-	__atomic_store_n(&m->owner_pid, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&m->owner_tid, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&m->owner_start, 0, __ATOMIC_RELAXED);
-	int prc = pthread_mutex_unlock(&m->u.pm);
-	return prc ? -prc : 0;
+	/* The record stops naming us before the word does. */
+	__atomic_store_n(&m->owner_id, 0, __ATOMIC_RELAXED);
+	if (__builtin_expect(w == mine, 1) && CAS(&m->word, &w, 0))
+		return 0;
+	return unlock_slow(m, mine, w);
 }
 
-int sk_mutex_unlock(sk_mutex *m)
+int sk_mutex_consistent(sk_mutex *mm)
 {
-	return mutex_unlock((mutex_impl *)m);
-}
-
-static int mutex_consistent(mutex_impl *m)
-{
+	mutex_impl *m = (mutex_impl *)mm;
 	int rc = mutex_check(m);
 	if (rc)
 		return rc;
-	int prc = pthread_mutex_consistent(&m->u.pm);
-	if (prc)
-		return -prc;
-	ST(&m->state, M_OK);
-	return 0;
+	uint64_t mine = me_get()->lockword;
+	uint64_t w = LD(&m->word);
+	for (;;) {
+		if (!(w & W_DIED))
+			return -EINVAL; /* nothing to repair */
+		if ((w & W_ID) != mine || !(w & W_TID))
+			return -EPERM;
+		if (CAS(&m->word, &w, w & ~W_DIED))
+			return 0;
+	}
 }
 
-int sk_mutex_consistent(sk_mutex *m)
+int sk_mutex_held_by_me(const sk_mutex *mm)
 {
-	return mutex_consistent((mutex_impl *)m);
+	const mutex_impl *m = (const mutex_impl *)mm;
+	int rc = mutex_check(m);
+	if (rc)
+		return rc;
+	uint64_t w = __atomic_load_n(&m->word, __ATOMIC_ACQUIRE);
+	return (w & W_TID) && (w & W_ID) == me_get()->lockword;
 }
 
 int sk_mutex_state(const sk_mutex *mm, sk_lock_state *st)
@@ -279,12 +563,22 @@ int sk_mutex_state(const sk_mutex *mm, sk_lock_state *st)
 	int rc = mutex_check(m);
 	if (rc || !st)
 		return rc ? rc : -EINVAL;
+	const sk__ident *me = me_get();
 	memset(st, 0, sizeof *st);
-	st->owner_pid = LD(&m->owner_pid);
-	st->held = st->owner_pid != 0;
-	st->owner_alive = alive(st->owner_pid, m->owner_start);
+	uint64_t w = LD(&m->word);
+	uint64_t id = __atomic_load_n(&m->owner_id, __ATOMIC_ACQUIRE);
+	st->held = (w & W_TID) != 0;
 	st->waiters = (int)LD(&m->waiters);
-	st->recoverable = LD(&m->state) != M_UNUSABLE;
+	st->recoverable = w != W_NOTREC;
+	if (!st->held)
+		return 0;
+	pid_t t = (pid_t)(w & W_TID);
+	if ((uint32_t)id == (uint32_t)t)
+		st->owner_pid = (pid_t)(id >> 32);
+	judge j = { .pidfd = -1 };
+	judge_reset(&j, w, false);
+	st->owner_alive = !owner_dead(m, me, &j, true);
+	judge_reset(&j, 0, false);
 	return 0;
 }
 
@@ -332,7 +626,7 @@ static int named_create(const char *name, int kind, uint32_t a, uint32_t b, cons
 	return rc;
 }
 
-static int named_open(const char *name, int kind, uint32_t magic, sk_segment **seg, void **obj)
+static int named_open(const char *name, int kind, uint32_t magic, uint16_t version, sk_segment **seg, void **obj)
 {
 	if (!seg || !obj)
 		return -EINVAL;
@@ -343,7 +637,7 @@ static int named_open(const char *name, int kind, uint32_t magic, sk_segment **s
 	if (rc)
 		return rc;
 	const uint32_t *p = sk_segment_data(s);
-	if (LD(p) != magic || ((const uint16_t *)p)[2] != SYNC_VERSION) {
+	if (LD(p) != magic || __atomic_load_n((const uint16_t *)p + 2, __ATOMIC_RELAXED) != version) {
 		sk_segment_close(s);
 		return SK_ECORRUPT;
 	}
@@ -359,18 +653,25 @@ int sk_mutex_create(const char *name, const sk_create_opts *opts, sk_segment **s
 
 int sk_mutex_open(const char *name, sk_segment **seg, sk_mutex **m)
 {
-	return named_open(name, SK_KIND_MUTEX, MUTEX_MAGIC, seg, (void **)m);
+	return named_open(name, SK_KIND_MUTEX, MUTEX_MAGIC, MUTEX_VERSION, seg, (void **)m);
 }
 
-/* ---- rwlock ---- */
+/* ---- rwlock ----
+ *
+ * A reader's hold is one atomic increment of its process's slot (made while
+ * it holds the inner mutex, which is also where a waiting writer keeps new
+ * readers out); its unlock is one atomic decrement, then a bump of seq when a
+ * writer drains. The writer, holding the inner mutex, sums the slots and
+ * sleeps on seq in slices, dropping the holds of dead readers. No count is
+ * kept twice, so a death at any instruction leaves every hold exact: a slot
+ * claimed but not incremented is free; a dead reader's slot is dropped by the
+ * next writer; a dead writer is the inner mutex's dead owner. */
 
 static int rwlock_init(rwlock_impl *l)
 {
 	memset(l, 0, sizeof *l);
-	int rc = mutex_init(&l->m);
-	if (rc)
-		return rc;
-	l->version = SYNC_VERSION;
+	mutex_init(&l->m);
+	l->version = RWLOCK_VERSION;
 	ST(&l->magic, RWLOCK_MAGIC);
 	return 0;
 }
@@ -384,37 +685,63 @@ static int rwlock_check(const rwlock_impl *l)
 {
 	if (!l)
 		return -EINVAL;
-	if (LD(&l->magic) != RWLOCK_MAGIC || l->version != SYNC_VERSION)
+	if (LD(&l->magic) != RWLOCK_MAGIC || __atomic_load_n(&l->version, __ATOMIC_RELAXED) != RWLOCK_VERSION)
 		return SK_ECORRUPT;
 	return mutex_check(&l->m);
 }
 
 /* Takes the inner mutex; a dead previous holder is repaired here. Sets
- * *writer_died when the dead holder was a writer. */
+ * *writer_died when the dead holder was a writer inside its section. */
 static int rw_enter(rwlock_impl *l, int64_t timeout_ns, bool *writer_died)
 {
 	*writer_died = false;
-	int rc = mutex_lock(&l->m, timeout_ns);
+	int rc = sk_mutex_lock((sk_mutex *)&l->m, timeout_ns);
 	if (rc == SK_EOWNERDEAD) {
-		/* The inner state is always consistent: only the writer's
-		 * identity can be stale. The caller is told about a writer. */
+		/* The slots are exact at every instruction; only the writer's
+		 * identity and the draining flag can be stale. */
 		*writer_died = LD(&l->writer_pid) != 0;
 		ST(&l->writer_pid, 0);
 		ST(&l->writer_tid, 0);
-		rc = mutex_consistent(&l->m);
+		ST(&l->draining, 0);
+		rc = sk_mutex_consistent((sk_mutex *)&l->m);
 	}
 	return rc;
 }
 
-/* Drops the holds of readers that died. Called with the inner mutex held. */
-static void reap_readers(rwlock_impl *l)
+/* The calling process's identity in reader slots. */
+typedef struct rd_id {
+	int32_t pid;
+	uint32_t ns;
+	uint64_t start;
+} rd_id;
+
+static rd_id rd_me(void)
 {
+	pid_t pid;
+	uint64_t start;
+	sk__sys_self(&pid, &start);
+	return (rd_id){ pid, me_get()->pidns, start };
+}
+
+static bool slot_is(const rd_slot *s, const rd_id *me)
+{
+	return LD(&s->pid) == me->pid && __atomic_load_n(&s->start, __ATOMIC_RELAXED) == me->start;
+}
+
+/* Sums the read holds; with reap, first drops those of dead readers.
+ * Called with the inner mutex held. */
+static uint64_t readers_held(rwlock_impl *l, bool reap)
+{
+	uint64_t sum = 0;
 	for (int i = 0; i < SK_RWLOCK_MAX_READERS; i++) {
 		rd_slot *s = &l->slots[i];
 		uint32_t c = LD(&s->count);
-		if (c && !alive(LD(&s->pid), s->start) && CAS(&s->count, &c, 0))
-			SUB(&l->readers, c);
+		if (c && reap && !proc_alive(LD(&s->pid), __atomic_load_n(&s->start, __ATOMIC_RELAXED)) &&
+		    CAS(&s->count, &c, 0))
+			continue;
+		sum += c;
 	}
+	return sum;
 }
 
 int sk_rwlock_rdlock(sk_rwlock *ll, int64_t timeout_ns)
@@ -427,34 +754,29 @@ int sk_rwlock_rdlock(sk_rwlock *ll, int64_t timeout_ns)
 	rc = rw_enter(l, timeout_ns, &died);
 	if (rc)
 		return rc;
-	pid_t me;
-	uint64_t start;
-	sk__sys_self(&me, &start);
+	rd_id me = rd_me();
 	rd_slot *mine = NULL, *free_slot = NULL;
-	for (int i = 0; i < SK_RWLOCK_MAX_READERS && !mine; i++) {
-		rd_slot *s = &l->slots[i];
-		if (LD(&s->pid) == me && s->start == start)
-			mine = s;
-		else if (!free_slot && LD(&s->count) == 0)
-			free_slot = s;
-	}
-	if (!mine && !free_slot) {
-		reap_readers(l);
-		for (int i = 0; i < SK_RWLOCK_MAX_READERS && !free_slot; i++)
-			if (LD(&l->slots[i].count) == 0)
-				free_slot = &l->slots[i];
+	for (int pass = 0; pass < 2 && !mine && !free_slot; pass++) {
+		if (pass)
+			readers_held(l, true); /* no slot free: drop the dead */
+		for (int i = 0; i < SK_RWLOCK_MAX_READERS && !mine; i++) {
+			rd_slot *s = &l->slots[i];
+			if (slot_is(s, &me))
+				mine = s;
+			else if (!free_slot && LD(&s->count) == 0)
+				free_slot = s;
+		}
 	}
 	if (!mine && free_slot) {
-		/* A slot with no holds is free; only this mutex holder assigns slots. */
-		free_slot->start = start;
-		ST(&free_slot->pid, me);
+		/* A slot with no holds is free; only the inner mutex's holder
+		 * claims one. Dying here leaves it free. */
+		__atomic_store_n(&free_slot->start, me.start, __ATOMIC_RELAXED);
+		ST(&free_slot->pid, me.pid);
 		mine = free_slot;
 	}
-	if (mine) {
-		ADD(&mine->count, 1);
-		ADD(&l->readers, 1);
-	}
-	mutex_unlock(&l->m);
+	if (mine)
+		ADD(&mine->count, 1); /* the hold */
+	sk_mutex_unlock((sk_mutex *)&l->m);
 	if (!mine)
 		return -EAGAIN;
 	return died ? SK_EOWNERDEAD : 0;
@@ -466,20 +788,20 @@ int sk_rwlock_rdunlock(sk_rwlock *ll)
 	int rc = rwlock_check(l);
 	if (rc)
 		return rc;
-	pid_t me;
-	uint64_t start;
-	sk__sys_self(&me, &start);
+	rd_id me = rd_me();
 	for (int i = 0; i < SK_RWLOCK_MAX_READERS; i++) {
 		rd_slot *s = &l->slots[i];
-		if (LD(&s->pid) != me)
+		if (!slot_is(s, &me))
 			continue;
 		uint32_t c = LD(&s->count);
 		while (c && !CAS(&s->count, &c, c - 1))
 			;
 		if (!c)
 			continue;
-		if (SUB(&l->readers, 1) == 1)
-			sk__sys_futex_wake(&l->readers, 0x7fffffff); /* a writer may wait for zero */
+		if (LD(&l->draining)) { /* a writer sums the slots: tell it */
+			ADD(&l->seq, 1);
+			sk__sys_futex_wake(&l->seq, WAKE_ALL);
+		}
 		return 0;
 	}
 	return -EPERM;
@@ -500,24 +822,34 @@ int sk_rwlock_wrlock(sk_rwlock *ll, int64_t timeout_ns)
 		return rc;
 	}
 	/* Holding the inner mutex keeps new readers out; wait for the others
-	 * to leave, checking every 10 ms for readers that died. */
-	uint32_t r;
-	while ((r = LD(&l->readers)) != 0) {
-		if (wait_word(&l->readers, r, deadline, 10000000) == -ETIMEDOUT) {
-			reap_readers(l);
-			if (LD(&l->readers) == 0)
+	 * to leave, dropping the holds of dead ones every 10 ms. */
+	ST(&l->draining, 1);
+	int64_t next_reap = 0;
+	for (;;) {
+		uint32_t seq = LD(&l->seq);
+		int64_t now = sk__sys_monotonic_ns();
+		bool reap = now >= next_reap;
+		if (reap)
+			next_reap = now + RW_SLICE_NS;
+		if (readers_held(l, reap) == 0)
+			break;
+		if (wait_word(&l->seq, seq, deadline, RW_SLICE_NS) == -ETIMEDOUT) {
+			if (readers_held(l, true) == 0)
 				break;
+			ST(&l->draining, 0);
 			SUB(&l->waiting_writers, 1);
-			mutex_unlock(&l->m);
+			sk_mutex_unlock((sk_mutex *)&l->m);
 			return -ETIMEDOUT;
 		}
-		reap_readers(l);
 	}
+	ST(&l->draining, 0);
 	SUB(&l->waiting_writers, 1);
 	pid_t me;
-	sk__sys_self(&me, &l->writer_start);
-	ST(&l->writer_tid, (int32_t)sk__sys_tid());
-	ST(&l->writer_pid, me);
+	uint64_t start;
+	sk__sys_self(&me, &start);
+	__atomic_store_n(&l->writer_start, start, __ATOMIC_RELAXED);
+	ST(&l->writer_tid, (int32_t)me_get()->tid);
+	ST(&l->writer_pid, me); /* from here a death is reported as a writer's */
 	return died ? SK_EOWNERDEAD : 0;
 }
 
@@ -527,14 +859,11 @@ int sk_rwlock_wrunlock(sk_rwlock *ll)
 	int rc = rwlock_check(l);
 	if (rc)
 		return rc;
-	pid_t me;
-	uint64_t start;
-	sk__sys_self(&me, &start);
-	if (LD(&l->writer_tid) != (int32_t)sk__sys_tid() || LD(&l->writer_pid) != (int32_t)me)
+	if (sk_mutex_held_by_me((sk_mutex *)&l->m) != 1 || LD(&l->writer_pid) == 0)
 		return -EPERM;
 	ST(&l->writer_pid, 0);
 	ST(&l->writer_tid, 0);
-	return mutex_unlock(&l->m);
+	return sk_mutex_unlock((sk_mutex *)&l->m);
 }
 
 int sk_rwlock_state(const sk_rwlock *ll, sk_lock_state *st)
@@ -545,11 +874,14 @@ int sk_rwlock_state(const sk_rwlock *ll, sk_lock_state *st)
 		return rc ? rc : -EINVAL;
 	memset(st, 0, sizeof *st);
 	st->owner_pid = LD(&l->writer_pid);
-	st->owner_alive = alive(st->owner_pid, l->writer_start);
-	st->readers = (int)LD(&l->readers);
+	st->owner_alive = proc_alive(st->owner_pid, __atomic_load_n(&l->writer_start, __ATOMIC_RELAXED));
+	uint64_t readers = 0;
+	for (int i = 0; i < SK_RWLOCK_MAX_READERS; i++)
+		readers += LD(&l->slots[i].count);
+	st->readers = readers > INT32_MAX ? INT32_MAX : (int)readers;
 	st->held = st->owner_pid != 0 || st->readers > 0;
 	st->waiters = (int)(LD(&l->m.waiters) + LD(&l->waiting_writers));
-	st->recoverable = LD(&l->m.state) != M_UNUSABLE;
+	st->recoverable = LD(&l->m.word) != W_NOTREC;
 	return 0;
 }
 
@@ -560,7 +892,7 @@ int sk_rwlock_create(const char *name, const sk_create_opts *opts, sk_segment **
 
 int sk_rwlock_open(const char *name, sk_segment **seg, sk_rwlock **l)
 {
-	return named_open(name, SK_KIND_RWLOCK, RWLOCK_MAGIC, seg, (void **)l);
+	return named_open(name, SK_KIND_RWLOCK, RWLOCK_MAGIC, RWLOCK_VERSION, seg, (void **)l);
 }
 
 /* ---- the one-word primitives ---- */
@@ -568,7 +900,7 @@ int sk_rwlock_open(const char *name, sk_segment **seg, sk_rwlock **l)
 static void word_init(word_impl *w, uint32_t magic, uint32_t word, uint32_t param)
 {
 	memset(w, 0, sizeof *w);
-	w->version = SYNC_VERSION;
+	w->version = WORD_VERSION;
 	w->word = word;
 	w->param = param;
 	ST(&w->magic, magic);
@@ -579,7 +911,8 @@ static int word_check(const void *p, uint32_t magic)
 	const word_impl *w = p;
 	if (!w)
 		return -EINVAL;
-	return LD(&w->magic) == magic && w->version == SYNC_VERSION ? 0 : SK_ECORRUPT;
+	return LD(&w->magic) == magic && __atomic_load_n(&w->version, __ATOMIC_RELAXED) == WORD_VERSION ? 0
+													: SK_ECORRUPT;
 }
 
 int sk_sem_init(sk_sem *s, uint32_t value, uint32_t max)
@@ -623,9 +956,10 @@ int sk_sem_post(sk_sem *ss)
 	int rc = word_check(s, SEM_MAGIC);
 	if (rc)
 		return rc;
+	uint32_t max = __atomic_load_n(&s->param, __ATOMIC_RELAXED);
 	uint32_t v = LD(&s->word);
 	do {
-		if ((s->param && v >= s->param) || v == UINT32_MAX)
+		if ((max && v >= max) || v == UINT32_MAX)
 			return -EOVERFLOW;
 	} while (!CAS(&s->word, &v, v + 1));
 	if (LD(&s->waiters))
@@ -648,7 +982,7 @@ int sk_sem_state(const sk_sem *ss, sk_lock_state *st)
 		return rc ? rc : -EINVAL;
 	memset(st, 0, sizeof *st);
 	st->value = LD(&s->word);
-	st->limit = s->param;
+	st->limit = __atomic_load_n(&s->param, __ATOMIC_RELAXED);
 	st->waiters = (int)LD(&s->waiters);
 	st->recoverable = 1;
 	return 0;
@@ -664,67 +998,266 @@ int sk_sem_create(const char *name, uint32_t value, uint32_t max, const sk_creat
 
 int sk_sem_open(const char *name, sk_segment **seg, sk_sem **s)
 {
-	return named_open(name, SK_KIND_SEM, SEM_MAGIC, seg, (void **)s);
+	return named_open(name, SK_KIND_SEM, SEM_MAGIC, WORD_VERSION, seg, (void **)s);
 }
 
-int sk_barrier_init(sk_barrier *b, uint32_t parties)
+/* ---- barrier ----
+ *
+ * One 64-bit state word, changed whole by CAS. Its low 32 bits are the
+ * futex word: parties arrived in this round (bits 0-15; == parties while the
+ * last arriver holds the round to run an action), the round number (16-30,
+ * modulo 2^15) and BROKEN (31). The high 32 bits say, for each of the last
+ * 32 rounds (bit 32 + round % 32), whether it completed (1) or was broken or
+ * reset (0); a round's bit is written by the CAS that ends it. A party that
+ * arrived in round r and wakes to find another round number learns its
+ * outcome from bit r, so it needs no other shared state. */
+
+#define B_ARRIVED     UINT64_C(0xffff)
+#define B_ROUND_SHIFT 16
+#define B_ROUND_MASK  UINT64_C(0x7fff)
+#define B_BROKEN      (UINT64_C(1) << 31)
+#define B_DONE(r)     (UINT64_C(1) << (32 + (r) % 32))
+#define B_ROUND(w)    ((uint32_t)(((w) >> B_ROUND_SHIFT) & B_ROUND_MASK))
+/* The word that starts the round after r: nobody arrived, not broken. */
+static inline uint64_t next_round(uint64_t w, uint32_t r)
 {
+	uint64_t keep = w & ~(B_ARRIVED | B_BROKEN | (B_ROUND_MASK << B_ROUND_SHIFT));
+	return keep | (((uint64_t)r + 1) & B_ROUND_MASK) << B_ROUND_SHIFT;
+}
+
+static int barrier_check(const barrier_impl *b, uint32_t *parties)
+{
+	if (!b)
+		return -EINVAL;
+	if (LD(&b->magic) != BARRIER_MAGIC || __atomic_load_n(&b->version, __ATOMIC_RELAXED) != BARRIER_VERSION)
+		return SK_ECORRUPT;
+	*parties = __atomic_load_n(&b->parties, __ATOMIC_RELAXED);
+	return *parties >= 1 && *parties <= 0xffff ? 0 : SK_ECORRUPT;
+}
+
+static void barrier_wake(barrier_impl *b)
+{
+	sk__sys_futex_wake((uint32_t *)&b->word, WAKE_ALL);
+}
+
+int sk_barrier_init(sk_barrier *bb, uint32_t parties)
+{
+	barrier_impl *b = (barrier_impl *)bb;
 	if (!b || parties < 1 || parties > 0xffff)
 		return -EINVAL;
-	word_init((word_impl *)b, BARRIER_MAGIC, 0, parties);
+	memset(b, 0, sizeof *b);
+	b->version = BARRIER_VERSION;
+	b->parties = parties;
+	ST(&b->magic, BARRIER_MAGIC);
 	return 0;
 }
 
-int sk_barrier_wait(sk_barrier *bb, int64_t timeout_ns)
+/* Sleeps while the futex half of the word is (uint32_t)w. */
+static int barrier_sleep(barrier_impl *b, uint64_t w, int64_t deadline)
 {
-	word_impl *b = (word_impl *)bb;
-	int rc = word_check(b, BARRIER_MAGIC);
+	ADD(&b->waiters, 1);
+	int rc = wait_word((uint32_t *)&b->word, (uint32_t)w, deadline, 0);
+	SUB(&b->waiters, 1);
+	return rc;
+}
+
+int sk_barrier_arrive(sk_barrier *bb, unsigned flags, int64_t timeout_ns, sk_barrier_ticket *t)
+{
+	barrier_impl *b = (barrier_impl *)bb;
+	uint32_t parties;
+	int rc = barrier_check(b, &parties);
+	if (rc || !t || (flags & ~SK_BARRIER_HOLD))
+		return rc ? rc : -EINVAL;
+	int64_t deadline = sk__deadline(timeout_ns);
+	uint64_t w = LD(&b->word);
+	for (;;) {
+		if (w & B_BROKEN)
+			return SK_EBROKEN;
+		uint32_t arrived = (uint32_t)(w & B_ARRIVED), round = B_ROUND(w);
+		if (arrived > parties)
+			return SK_ECORRUPT;
+		if (arrived == parties) {
+			/* The last arriver of this round runs its action: the next
+			 * round starts when it releases. */
+			if (barrier_sleep(b, w, deadline) == -ETIMEDOUT) {
+				w = LD(&b->word);
+				if ((w & B_ARRIVED) == parties && B_ROUND(w) == round)
+					return -ETIMEDOUT;
+			}
+			w = LD(&b->word);
+			continue;
+		}
+		uint64_t next;
+		if (arrived + 1 < parties)
+			next = w + 1;
+		else if (flags & SK_BARRIER_HOLD)
+			next = w + 1; /* arrived == parties: held */
+		else
+			next = next_round(w, round) | B_DONE(round);
+		if (CAS(&b->word, &w, next)) {
+			t->round = round;
+			t->index = arrived;
+			if (arrived + 1 == parties && !(flags & SK_BARRIER_HOLD))
+				barrier_wake(b);
+			return (int)arrived;
+		}
+	}
+}
+
+/* What became of round r, now that the word shows another round. */
+static int round_outcome(uint64_t w, uint32_t r)
+{
+	return (w & B_DONE(r)) ? 0 : SK_EBROKEN;
+}
+
+int sk_barrier_await(sk_barrier *bb, const sk_barrier_ticket *t, int64_t timeout_ns)
+{
+	barrier_impl *b = (barrier_impl *)bb;
+	uint32_t parties;
+	int rc = barrier_check(b, &parties);
+	if (rc || !t)
+		return rc ? rc : -EINVAL;
+	int64_t deadline = sk__deadline(timeout_ns);
+	for (;;) {
+		uint64_t w = LD(&b->word);
+		if (B_ROUND(w) != (t->round & B_ROUND_MASK))
+			return round_outcome(w, t->round);
+		if (w & B_BROKEN)
+			return SK_EBROKEN;
+		if (barrier_sleep(b, w, deadline) == -ETIMEDOUT) {
+			w = LD(&b->word);
+			if (B_ROUND(w) != (t->round & B_ROUND_MASK))
+				return round_outcome(w, t->round);
+			return (w & B_BROKEN) ? SK_EBROKEN : -ETIMEDOUT;
+		}
+	}
+}
+
+int sk_barrier_release(sk_barrier *bb, const sk_barrier_ticket *t)
+{
+	barrier_impl *b = (barrier_impl *)bb;
+	uint32_t parties;
+	int rc = barrier_check(b, &parties);
+	if (rc || !t)
+		return rc ? rc : -EINVAL;
+	uint64_t w = LD(&b->word);
+	for (;;) {
+		if (B_ROUND(w) != (t->round & B_ROUND_MASK) || (w & B_BROKEN))
+			return SK_EBROKEN; /* broken (and maybe reset) while the action ran */
+		if ((w & B_ARRIVED) != parties)
+			return -EINVAL; /* not a held round */
+		if (CAS(&b->word, &w, next_round(w, t->round) | B_DONE(t->round))) {
+			barrier_wake(b);
+			return 0;
+		}
+	}
+}
+
+int sk_barrier_leave(sk_barrier *bb, const sk_barrier_ticket *t, unsigned flags)
+{
+	barrier_impl *b = (barrier_impl *)bb;
+	uint32_t parties;
+	int rc = barrier_check(b, &parties);
+	if (rc || !t || (flags & ~SK_BARRIER_BREAK))
+		return rc ? rc : -EINVAL;
+	uint64_t w = LD(&b->word);
+	for (;;) {
+		if (B_ROUND(w) != (t->round & B_ROUND_MASK))
+			return round_outcome(w, t->round) == 0 ? 1 : SK_EBROKEN;
+		if (w & B_BROKEN)
+			return SK_EBROKEN;
+		uint64_t next;
+		if (flags & SK_BARRIER_BREAK) {
+			next = w | B_BROKEN;
+		} else {
+			uint32_t arrived = (uint32_t)(w & B_ARRIVED);
+			if (arrived == 0 || arrived >= parties)
+				return -EBUSY; /* held: the round completes when its action ends */
+			next = w - 1;
+		}
+		if (CAS(&b->word, &w, next)) {
+			if (next & B_BROKEN)
+				barrier_wake(b);
+			return 0;
+		}
+	}
+}
+
+int sk_barrier_wait(sk_barrier *b, int64_t timeout_ns)
+{
+	int64_t deadline = sk__deadline(timeout_ns);
+	sk_barrier_ticket t;
+	int idx = sk_barrier_arrive(b, 0, timeout_ns, &t);
+	if (idx == -ETIMEDOUT) {
+		/* A held round did not end in time: a timeout breaks the barrier. */
+		sk_barrier_abort(b);
+		return -ETIMEDOUT;
+	}
+	if (idx < 0)
+		return idx;
+	int rc = sk_barrier_await(b, &t, sk__time_left(deadline));
+	if (rc == -ETIMEDOUT) {
+		rc = sk_barrier_leave(b, &t, SK_BARRIER_BREAK);
+		return rc == 1 ? idx : rc == 0 ? -ETIMEDOUT : rc; /* 1: it completed meanwhile */
+	}
+	return rc ? rc : idx;
+}
+
+int sk_barrier_abort(sk_barrier *bb)
+{
+	barrier_impl *b = (barrier_impl *)bb;
+	uint32_t parties;
+	int rc = barrier_check(b, &parties);
 	if (rc)
 		return rc;
-	int64_t deadline = sk__deadline(timeout_ns);
-	/* word = round << 16 | parties arrived in this round. */
-	uint32_t w = LD(&b->word), round;
-	for (;;) {
-		round = w >> 16;
-		if ((w & 0xffff) + 1 >= b->param) {
-			if (CAS(&b->word, &w, ((round + 1) & 0xffff) << 16)) {
-				sk__sys_futex_wake(&b->word, 0x7fffffff);
-				return SK_BARRIER_SERIAL;
-			}
-		} else if (CAS(&b->word, &w, w + 1)) {
+	uint64_t w = LD(&b->word);
+	while (!(w & B_BROKEN))
+		if (CAS(&b->word, &w, w | B_BROKEN)) {
+			barrier_wake(b);
 			break;
 		}
-	}
-	ADD(&b->waiters, 1);
-	for (;;) {
-		w = LD(&b->word);
-		if (w >> 16 != round)
-			break;
-		if (wait_word(&b->word, w, deadline, 0) == -ETIMEDOUT) {
-			/* Withdraw, unless the round completed meanwhile. */
-			w = LD(&b->word);
-			while (w >> 16 == round) {
-				if (CAS(&b->word, &w, w - 1)) {
-					SUB(&b->waiters, 1);
-					return -ETIMEDOUT;
-				}
-			}
-			break;
-		}
-	}
-	SUB(&b->waiters, 1);
 	return 0;
+}
+
+int sk_barrier_reset(sk_barrier *bb)
+{
+	barrier_impl *b = (barrier_impl *)bb;
+	uint32_t parties;
+	int rc = barrier_check(b, &parties);
+	if (rc)
+		return rc;
+	uint64_t w = LD(&b->word);
+	for (;;) {
+		uint32_t r = B_ROUND(w);
+		/* A new round; parties still waiting in the old one find it
+		 * marked not completed: broken. */
+		if (CAS(&b->word, &w, next_round(w, r) & ~B_DONE(r))) {
+			barrier_wake(b);
+			return 0;
+		}
+	}
+}
+
+int sk_barrier_broken(const sk_barrier *bb)
+{
+	const barrier_impl *b = (const barrier_impl *)bb;
+	uint32_t parties;
+	int rc = barrier_check(b, &parties);
+	return rc ? rc : (LD(&b->word) & B_BROKEN) != 0;
 }
 
 int sk_barrier_state(const sk_barrier *bb, sk_lock_state *st)
 {
-	const word_impl *b = (const word_impl *)bb;
-	int rc = word_check(b, BARRIER_MAGIC);
+	const barrier_impl *b = (const barrier_impl *)bb;
+	uint32_t parties;
+	int rc = barrier_check(b, &parties);
 	if (rc || !st)
 		return rc ? rc : -EINVAL;
 	memset(st, 0, sizeof *st);
-	st->value = LD(&b->word) & 0xffff;
-	st->limit = b->param;
+	uint64_t w = LD(&b->word);
+	uint32_t arrived = (uint32_t)(w & B_ARRIVED);
+	st->value = (w & B_BROKEN) ? 0 : arrived >= parties ? parties - 1 : arrived;
+	st->limit = parties;
 	st->waiters = (int)LD(&b->waiters);
 	st->recoverable = 1;
 	return 0;
@@ -739,8 +1272,10 @@ int sk_barrier_create(const char *name, uint32_t parties, const sk_create_opts *
 
 int sk_barrier_open(const char *name, sk_segment **seg, sk_barrier **b)
 {
-	return named_open(name, SK_KIND_BARRIER, BARRIER_MAGIC, seg, (void **)b);
+	return named_open(name, SK_KIND_BARRIER, BARRIER_MAGIC, BARRIER_VERSION, seg, (void **)b);
 }
+
+/* ---- event ---- */
 
 int sk_event_init(sk_event *e)
 {
@@ -758,7 +1293,7 @@ int sk_event_set(sk_event *ee)
 		return rc;
 	ST(&e->word, 1);
 	if (LD(&e->waiters))
-		sk__sys_futex_wake(&e->word, 0x7fffffff);
+		sk__sys_futex_wake(&e->word, WAKE_ALL);
 	return 0;
 }
 
@@ -815,8 +1350,10 @@ int sk_event_create(const char *name, const sk_create_opts *opts, sk_segment **s
 
 int sk_event_open(const char *name, sk_segment **seg, sk_event **e)
 {
-	return named_open(name, SK_KIND_EVENT, EVENT_MAGIC, seg, (void **)e);
+	return named_open(name, SK_KIND_EVENT, EVENT_MAGIC, WORD_VERSION, seg, (void **)e);
 }
+
+/* ---- condition variable ---- */
 
 int sk_cond_init(sk_cond *c)
 {
@@ -826,26 +1363,46 @@ int sk_cond_init(sk_cond *c)
 	return 0;
 }
 
-int sk_cond_wait(sk_cond *cc, sk_mutex *m, int64_t timeout_ns)
+int sk_cond_begin(sk_cond *cc, sk_mutex *m, uint32_t *ticket)
+{
+	word_impl *c = (word_impl *)cc;
+	int rc = word_check(c, COND_MAGIC);
+	if (rc || !ticket)
+		return rc ? rc : -EINVAL;
+	*ticket = LD(&c->word);
+	return sk_mutex_unlock(m);
+}
+
+int sk_cond_sleep(sk_cond *cc, uint32_t ticket, int64_t timeout_ns)
 {
 	word_impl *c = (word_impl *)cc;
 	int rc = word_check(c, COND_MAGIC);
 	if (rc)
 		return rc;
 	int64_t deadline = sk__deadline(timeout_ns);
-	uint32_t seq = LD(&c->word);
-	ADD(&c->waiters, 1);
-	rc = sk_mutex_unlock(m);
-	if (rc) {
+	while (LD(&c->word) == ticket) {
+		ADD(&c->waiters, 1);
+		rc = wait_word(&c->word, ticket, deadline, 0);
 		SUB(&c->waiters, 1);
-		return rc;
+		if (rc == -ETIMEDOUT)
+			return LD(&c->word) != ticket ? 0 : -ETIMEDOUT;
 	}
-	int wrc = wait_word(&c->word, seq, deadline, 0);
-	SUB(&c->waiters, 1);
-	rc = sk_mutex_lock(m, -1);
+	return 0;
+}
+
+int sk_cond_wait(sk_cond *c, sk_mutex *m, int64_t timeout_ns)
+{
+	int64_t deadline = sk__deadline(timeout_ns);
+	uint32_t ticket;
+	int rc = sk_cond_begin(c, m, &ticket);
 	if (rc)
 		return rc;
-	return wrc;
+	int wrc = sk_cond_sleep(c, ticket, sk__time_left(deadline));
+	/* The mutex is taken back within the same deadline. */
+	rc = sk_mutex_lock(m, sk__time_left(deadline));
+	if (rc == -ETIMEDOUT)
+		return SK_ENOTHELD;
+	return rc ? rc : wrc;
 }
 
 static int cond_wake(sk_cond *cc, int n)
@@ -867,7 +1424,7 @@ int sk_cond_signal(sk_cond *c)
 
 int sk_cond_broadcast(sk_cond *c)
 {
-	return cond_wake(c, 0x7fffffff);
+	return cond_wake(c, WAKE_ALL);
 }
 
 int sk_cond_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_cond **c)
@@ -877,5 +1434,5 @@ int sk_cond_create(const char *name, const sk_create_opts *opts, sk_segment **se
 
 int sk_cond_open(const char *name, sk_segment **seg, sk_cond **c)
 {
-	return named_open(name, SK_KIND_COND, COND_MAGIC, seg, (void **)c);
+	return named_open(name, SK_KIND_COND, COND_MAGIC, WORD_VERSION, seg, (void **)c);
 }

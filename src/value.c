@@ -117,51 +117,64 @@ void *sk_value_ptr(const sk_value *v)
 	return v->p;
 }
 
-/* Takes the lock for one operation; a dead holder's lock is repaired and
- * reported through *died. */
-static int enter(sk_value *v, bool write, bool *died)
+/* Takes the lock for one operation, waiting at most timeout_ns; a dead
+ * holder's lock is repaired and reported through *died. */
+static int enter(sk_value *v, bool write, bool *died, int64_t timeout_ns)
 {
 	*died = false;
 	if ((v->seg->flags & SK_RDONLY) && (write || v->m))
 		return SK_EREADONLY;
 	if (!v->m)
 		return 0;
-	int rc = sk_mutex_lock(v->m, -1);
+	int rc = sk_mutex_lock(v->m, timeout_ns);
 	if (rc == SK_EOWNERDEAD) {
 		*died = true;
 		rc = sk_mutex_consistent(v->m);
+		if (rc)
+			sk_mutex_unlock(v->m);
 	}
 	return rc;
 }
 
-static int leave(sk_value *v, bool died)
+static void leave(sk_value *v)
 {
 	if (v->m)
 		sk_mutex_unlock(v->m);
+}
+
+int sk_value_get_timed(sk_value *v, void *out, int64_t timeout_ns)
+{
+	bool died;
+	int rc = enter(v, false, &died, timeout_ns);
+	if (rc)
+		return rc;
+	uint64_t raw = sk__atomic_load(v->p, v->size);
+	memcpy(out, &raw, v->size);
+	leave(v);
 	return died ? SK_EOWNERDEAD : 0;
 }
 
 int sk_value_get(sk_value *v, void *out)
 {
-	bool died;
-	int rc = enter(v, false, &died);
-	if (rc)
-		return rc;
-	uint64_t raw = sk__atomic_load(v->p, v->size);
-	memcpy(out, &raw, v->size);
-	return leave(v, died);
+	return sk_value_get_timed(v, out, -1);
 }
 
-int sk_value_set(sk_value *v, const void *in)
+int sk_value_set_timed(sk_value *v, const void *in, int64_t timeout_ns)
 {
 	bool died;
-	int rc = enter(v, true, &died);
+	int rc = enter(v, true, &died, timeout_ns);
 	if (rc)
 		return rc;
 	uint64_t raw = 0;
 	memcpy(&raw, in, v->size);
 	sk__atomic_store(v->p, v->size, raw);
-	return leave(v, died);
+	leave(v);
+	return died ? SK_EOWNERDEAD : 0;
+}
+
+int sk_value_set(sk_value *v, const void *in)
+{
+	return sk_value_set_timed(v, in, -1);
 }
 
 static uint64_t float_add(uint64_t bits, const void *delta, size_t size)
@@ -183,12 +196,12 @@ static uint64_t float_add(uint64_t bits, const void *delta, size_t size)
 	return bits;
 }
 
-int sk_value_add(sk_value *v, const void *delta, void *old)
+int sk_value_add_timed(sk_value *v, const void *delta, void *old, int64_t timeout_ns)
 {
 	if (v->dtype == SK_BOOL)
 		return -EINVAL;
 	bool died;
-	int rc = enter(v, true, &died);
+	int rc = enter(v, true, &died, timeout_ns);
 	if (rc)
 		return rc;
 	uint64_t prev;
@@ -203,13 +216,19 @@ int sk_value_add(sk_value *v, const void *delta, void *old)
 	}
 	if (old)
 		memcpy(old, &prev, v->size);
-	return leave(v, died);
+	leave(v);
+	return died ? SK_EOWNERDEAD : 0;
 }
 
-int sk_value_cas(sk_value *v, void *expected, const void *desired)
+int sk_value_add(sk_value *v, const void *delta, void *old)
+{
+	return sk_value_add_timed(v, delta, old, -1);
+}
+
+int sk_value_cas_timed(sk_value *v, void *expected, const void *desired, int64_t timeout_ns)
 {
 	bool died;
-	int rc = enter(v, true, &died);
+	int rc = enter(v, true, &died, timeout_ns);
 	if (rc)
 		return rc;
 	uint64_t e = 0, d = 0;
@@ -218,8 +237,13 @@ int sk_value_cas(sk_value *v, void *expected, const void *desired)
 	bool swapped = sk__atomic_cas(v->p, v->size, &e, d);
 	if (!swapped)
 		memcpy(expected, &e, v->size);
-	rc = leave(v, died);
-	return rc ? rc : swapped;
+	leave(v);
+	return (swapped ? SK_VALUE_SWAPPED : 0) | (died ? SK_VALUE_OWNERDEAD : 0);
+}
+
+int sk_value_cas(sk_value *v, void *expected, const void *desired)
+{
+	return sk_value_cas_timed(v, expected, desired, -1);
 }
 
 int sk_value_lock(sk_value *v, int64_t timeout_ns)

@@ -29,6 +29,7 @@ typedef struct shared {
 	int64_t inside_readers, inside_writers, violations;
 	int64_t serials;
 	int64_t rounds_seen[16];
+	uint32_t index_masks[1001]; /* barrier: which indices each round handed out */
 	int32_t ready;
 	int32_t sem_inside, sem_max_seen;
 } shared;
@@ -400,10 +401,12 @@ static int barrier_rounds(int i, void *arg)
 	for (int r = 1; r <= BAR_ROUNDS; r++) {
 		__atomic_store_n(&S->rounds_seen[i], r, __ATOMIC_SEQ_CST);
 		int rc = sk_barrier_wait(&S->bar, 30000000000LL);
-		if (rc < 0)
+		if (rc < 0 || rc >= BAR_PROCS)
 			return 1;
-		if (rc == SK_BARRIER_SERIAL)
+		if (rc == BAR_PROCS - 1) /* the last arriver */
 			__atomic_fetch_add(&S->serials, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_fetch_or(&S->index_masks[r], 1u << rc, __ATOMIC_SEQ_CST) & (1u << rc))
+			return 3; /* an index handed out twice in one round */
 		/* No one passes early: everyone has reached round r. */
 		for (int j = 0; j < BAR_PROCS; j++)
 			if (__atomic_load_n(&S->rounds_seen[j], __ATOMIC_SEQ_CST) < r)
@@ -419,6 +422,8 @@ static void test_barrier_12_processes_1000_rounds(void **state)
 	assert_int_equal(sk_barrier_init(&S->bar, BAR_PROCS), 0);
 	t_fork_many(BAR_PROCS, barrier_rounds, NULL);
 	assert_int_equal(S->serials, BAR_ROUNDS);
+	for (int r = 1; r <= BAR_ROUNDS; r++)
+		assert_int_equal(S->index_masks[r], (1u << BAR_PROCS) - 1); /* 0 .. parties-1, each once */
 	assert_int_equal(sk_barrier_init(&S->bar, 0), -EINVAL);
 	assert_int_equal(sk_barrier_init(&S->bar, 70000), -EINVAL);
 	free_shared(S);
@@ -624,7 +629,7 @@ static void test_event_cond_barrier_across_processes(void **state)
 	assert_int_equal(sk_barrier_init(&S->bar, 2), 0);
 	pid_t b = t_spawn(barrier_once, NULL);
 	int rc = sk_barrier_wait(&S->bar, 5000000000LL);
-	assert_true(rc == 0 || rc == SK_BARRIER_SERIAL);
+	assert_true(rc == 0 || rc == 1);
 	int status;
 	assert_int_equal(waitpid(b, &status, 0), b);
 	t_assert_exit0(status);
@@ -729,7 +734,7 @@ static void test_named_primitives_and_bad_input(void **state)
 	assert_int_equal(sk_sem_value(sem), 2);
 	sk_segment_close(seg);
 	assert_int_equal(sk_barrier_create(names[2], 1, NULL, &seg, &bar), 0);
-	assert_int_equal(sk_barrier_wait(bar, 0), SK_BARRIER_SERIAL);
+	assert_int_equal(sk_barrier_wait(bar, 0), 0); /* one party: index 0 = parties - 1 */
 	sk_segment_close(seg);
 	assert_int_equal(sk_barrier_open(names[2], &seg, &bar), 0);
 	sk_segment_close(seg);

@@ -43,6 +43,8 @@ enum {
 	SK_ENOTRECOVERABLE = -1016, /* a holder died and the lock was released unrepaired: unusable */
 	SK_ECLOSED = -1017,         /* the queue is closed (and, for consumers, empty) */
 	SK_EFROZEN = -1018,         /* the segment is frozen: it opens read-only only */
+	SK_EBROKEN = -1031,         /* the barrier is broken (abort, a party's timeout): reset it */
+	SK_ENOTHELD = -1032,        /* a condition wait ended without its mutex: the caller does not hold it */
 };
 
 /* Returns a static, human-readable description of a shmkit return code:

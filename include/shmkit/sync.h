@@ -12,36 +12,47 @@
  * negative waits forever, 0 does not wait. They sleep in the kernel (futex),
  * return -ETIMEDOUT when the time is up and are not cut short by signals.
  *
- * Owner death. sk_mutex is robust: if a process dies holding it (SIGKILL
- * included) the next locker acquires it and gets SK_EOWNERDEAD instead of 0.
- * It then owns the lock, repairs the data the lock protects and calls
- * sk_mutex_consistent before unlocking. The rule when it does not: unlocking
- * without sk_mutex_consistent makes the mutex permanently unusable (every
- * later lock returns SK_ENOTRECOVERABLE), so that no one goes on using data
- * nobody repaired; sk_mutex_init can reset it once no one uses it. The kernel
- * marks the death (robust futex list), so waiters wake at once, not after a
- * poll interval. Do not unmap a segment while holding a lock inside it: the
- * kernel can then no longer mark the lock when the process dies.
+ * Owner death. sk_mutex is robust: if the thread holding it dies (SIGKILL,
+ * or pthread_exit in a live process) the next locker acquires it and gets
+ * SK_EOWNERDEAD instead of 0. It then owns the lock, repairs the data the
+ * lock protects and calls sk_mutex_consistent before unlocking. The rule when
+ * it does not: unlocking without sk_mutex_consistent makes the mutex
+ * permanently unusable (every later lock returns SK_ENOTRECOVERABLE), so that
+ * no one goes on using data nobody repaired; sk_mutex_init can reset it once
+ * no one uses it. A locker that waits checks every millisecond whether the
+ * holder still lives (a blocked waiter takes over within about 1 ms of the
+ * holder's death; a locker that comes later, at its first look). Death is
+ * judged by thread id within one pid namespace: a holder in another pid
+ * namespace (a container that shares the segment) is never taken over from,
+ * alive or dead, and lockers wait for it until their timeouts. /proc must be
+ * mounted for the namespace's own processes (as in any normal system or
+ * container); without it a holder is taken over from only once its thread
+ * id is gone. No pointer is kept in the lock, so a lock may be unmapped while
+ * held, and a process that writes garbage into a lock can make other lockers
+ * wait (until their timeouts) or fail, never crash them.
  *
  * The rwlock gives writers priority (a waiting writer holds back new readers,
  * so writers are never starved). Hence a thread that holds a read lock and
  * asks for another one waits behind a waiting writer, who waits for it: do
- * not take read locks recursively where writers may come. A writer that dies is reported like the
- * mutex: the next locker, reader or writer, gets SK_EOWNERDEAD, and the lock
- * is consistent again. A reader that dies holding a read lock cannot
- * corrupt data, but its hold would block writers forever: readers are
- * recorded by process (up to SK_RWLOCK_MAX_READERS at once), and a writer
- * waiting for readers checks every 10 ms whether they still live (pid and
- * start time) and drops the holds of dead ones.
+ * not take read locks recursively where writers may come. A writer that dies
+ * is reported like the mutex: the next locker, reader or writer, gets
+ * SK_EOWNERDEAD, and the lock is consistent again. A reader that dies holding
+ * a read lock cannot corrupt data, but its hold would block writers forever:
+ * readers are recorded by process (up to SK_RWLOCK_MAX_READERS at once), and
+ * a writer waiting for readers checks every 10 ms whether they still live
+ * (pid and start time; a zombie counts as dead) and drops the holds of dead
+ * ones. Every transition is one atomic step, so a process killed at any
+ * instruction leaves the lock exact.
  *
- * Semaphores, barriers, events and condition variables have no owner. A
- * process that dies after taking a semaphore unit does not give it back; a
- * barrier party that dies leaves the others waiting until their timeout; use
- * timeouts where a party may die.
+ * Semaphores, events and condition variables have no owner. A process that
+ * dies after taking a semaphore unit does not give it back; use timeouts
+ * where a party may die. A barrier breaks (as Python's threading.Barrier
+ * does) when a waiting party times out or calls sk_barrier_abort: everyone
+ * waiting and arriving later gets SK_EBROKEN until sk_barrier_reset.
  *
- * Safe for several threads of one process as well as several processes.
- * These structs use glibc's robust pthread mutex internally: two builds of
- * shmkit on the same C library share them.
+ * Safe for several threads of one process as well as several processes,
+ * and in any shared memory: a segment, or a MAP_SHARED region inherited
+ * through fork (sk_*_init on it).
  */
 #ifndef SHMKIT_SYNC_H
 #define SHMKIT_SYNC_H
@@ -76,7 +87,6 @@ typedef struct sk_cond {
 } sk_cond;
 
 #define SK_RWLOCK_MAX_READERS 64 /* processes holding read locks at once */
-#define SK_BARRIER_SERIAL     1  /* returned to exactly one party of each round */
 
 /* What a lock looks like from outside (for `shmkit info` and diagnostics). */
 typedef struct sk_lock_state {
@@ -91,16 +101,25 @@ typedef struct sk_lock_state {
 } sk_lock_state;
 
 /* ---- mutex ---- */
+/* Makes m a free mutex (also the way back from SK_ENOTRECOVERABLE, once no
+ * one uses it). m may live in any memory the lockers share. */
 int sk_mutex_init(sk_mutex *m);
 /* 0, SK_EOWNERDEAD (acquired; repair, then sk_mutex_consistent), -ETIMEDOUT,
- * -EDEADLK (this thread holds it already), SK_ENOTRECOVERABLE, SK_ECORRUPT. */
+ * -EDEADLK (this thread holds it already), SK_ENOTRECOVERABLE, SK_ECORRUPT
+ * (not a mutex, or its state was overwritten). */
 int sk_mutex_lock(sk_mutex *m, int64_t timeout_ns);
-/* As lock with a zero timeout, but -EBUSY when held. */
+/* As lock with a zero timeout (a dead holder's lock is taken over), but
+ * -EBUSY when held by a live thread. */
 int sk_mutex_trylock(sk_mutex *m);
 /* 0, or -EPERM if the calling thread does not hold it. */
 int sk_mutex_unlock(sk_mutex *m);
-/* After SK_EOWNERDEAD: the data is repaired, the mutex is normal again. */
+/* After SK_EOWNERDEAD: the data is repaired, the mutex is normal again.
+ * -EINVAL if there is nothing to repair, -EPERM if another thread holds it. */
 int sk_mutex_consistent(sk_mutex *m);
+/* 1 if the calling thread holds m, 0 if not (or SK_ECORRUPT): no system call. */
+int sk_mutex_held_by_me(const sk_mutex *m);
+/* Describes m. Costs a few system calls (and a /proc read) when it is held:
+ * it asks whether the holder lives. */
 int sk_mutex_state(const sk_mutex *m, sk_lock_state *st);
 int sk_mutex_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_mutex **m);
 int sk_mutex_open(const char *name, sk_segment **seg, sk_mutex **m);
@@ -129,11 +148,49 @@ int sk_sem_create(const char *name, uint32_t value, uint32_t max, const sk_creat
 		  sk_sem **s);
 int sk_sem_open(const char *name, sk_segment **seg, sk_sem **s);
 
-/* ---- reusable barrier for `parties` (1 .. 65535) ---- */
+/* ---- reusable barrier for `parties` (1 .. 65535), as threading.Barrier ---- */
 int sk_barrier_init(sk_barrier *b, uint32_t parties);
-/* 0 or SK_BARRIER_SERIAL when the round completes; -ETIMEDOUT (this party
- * withdrew; the round goes on without it). */
+/* Waits for the round to complete. Returns this party's index in the round,
+ * 0 .. parties-1 in arrival order (the last arriver, which completes the
+ * round, gets parties-1); SK_EBROKEN if the barrier is broken or breaks
+ * while waiting (abort, reset, another party's timeout); -ETIMEDOUT when the
+ * time runs out, which breaks the barrier for everyone. */
 int sk_barrier_wait(sk_barrier *b, int64_t timeout_ns);
+
+/* The two halves of sk_barrier_wait, for callers that wait in slices or run
+ * an action before the others are released. */
+typedef struct sk_barrier_ticket {
+	uint32_t round; /* which round this party arrived in */
+	uint32_t index; /* its index in that round */
+} sk_barrier_ticket;
+#define SK_BARRIER_HOLD 0x1 /* the last arriver holds the round until sk_barrier_release */
+/* Arrives: returns the index (as sk_barrier_wait) and fills *t. The last
+ * arriver completes the round at once, or with SK_BARRIER_HOLD keeps the
+ * others waiting until it calls sk_barrier_release (after its action) or
+ * sk_barrier_abort (the action failed). While a round is held, a new
+ * arrival waits for it to end: -ETIMEDOUT if it does not within the timeout
+ * (nothing changed). SK_EBROKEN if broken. */
+int sk_barrier_arrive(sk_barrier *b, unsigned flags, int64_t timeout_ns, sk_barrier_ticket *t);
+/* Waits for the round of t to complete: 0, SK_EBROKEN, or -ETIMEDOUT (still
+ * waiting: call again, or give up with sk_barrier_leave). */
+int sk_barrier_await(sk_barrier *b, const sk_barrier_ticket *t, int64_t timeout_ns);
+/* Ends the round held by the last arriver (SK_BARRIER_HOLD): 0, SK_EBROKEN
+ * if it broke meanwhile (a party timed out), -EINVAL if not held. */
+int sk_barrier_release(sk_barrier *b, const sk_barrier_ticket *t);
+/* Leaves the round of t that this party waits in: withdraws from it (as an
+ * interrupted threading.Barrier party does; the others go on waiting for a
+ * full round), or with SK_BARRIER_BREAK breaks the barrier if that round is
+ * still the current one (what a timeout does). 0 done, 1 the round had
+ * completed (the party passed), SK_EBROKEN (it broke or was reset), -EBUSY
+ * (withdrawing from a held round). */
+#define SK_BARRIER_BREAK 0x2
+int sk_barrier_leave(sk_barrier *b, const sk_barrier_ticket *t, unsigned flags);
+/* Breaks the barrier: waiting and later parties get SK_EBROKEN until reset. */
+int sk_barrier_abort(sk_barrier *b);
+/* Starts a fresh round; parties waiting in the old one get SK_EBROKEN. */
+int sk_barrier_reset(sk_barrier *b);
+int sk_barrier_broken(const sk_barrier *b); /* 1 or 0 */
+/* value: parties waiting now (0 while broken); limit: parties. */
 int sk_barrier_state(const sk_barrier *b, sk_lock_state *st);
 int sk_barrier_create(const char *name, uint32_t parties, const sk_create_opts *opts, sk_segment **seg, sk_barrier **b);
 int sk_barrier_open(const char *name, sk_segment **seg, sk_barrier **b);
@@ -150,10 +207,21 @@ int sk_event_open(const char *name, sk_segment **seg, sk_event **e);
 
 /* ---- condition variable, used with an sk_mutex ---- */
 int sk_cond_init(sk_cond *c);
-/* Unlocks m, sleeps until signalled or the timeout, locks m again (always,
- * also on -ETIMEDOUT). Returns 0, -ETIMEDOUT, or SK_EOWNERDEAD from
- * relocking. Wake-ups without a signal can happen: wait in a loop. */
+/* Unlocks m (held by the caller), sleeps until signalled or the timeout, and
+ * takes m back within the same timeout. Returns 0 (woken) or -ETIMEDOUT (not
+ * woken in time), both with m held; SK_EOWNERDEAD: m held, its previous
+ * holder died (repair, sk_mutex_consistent), woken or not: re-check the
+ * condition; SK_ENOTHELD: m could not be taken back before the deadline, the
+ * caller does not hold it; -EPERM (the caller did not hold m, nothing done).
+ * Wake-ups without a signal can happen: wait in a loop. */
 int sk_cond_wait(sk_cond *c, sk_mutex *m, int64_t timeout_ns);
+/* The same in steps, for callers that sleep in slices (to run signal
+ * handlers, say): sk_cond_begin records the wake-up ticket and unlocks m;
+ * sk_cond_sleep returns 0 once a signal or broadcast came after the ticket
+ * (no spurious wake-ups), or -ETIMEDOUT; then the caller takes m back with
+ * sk_mutex_lock. */
+int sk_cond_begin(sk_cond *c, sk_mutex *m, uint32_t *ticket);
+int sk_cond_sleep(sk_cond *c, uint32_t ticket, int64_t timeout_ns);
 int sk_cond_signal(sk_cond *c);
 int sk_cond_broadcast(sk_cond *c);
 int sk_cond_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_cond **c);

@@ -8,10 +8,17 @@
  * every operation is a lock-free atomic instruction.
  *
  * Owner death: when a process dies holding the value's lock, the next
- * operation that takes the lock gets SK_EOWNERDEAD. get/set/add/cas still do
- * their work and mark the lock consistent (a scalar is never half written);
+ * operation that takes the lock is told. get/set/add/cas still do their work
+ * and mark the lock consistent (a scalar is never half written): get, set
+ * and add return SK_EOWNERDEAD, cas reports the death beside its result.
  * sk_value_lock leaves the decision to its caller, who must call
  * sk_value_consistent before sk_value_unlock (see shmkit/sync.h).
+ *
+ * Timeouts: get, set, add and cas wait for the lock as long as it takes; the
+ * _timed forms wait at most timeout_ns (negative: forever, 0: not at all)
+ * and return -ETIMEDOUT, having done nothing, when it runs out (a caller
+ * that must run signal handlers while it waits calls them in slices). On a
+ * raw value they never wait.
  *
  * Memory order: every operation is sequentially consistent.
  */
@@ -44,14 +51,27 @@ sk_mutex *sk_value_mutex(const sk_value *v); /* NULL for a raw value */
 void *sk_value_ptr(const sk_value *v);       /* the element itself, for use under the lock */
 
 /* The element is copied from/to *out / *in (sk_dtype_size bytes). Return 0,
- * SK_EOWNERDEAD (done; see above), SK_EREADONLY, SK_ECORRUPT. */
+ * SK_EOWNERDEAD (done; see above), SK_EREADONLY, SK_ECORRUPT, and for the
+ * _timed forms -ETIMEDOUT (nothing done). */
 int sk_value_get(sk_value *v, void *out);
 int sk_value_set(sk_value *v, const void *in);
+int sk_value_get_timed(sk_value *v, void *out, int64_t timeout_ns);
+int sk_value_set_timed(sk_value *v, const void *in, int64_t timeout_ns);
 /* *v += *delta; the previous value goes to *old unless NULL. -EINVAL for bool. */
 int sk_value_add(sk_value *v, const void *delta, void *old);
-/* If *v equals *expected, stores *desired and returns 1; otherwise copies the
- * current value into *expected and returns 0 (or a negative code). */
+int sk_value_add_timed(sk_value *v, const void *delta, void *old, int64_t timeout_ns);
+
+/* Compare-and-swap: if *v equals *expected, stores *desired; otherwise
+ * copies the current value into *expected. Returns a non-negative set of
+ * bits: SK_VALUE_SWAPPED if it stored, and SK_VALUE_OWNERDEAD when the
+ * lock's previous holder had died (the lock is repaired; the swap was done
+ * or not as the first bit says, exactly once). Test the bit: `rc &
+ * SK_VALUE_SWAPPED`, never `rc == 1`. Negative codes as for get, nothing
+ * done. */
+#define SK_VALUE_SWAPPED   0x1
+#define SK_VALUE_OWNERDEAD 0x2
 int sk_value_cas(sk_value *v, void *expected, const void *desired);
+int sk_value_cas_timed(sk_value *v, void *expected, const void *desired, int64_t timeout_ns);
 
 /* For compound updates of a locked value (-EINVAL for a raw one). */
 int sk_value_lock(sk_value *v, int64_t timeout_ns);

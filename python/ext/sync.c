@@ -736,9 +736,27 @@ static PyObject *barrier_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw
 	return sync_finish(s, rc, name, name == NULL);
 }
 
-static int barrier_fn(void *arg, int64_t slice)
+typedef struct {
+	sk_barrier *b;
+	sk_barrier_ticket t;
+} barrier_wait_arg;
+
+static int barrier_arrive_fn(void *arg, int64_t slice)
 {
-	return sk_barrier_wait((sk_barrier *)arg, slice);
+	barrier_wait_arg *a = arg;
+	return sk_barrier_arrive(a->b, 0, slice, &a->t);
+}
+
+static int barrier_await_fn(void *arg, int64_t slice)
+{
+	barrier_wait_arg *a = arg;
+	return sk_barrier_await(a->b, &a->t, slice);
+}
+
+static PyObject *barrier_broken_error(void)
+{
+	PyErr_SetString(skpy_BrokenBarrier, "the barrier is broken (a party timed out or it was aborted)");
+	return NULL;
 }
 
 static PyObject *barrier_wait(SyncObject *s, PyObject *args, PyObject *kw)
@@ -752,23 +770,47 @@ static PyObject *barrier_wait(SyncObject *s, PyObject *args, PyObject *kw)
 	int64_t deadline = skpy_deadline(1, timeout);
 	if (deadline == -2)
 		return NULL;
-	int rc = skpy_wait(barrier_fn, s->p, deadline);
-	if (rc == -ETIMEDOUT) {
+	barrier_wait_arg a = { .b = s->p };
+	int idx = skpy_wait(barrier_arrive_fn, &a, deadline);
+	if (idx == SKPY_EINTR)
+		return NULL;
+	if (idx == -ETIMEDOUT) {
+		sk_barrier_abort(s->p); /* a timeout breaks the barrier */
 		PyErr_SetString(skpy_BrokenBarrier, "the barrier's round did not complete within the timeout");
 		return NULL;
 	}
-	if (rc < 0)
-		return skpy_raise(rc, s->life.name);
-	if (rc == SK_BARRIER_SERIAL) {
-		if (s->action) {
-			PyObject *r = PyObject_CallNoArgs(s->action);
-			if (!r)
-				return NULL;
-			Py_DECREF(r);
+	if (idx == SK_EBROKEN)
+		return barrier_broken_error();
+	if (idx < 0)
+		return skpy_raise(idx, s->life.name);
+	if ((unsigned)idx + 1 < s->parties) {
+		int rc = skpy_wait(barrier_await_fn, &a, deadline);
+		if (rc == SKPY_EINTR) {
+			sk_barrier_leave(s->p, &a.t, 0); /* the interrupted party withdraws */
+			return NULL;
 		}
-		return PyLong_FromLong(0);
+		if (rc == -ETIMEDOUT) {
+			rc = sk_barrier_leave(s->p, &a.t, SK_BARRIER_BREAK);
+			if (rc != 1) {
+				PyErr_SetString(skpy_BrokenBarrier,
+						"the barrier's round did not complete within the timeout");
+				return NULL;
+			}
+		} else if (rc == SK_EBROKEN) {
+			return barrier_broken_error();
+		} else if (rc < 0) {
+			return skpy_raise(rc, s->life.name);
+		}
+		return PyLong_FromLong(1);
 	}
-	return PyLong_FromLong(1);
+	/* The last arriver completed the round: it runs the action. */
+	if (s->action) {
+		PyObject *r = PyObject_CallNoArgs(s->action);
+		if (!r)
+			return NULL;
+		Py_DECREF(r);
+	}
+	return PyLong_FromLong(0);
 }
 
 static PyObject *barrier_get_parties(SyncObject *s, void *c)
@@ -899,13 +941,13 @@ static PyObject *cond_exit(SyncObject *s, PyObject *args)
 
 typedef struct {
 	sk_cond *c;
-	sk_mutex *m;
+	uint32_t ticket;
 } cond_wait_arg;
 
-static int cond_fn(void *arg, int64_t slice)
+static int cond_sleep_fn(void *arg, int64_t slice)
 {
 	cond_wait_arg *a = arg;
-	return sk_cond_wait(a->c, a->m, slice);
+	return sk_cond_sleep(a->c, a->ticket, slice);
 }
 
 static PyObject *cond_wait(SyncObject *s, PyObject *args, PyObject *kw)
@@ -923,28 +965,40 @@ static PyObject *cond_wait(SyncObject *s, PyObject *args, PyObject *kw)
 	int64_t deadline = skpy_deadline(1, timeout);
 	if (deadline == -2)
 		return NULL;
-	cond_wait_arg a = { s->p, s->lock->m };
+	cond_wait_arg a = { .c = s->p };
+	int rc = sk_cond_begin(a.c, s->lock->m, &a.ticket);
+	if (rc)
+		return skpy_raise(rc, s->life.name);
 	long saved = skpy_mutex_save(s->lock);
 	/* A zero timeout still releases and retakes the lock, like threading. */
 	PyObject *parent = s->lock->parent;
 	if (parent)
 		((skpy_base *)parent)->busy++;
-	int rc = deadline == 0 ? sk_cond_wait(a.c, a.m, 0) : skpy_wait(cond_fn, &a, deadline);
+	int wrc = deadline == 0 ? sk_cond_sleep(a.c, a.ticket, 0) : skpy_wait(cond_sleep_fn, &a, deadline);
+	/* The lock is taken back whatever happened, as threading does. */
+	int lrc;
+	Py_BEGIN_ALLOW_THREADS
+	lrc = sk_mutex_lock(s->lock->m, -1);
+	Py_END_ALLOW_THREADS
 	if (parent)
 		((skpy_base *)parent)->busy--;
+	if (lrc != 0 && lrc != SK_EOWNERDEAD) {
+		if (wrc != SKPY_EINTR)
+			skpy_raise(lrc, s->life.name);
+		return NULL;
+	}
 	skpy_mutex_restore(s->lock, saved);
-	if (rc == SK_EOWNERDEAD) {
+	if (lrc == SK_EOWNERDEAD) {
 		s->lock->owner_died = 1;
 		if (mutex_recovered(s->lock))
 			return NULL;
-		Py_RETURN_TRUE;
 	}
-	if (rc == SKPY_EINTR)
+	if (wrc == SKPY_EINTR)
 		return NULL;
-	if (rc == -ETIMEDOUT)
+	if (wrc == -ETIMEDOUT)
 		Py_RETURN_FALSE;
-	if (rc)
-		return skpy_raise(rc, s->life.name);
+	if (wrc)
+		return skpy_raise(wrc, s->life.name);
 	Py_RETURN_TRUE;
 }
 

@@ -672,3 +672,181 @@ void sk__sys_flush_stdio(void)
 {
 	fflush(NULL);
 }
+
+/* ---- Lock owners: who the calling thread is, and whether another thread
+ * still lives (src/sync.c judges a lock holder's death with these). ---- */
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd for one thread, readable when that thread exits */
+#endif
+
+__thread sk__ident sk__me __attribute__((tls_model("initial-exec")));
+
+/* Per process: pid, pid namespace, whether /proc is this namespace's. A child
+ * forked through fork(3) forgets them (and its thread's identity). */
+static pthread_once_t ident_once = PTHREAD_ONCE_INIT;
+static struct {
+	pid_t pid; /* stored last (release): the others are valid once it is set */
+	uint32_t pidns;
+	uint32_t proc_ok;
+} proc_id;
+
+static void ident_forget(void)
+{
+	memset(&sk__me, 0, sizeof sk__me);
+	__atomic_store_n(&proc_id.pid, 0, __ATOMIC_RELEASE);
+}
+
+static void ident_register(void)
+{
+	pthread_atfork(NULL, NULL, ident_forget);
+}
+
+/* Parses the state letter (field 3) and start time (field 22) of a
+ * /proc/.../stat line. The command name (field 2) may hold spaces and
+ * parentheses: fields are counted from the last ')'. */
+static int parse_stat(char *buf, char *state, uint64_t *start)
+{
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -EIO;
+	*state = p[2];
+	p++;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EIO;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(p + 1, &end, 10);
+	if (errno || end == p + 1)
+		return -EIO;
+	*start = v;
+	return 0;
+}
+
+int sk__sys_thread_stat(pid_t tid, char *state, uint64_t *start)
+{
+	if (tid <= 0)
+		return -EINVAL;
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)tid, (int)tid);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	ssize_t n = sk__sys_pread(f, buf, sizeof buf - 1, 0);
+	close(f);
+	if (n <= 0)
+		return n < 0 ? (int)n : -ESRCH;
+	buf[n] = '\0';
+	return parse_stat(buf, state, start);
+}
+
+/* Whether /proc shows this process's own pid namespace: /proc/thread-self
+ * must name this thread, and pid 1 of /proc must live in our namespace (when
+ * we may look). A /proc of another namespace (a container that kept the
+ * host's) would make judging other threads by number unsound. */
+static bool proc_is_ours(pid_t pid, pid_t tid, uint32_t ns)
+{
+	char want[64], got[64];
+	snprintf(want, sizeof want, "%d/task/%d", (int)pid, (int)tid);
+	ssize_t n = readlink("/proc/thread-self", got, sizeof got - 1);
+	if (n <= 0)
+		return false;
+	got[n] = '\0';
+	if (strcmp(want, got) != 0)
+		return false;
+	struct stat st;
+	if (stat("/proc/1/ns/pid", &st) == 0)
+		return st.st_ino == ns;
+	return errno == EACCES || errno == EPERM;
+}
+
+void sk__sys_ident_fill(void)
+{
+	pthread_once(&ident_once, ident_register);
+	sk__ident id = { .tid = gettid() };
+	id.pid = __atomic_load_n(&proc_id.pid, __ATOMIC_ACQUIRE);
+	if (id.pid) {
+		id.pidns = __atomic_load_n(&proc_id.pidns, __ATOMIC_RELAXED);
+		id.proc_ok = __atomic_load_n(&proc_id.proc_ok, __ATOMIC_RELAXED);
+	} else {
+		/* Threads that race here compute the same facts. */
+		id.pid = getpid();
+		struct stat st;
+		/* Namespace inodes are 32-bit (proc_alloc_inum); 0 means unknown. */
+		id.pidns = stat("/proc/self/ns/pid", &st) == 0 && st.st_ino <= UINT32_MAX ? (uint32_t)st.st_ino : 0;
+		id.proc_ok = id.pidns && proc_is_ours(id.pid, id.tid, id.pidns);
+		__atomic_store_n(&proc_id.pidns, id.pidns, __ATOMIC_RELAXED);
+		__atomic_store_n(&proc_id.proc_ok, id.proc_ok, __ATOMIC_RELAXED);
+		__atomic_store_n(&proc_id.pid, id.pid, __ATOMIC_RELEASE);
+	}
+	char state;
+	if (!id.proc_ok || sk__sys_thread_stat(id.tid, &state, &id.start) != 0) {
+		id.start = 0;
+		id.proc_ok = 0;
+	}
+	sk__me = id; /* lockword stays 0: sync.c derives it */
+}
+
+int sk__sys_thread_exists(pid_t tid)
+{
+	if (tid <= 0)
+		return -EINVAL;
+	if (syscall(SYS_tkill, tid, 0) == 0 || errno == EPERM)
+		return 0; /* EPERM: it exists, owned by another user */
+	return -errno;
+}
+
+int sk__sys_thread_pidfd(pid_t tid, int *fd)
+{
+	if (tid <= 0)
+		return -EINVAL;
+	long f = syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	if (f < 0 && errno == EINVAL)
+		f = syscall(SYS_pidfd_open, tid, 0); /* before 6.9: a process leader only */
+	if (f < 0)
+		return -errno;
+	*fd = (int)f;
+	return 0;
+}
+
+int sk__sys_proc_gone(pid_t pid)
+{
+	if (pid <= 0)
+		return -EINVAL;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	long f = syscall(SYS_pidfd_open, pid, 0);
+	if (f < 0)
+		return errno == ESRCH ? 1 : -errno;
+	int r = sk__sys_fd_ready((int)f);
+	close((int)f);
+	return r;
+}
+
+int sk__sys_fd_ready(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+	do
+		r = poll(&p, 1, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
+}
+
+uint64_t sk__sys_boot_ticks(void)
+{
+	static long hz;
+	if (!hz) {
+		long h = sysconf(_SC_CLK_TCK);
+		__atomic_store_n(&hz, h > 0 ? h : 100, __ATOMIC_RELAXED);
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	long t = __atomic_load_n(&hz, __ATOMIC_RELAXED);
+	return (uint64_t)ts.tv_sec * (uint64_t)t + (uint64_t)ts.tv_nsec / (1000000000u / (uint64_t)t);
+}
