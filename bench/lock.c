@@ -1,63 +1,241 @@
 /*
  * bench/lock: the cost of shmkit's robust mutex, in the same run as the
- * baseline a C programmer would otherwise pick, a glibc robust
- * process-shared pthread mutex:
- *   mutex_ns, pthread_robust_ns   uncontended lock + unlock, median of runs
- *   handoffs_per_s                two processes hammering one mutex: how often
- *                                 ownership passes from one to the other
- *   owner_death_recovery_us       SIGKILL of the holder to acquisition by a
- *                                 process already blocked in sk_mutex_lock
+ * baselines a C programmer would otherwise pick: glibc's robust
+ * process-shared pthread mutex (the kernel's robust futex list tells the next
+ * locker of a dead holder) and its plain process-shared mutex (no owner-death
+ * handling at all). Every figure is a median over --reps repetitions,
+ * interleaved so that all locks see the same machine; _min and _max give the
+ * spread.
+ *   mutex_ns, pthread_robust_ns, pthread_plain_ns
+ *                          uncontended lock + unlock
+ *   handoffs_per_s, pthread_robust_handoffs_per_s, pthread_plain_handoffs_per_s
+ *                          two processes hammering one lock: how often
+ *                          ownership passes from one to the other
+ *   acquisitions_per_s (and the pthread twins)
+ *                          acquisitions per second by both together
+ *   turns_per_s (and the pthread twins)
+ *                          two processes passing a turn to each other under
+ *                          the lock (strict alternation: every turn is a
+ *                          hand-off, whatever the scheduler does)
+ *   owner_death_recovery_us (_min, _max), pthread_robust_recovery_us
+ *                          SIGKILL of the holder to acquisition by a process
+ *                          already blocked in the lock
+ *   blocked_waiter_cpu_pct CPU time a locker blocked on a live holder uses,
+ *                          in percent of one CPU (it checks the holder's
+ *                          liveness every millisecond)
  *
  *   lock [--json] [--reps N]
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "shmkit.h"
 
+enum { SK, ROBUST, PLAIN, NLOCKS };
+static const char *const lock_names[NLOCKS] = { "shmkit", "glibc robust", "glibc plain" };
+
 typedef struct shm {
 	sk_mutex m;
-	pthread_mutex_t pm;
+	pthread_mutex_t robust, plain;
 	volatile int32_t ready, stop;
-	int64_t acquisitions, handoffs;
-	int32_t last_owner;
+	int64_t acquisitions, handoffs, turns;
+	int32_t last_owner, turn;
 	double acquired_at;
 } shm;
 
 static shm *S;
 
-static double uncontended(int use_pthread, long iters)
+static inline void lock(int kind)
+{
+	if (kind == SK)
+		sk_mutex_lock(&S->m, -1);
+	else
+		pthread_mutex_lock(kind == ROBUST ? &S->robust : &S->plain);
+}
+
+static inline void unlock(int kind)
+{
+	if (kind == SK)
+		sk_mutex_unlock(&S->m);
+	else
+		pthread_mutex_unlock(kind == ROBUST ? &S->robust : &S->plain);
+}
+
+static double uncontended(int kind, long iters)
 {
 	double t0 = bench_now();
 	for (long i = 0; i < iters; i++) {
-		if (use_pthread) {
-			pthread_mutex_lock(&S->pm);
-			pthread_mutex_unlock(&S->pm);
-		} else {
-			sk_mutex_lock(&S->m, -1);
-			sk_mutex_unlock(&S->m);
-		}
+		lock(kind);
+		unlock(kind);
 	}
 	return (bench_now() - t0) / (double)iters * 1e9;
 }
 
-static void hammer(int me)
+static void hammer(int kind, int me)
 {
 	while (!S->stop) {
-		sk_mutex_lock(&S->m, -1);
+		lock(kind);
 		S->acquisitions++;
 		if (S->last_owner != me) {
 			S->handoffs++;
 			S->last_owner = me;
 		}
-		sk_mutex_unlock(&S->m);
+		unlock(kind);
 	}
+}
+
+/* Two processes on one lock for secs: hand-offs and acquisitions per second. */
+static void contended(int kind, double secs, double *handoffs, double *acq)
+{
+	S->stop = 0;
+	S->acquisitions = S->handoffs = 0;
+	S->last_owner = 0;
+	fflush(NULL);
+	pid_t other = fork();
+	if (other == 0) {
+		hammer(kind, 2);
+		_exit(0);
+	}
+	double t0 = bench_now();
+	while (bench_now() - t0 < secs)
+		for (int k = 0; k < 1000 && !S->stop; k++) {
+			lock(kind);
+			S->acquisitions++;
+			if (S->last_owner != 1) {
+				S->handoffs++;
+				S->last_owner = 1;
+			}
+			unlock(kind);
+		}
+	S->stop = 1;
+	double t = bench_now() - t0;
+	waitpid(other, NULL, 0);
+	*handoffs = (double)S->handoffs / t;
+	*acq = (double)S->acquisitions / t;
+}
+
+/* Strict alternation through the lock: each process passes the turn to the
+ * other under the lock, so every turn is a hand-off. Turns per second. */
+static void pass_turns(int kind, int me)
+{
+	while (!S->stop) {
+		lock(kind);
+		if (S->turn == me) {
+			S->turn = !me;
+			S->turns++;
+		}
+		unlock(kind);
+	}
+}
+
+static double pingpong(int kind, double secs)
+{
+	S->stop = 0;
+	S->turns = 0;
+	S->turn = 0;
+	fflush(NULL);
+	pid_t other = fork();
+	if (other == 0) {
+		pass_turns(kind, 1);
+		_exit(0);
+	}
+	double t0 = bench_now();
+	while (bench_now() - t0 < secs)
+		for (int k = 0; k < 1000 && !S->stop; k++) {
+			lock(kind);
+			if (S->turn == 0) {
+				S->turn = 1;
+				S->turns++;
+			}
+			unlock(kind);
+		}
+	S->stop = 1;
+	double t = bench_now() - t0;
+	waitpid(other, NULL, 0);
+	return (double)S->turns / t;
+}
+
+/* A holder and a waiter already blocked; the holder is killed. Microseconds
+ * from the kill to the waiter's acquisition, or -1 if it was not told. */
+static double recovery(int kind)
+{
+	S->ready = 0;
+	fflush(NULL);
+	pid_t holder = fork();
+	if (holder == 0) {
+		lock(kind);
+		S->ready = 1;
+		for (;;)
+			pause();
+	}
+	while (!S->ready)
+		usleep(50);
+	pid_t waiter = fork();
+	if (waiter == 0) {
+		int rc;
+		if (kind == SK) {
+			rc = sk_mutex_lock(&S->m, -1) == SK_EOWNERDEAD;
+			S->acquired_at = bench_now();
+			if (rc)
+				sk_mutex_consistent(&S->m);
+			sk_mutex_unlock(&S->m);
+		} else {
+			rc = pthread_mutex_lock(&S->robust) == EOWNERDEAD;
+			S->acquired_at = bench_now();
+			if (rc)
+				pthread_mutex_consistent(&S->robust);
+			pthread_mutex_unlock(&S->robust);
+		}
+		_exit(rc ? 0 : 1);
+	}
+	usleep(20000); /* the waiter is asleep in the kernel by now */
+	double k0 = bench_now();
+	kill(holder, SIGKILL);
+	int st;
+	waitpid(waiter, &st, 0);
+	waitpid(holder, NULL, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		return -1;
+	return (S->acquired_at - k0) * 1e6;
+}
+
+/* CPU used by a locker blocked for secs on a live holder, in % of one CPU. */
+static double blocked_cpu(double secs)
+{
+	if (sk_mutex_lock(&S->m, -1))
+		return -1;
+	fflush(NULL);
+	pid_t waiter = fork();
+	if (waiter == 0)
+		_exit(sk_mutex_lock(&S->m, (int64_t)(secs * 1e9)) == -ETIMEDOUT ? 0 : 1);
+	int st;
+	struct rusage ru;
+	double t0 = bench_now();
+	if (wait4(waiter, &st, 0, &ru) != waiter || !WIFEXITED(st) || WEXITSTATUS(st))
+		return -1;
+	double wall = bench_now() - t0;
+	sk_mutex_unlock(&S->m);
+	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		     ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e-6;
+	return cpu / wall * 100;
+}
+
+typedef struct stat3 {
+	double med, min, max;
+} stat3;
+
+static stat3 summary(double *v, int n)
+{
+	stat3 s = { bench_quantile(v, (size_t)n, 0.5), v[0], v[n - 1] };
+	return s;
 }
 
 int main(int argc, char **argv)
@@ -83,88 +261,83 @@ int main(int argc, char **argv)
 	pthread_mutexattr_t a;
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutex_init(&S->plain, &a);
 	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(&S->pm, &a);
+	pthread_mutex_init(&S->robust, &a);
 
-	/* Uncontended, interleaved so both see the same machine state. */
-	double sk[100], pt[100];
+	/* Uncontended, interleaved so all see the same machine state. */
+	static double un[NLOCKS][100], ho[NLOCKS][100], ac[NLOCKS][100], pp[NLOCKS][100];
 	const long iters = 2000000;
-	uncontended(0, iters / 10), uncontended(1, iters / 10);
+	for (int k = 0; k < NLOCKS; k++)
+		uncontended(k, iters / 10);
+	for (int r = 0; r < reps; r++)
+		for (int k = 0; k < NLOCKS; k++)
+			un[k][r] = uncontended(k, iters);
+	/* Contended: two processes, a tenth of a second per lock and rep. */
+	for (int r = 0; r < reps; r++)
+		for (int k = 0; k < NLOCKS; k++) {
+			contended(k, 0.1, &ho[k][r], &ac[k][r]);
+			pp[k][r] = pingpong(k, 0.1);
+		}
+	/* Owner death, shmkit and glibc robust interleaved. */
+	double rec[100], prec[100];
 	for (int r = 0; r < reps; r++) {
-		sk[r] = uncontended(0, iters);
-		pt[r] = uncontended(1, iters);
-	}
-	double mutex_ns = bench_quantile(sk, (size_t)reps, 0.5), pthread_ns = bench_quantile(pt, (size_t)reps, 0.5);
-
-	/* Contended: two processes for half a second. */
-	fflush(NULL);
-	pid_t other = fork();
-	if (other == 0) {
-		hammer(2);
-		_exit(0);
-	}
-	double t0 = bench_now();
-	while (bench_now() - t0 < 0.5)
-		for (int k = 0; k < 1000 && !S->stop; k++) {
-			sk_mutex_lock(&S->m, -1);
-			S->acquisitions++;
-			if (S->last_owner != 1) {
-				S->handoffs++;
-				S->last_owner = 1;
-			}
-			sk_mutex_unlock(&S->m);
-		}
-	S->stop = 1;
-	double secs = bench_now() - t0;
-	waitpid(other, NULL, 0);
-	double handoffs = (double)S->handoffs / secs, acq = (double)S->acquisitions / secs;
-
-	/* Owner death: a holder and a waiter already blocked; kill the holder. */
-	double rec[100];
-	for (int r = 0; r < reps; r++) {
-		S->ready = 0;
-		fflush(NULL);
-		pid_t holder = fork();
-		if (holder == 0) {
-			sk_mutex_lock(&S->m, -1);
-			S->ready = 1;
-			for (;;)
-				pause();
-		}
-		while (!S->ready)
-			usleep(50);
-		pid_t waiter = fork();
-		if (waiter == 0) {
-			int rc = sk_mutex_lock(&S->m, -1);
-			S->acquired_at = bench_now();
-			if (rc == SK_EOWNERDEAD)
-				sk_mutex_consistent(&S->m);
-			sk_mutex_unlock(&S->m);
-			_exit(rc == SK_EOWNERDEAD ? 0 : 1);
-		}
-		usleep(20000); /* the waiter is asleep in the kernel by now */
-		double k0 = bench_now();
-		kill(holder, SIGKILL);
-		int st;
-		waitpid(waiter, &st, 0);
-		waitpid(holder, NULL, 0);
-		if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-			fprintf(stderr, "lock: the waiter was not told of the owner's death\n");
+		rec[r] = recovery(SK);
+		prec[r] = recovery(ROBUST);
+		if (rec[r] < 0 || prec[r] < 0) {
+			fprintf(stderr, "lock: the waiter was not told of the owner's death (%s)\n",
+				rec[r] < 0 ? "shmkit" : "glibc");
 			return 1;
 		}
-		rec[r] = (S->acquired_at - k0) * 1e6;
 	}
-	double rec_med = bench_quantile(rec, (size_t)reps, 0.5), rec_max = rec[reps - 1];
+	double cpu = blocked_cpu(0.5);
+	if (cpu < 0) {
+		fprintf(stderr, "lock: the blocked waiter did not time out\n");
+		return 1;
+	}
 
-	if (json)
-		printf("{\"bench\": \"lock\", \"reps\": %d, \"mutex_ns\": %.1f, \"pthread_robust_ns\": %.1f, "
-		       "\"mutex_vs_pthread\": %.2f, \"handoffs_per_s\": %.0f, \"acquisitions_per_s\": %.0f, "
-		       "\"owner_death_recovery_us\": %.1f, \"owner_death_recovery_us_max\": %.1f}\n",
-		       reps, mutex_ns, pthread_ns, mutex_ns / pthread_ns, handoffs, acq, rec_med, rec_max);
-	else
-		printf("uncontended lock+unlock: shmkit %.1f ns, glibc robust pthread %.1f ns (%.2fx)\n"
-		       "two processes: %.0f hand-offs/s, %.0f acquisitions/s\n"
-		       "owner killed -> blocked waiter acquires: median %.1f us, max %.1f us\n",
-		       mutex_ns, pthread_ns, mutex_ns / pthread_ns, handoffs, acq, rec_med, rec_max);
+	stat3 u[NLOCKS], h[NLOCKS], q[NLOCKS], t[NLOCKS];
+	for (int k = 0; k < NLOCKS; k++) {
+		t[k] = summary(pp[k], reps);
+		u[k] = summary(un[k], reps);
+		h[k] = summary(ho[k], reps);
+		q[k] = summary(ac[k], reps);
+	}
+	stat3 rc = summary(rec, reps), pr = summary(prec, reps);
+	if (json) {
+		printf("{\"bench\": \"lock\", \"reps\": %d, \"mutex_ns\": %.1f, \"mutex_ns_min\": %.1f, "
+		       "\"mutex_ns_max\": %.1f, "
+		       "\"pthread_robust_ns\": %.1f, \"pthread_plain_ns\": %.1f, \"mutex_vs_pthread\": %.2f, "
+		       "\"mutex_vs_pthread_plain\": %.2f, ",
+		       reps, u[SK].med, u[SK].min, u[SK].max, u[ROBUST].med, u[PLAIN].med, u[SK].med / u[ROBUST].med,
+		       u[SK].med / u[PLAIN].med);
+		printf("\"handoffs_per_s\": %.0f, \"handoffs_per_s_min\": %.0f, \"handoffs_per_s_max\": %.0f, "
+		       "\"pthread_robust_handoffs_per_s\": %.0f, \"pthread_plain_handoffs_per_s\": %.0f, "
+		       "\"acquisitions_per_s\": %.0f, \"pthread_robust_acquisitions_per_s\": %.0f, "
+		       "\"pthread_plain_acquisitions_per_s\": %.0f, ",
+		       h[SK].med, h[SK].min, h[SK].max, h[ROBUST].med, h[PLAIN].med, q[SK].med, q[ROBUST].med,
+		       q[PLAIN].med);
+		printf("\"turns_per_s\": %.0f, \"turns_per_s_min\": %.0f, \"turns_per_s_max\": %.0f, "
+		       "\"pthread_robust_turns_per_s\": %.0f, \"pthread_plain_turns_per_s\": %.0f, "
+		       "\"turns_vs_pthread\": %.2f, ",
+		       t[SK].med, t[SK].min, t[SK].max, t[ROBUST].med, t[PLAIN].med, t[SK].med / t[ROBUST].med);
+		printf("\"owner_death_recovery_us\": %.1f, \"owner_death_recovery_us_min\": %.1f, "
+		       "\"owner_death_recovery_us_max\": %.1f, \"pthread_robust_recovery_us\": %.1f, "
+		       "\"blocked_waiter_cpu_pct\": %.2f}\n",
+		       rc.med, rc.min, rc.max, pr.med, cpu);
+	} else {
+		printf("%-13s %24s %38s %16s\n", "", "uncontended lock+unlock",
+		       "two processes: hand-offs/s, acquisitions/s", "turns passed/s");
+		for (int k = 0; k < NLOCKS; k++)
+			printf("%-13s %8.1f ns [%.1f, %.1f] %12.0f [%.0f, %.0f] %12.0f %12.0f [%.0f, %.0f]\n",
+			       lock_names[k], u[k].med, u[k].min, u[k].max, h[k].med, h[k].min, h[k].max, q[k].med,
+			       t[k].med, t[k].min, t[k].max);
+		printf("shmkit vs glibc robust: %.2fx uncontended, %.2fx hand-offs, %.2fx turns\n",
+		       u[SK].med / u[ROBUST].med, h[SK].med / h[ROBUST].med, t[SK].med / t[ROBUST].med);
+		printf("owner killed -> blocked waiter acquires: shmkit median %.1f us [%.1f, %.1f], glibc robust %.1f "
+		       "us [%.1f, %.1f]\n",
+		       rc.med, rc.min, rc.max, pr.med, pr.min, pr.max);
+		printf("a locker blocked on a live holder uses %.2f%% of a CPU\n", cpu);
+	}
 	return 0;
 }

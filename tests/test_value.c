@@ -218,6 +218,134 @@ static void test_value_lock_holder_killed_200_rounds(void **state)
 	sk_segment_unlink(vname);
 }
 
+/* Starts a child holding the value's lock (it writes -1 into the value, a
+ * half-done update) and waits until it does. */
+static pid_t start_holder(int32_t *flag)
+{
+	*flag = 0;
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(hold_value_lock(flag));
+	int64_t t0 = t_now_ns();
+	while (!__atomic_load_n(flag, __ATOMIC_SEQ_CST)) {
+		if (t_now_ns() - t0 > 5000000000LL)
+			fail_msg("child never took the lock");
+		usleep(100);
+	}
+	return pid;
+}
+
+static void kill_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
+/* After a holder died, cas reports both the swap and the death, so a retry
+ * loop applies its update exactly once. */
+static void test_value_cas_after_owner_death(void **state)
+{
+	(void)state;
+	snprintf(vname, sizeof vname, "%s", t_name("casdeath"));
+	sk_value *v;
+	assert_int_equal(sk_value_create(vname, SK_INT64, NULL, &v), 0);
+	sk_segment *flag;
+	assert_int_equal(sk_segment_create(NULL, 8, NULL, &flag), 0);
+	int32_t *f = sk_segment_data(flag);
+	for (int round = 0; round < 2; round++) {
+		kill_reap(start_holder(f)); /* the value is -1 now */
+		int64_t e = -1, d;
+		int rc, calls = 0, died = 0;
+		if (round == 0) {
+			/* The usual increment loop. */
+			do {
+				d = e + 1;
+				rc = sk_value_cas(v, &e, &d);
+				assert_true(rc >= 0);
+				died += (rc & SK_VALUE_OWNERDEAD) != 0;
+				calls++;
+			} while (!(rc & SK_VALUE_SWAPPED));
+			assert_int_equal(calls, 1);
+			assert_int_equal(rc, SK_VALUE_SWAPPED | SK_VALUE_OWNERDEAD);
+		} else {
+			/* A cas that does not swap: the current value comes back, and the death. */
+			e = 5, d = 6;
+			assert_int_equal(sk_value_cas_timed(v, &e, &d, 1000000000), SK_VALUE_OWNERDEAD);
+			assert_int_equal(e, -1);
+			died = 1;
+		}
+		assert_int_equal(died, 1);
+		int64_t x;
+		assert_int_equal(sk_value_get(v, &x), 0); /* the lock was repaired */
+		assert_int_equal(x, round == 0 ? 0 : -1);
+	}
+	sk_segment_unlink(sk_segment_name(flag));
+	sk_segment_close(flag);
+	sk_value_close(v);
+	sk_segment_unlink(vname);
+}
+
+static void assert_took(int64_t t0, int64_t at_least, int64_t below)
+{
+	int64_t took = t_now_ns() - t0;
+	if (took < at_least || took >= below)
+		fail_msg("took %lld ms", (long long)(took / 1000000));
+}
+
+/* Timed get/set/add/cas: a live holder makes them time out having done
+ * nothing; a dead one is reported; raw values never wait. */
+static void test_value_timed_operations(void **state)
+{
+	(void)state;
+	snprintf(vname, sizeof vname, "%s", t_name("timed"));
+	sk_value *v;
+	assert_int_equal(sk_value_create(vname, SK_INT64, NULL, &v), 0);
+	sk_segment *flag;
+	assert_int_equal(sk_segment_create(NULL, 8, NULL, &flag), 0);
+	int32_t *f = sk_segment_data(flag);
+	pid_t holder = start_holder(f);
+	const int64_t T = 100000000;
+	int64_t x = 7, old = 0, e = -1, t0 = t_now_ns();
+	assert_int_equal(sk_value_get_timed(v, &x, T), -ETIMEDOUT);
+	assert_took(t0, T, 2 * T + 1000000000LL);
+	assert_int_equal(x, 7); /* untouched */
+	t0 = t_now_ns();
+	assert_int_equal(sk_value_set_timed(v, &x, T), -ETIMEDOUT);
+	assert_took(t0, T, 2 * T + 1000000000LL);
+	assert_int_equal(sk_value_add_timed(v, &x, &old, 0), -ETIMEDOUT);
+	assert_int_equal(sk_value_cas_timed(v, &e, &x, 0), -ETIMEDOUT);
+	assert_int_equal(e, -1);
+	assert_int_equal(*(int64_t *)sk_value_ptr(v), -1); /* none of them wrote */
+	kill_reap(holder);
+	assert_int_equal(sk_value_add_timed(v, &x, &old, T), SK_EOWNERDEAD);
+	assert_int_equal(old, -1);
+	assert_int_equal(sk_value_get_timed(v, &x, 0), 0);
+	assert_int_equal(x, 6);
+	assert_int_equal(sk_value_set_timed(v, &x, -1), 0);
+	sk_segment_unlink(sk_segment_name(flag));
+	sk_segment_close(flag);
+	sk_value_close(v);
+	sk_segment_unlink(vname);
+
+	/* Raw: no lock, no waiting, whatever the timeout. */
+	sk_create_opts raw = { .flags = SK_CREATE_RAW };
+	assert_int_equal(sk_value_create(vname, SK_INT32, &raw, &v), 0);
+	int32_t a = 3, b = 4, c = 0;
+	assert_int_equal(sk_value_set_timed(v, &a, 0), 0);
+	assert_int_equal(sk_value_add_timed(v, &a, &c, 0), 0);
+	assert_int_equal(c, 3);
+	assert_int_equal(sk_value_cas_timed(v, &c, &b, 0), 0); /* 6 != 3 */
+	assert_int_equal(c, 6);
+	assert_int_equal(sk_value_cas_timed(v, &c, &b, 0), SK_VALUE_SWAPPED);
+	assert_int_equal(sk_value_get_timed(v, &c, 0), 0);
+	assert_int_equal(c, 4);
+	sk_value_close(v);
+	sk_segment_unlink(vname);
+}
+
 static void test_locked_array(void **state)
 {
 	(void)state;
@@ -323,6 +451,8 @@ int main(void)
 		cmocka_unit_test(test_value_operations),
 		cmocka_unit_test(test_value_12_processes_exact),
 		cmocka_unit_test(test_value_lock_holder_killed_200_rounds),
+		cmocka_unit_test(test_value_cas_after_owner_death),
+		cmocka_unit_test(test_value_timed_operations),
 		cmocka_unit_test(test_locked_array),
 		cmocka_unit_test(test_array_atomics_every_integer_dtype),
 	};
