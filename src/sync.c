@@ -5,13 +5,15 @@
  *
  *   mutex   128 B: magic, version, the 64-bit owner word at offset 8, an
  *           informational record of the holder {thread start time, tid, pid}
- *           at 16, a waiter count at 32, reserved space.
+ *           at 16, a waiter count at 32, which sleeper judges the holder and
+ *           its heartbeat at 36 and 40, reserved space.
  *   rwlock  1280 B: a futex sequence bumped by every read unlock, a
  *           "writer draining" flag, the writer's identity, an sk_mutex at
  *           offset 64 that a writer holds for its whole write section (so a
  *           writer's death is the mutex's owner death and new readers queue
  *           behind a waiting writer), and 64 reader slots {pid, holds, start
- *           time} at offset 192. There is no shared reader count.
+ *           time, pid namespace} at offset 192. There is no shared reader
+ *           count.
  *   barrier 64 B: a 64-bit state word (arrived, round, broken, and which of
  *           the last 32 rounds completed) and the number of parties.
  *   sem, event, cond   64 B each: magic, version, one futex word, a waiter
@@ -42,8 +44,14 @@
  * WAITERS was set.
  *
  * Contended, a locker spins briefly, then sets WAITERS and sleeps on the
- * futex in slices of 1 ms; a hand-off wakes it at once. Only when a slice
- * ends without the word changing does it judge the owner: an owner in
+ * futex in slices; a hand-off wakes it at once. One sleeper (the first to
+ * claim the lock's judge field) sleeps 1 ms at a time and bumps a heartbeat;
+ * the others sleep 4 ms and take the role over when the heartbeat stopped
+ * (its sleeper left or died), so a long wait costs one wake-up per
+ * millisecond per lock, not per sleeper. Only when a slice ends without the
+ * word changing does a sleeper judge the owner (every sleeper does, at its
+ * own pace; a new owner also gets one cheap look before the first sleep,
+ * so one that died long ago is taken over at once): an owner in
  * another pid namespace (or an unknown one) is never judged dead (tids are
  * per namespace), and the locker waits until its own timeout. In the same
  * namespace the owner is dead if tkill(tid, 0) finds no such thread, if the
@@ -63,11 +71,14 @@
  * they release or take the word, and the holder stores its start time
  * before its tid): judges then rely on the word alone (the tid gone or a
  * zombie, or another thread with that id, by start bits or by start time
- * after first sight). A live holder inside that window is never judged dead:
- * all it takes is that its own thread runs, with the start time the word
- * names. The one case left waiting is a holder killed inside that window of
- * a few instructions whose tid a new thread with the same 7 start bits took
- * before any locker looked; the lock is recovered once that thread ends. A
+ * after first sight). A live holder inside that window (even one stopped
+ * there) is never judged dead: its thread exists, is no zombie, carries the
+ * start bits its word names and started before any locker saw the word. The
+ * one case left waiting is a holder killed inside that window of a few
+ * instructions whose tid a new thread with the same 7 start bits took before
+ * any locker looked; the lock is recovered once that thread ends. (A 128-bit
+ * word with the whole start time would close it, but needs cmpxchg16b and a
+ * 16-byte alignment that locks embedded in caller memory do not have.) A
  * thread that ends (pthread_exit) holding the lock in a live process is a
  * dead owner like a killed one.
  *
@@ -118,7 +129,8 @@
 #define W_WAITERS     (UINT64_C(1) << 31)
 #define W_ID          (UINT64_C(0xffffffff00000000) | W_TID | W_START) /* who holds it */
 
-#define SLICE_NS    1000000 /* a contended locker checks the owner this often */
+#define SLICE_NS    1000000 /* the judging sleeper checks the owner this often */
+#define IDLE_SLICES 4       /* other sleepers: every 4 ms, and take over a judge that stopped */
 #define SPINS       100     /* polls of a held word before sleeping */
 #define PROC_EVERY  8       /* slices between /proc reads of a live owner */
 #define WAKE_ALL    0x7fffffff
@@ -136,7 +148,9 @@ typedef struct mutex_impl {
 	uint64_t owner_start; /* 16: record: the holder thread's start time */
 	uint64_t owner_id;    /* 24: record: tid | pid << 32 */
 	uint32_t waiters;     /* 32: lockers asleep (informational) */
-	uint8_t resv[92];     /* 36 */
+	uint32_t judge;       /* 36: tid of the sleeper that checks the owner every slice; 0: none */
+	uint32_t beat;        /* 40: bumped by the judge at each slice it checks */
+	uint8_t resv[84];     /* 44 */
 } mutex_impl;
 static_assert(sizeof(mutex_impl) == sizeof(sk_mutex), "mutex size");
 static_assert(offsetof(mutex_impl, word) == 8 && offsetof(mutex_impl, owner_start) == 16 &&
@@ -145,9 +159,10 @@ static_assert(offsetof(mutex_impl, word) == 8 && offsetof(mutex_impl, owner_star
 #define MUTEX_HEAD ((uint64_t)MUTEX_MAGIC | (uint64_t)MUTEX_VERSION << 32)
 
 typedef struct rd_slot {
-	int32_t pid;
-	uint32_t count;
-	uint64_t start;
+	int32_t pid;    /* reader process, in its pid namespace */
+	uint32_t count; /* its read holds */
+	uint32_t start; /* low 32 bits of its start time */
+	uint32_t pidns; /* its pid namespace inode; 0 if unknown */
 } rd_slot;
 
 typedef struct rwlock_impl {
@@ -215,11 +230,12 @@ static int wait_word(uint32_t *w, uint32_t v, int64_t deadline, int64_t max_slic
 	return rc == -ETIMEDOUT && sk__time_left(deadline) == 0 ? -ETIMEDOUT : 0;
 }
 
-/* Whether process pid with that start time still runs (not a zombie). */
-static bool proc_alive(pid_t pid, uint64_t start)
+/* Whether process pid (of the caller's namespace) with that start time
+ * still runs (not a zombie). Only the low bits given are compared. */
+static bool proc_alive(pid_t pid, uint64_t start, uint64_t mask)
 {
 	uint64_t now;
-	if (pid <= 0 || sk__sys_proc_start(pid, &now) != 0 || now != start)
+	if (pid <= 0 || sk__sys_proc_start(pid, &now) != 0 || (now & mask) != (start & mask))
 		return false;
 	return sk__sys_proc_gone(pid) != 1;
 }
@@ -402,7 +418,8 @@ static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
 	}
 	int64_t deadline = sk__deadline(timeout_ns);
 	judge j = { .pidfd = -1 };
-	bool counted = false;
+	bool counted = false, judging = false;
+	uint32_t beat = 0, tid = (uint32_t)me->tid;
 	int rc;
 	for (;;) {
 		uint64_t w = LD(&m->word);
@@ -447,10 +464,25 @@ static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
 		if (!counted) {
 			ADD(&m->waiters, 1);
 			counted = true;
+			/* One sleeper judges every millisecond, the others four
+			 * times less often: a blocked lock costs little CPU. */
+			uint32_t none = 0;
+			judging = CAS(&m->judge, &none, tid);
+			beat = LD(&m->beat);
 		}
-		int64_t slice = left < 0 || left > SLICE_NS ? SLICE_NS : left;
+		int64_t slice = judging ? SLICE_NS : SLICE_NS * IDLE_SLICES;
+		if (left >= 0 && left < slice)
+			slice = left;
 		int frc = sk__sys_futex_wait((uint32_t *)&m->word, (uint32_t)w, slice);
 		if (frc == -ETIMEDOUT && LD(&m->word) == w) {
+			if (judging) {
+				ADD(&m->beat, 1);
+			} else {
+				uint32_t b = LD(&m->beat), j0 = LD(&m->judge);
+				if (b == beat && slice == SLICE_NS * IDLE_SLICES) /* the judge stopped: take over */
+					judging = j0 == tid || CAS(&m->judge, &j0, tid);
+				beat = b;
+			}
 			bool full = j.slices++ % PROC_EVERY == 0;
 			if (owner_dead(m, me, &j, full)) {
 				if (steal(m, w, mine)) {
@@ -460,6 +492,8 @@ static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
 			}
 		}
 	}
+	if (judging)
+		CAS(&m->judge, &tid, 0);
 	if (counted)
 		SUB(&m->waiters, 1);
 	judge_reset(&j, 0, false);
@@ -725,7 +759,19 @@ static rd_id rd_me(void)
 
 static bool slot_is(const rd_slot *s, const rd_id *me)
 {
-	return LD(&s->pid) == me->pid && __atomic_load_n(&s->start, __ATOMIC_RELAXED) == me->start;
+	return LD(&s->pid) == me->pid && __atomic_load_n(&s->start, __ATOMIC_RELAXED) == (uint32_t)me->start &&
+	       __atomic_load_n(&s->pidns, __ATOMIC_RELAXED) == me->ns;
+}
+
+/* Whether the reader of slot s has ended, as far as this process can tell:
+ * only readers of its own pid namespace can be judged. */
+static bool reader_dead(const rd_slot *s)
+{
+	const sk__ident *me = me_get();
+	uint32_t ns = __atomic_load_n(&s->pidns, __ATOMIC_RELAXED);
+	if (!me->proc_ok || !ns || ns != me->pidns)
+		return false;
+	return !proc_alive(LD(&s->pid), __atomic_load_n(&s->start, __ATOMIC_RELAXED), UINT32_MAX);
 }
 
 /* Sums the read holds; with reap, first drops those of dead readers.
@@ -736,8 +782,7 @@ static uint64_t readers_held(rwlock_impl *l, bool reap)
 	for (int i = 0; i < SK_RWLOCK_MAX_READERS; i++) {
 		rd_slot *s = &l->slots[i];
 		uint32_t c = LD(&s->count);
-		if (c && reap && !proc_alive(LD(&s->pid), __atomic_load_n(&s->start, __ATOMIC_RELAXED)) &&
-		    CAS(&s->count, &c, 0))
+		if (c && reap && reader_dead(s) && CAS(&s->count, &c, 0))
 			continue;
 		sum += c;
 	}
@@ -770,7 +815,8 @@ int sk_rwlock_rdlock(sk_rwlock *ll, int64_t timeout_ns)
 	if (!mine && free_slot) {
 		/* A slot with no holds is free; only the inner mutex's holder
 		 * claims one. Dying here leaves it free. */
-		__atomic_store_n(&free_slot->start, me.start, __ATOMIC_RELAXED);
+		__atomic_store_n(&free_slot->start, (uint32_t)me.start, __ATOMIC_RELAXED);
+		__atomic_store_n(&free_slot->pidns, me.ns, __ATOMIC_RELAXED);
 		ST(&free_slot->pid, me.pid);
 		mine = free_slot;
 	}
@@ -874,7 +920,7 @@ int sk_rwlock_state(const sk_rwlock *ll, sk_lock_state *st)
 		return rc ? rc : -EINVAL;
 	memset(st, 0, sizeof *st);
 	st->owner_pid = LD(&l->writer_pid);
-	st->owner_alive = proc_alive(st->owner_pid, __atomic_load_n(&l->writer_start, __ATOMIC_RELAXED));
+	st->owner_alive = proc_alive(st->owner_pid, __atomic_load_n(&l->writer_start, __ATOMIC_RELAXED), UINT64_MAX);
 	uint64_t readers = 0;
 	for (int i = 0; i < SK_RWLOCK_MAX_READERS; i++)
 		readers += LD(&l->slots[i].count);

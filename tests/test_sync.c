@@ -1092,6 +1092,57 @@ static void test_mutex_zombie_holder_wakes_a_blocked_waiter(void **state)
 	free_shared(S);
 }
 
+static int count_owner_death(void *arg)
+{
+	(void)arg;
+	int rc = sk_mutex_lock(&S->m, 10000000000LL);
+	if (rc == SK_EOWNERDEAD) {
+		__atomic_fetch_add(&S->counter, 1, __ATOMIC_SEQ_CST);
+		rc = sk_mutex_consistent(&S->m);
+	}
+	if (rc)
+		return 1;
+	return sk_mutex_unlock(&S->m) ? 2 : 0;
+}
+
+/* Several sleepers: the one that judges every millisecond is killed, then
+ * the holder: another sleeper takes the judging over and the lock. */
+static void test_mutex_judging_sleeper_killed(void **state)
+{
+	(void)state;
+	S = new_shared();
+	S->counter = 0;
+	pid_t holder = t_spawn(hold_mutex, NULL);
+	wait_ready(S);
+	pid_t w[3];
+	for (int i = 0; i < 3; i++)
+		w[i] = t_spawn(count_owner_death, NULL);
+	uint32_t *judge = (uint32_t *)((uint8_t *)&S->m + 36);
+	int64_t t0 = t_now_ns();
+	while (__atomic_load_n(judge, __ATOMIC_SEQ_CST) == 0)
+		if (t_now_ns() - t0 > 5000000000LL)
+			fail_msg("no sleeper judges");
+	pid_t j = (pid_t)__atomic_load_n(judge, __ATOMIC_SEQ_CST);
+	int victim = -1;
+	for (int i = 0; i < 3; i++)
+		if (w[i] == j)
+			victim = i;
+	assert_true(victim >= 0);
+	kill_and_reap(w[victim]);
+	usleep(20000); /* another sleeper took the role over */
+	t0 = t_now_ns();
+	kill_and_reap(holder);
+	for (int i = 0; i < 3; i++)
+		if (i != victim)
+			t_assert_exit0(reap_within(w[i], 5000));
+	assert_true(t_now_ns() - t0 < 1000000000LL);
+	assert_int_equal(S->counter, 1); /* one of them was told, once */
+	sk_lock_state st;
+	assert_int_equal(sk_mutex_state(&S->m, &st), 0);
+	assert_int_equal(st.held, 0);
+	free_shared(S);
+}
+
 /* A waiter killed while it sleeps leaves nothing that blocks others. */
 static void test_mutex_killed_waiter(void **state)
 {
@@ -1690,6 +1741,7 @@ int main(void)
 		cmocka_unit_test(test_mutex_reused_tid_is_a_dead_owner),
 		cmocka_unit_test(test_mutex_zombie_holder_wakes_a_blocked_waiter),
 		cmocka_unit_test(test_mutex_killed_waiter),
+		cmocka_unit_test(test_mutex_judging_sleeper_killed),
 		cmocka_unit_test(test_mutex_pthread_exit_while_holding),
 		cmocka_unit_test(test_mutex_holder_in_another_pid_namespace),
 		cmocka_unit_test(test_rwlock_writer_killed_200_rounds),

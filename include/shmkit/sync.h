@@ -19,9 +19,10 @@
  * it does not: unlocking without sk_mutex_consistent makes the mutex
  * permanently unusable (every later lock returns SK_ENOTRECOVERABLE), so that
  * no one goes on using data nobody repaired; sk_mutex_init can reset it once
- * no one uses it. A locker that waits checks every millisecond whether the
- * holder still lives (a blocked waiter takes over within about 1 ms of the
- * holder's death; a locker that comes later, at its first look). Death is
+ * no one uses it. Lockers that wait check whether the holder still lives
+ * (one of them every millisecond, the others every 4 ms), so a blocked
+ * waiter takes over within about 1 ms of the holder's death, and so does a
+ * locker that comes later (trylock at once). Death is
  * judged by thread id within one pid namespace: a holder in another pid
  * namespace (a container that shares the segment) is never taken over from,
  * alive or dead, and lockers wait for it until their timeouts. /proc must be

@@ -829,15 +829,17 @@ static PyObject *barrier_get_n_waiting(SyncObject *s, void *c)
 }
 static PyObject *barrier_get_broken(SyncObject *s, void *c)
 {
-	(void)s;
 	(void)c;
-	Py_RETURN_FALSE;
+	int rc = sk_barrier_broken(s->p);
+	if (rc < 0)
+		return skpy_raise(rc, s->life.name);
+	return PyBool_FromLong(rc);
 }
 
 static PyMethodDef barrier_methods[] = {
 	{ "wait", (PyCFunction)(void (*)(void))barrier_wait, METH_VARARGS | METH_KEYWORDS,
 	  "wait(timeout=None) -> 0 for exactly one party of each round (it runs action), 1 for the others.\n"
-	  "On timeout this party withdraws and BrokenBarrierError is raised; the others go on waiting." },
+	  "A timeout breaks the barrier: BrokenBarrierError here and for every other party." },
 	{ "unlink", (PyCFunction)sync_unlink, METH_NOARGS, "Remove the name." },
 	{ "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named barrier." },
 	{ "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
@@ -847,7 +849,7 @@ static PyGetSetDef barrier_getset[] = {
 	{ "name", (getter)sync_get_name, NULL, "segment name", NULL },
 	{ "parties", (getter)barrier_get_parties, NULL, "parties per round", NULL },
 	{ "n_waiting", (getter)barrier_get_n_waiting, NULL, "parties waiting now", NULL },
-	{ "broken", (getter)barrier_get_broken, NULL, "always False: a timeout withdraws one party only", NULL },
+	{ "broken", (getter)barrier_get_broken, NULL, "True once a party timed out (it breaks the barrier)", NULL },
 	{ NULL }
 };
 
