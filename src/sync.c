@@ -134,6 +134,7 @@
 #define SPINS       100     /* polls of a held word before sleeping */
 #define PROC_EVERY  8       /* slices between /proc reads of a live owner */
 #define WAKE_ALL    0x7fffffff
+#define CAS_TRIES   100000   /* failed CAS in a row: someone keeps rewriting the word */
 #define RW_SLICE_NS 10000000 /* a writer checks waiting-on readers this often */
 
 typedef struct mutex_impl {
@@ -372,7 +373,7 @@ static inline int held_verdict(uint64_t w, uint64_t mine)
 static int try_once(mutex_impl *m, const sk__ident *me)
 {
 	uint64_t mine = me->lockword;
-	for (;;) {
+	for (int tries = 0; tries < 16; tries++) { /* more only if the word flickers */
 		uint64_t w = LD(&m->word);
 		if (w == 0) {
 			if (CAS(&m->word, &w, mine)) {
@@ -395,6 +396,7 @@ static int try_once(mutex_impl *m, const sk__ident *me)
 			return SK_EOWNERDEAD;
 		}
 	}
+	return 1;
 }
 
 static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
@@ -420,8 +422,20 @@ static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
 	judge j = { .pidfd = -1 };
 	bool counted = false, judging = false;
 	uint32_t beat = 0, tid = (uint32_t)me->tid;
+	unsigned busy = 0; /* turns without sleeping */
 	int rc;
-	for (;;) {
+	for (;; busy++) {
+		if (busy > 1000) {
+			/* The word changes under every CAS: someone rewrites it
+			 * without end. Back off, and keep to the deadline. */
+			if (sk__time_left(deadline) == 0) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			uint32_t nap = 0;
+			sk__sys_futex_wait(&nap, 0, SLICE_NS);
+			busy = 0;
+		}
 		uint64_t w = LD(&m->word);
 		if (w == 0) {
 			/* Others may sleep: the holder's unlock must wake one. */
@@ -474,6 +488,7 @@ static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
 		if (left >= 0 && left < slice)
 			slice = left;
 		int frc = sk__sys_futex_wait((uint32_t *)&m->word, (uint32_t)w, slice);
+		busy = 0;
 		if (frc == -ETIMEDOUT && LD(&m->word) == w) {
 			if (judging) {
 				ADD(&m->beat, 1);
@@ -532,7 +547,7 @@ int sk_mutex_trylock(sk_mutex *mm)
 
 static int unlock_slow(mutex_impl *m, uint64_t mine, uint64_t w)
 {
-	for (;;) {
+	for (unsigned n = 0; n < CAS_TRIES; n++) {
 		if ((w & W_ID) != mine || !(w & W_TID))
 			return -EPERM;
 		uint64_t next = (w & W_DIED) ? W_NOTREC : 0; /* released unrepaired: unusable */
@@ -544,6 +559,7 @@ static int unlock_slow(mutex_impl *m, uint64_t mine, uint64_t w)
 			return 0;
 		}
 	}
+	return SK_ECORRUPT;
 }
 
 int sk_mutex_unlock(sk_mutex *mm)
@@ -571,7 +587,7 @@ int sk_mutex_consistent(sk_mutex *mm)
 		return rc;
 	uint64_t mine = me_get()->lockword;
 	uint64_t w = LD(&m->word);
-	for (;;) {
+	for (unsigned n = 0; n < CAS_TRIES; n++) {
 		if (!(w & W_DIED))
 			return -EINVAL; /* nothing to repair */
 		if ((w & W_ID) != mine || !(w & W_TID))
@@ -579,6 +595,7 @@ int sk_mutex_consistent(sk_mutex *mm)
 		if (CAS(&m->word, &w, w & ~W_DIED))
 			return 0;
 	}
+	return SK_ECORRUPT;
 }
 
 int sk_mutex_held_by_me(const sk_mutex *mm)
@@ -840,8 +857,10 @@ int sk_rwlock_rdunlock(sk_rwlock *ll)
 		if (!slot_is(s, &me))
 			continue;
 		uint32_t c = LD(&s->count);
+		unsigned n = 0;
 		while (c && !CAS(&s->count, &c, c - 1))
-			;
+			if (++n == CAS_TRIES)
+				return SK_ECORRUPT;
 		if (!c)
 			continue;
 		if (LD(&l->draining)) { /* a writer sums the slots: tell it */
@@ -969,6 +988,20 @@ int sk_sem_init(sk_sem *s, uint32_t value, uint32_t max)
 	return 0;
 }
 
+/* Takes one unit if there is one: 1, 0 (none), SK_ECORRUPT (the count keeps
+ * changing under every CAS). */
+static int sem_take(word_impl *s)
+{
+	uint32_t v = LD(&s->word);
+	for (unsigned n = 0; v > 0; n++) {
+		if (CAS(&s->word, &v, v - 1))
+			return 1;
+		if (n == CAS_TRIES)
+			return SK_ECORRUPT;
+	}
+	return 0;
+}
+
 int sk_sem_wait(sk_sem *ss, int64_t timeout_ns)
 {
 	word_impl *s = (word_impl *)ss;
@@ -977,21 +1010,17 @@ int sk_sem_wait(sk_sem *ss, int64_t timeout_ns)
 		return rc;
 	int64_t deadline = sk__deadline(timeout_ns);
 	for (;;) {
-		uint32_t v = LD(&s->word);
-		while (v > 0)
-			if (CAS(&s->word, &v, v - 1))
-				return 0;
+		rc = sem_take(s);
+		if (rc)
+			return rc == 1 ? 0 : rc;
 		if (timeout_ns == 0)
 			return -EAGAIN;
 		ADD(&s->waiters, 1);
 		rc = wait_word(&s->word, 0, deadline, 0);
 		SUB(&s->waiters, 1);
 		if (rc == -ETIMEDOUT) {
-			v = LD(&s->word);
-			while (v > 0)
-				if (CAS(&s->word, &v, v - 1))
-					return 0;
-			return -ETIMEDOUT;
+			rc = sem_take(s);
+			return rc == 1 ? 0 : rc ? rc : -ETIMEDOUT;
 		}
 	}
 }
@@ -1004,9 +1033,12 @@ int sk_sem_post(sk_sem *ss)
 		return rc;
 	uint32_t max = __atomic_load_n(&s->param, __ATOMIC_RELAXED);
 	uint32_t v = LD(&s->word);
+	unsigned n = 0;
 	do {
 		if ((max && v >= max) || v == UINT32_MAX)
 			return -EOVERFLOW;
+		if (n++ == CAS_TRIES)
+			return SK_ECORRUPT;
 	} while (!CAS(&s->word, &v, v + 1));
 	if (LD(&s->waiters))
 		sk__sys_futex_wake(&s->word, 1);
@@ -1116,7 +1148,9 @@ int sk_barrier_arrive(sk_barrier *bb, unsigned flags, int64_t timeout_ns, sk_bar
 		return rc ? rc : -EINVAL;
 	int64_t deadline = sk__deadline(timeout_ns);
 	uint64_t w = LD(&b->word);
-	for (;;) {
+	for (unsigned n = 0;; n++) {
+		if (n == CAS_TRIES)
+			return SK_ECORRUPT; /* the word keeps changing under every CAS */
 		if (w & B_BROKEN)
 			return SK_EBROKEN;
 		uint32_t arrived = (uint32_t)(w & B_ARRIVED), round = B_ROUND(w);
@@ -1187,7 +1221,7 @@ int sk_barrier_release(sk_barrier *bb, const sk_barrier_ticket *t)
 	if (rc || !t)
 		return rc ? rc : -EINVAL;
 	uint64_t w = LD(&b->word);
-	for (;;) {
+	for (unsigned n = 0; n < CAS_TRIES; n++) {
 		if (B_ROUND(w) != (t->round & B_ROUND_MASK) || (w & B_BROKEN))
 			return SK_EBROKEN; /* broken (and maybe reset) while the action ran */
 		if ((w & B_ARRIVED) != parties)
@@ -1197,6 +1231,7 @@ int sk_barrier_release(sk_barrier *bb, const sk_barrier_ticket *t)
 			return 0;
 		}
 	}
+	return SK_ECORRUPT;
 }
 
 int sk_barrier_leave(sk_barrier *bb, const sk_barrier_ticket *t, unsigned flags)
@@ -1207,7 +1242,7 @@ int sk_barrier_leave(sk_barrier *bb, const sk_barrier_ticket *t, unsigned flags)
 	if (rc || !t || (flags & ~SK_BARRIER_BREAK))
 		return rc ? rc : -EINVAL;
 	uint64_t w = LD(&b->word);
-	for (;;) {
+	for (unsigned n = 0; n < CAS_TRIES; n++) {
 		if (B_ROUND(w) != (t->round & B_ROUND_MASK))
 			return round_outcome(w, t->round) == 0 ? 1 : SK_EBROKEN;
 		if (w & B_BROKEN)
@@ -1227,6 +1262,7 @@ int sk_barrier_leave(sk_barrier *bb, const sk_barrier_ticket *t, unsigned flags)
 			return 0;
 		}
 	}
+	return SK_ECORRUPT;
 }
 
 int sk_barrier_wait(sk_barrier *b, int64_t timeout_ns)
@@ -1257,11 +1293,14 @@ int sk_barrier_abort(sk_barrier *bb)
 	if (rc)
 		return rc;
 	uint64_t w = LD(&b->word);
-	while (!(w & B_BROKEN))
+	for (unsigned n = 0; !(w & B_BROKEN); n++) {
 		if (CAS(&b->word, &w, w | B_BROKEN)) {
 			barrier_wake(b);
 			break;
 		}
+		if (n == CAS_TRIES)
+			return SK_ECORRUPT;
+	}
 	return 0;
 }
 
@@ -1273,7 +1312,7 @@ int sk_barrier_reset(sk_barrier *bb)
 	if (rc)
 		return rc;
 	uint64_t w = LD(&b->word);
-	for (;;) {
+	for (unsigned n = 0; n < CAS_TRIES; n++) {
 		uint32_t r = B_ROUND(w);
 		/* A new round; parties still waiting in the old one find it
 		 * marked not completed: broken. */
@@ -1282,6 +1321,7 @@ int sk_barrier_reset(sk_barrier *bb)
 			return 0;
 		}
 	}
+	return SK_ECORRUPT;
 }
 
 int sk_barrier_broken(const sk_barrier *bb)

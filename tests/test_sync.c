@@ -960,6 +960,112 @@ static void test_mutex_random_scribbles(void **state)
 	free_shared(S);
 }
 
+/* Every other primitive under random bytes: rwlock, semaphore, barrier,
+ * event, cond. Each operation returns (any code) within its timeout plus
+ * slack, and nothing crashes. */
+static int scribbled_user(void *arg)
+{
+	int kind = (int)(intptr_t)arg;
+	const int64_t T = 2000000; /* 2 ms */
+	for (int i = 0; i < 300; i++) {
+		int64_t t0 = t_now_ns();
+		int rc;
+		sk_lock_state st;
+		sk_barrier_ticket t;
+		uint32_t tk;
+		switch (kind) {
+		case 0:
+			rc = i % 2 ? sk_rwlock_rdlock(&S->rw, T) : sk_rwlock_wrlock(&S->rw, T);
+			if (rc == 0 || rc == SK_EOWNERDEAD)
+				i % 2 ? sk_rwlock_rdunlock(&S->rw) : sk_rwlock_wrunlock(&S->rw);
+			sk_rwlock_state(&S->rw, &st);
+			break;
+		case 1:
+			if (sk_sem_wait(&S->sem, T) == 0)
+				sk_sem_post(&S->sem);
+			sk_sem_value(&S->sem);
+			sk_sem_state(&S->sem, &st);
+			break;
+		case 2:
+			sk_barrier_wait(&S->bar, T);
+			if (sk_barrier_arrive(&S->bar, i % 3 ? 0 : SK_BARRIER_HOLD, T, &t) >= 0) {
+				sk_barrier_await(&S->bar, &t, T);
+				sk_barrier_release(&S->bar, &t);
+				sk_barrier_leave(&S->bar, &t, i % 2 ? SK_BARRIER_BREAK : 0);
+			}
+			if (i % 7 == 0)
+				sk_barrier_reset(&S->bar);
+			sk_barrier_broken(&S->bar);
+			sk_barrier_state(&S->bar, &st);
+			break;
+		case 3:
+			sk_event_wait(&S->ev, T);
+			i % 2 ? sk_event_set(&S->ev) : sk_event_clear(&S->ev);
+			sk_event_state(&S->ev, &st);
+			break;
+		default:
+			rc = sk_mutex_lock(&S->m, T);
+			if (rc == SK_EOWNERDEAD)
+				sk_mutex_consistent(&S->m);
+			if (rc == 0 || rc == SK_EOWNERDEAD) {
+				rc = sk_cond_wait(&S->cond, &S->m, T);
+				if (rc == 0 || rc == -ETIMEDOUT || rc == SK_EOWNERDEAD)
+					sk_mutex_unlock(&S->m);
+			}
+			if (sk_mutex_lock(&S->m, T) == 0 && sk_cond_begin(&S->cond, &S->m, &tk) == 0)
+				sk_cond_sleep(&S->cond, tk, T);
+			sk_cond_signal(&S->cond);
+			break;
+		}
+		if (t_now_ns() - t0 > 1000000000LL)
+			return 10 + kind;
+	}
+	return 0;
+}
+
+static void test_primitives_random_scribbles(void **state)
+{
+	(void)state;
+	S = new_shared();
+	assert_int_equal(sk_sem_init(&S->sem, 1, 2), 0);
+	assert_int_equal(sk_barrier_init(&S->bar, 2), 0);
+	struct {
+		void *p;
+		size_t n;
+	} areas[] = { { &S->rw, sizeof S->rw }, { &S->sem, sizeof S->sem },   { &S->bar, sizeof S->bar },
+		      { &S->ev, sizeof S->ev }, { &S->cond, sizeof S->cond }, { &S->m, sizeof S->m } };
+	pid_t users[10];
+	for (int i = 0; i < 10; i++)
+		users[i] = t_spawn(scribbled_user, (void *)(intptr_t)(i % 5));
+	uint64_t seed = 99;
+	int64_t t0 = t_now_ns();
+	while (t_now_ns() - t0 < 400000000) {
+		uint64_t r = t_rand(&seed);
+		int a = (int)(r % 6);
+		uint8_t *b = areas[a].p;
+		size_t off = (size_t)(r >> 8) % areas[a].n;
+		if ((r >> 40) % 4 == 0) { /* an 8-byte field of garbage */
+			off &= ~(size_t)7;
+			if (off + 8 <= areas[a].n)
+				__atomic_store_n((uint64_t *)(b + off), t_rand(&seed), __ATOMIC_SEQ_CST);
+		} else {
+			__atomic_store_n(b + off, (uint8_t)(r >> 32), __ATOMIC_SEQ_CST);
+		}
+		if ((r >> 50) % 16 == 0) { /* and now and then a fresh start */
+			sk_rwlock_init(&S->rw);
+			sk_sem_init(&S->sem, 1, 2);
+			sk_barrier_init(&S->bar, 2);
+			sk_event_init(&S->ev);
+			sk_cond_init(&S->cond);
+			sk_mutex_init(&S->m);
+		}
+		usleep(100);
+	}
+	for (int i = 0; i < 10; i++)
+		t_assert_exit0(reap_within(users[i], 20000));
+	free_shared(S);
+}
+
 /* A child that took the lock the way sk_mutex_lock does, and then stopped
  * (or died) before writing its record: the word is its own, the record
  * names someone else. */
@@ -1737,6 +1843,7 @@ int main(void)
 		cmocka_unit_test(test_mutex_unrepaired_becomes_unusable),
 		cmocka_unit_test(test_mutex_hostile_peer_rewrites_every_byte),
 		cmocka_unit_test(test_mutex_random_scribbles),
+		cmocka_unit_test(test_primitives_random_scribbles),
 		cmocka_unit_test(test_mutex_owner_dies_between_cas_and_record),
 		cmocka_unit_test(test_mutex_reused_tid_is_a_dead_owner),
 		cmocka_unit_test(test_mutex_zombie_holder_wakes_a_blocked_waiter),
