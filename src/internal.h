@@ -262,6 +262,7 @@ static inline int64_t sk__time_left(int64_t deadline)
  * forked through fork(3). */
 typedef struct sk__ident {
 	uint64_t lockword; /* sync.c's owner word for this thread; 0 until it derives it */
+	uint64_t recid;    /* sync.c: tid | pid << 32, as its lock record holds them */
 	pid_t pid, tid;
 	uint32_t pidns;   /* inode of the process's pid namespace; 0 if unknown */
 	uint32_t proc_ok; /* 1 if /proc is this namespace's and gave the start time */

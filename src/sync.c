@@ -252,6 +252,7 @@ __attribute__((noinline, cold)) static void me_fill(void)
 	uint64_t ns = sk__me.proc_ok ? sk__me.pidns : 0;
 	if (tid == 0 || tid > W_TID)
 		tid = 0; /* cannot happen on Linux (PID_MAX_LIMIT is 2^22): locks refuse */
+	sk__me.recid = (uint64_t)(uint32_t)sk__me.tid | (uint64_t)(uint32_t)sk__me.pid << 32;
 	sk__me.lockword = tid ? tid | (sk__me.start & 0x7f) << W_START_SHIFT | ns << 32 : W_NOTREC;
 }
 
@@ -289,8 +290,7 @@ static inline int mutex_check(const mutex_impl *m)
 static inline void record(mutex_impl *m, const sk__ident *me)
 {
 	__atomic_store_n(&m->owner_start, me->start, __ATOMIC_RELAXED);
-	__atomic_store_n(&m->owner_id, (uint64_t)(uint32_t)me->tid | (uint64_t)(uint32_t)me->pid << 32,
-			 __ATOMIC_RELEASE);
+	__atomic_store_n(&m->owner_id, me->recid, __ATOMIC_RELEASE);
 }
 
 /* A locker's view of one owner word while it waits. */
@@ -399,7 +399,7 @@ static int try_once(mutex_impl *m, const sk__ident *me)
 	return 1;
 }
 
-static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
+__attribute__((noinline)) static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
 {
 	uint64_t mine = me->lockword;
 	if (!(mine & W_TID))
@@ -545,7 +545,7 @@ int sk_mutex_trylock(sk_mutex *mm)
 	return rc == 1 ? -EBUSY : rc;
 }
 
-static int unlock_slow(mutex_impl *m, uint64_t mine, uint64_t w)
+__attribute__((noinline)) static int unlock_slow(mutex_impl *m, uint64_t mine, uint64_t w)
 {
 	for (unsigned n = 0; n < CAS_TRIES; n++) {
 		if ((w & W_ID) != mine || !(w & W_TID))

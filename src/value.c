@@ -8,7 +8,13 @@
  *
  * Locked values serialise every operation through the mutex, as
  * multiprocessing.Value does; raw values use one atomic instruction per
- * operation (a compare-and-swap loop for float addition).
+ * operation (a compare-and-swap loop for float addition). Each operation
+ * has a timed form that gives up, having done nothing, when the lock is not
+ * taken in time; the untimed ones wait without limit. After a lock holder
+ * died, an operation does its work, marks the lock consistent (a scalar is
+ * never half written: the element is one atomic store) and reports the
+ * death: SK_EOWNERDEAD from get/set/add, a bit beside the swap result from
+ * cas, so that the caller learns both facts.
  */
 #include <errno.h>
 #include <stdlib.h>
