@@ -267,6 +267,10 @@ typedef struct sk__ident {
 	uint32_t pidns;   /* inode of the process's pid namespace; 0 if unknown */
 	uint32_t proc_ok; /* 1 if /proc is this namespace's and gave the start time */
 	uint64_t start;   /* the thread's start time, clock ticks since boot; 0 if unknown */
+	/* sync.c: the last held lock word a trylock of this thread found, and
+	 * when (monotonic ns): first seen, last looked at cheaply, last fully. */
+	uint64_t busy_word;
+	int64_t busy_first, busy_quick, busy_full;
 } sk__ident;
 extern __thread sk__ident sk__me __attribute__((tls_model("initial-exec")));
 /* Fills sk__me for the calling thread (lockword 0). */

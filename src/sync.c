@@ -129,13 +129,14 @@
 #define W_WAITERS     (UINT64_C(1) << 31)
 #define W_ID          (UINT64_C(0xffffffff00000000) | W_TID | W_START) /* who holds it */
 
-#define SLICE_NS    1000000 /* the judging sleeper checks the owner this often */
-#define IDLE_SLICES 4       /* other sleepers: every 4 ms, and take over a judge that stopped */
-#define SPINS       100     /* polls of a held word before sleeping */
-#define PROC_EVERY  8       /* slices between /proc reads of a live owner */
-#define WAKE_ALL    0x7fffffff
-#define CAS_TRIES   100000   /* failed CAS in a row: someone keeps rewriting the word */
-#define RW_SLICE_NS 10000000 /* a writer checks waiting-on readers this often */
+#define SLICE_NS       1000000 /* the judging sleeper checks the owner this often */
+#define IDLE_SLICES    4       /* other sleepers: every 4 ms, and take over a judge that stopped */
+#define SPINS          100     /* polls of a held word before sleeping */
+#define PROC_EVERY     8       /* slices between /proc reads of a live owner */
+#define QUICK_EVERY_NS 50000   /* a thread that keeps trying a held lock asks this often */
+#define WAKE_ALL       0x7fffffff
+#define CAS_TRIES      100000   /* failed CAS in a row: someone keeps rewriting the word */
+#define RW_SLICE_NS    10000000 /* a writer checks waiting-on readers this often */
 
 typedef struct mutex_impl {
 	union {
@@ -369,8 +370,9 @@ static inline int held_verdict(uint64_t w, uint64_t mine)
 }
 
 /* One look without waiting (trylock, timeout 0): takes a free lock or a
- * dead owner's. 0, SK_EOWNERDEAD, or busy (1) or another code. */
-static int try_once(mutex_impl *m, const sk__ident *me)
+ * dead owner's. 0, SK_EOWNERDEAD, or busy (1) or another code. fully: look
+ * at /proc at once (a single look, not a loop of them). */
+static int try_once(mutex_impl *m, const sk__ident *me, bool fully)
 {
 	uint64_t mine = me->lockword;
 	for (int tries = 0; tries < 16; tries++) { /* more only if the word flickers */
@@ -385,9 +387,25 @@ static int try_once(mutex_impl *m, const sk__ident *me)
 		int v = held_verdict(w, mine);
 		if (v != 1)
 			return v;
+		/* Asking the kernel costs a system call (tkill), a full look
+		 * a /proc read and a pidfd: a thread that keeps trying one held
+		 * lock asks at most every 50 us, and looks fully once the same
+		 * owner held it for 1 ms (then at most every 1 ms). */
+		int64_t now = sk__sys_monotonic_ns();
+		if (sk__me.busy_word != w) {
+			sk__me.busy_word = w;
+			sk__me.busy_first = now;
+			sk__me.busy_quick = sk__me.busy_full = now - SLICE_NS;
+		}
+		bool full = fully || (now - sk__me.busy_first >= SLICE_NS && now - sk__me.busy_full >= SLICE_NS);
+		if (!full && now - sk__me.busy_quick < QUICK_EVERY_NS)
+			return 1;
+		sk__me.busy_quick = now;
+		if (full)
+			sk__me.busy_full = now;
 		judge j = { .pidfd = -1 };
 		judge_reset(&j, w, false);
-		bool dead = owner_dead(m, me, &j, true);
+		bool dead = owner_dead(m, me, &j, full);
 		judge_reset(&j, 0, false);
 		if (!dead)
 			return 1;
@@ -399,13 +417,13 @@ static int try_once(mutex_impl *m, const sk__ident *me)
 	return 1;
 }
 
-__attribute__((noinline)) static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns)
+__attribute__((noinline)) static int lock_slow(mutex_impl *m, const sk__ident *me, int64_t timeout_ns, bool fully)
 {
 	uint64_t mine = me->lockword;
 	if (!(mine & W_TID))
 		return -EOVERFLOW;
 	if (timeout_ns == 0) {
-		int rc = try_once(m, me);
+		int rc = try_once(m, me, fully);
 		return rc == 1 ? -ETIMEDOUT : rc;
 	}
 	for (int i = 0; i < SPINS; i++) {
@@ -517,7 +535,9 @@ __attribute__((noinline)) static int lock_slow(mutex_impl *m, const sk__ident *m
 	return rc;
 }
 
-int sk_mutex_lock(sk_mutex *mm, int64_t timeout_ns)
+/* sk_mutex_lock; fully: a zero timeout looks at /proc at once (for a caller
+ * that takes its one chance, as a condition wait at its deadline). */
+static inline int mutex_lock(sk_mutex *mm, int64_t timeout_ns, bool fully)
 {
 	mutex_impl *m = (mutex_impl *)mm;
 	int rc = mutex_check(m);
@@ -529,7 +549,12 @@ int sk_mutex_lock(sk_mutex *mm, int64_t timeout_ns)
 		record(m, me);
 		return 0;
 	}
-	return lock_slow(m, me, timeout_ns);
+	return lock_slow(m, me, timeout_ns, fully);
+}
+
+int sk_mutex_lock(sk_mutex *m, int64_t timeout_ns)
+{
+	return mutex_lock(m, timeout_ns, false);
 }
 
 int sk_mutex_trylock(sk_mutex *mm)
@@ -541,7 +566,7 @@ int sk_mutex_trylock(sk_mutex *mm)
 	const sk__ident *me = me_get();
 	if (!(me->lockword & W_TID))
 		return -EOVERFLOW;
-	rc = try_once(m, me);
+	rc = try_once(m, me, false);
 	return rc == 1 ? -EBUSY : rc;
 }
 
@@ -1485,7 +1510,7 @@ int sk_cond_wait(sk_cond *c, sk_mutex *m, int64_t timeout_ns)
 		return rc;
 	int wrc = sk_cond_sleep(c, ticket, sk__time_left(deadline));
 	/* The mutex is taken back within the same deadline. */
-	rc = sk_mutex_lock(m, sk__time_left(deadline));
+	rc = mutex_lock(m, sk__time_left(deadline), true);
 	if (rc == -ETIMEDOUT)
 		return SK_ENOTHELD;
 	return rc ? rc : wrc;

@@ -22,7 +22,7 @@
  * no one uses it. Lockers that wait check whether the holder still lives
  * (one of them every millisecond, the others every 4 ms), so a blocked
  * waiter takes over within about 1 ms of the holder's death, and so does a
- * locker that comes later (trylock at once). Death is
+ * locker that comes later. Death is
  * judged by thread id within one pid namespace: a holder in another pid
  * namespace (a container that shares the segment) is never taken over from,
  * alive or dead, and lockers wait for it until their timeouts. /proc must be
@@ -109,8 +109,11 @@ int sk_mutex_init(sk_mutex *m);
  * -EDEADLK (this thread holds it already), SK_ENOTRECOVERABLE, SK_ECORRUPT
  * (not a mutex, or its state was overwritten). */
 int sk_mutex_lock(sk_mutex *m, int64_t timeout_ns);
-/* As lock with a zero timeout (a dead holder's lock is taken over), but
- * -EBUSY when held by a live thread. */
+/* As lock with a zero timeout, but -EBUSY when held. A holder whose thread
+ * is gone is taken over at once; one that is a zombie, or whose thread id
+ * another thread took, once this thread has found it holding the lock for
+ * 1 ms (so a loop of trylocks recovers, and costs a system call at most
+ * every 50 us). */
 int sk_mutex_trylock(sk_mutex *m);
 /* 0, or -EPERM if the calling thread does not hold it. */
 int sk_mutex_unlock(sk_mutex *m);
