@@ -508,7 +508,10 @@ __attribute__((noinline)) static int lock_slow(mutex_impl *m, const sk__ident *m
 		int frc = sk__sys_futex_wait((uint32_t *)&m->word, (uint32_t)w, slice);
 		busy = 0;
 		if (frc == -ETIMEDOUT && LD(&m->word) == w) {
-			if (judging) {
+			if (judging && LD(&m->judge) != tid) {
+				judging = false; /* another sleeper took over (this one was slow) */
+				beat = LD(&m->beat);
+			} else if (judging) {
 				ADD(&m->beat, 1);
 			} else {
 				uint32_t b = LD(&m->beat), j0 = LD(&m->judge);
