@@ -523,7 +523,8 @@ static void test_timeouts(void **state)
 	assert_int_equal(sk_event_wait(&S->ev, T), -ETIMEDOUT);
 	assert_timed(t0, T);
 
-	/* A party that times out withdraws; the barrier goes on working. */
+	/* A party that times out breaks the barrier (as threading.Barrier's
+	 * does); reset makes it work again. */
 	assert_int_equal(sk_barrier_init(&S->bar, 2), 0);
 	t0 = t_now_ns();
 	assert_int_equal(sk_barrier_wait(&S->bar, T), -ETIMEDOUT);
@@ -532,6 +533,9 @@ static void test_timeouts(void **state)
 	assert_int_equal(sk_barrier_state(&S->bar, &st), 0);
 	assert_int_equal(st.value, 0);
 	assert_int_equal(st.limit, 2);
+	assert_int_equal(sk_barrier_broken(&S->bar), 1);
+	assert_int_equal(sk_barrier_reset(&S->bar), 0);
+	assert_int_equal(sk_barrier_broken(&S->bar), 0);
 	free_shared(S);
 }
 
