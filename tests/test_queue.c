@@ -569,20 +569,20 @@ static void test_damaged_state(void **state)
 	sk_queue_close(q);
 	FILE *f = fopen(t_path(qname), "r+b");
 	assert_non_null(f);
-	/* head (offset 24 of the control block) past tail. */
+	/* head (offset 128 of the control block) past tail. */
 	uint64_t bad = 4096;
-	fseek(f, 4096 + 24, SEEK_SET);
+	fseek(f, 4096 + 128, SEEK_SET);
 	fwrite(&bad, 8, 1, f);
 	fflush(f);
 	assert_int_equal(sk_queue_open(qname, &r), SK_ECORRUPT);
 	uint64_t zero = 0;
-	fseek(f, 4096 + 24, SEEK_SET);
+	fseek(f, 4096 + 128, SEEK_SET);
 	fwrite(&zero, 8, 1, f);
 	fflush(f);
 	assert_int_equal(sk_queue_open(qname, &r), 0);
 	/* A damaged record header: reported, no read out of bounds. */
 	uint32_t huge = 0x7fffffff;
-	fseek(f, 4096 + 256, SEEK_SET);
+	fseek(f, 4096 + 4096, SEEK_SET);
 	fwrite(&huge, 4, 1, f);
 	fflush(f);
 	char buf[200];
@@ -590,9 +590,10 @@ static void test_damaged_state(void **state)
 	assert_int_equal(sk_queue_pop(r, buf, sizeof buf, &len, 0), SK_ECORRUPT);
 	const void *p;
 	assert_int_equal(sk_queue_peek(r, &p, &len, 0), SK_ECORRUPT);
-	/* tail beyond the ring. */
+	/* tail and wtail (64 and 72) beyond the ring. */
 	uint64_t far = 1 << 20;
-	fseek(f, 4096 + 32, SEEK_SET);
+	fseek(f, 4096 + 64, SEEK_SET);
+	fwrite(&far, 8, 1, f);
 	fwrite(&far, 8, 1, f);
 	fflush(f);
 	assert_int_equal(sk_queue_push(r, "x", 1, 0), SK_ECORRUPT);
