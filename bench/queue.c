@@ -13,7 +13,16 @@
  *                                  peek/release busy-polling, touching 8 bytes of
  *                                  the payload)
  *
- *   queue [--json] [--quick]
+ *
+ * and the cases every queue benchmark runs the same way (bench/qharness.h;
+ * bench/queue_peers.c and bench/queue_boost.cpp run them for the peers):
+ *   tput_PxC_SIZE_msgs_per_s       P producer and C consumer processes, blocking
+ *                                  push and pop (timeout -1) of SIZE-byte messages
+ *   tput_PxC_SIZE_futex_per_msg    futex system calls per message, all processes
+ *   lat_SIZE_ns                    one-way latency, blocking, median
+ *
+ *   queue [--json] [--quick] [--only PREFIX]   (PREFIX: run only the harness
+ *                                              cases whose name starts with it)
  */
 #include <errno.h>
 #include <signal.h>
@@ -23,6 +32,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "qharness.h"
 #include "shmkit.h"
 
 static char qname[64], qname2[64];
@@ -142,6 +152,57 @@ static double mpqueue_throughput(long n, const char **note)
 	return v;
 }
 
+/* shmkit's queue in the harness: a queue holding depth messages of msg bytes. */
+typedef struct skq_ctx {
+	char name[64];
+} skq_ctx;
+
+static int skq_setup(void **ctx, size_t msg, size_t depth)
+{
+	static int k;
+	skq_ctx *c = calloc(1, sizeof *c);
+	snprintf(c->name, sizeof c->name, "shmkit-bench-qh-%d-%d", (int)getpid(), k++);
+	uint64_t rec = 8 + (msg + 7) / 8 * 8;
+	sk_queue *q;
+	int rc = sk_queue_create(c->name, rec * depth, msg, NULL, &q);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	sk_queue_close(q);
+	*ctx = c;
+	return 0;
+}
+
+static int skq_attach(void *ctx, int role, void **h)
+{
+	(void)role;
+	return sk_queue_open(((skq_ctx *)ctx)->name, (sk_queue **)h);
+}
+
+static int skq_send(void *h, const void *buf, size_t len)
+{
+	return sk_queue_push(h, buf, len, -1);
+}
+
+static int skq_recv(void *h, void *buf, size_t cap, size_t *len)
+{
+	return sk_queue_pop(h, buf, cap, len, -1);
+}
+
+static void skq_detach(void *h)
+{
+	sk_queue_close(h);
+}
+
+static void skq_teardown(void *ctx)
+{
+	sk_segment_unlink(((skq_ctx *)ctx)->name);
+	free(ctx);
+}
+
+static const qh_ops skq_ops = { "shmkit", skq_setup, skq_attach, skq_send, skq_recv, skq_detach, skq_teardown };
+
 enum { BUSY, BLOCKING, ZEROCOPY };
 
 /* Ping-pong through two queues; returns the median one-way latency in ns. */
@@ -220,18 +281,29 @@ static double latency(size_t payload, int mode, int rounds)
 int main(int argc, char **argv)
 {
 	int json = 0, quick = 0;
+	const char *only = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else if (!strcmp(argv[i], "--quick"))
 			quick = 1;
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: queue [--json] [--quick]\n");
+			fprintf(stderr, "usage: queue [--json] [--quick] [--only PREFIX]\n");
 			return 2;
 		}
 	}
 	snprintf(qname, sizeof qname, "shmkit-bench-queue-%d", (int)getpid());
 	snprintf(qname2, sizeof qname2, "shmkit-bench-queue2-%d", (int)getpid());
+	if (only) {
+		/* Just the harness cases asked for, as JSON. */
+		int first = 1;
+		printf("{\"bench\": \"queue\", \"peer\": \"shmkit\", ");
+		qh_run_all(&skq_ops, quick, only, NULL, &first);
+		printf("}\n");
+		return 0;
+	}
 	long n = quick ? 200000 : 2000000;
 	double single = throughput(n, 0), batch = throughput(n * 4, 1), piped = pipe_throughput(n);
 	const char *note = NULL;
@@ -247,8 +319,8 @@ int main(int argc, char **argv)
 		}
 
 	if (json) {
-		printf("{\"bench\": \"queue\", \"msg_bytes\": 64, \"msgs_per_s\": %.0f, \"msgs_per_s_batch\": %.0f, "
-		       "\"pipe_msgs_per_s\": %.0f, ",
+		printf("{\"bench\": \"queue\", \"peer\": \"shmkit\", \"msg_bytes\": 64, \"msgs_per_s\": %.0f, "
+		       "\"msgs_per_s_batch\": %.0f, \"pipe_msgs_per_s\": %.0f, ",
 		       single, batch, piped);
 		if (mp > 0)
 			printf("\"mpqueue_msgs_per_s\": %.0f, \"vs_mpqueue\": %.1f, \"batch_vs_mpqueue\": %.1f, ", mp,
@@ -264,7 +336,10 @@ int main(int argc, char **argv)
 				printf("%s%.0f", k ? ", " : "", lat[m][k]);
 			printf("]");
 		}
-		printf("}}\n");
+		printf("}, ");
+		int first = 1;
+		qh_run_all(&skq_ops, quick, NULL, NULL, &first);
+		printf("}\n");
 	} else {
 		printf("64-byte messages, 1 producer + 1 consumer process:\n");
 		printf(
@@ -282,6 +357,10 @@ int main(int argc, char **argv)
 				printf(" %8.0f", lat[m][k]);
 			printf("\n");
 		}
+		printf("harness cases (bench/qharness.h), as JSON:\n{");
+		int first = 1;
+		qh_run_all(&skq_ops, quick, NULL, NULL, &first);
+		printf("}\n");
 	}
 	return 0;
 }

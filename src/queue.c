@@ -82,6 +82,9 @@
 #define ST_TAKING  0x1b873593u
 #define ST_DONE    0xcc9e2d51u
 
+/* Under the lock: relaxed (the mutex orders them). Waiting: sequentially consistent. */
+#define RLD(p)       __atomic_load_n((p), __ATOMIC_RELAXED)
+#define RST(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define LD(p)        __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define ST(p, v)     __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 #define ADD(p, v)    __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
@@ -106,31 +109,27 @@ typedef struct queue_ctl {
 	uint64_t max_msg;
 	uint64_t max_messages; /* 0: no limit */
 	uint8_t resv0[32];
-	/* 64: producers */
-	uint64_t wtail;
-	uint64_t tail;
-	uint64_t pushed;     /* messages published since creation */
-	uint64_t unfinished; /* published, task_done not called yet */
-	uint32_t not_empty;  /* futex: bumped when tail moves, a record is given back, or at shutdown */
-	uint32_t wait_cons;  /* consumers asleep on not_empty */
-	uint8_t resv1[24];
-	/* 128: consumers */
-	uint64_t head;
-	uint64_t rhead;
-	uint64_t popped;    /* messages taken since creation */
-	uint32_t not_full;  /* futex: bumped when a message leaves or at shutdown */
-	uint32_t wait_prod; /* producers asleep on not_full */
-	uint32_t tasks;     /* futex: bumped when unfinished reaches 0 */
-	uint32_t wait_join; /* joiners asleep on tasks */
-	uint8_t resv2[24];
-	/* 192 */
-	uint64_t count;      /* messages held: being written, waiting, being read */
-	uint64_t recoveries; /* times a holder died and the next locker repaired */
-	uint32_t closed;
+	/* 64: the state every operation reads and writes, one cache line */
+	uint64_t head, rhead, tail, wtail;
+	uint64_t count;    /* messages held: being written, waiting, being read */
+	uint64_t pushed;   /* messages published since creation */
+	uint64_t popped;   /* messages taken since creation */
 	uint32_t nclaims;  /* claims in use */
 	uint32_t returned; /* READY records below rhead (given back) */
+	/* 128: waiting, read by every operation, written by sleepers and wakers */
+	uint32_t closed;
+	uint32_t not_empty; /* futex: bumped to wake consumers, and at shutdown */
+	uint32_t not_full;  /* futex: bumped to wake producers, and at shutdown */
 	uint32_t pad0;
-	uint8_t resv3[32];
+	uint64_t sleep_cons; /* consumers asleep (or about to sleep) << 32 | of them woken, not running yet */
+	uint64_t sleep_prod; /* the same for producers */
+	uint64_t recoveries; /* times a holder died and the next locker repaired */
+	uint8_t resv1[24];
+	/* 192: tasks */
+	uint64_t unfinished; /* published, task_done not called yet */
+	uint32_t tasks;      /* futex: bumped when unfinished reaches 0 */
+	uint32_t wait_join;  /* joiners asleep on tasks */
+	uint8_t resv2[48];
 	/* 256 */
 	sk_mutex m;
 	uint8_t resv4[640];
@@ -139,8 +138,9 @@ typedef struct queue_ctl {
 	uint8_t resv5[2048];
 } queue_ctl;
 static_assert(sizeof(queue_ctl) == SK__QUEUE_CTL, "queue control block");
-static_assert(offsetof(queue_ctl, wtail) == 64 && offsetof(queue_ctl, head) == 128, "queue positions");
-static_assert(offsetof(queue_ctl, count) == 192 && offsetof(queue_ctl, m) == 256, "queue counters and mutex");
+static_assert(offsetof(queue_ctl, head) == 64 && offsetof(queue_ctl, returned) == 124, "queue state line");
+static_assert(offsetof(queue_ctl, closed) == 128 && offsetof(queue_ctl, unfinished) == 192, "queue waiting and tasks");
+static_assert(offsetof(queue_ctl, m) == 256, "queue mutex");
 static_assert(offsetof(queue_ctl, claims) == 1024 && sizeof(q_claim) == 32, "queue claims");
 
 typedef struct rec_hdr {
@@ -198,13 +198,13 @@ static inline uint64_t rec_size(uint64_t len)
 static int load_state(const sk_queue *q, qs *s)
 {
 	const queue_ctl *c = q->c;
-	s->head = LD(&c->head);
-	s->rhead = LD(&c->rhead);
-	s->tail = LD(&c->tail);
-	s->wtail = LD(&c->wtail);
-	s->count = LD(&c->count);
-	s->nclaims = LD(&c->nclaims);
-	s->returned = LD(&c->returned);
+	s->head = RLD(&c->head);
+	s->rhead = RLD(&c->rhead);
+	s->tail = RLD(&c->tail);
+	s->wtail = RLD(&c->wtail);
+	s->count = RLD(&c->count);
+	s->nclaims = RLD(&c->nclaims);
+	s->returned = RLD(&c->returned);
 	if ((s->head | s->rhead | s->tail | s->wtail) % 8 || s->head > s->rhead || s->rhead > s->tail ||
 	    s->tail > s->wtail || s->wtail - s->head > q->cap || s->count > (s->wtail - s->head) / 8 ||
 	    s->nclaims > NCLAIMS || s->returned > s->count)
@@ -215,13 +215,13 @@ static int load_state(const sk_queue *q, qs *s)
 static void store_state(sk_queue *q, const qs *s)
 {
 	queue_ctl *c = q->c;
-	ST(&c->count, s->count);
-	ST(&c->nclaims, s->nclaims);
-	ST(&c->returned, s->returned);
-	ST(&c->head, s->head);
-	ST(&c->rhead, s->rhead);
-	ST(&c->wtail, s->wtail);
-	ST(&c->tail, s->tail); /* last: the commit point for consumers */
+	RST(&c->count, s->count);
+	RST(&c->nclaims, s->nclaims);
+	RST(&c->returned, s->returned);
+	RST(&c->head, s->head);
+	RST(&c->rhead, s->rhead);
+	RST(&c->wtail, s->wtail);
+	RST(&c->tail, s->tail); /* last: the commit point for consumers (published by the unlock) */
 }
 
 /* The record at pos, which must lie below limit; its header is read once. */
@@ -470,28 +470,85 @@ static void q_unlock(sk_queue *q)
 	sk_mutex_unlock(&q->c->m);
 }
 
-/* Bumps a sequence word and wakes its sleepers, if any (lock not needed). */
-static void wake(uint32_t *seq, uint32_t *waiters, int n)
+/* Wakes one sleeper (all, with all) of a sequence word, if some sleeper was
+ * not woken yet. *sl holds two counts, changed together: sleepers << 32 |
+ * woken. Sleepers count themselves before they look at the state a last
+ * time (q_wait); wakers count the sleepers they woke until these run, so a
+ * producer pushing into a queue whose consumer was woken but has not run
+ * yet pays no system call. woken <= sleepers always holds; a sleeper killed
+ * leaves both one too high, which cancels out. Called after the state
+ * changed and the lock was released: the fence orders that change before
+ * the look at the counts, so no wake-up is lost. */
+static void wake(uint32_t *seq, uint64_t *sl, bool all)
 {
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint64_t x = LD(sl);
+	for (;;) {
+		uint32_t n = (uint32_t)(x >> 32), w = (uint32_t)x;
+		if (n <= w)
+			return;
+		if (CAS(sl, &x, (uint64_t)n << 32 | (all ? n : w + 1)))
+			break;
+	}
 	ADD(seq, 1);
-	if (LD(waiters))
-		sk__sys_futex_wake(seq, n);
+	sk__sys_futex_wake(seq, all ? 0x7fffffff : 1);
 }
 
-#define WAKE_CONSUMERS(q, n) wake(&(q)->c->not_empty, &(q)->c->wait_cons, (n))
-#define WAKE_PRODUCERS(q)    wake(&(q)->c->not_full, &(q)->c->wait_prod, 0x7fffffff)
+/* A sleeper runs again: one sleeper less, and one woken less (if this one
+ * was not woken, a later waker just wakes one more than needed). */
+static void sleeper_done(uint64_t *sl)
+{
+	uint64_t x = LD(sl);
+	for (;;) {
+		uint32_t n = (uint32_t)(x >> 32), w = (uint32_t)x;
+		if (!n)
+			return; /* spoiled by another process */
+		n--;
+		w = w ? w - 1 : 0;
+		if (CAS(sl, &x, (uint64_t)n << 32 | (w < n ? w : n)))
+			return;
+	}
+}
 
-/* Watches *seq for a change from v for at most q->spin_ns, adapting that
- * bound: doubled (up to 16 us) when the change came, halved (down to 0.5 us)
- * when it did not. */
-static bool spin_for(sk_queue *q, const uint32_t *seq, uint32_t v)
+#define WAKE_CONSUMER(q)  wake(&(q)->c->not_empty, &(q)->c->sleep_cons, false)
+#define WAKE_CONSUMERS(q) wake(&(q)->c->not_empty, &(q)->c->sleep_cons, true)
+#define WAKE_PRODUCERS(q) wake(&(q)->c->not_full, &(q)->c->sleep_prod, true)
+
+enum { W_CONSUMER, W_PRODUCER };
+
+/* What a waiter watches: consumers wait for tail to move or a record to be
+ * given back, producers for a message to leave; both for shutdown. */
+typedef struct q_watch {
+	uint64_t a;
+	uint32_t b;
+} q_watch;
+
+static q_watch watch_now(const sk_queue *q, int who)
+{
+	const queue_ctl *c = q->c;
+	q_watch w = { who == W_CONSUMER ? LD(&c->tail) : LD(&c->popped),
+		      (who == W_CONSUMER ? LD(&c->returned) : 0) ^ LD(&c->closed) << 31 };
+	return w;
+}
+
+static bool watch_moved(const sk_queue *q, int who, q_watch w)
+{
+	q_watch n = watch_now(q, who);
+	return n.a != w.a || n.b != w.b;
+}
+
+/* Watches the state for a change from w for at most q->spin_ns, adapting
+ * that bound: doubled (up to 16 us) when the change came, halved (down to
+ * 0.5 us) when it did not. A spinner costs the other processes nothing. */
+static bool spin_for(sk_queue *q, int who, q_watch w)
 {
 	int64_t bound = __atomic_load_n(&q->spin_ns, __ATOMIC_RELAXED);
 	int64_t end = sk__sys_monotonic_ns() + bound;
 	for (;;) {
-		for (int i = 0; i < 16; i++) {
+		for (int i = 0; i < 8; i++) {
 			sk__cpu_relax();
-			if (LD(seq) != v) {
+			sk__cpu_relax();
+			if (watch_moved(q, who, w)) {
 				if (bound < 16000)
 					__atomic_store_n(&q->spin_ns, bound * 2, __ATOMIC_RELAXED);
 				return true;
@@ -505,11 +562,13 @@ static bool spin_for(sk_queue *q, const uint32_t *seq, uint32_t v)
 	return false;
 }
 
-/* Waits for *seq to change with the lock released, then takes the lock again
- * and reloads *s. When the wait ends without a change while claims are out,
- * settles the claims of dead owners (repair). Returns 0 with the lock held,
- * or an error with it released. */
-static int q_wait(sk_queue *q, uint32_t *seq, uint32_t *waiters, int64_t timeout_ns, int64_t deadline, qs *s)
+/* Waits for the state to change with the lock released, then takes the lock
+ * again and reloads *s. A waiter counts itself as a sleeper only once it
+ * has spun in vain, and looks at the state once more after that (see wake).
+ * When the wait ends without a change while claims are out, settles the
+ * claims of dead owners (repair). Returns 0 with the lock held, or an error
+ * with it released. */
+static int q_wait(sk_queue *q, int who, int64_t timeout_ns, int64_t deadline, qs *s)
 {
 	int64_t left = sk__time_left(deadline);
 	if (timeout_ns == 0 || left == 0) {
@@ -517,16 +576,21 @@ static int q_wait(sk_queue *q, uint32_t *seq, uint32_t *waiters, int64_t timeout
 		return timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
 	}
 	bool behind_claim = s->nclaims || s->tail < s->wtail || s->head < s->rhead;
-	uint32_t v = LD(seq);
+	q_watch w = watch_now(q, who);
 	q_unlock(q);
 	bool quiet = false;
-	if (!spin_for(q, seq, v)) {
-		ADD(waiters, 1); /* counted only now: spinning costs the wakers nothing */
-		int64_t t = sk__time_left(deadline);
-		if (behind_claim && (t < 0 || t > SLICE_NS))
-			t = SLICE_NS;
-		quiet = sk__sys_futex_wait(seq, v, t) == -ETIMEDOUT;
-		SUB(waiters, 1);
+	if (!spin_for(q, who, w)) {
+		uint32_t *seq = who == W_CONSUMER ? &q->c->not_empty : &q->c->not_full;
+		uint64_t *sl = who == W_CONSUMER ? &q->c->sleep_cons : &q->c->sleep_prod;
+		ADD(sl, UINT64_C(1) << 32);
+		uint32_t v = LD(seq);
+		if (!watch_moved(q, who, w)) {
+			int64_t t = sk__time_left(deadline);
+			if (behind_claim && (t < 0 || t > SLICE_NS))
+				t = SLICE_NS;
+			quiet = sk__sys_futex_wait(seq, v, t) == -ETIMEDOUT;
+		}
+		sleeper_done(sl);
 	}
 	int rc = q_lock(q, deadline, s);
 	if (rc)
@@ -571,7 +635,7 @@ static int make_room(sk_queue *q, qs *s, uint64_t size, int64_t timeout_ns, int6
 			store_state(q, s);
 			continue;
 		}
-		int rc = q_wait(q, &q->c->not_full, &q->c->wait_prod, timeout_ns, deadline, s);
+		int rc = q_wait(q, W_PRODUCER, timeout_ns, deadline, s);
 		if (rc)
 			return rc;
 	}
@@ -586,7 +650,7 @@ static void publish_locked(sk_queue *q, qs *s, uint64_t pos, uint32_t len)
 	if (s->tail == pos)
 		s->tail = s->wtail;
 	s->count++;
-	ADD(&q->c->pushed, 1);
+	RST(&q->c->pushed, RLD(&q->c->pushed) + 1);
 	ADD(&q->c->unfinished, 1);
 	store_state(q, s);
 }
@@ -630,7 +694,7 @@ static int finish_write(sk_queue *q, int slot, uint64_t pos, uint32_t len, bool 
 		return SK_ECORRUPT;
 	}
 	if (!abort) {
-		ADD(&q->c->pushed, 1);
+		RST(&q->c->pushed, RLD(&q->c->pushed) + 1);
 		ADD(&q->c->unfinished, 1);
 	} else if (s.count) {
 		s.count--;
@@ -643,7 +707,7 @@ static int finish_write(sk_queue *q, int slot, uint64_t pos, uint32_t len, bool 
 		store_state(q, &s);
 	q_unlock(q);
 	if (s.tail != old_tail)
-		WAKE_CONSUMERS(q, 0x7fffffff);
+		WAKE_CONSUMERS(q);
 	if (abort)
 		WAKE_PRODUCERS(q);
 	return rc;
@@ -682,7 +746,7 @@ int sk_queue_push(sk_queue *q, const void *msg, size_t len, int64_t timeout_ns)
 		memcpy(payload(q, pos), msg, len);
 	publish_locked(q, &s, pos, (uint32_t)len);
 	q_unlock(q);
-	WAKE_CONSUMERS(q, 1);
+	WAKE_CONSUMER(q);
 	return 0;
 }
 
@@ -721,7 +785,7 @@ int sk_queue_push_many(sk_queue *q, const void *const *msgs, const size_t *lens,
 			return done; /* cannot happen: it fits */
 	}
 	q_unlock(q);
-	WAKE_CONSUMERS(q, 0x7fffffff);
+	WAKE_CONSUMERS(q);
 	return done;
 }
 
@@ -780,7 +844,7 @@ static int lock_first(sk_queue *q, qs *s, int64_t timeout_ns, uint64_t *pos, rec
 			q_unlock(q);
 			return SK_ECLOSED;
 		}
-		rc = q_wait(q, &q->c->not_empty, &q->c->wait_cons, timeout_ns, deadline, s);
+		rc = q_wait(q, W_CONSUMER, timeout_ns, deadline, s);
 		if (rc)
 			return rc;
 	}
@@ -809,11 +873,23 @@ static int took_locked(sk_queue *q, qs *s, uint64_t pos, const rec *r)
 	leave_waiting(q, s, pos, r, ST_DONE);
 	if (s->count)
 		s->count--;
-	ADD(&q->c->popped, 1);
+	RST(&q->c->popped, RLD(&q->c->popped) + 1);
 	int rc = advance_head(q, s);
 	if (!rc)
 		store_state(q, s);
 	return rc;
+}
+
+/* Releases the lock after messages were taken and wakes who waits for that:
+ * producers, and one more consumer when messages are left (a consumer woken
+ * for them may have taken just one). */
+static void after_take(sk_queue *q, const qs *s)
+{
+	bool more = s->rhead < s->tail || s->returned;
+	q_unlock(q);
+	WAKE_PRODUCERS(q);
+	if (more)
+		WAKE_CONSUMER(q);
 }
 
 /* Claims the record at pos for reading out of the lock. Returns the slot,
@@ -852,14 +928,14 @@ static int finish_read(sk_queue *q, int slot, uint64_t pos, uint32_t len, bool g
 		write_hdr(q, pos, len, ST_DONE);
 		if (s.count)
 			s.count--;
-		ADD(&q->c->popped, 1);
+		RST(&q->c->popped, RLD(&q->c->popped) + 1);
 		rc = advance_head(q, &s);
 	}
 	if (!rc)
 		store_state(q, &s);
 	q_unlock(q);
 	if (give_back)
-		WAKE_CONSUMERS(q, 1);
+		WAKE_CONSUMER(q);
 	else
 		WAKE_PRODUCERS(q);
 	return rc;
@@ -893,8 +969,7 @@ int sk_queue_pop(sk_queue *q, void *buf, size_t bufsize, size_t *len, int64_t ti
 	if (r.len)
 		memcpy(buf, payload(q, pos), r.len);
 	rc = took_locked(q, &s, pos, &r);
-	q_unlock(q);
-	WAKE_PRODUCERS(q);
+	after_take(q, &s);
 	return rc;
 }
 
@@ -927,8 +1002,7 @@ int sk_queue_pop_many(sk_queue *q, void *buf, size_t bufsize, size_t *lens, int 
 		if (find_rec(q, &s, &pos, &r) != 1 || r.len > bufsize - used)
 			break; /* none left, damage, or a message too big for the rest: it waits */
 	}
-	q_unlock(q);
-	WAKE_PRODUCERS(q);
+	after_take(q, &s);
 	return n;
 }
 
@@ -970,7 +1044,7 @@ static int end_reserve(sk_queue *q, bool abort)
 		publish_locked(q, &q->hold_s, q->hold_pos, q->hold_len);
 	q_unlock(q);
 	if (!abort)
-		WAKE_CONSUMERS(q, 1);
+		WAKE_CONSUMER(q);
 	return 0;
 }
 
@@ -1049,8 +1123,11 @@ int sk_queue_task_done(sk_queue *q)
 		if (u == 0)
 			return -EINVAL; /* more task_done calls than messages */
 	} while (!CAS(&c->unfinished, &u, u - 1));
-	if (u == 1)
-		wake(&c->tasks, &c->wait_join, 0x7fffffff);
+	if (u == 1) {
+		ADD(&c->tasks, 1);
+		if (LD(&c->wait_join))
+			sk__sys_futex_wake(&c->tasks, 0x7fffffff);
+	}
 	return 0;
 }
 
@@ -1115,8 +1192,8 @@ static void fill_stats(const queue_ctl *c, uint64_t cap, sk_queue_stats *st)
 	st->popped = LD(&c->popped);
 	st->unfinished = LD(&c->unfinished);
 	st->closed = LD(&c->closed) != 0;
-	st->waiting_producers = (int)clamp_u32(LD(&c->wait_prod), 1u << 30);
-	st->waiting_consumers = (int)clamp_u32(LD(&c->wait_cons), 1u << 30);
+	st->waiting_producers = (int)clamp_u32((uint32_t)(LD(&c->sleep_prod) >> 32), 1u << 30);
+	st->waiting_consumers = (int)clamp_u32((uint32_t)(LD(&c->sleep_cons) >> 32), 1u << 30);
 	st->in_flight = (int)clamp_u32(LD(&c->nclaims), NCLAIMS);
 	st->recoveries = LD(&c->recoveries);
 }

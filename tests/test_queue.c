@@ -569,14 +569,14 @@ static void test_damaged_state(void **state)
 	sk_queue_close(q);
 	FILE *f = fopen(t_path(qname), "r+b");
 	assert_non_null(f);
-	/* head (offset 128 of the control block) past tail. */
+	/* head (offset 64 of the control block) past tail. */
 	uint64_t bad = 4096;
-	fseek(f, 4096 + 128, SEEK_SET);
+	fseek(f, 4096 + 64, SEEK_SET);
 	fwrite(&bad, 8, 1, f);
 	fflush(f);
 	assert_int_equal(sk_queue_open(qname, &r), SK_ECORRUPT);
 	uint64_t zero = 0;
-	fseek(f, 4096 + 128, SEEK_SET);
+	fseek(f, 4096 + 64, SEEK_SET);
 	fwrite(&zero, 8, 1, f);
 	fflush(f);
 	assert_int_equal(sk_queue_open(qname, &r), 0);
@@ -590,9 +590,9 @@ static void test_damaged_state(void **state)
 	assert_int_equal(sk_queue_pop(r, buf, sizeof buf, &len, 0), SK_ECORRUPT);
 	const void *p;
 	assert_int_equal(sk_queue_peek(r, &p, &len, 0), SK_ECORRUPT);
-	/* tail and wtail (64 and 72) beyond the ring. */
+	/* tail and wtail (80 and 88) beyond the ring. */
 	uint64_t far = 1 << 20;
-	fseek(f, 4096 + 64, SEEK_SET);
+	fseek(f, 4096 + 80, SEEK_SET);
 	fwrite(&far, 8, 1, f);
 	fwrite(&far, 8, 1, f);
 	fflush(f);
