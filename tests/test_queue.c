@@ -3,7 +3,10 @@
  * shutdown, zero-copy and batches; 4 producers x 4 consumers x 250,000
  * checksummed messages (PROCS and ITER in the environment scale it); 200
  * rounds of producers and consumers SIGKILLed at random points while others
- * keep going; damaged indices and records.
+ * keep going (also with messages copied outside the lock); SIGKILL at chosen
+ * points (the test hook of src/queue.c); damaged indices and records; hostile
+ * peers rewriting shared state between validation and use; the message
+ * limit, task accounting and join; claims published in order.
  */
 #include "helpers.h"
 
@@ -410,12 +413,44 @@ static void test_four_by_four(void **state)
 
 /* ---- SIGKILL at random points ---- */
 
+/* The queue's test hook (src/queue.c): called between validation and use,
+ * and around the copies made outside the lock. */
+extern void (*sk__queue_hook)(sk_queue *q, int point);
+enum { HOOK_LOCKED = 1, HOOK_COPY_IN = 2, HOOK_COPY_OUT = 3, HOOK_FINISH = 4 };
+
+/* A process that installs kill_hook dies by SIGKILL at the countdown-th
+ * time it reaches kill_point. */
+static int kill_point, kill_countdown;
+
+static void kill_hook(sk_queue *q, int point)
+{
+	(void)q;
+	if (point == kill_point && --kill_countdown == 0)
+		raise(SIGKILL);
+}
+
 typedef struct chaos {
 	int64_t bad, popped_by_survivor, pushed_by_survivor;
 	int32_t stop;
+	int32_t payload; /* largest payload */
+	int32_t hooked;  /* this round's victims also die at a chosen point */
 } chaos;
 
 static chaos *CH;
+
+/* In rounds with CH->hooked, a victim also carries a kill hook: it dies at
+ * the point where it holds the lock (half of them) or one of the points
+ * around a copy outside the lock, after 1 to 20 passes, unless the timed
+ * SIGKILL comes first. */
+static void maybe_hook(int id)
+{
+	if (id != 2 || !CH->hooked)
+		return;
+	uint64_t seed = (uint64_t)getpid() * 2654435761u;
+	kill_point = t_rand(&seed) % 2 ? HOOK_LOCKED : 2 + (int)(t_rand(&seed) % 3);
+	kill_countdown = 1 + (int)(t_rand(&seed) % 20);
+	sk__queue_hook = kill_hook;
+}
 
 /* Pushes with every path, forever (until killed or told to stop). */
 static int chaos_producer(int id)
@@ -423,10 +458,11 @@ static int chaos_producer(int id)
 	sk_queue *q;
 	if (sk_queue_open(qname, &q))
 		return 1;
-	uint8_t buf[600];
+	maybe_hook(id);
+	static uint8_t buf[1 << 16];
 	uint64_t seed = (uint64_t)getpid();
 	for (uint32_t k = 0; !__atomic_load_n(&CH->stop, __ATOMIC_SEQ_CST); k++) {
-		size_t n = make_msg(buf, (uint32_t)id, k, 500);
+		size_t n = make_msg(buf, (uint32_t)id, k, (size_t)CH->payload);
 		int rc;
 		switch (t_rand(&seed) % 3) {
 		case 0: rc = sk_queue_push(q, buf, n, 50000000); break;
@@ -461,7 +497,8 @@ static int chaos_consumer(int id)
 	sk_queue *q;
 	if (sk_queue_open(qname, &q))
 		return 1;
-	uint8_t buf[8192];
+	maybe_hook(id);
+	static uint8_t buf[1 << 17];
 	size_t lens[8];
 	uint64_t seed = (uint64_t)getpid();
 	for (;;) {
@@ -515,19 +552,19 @@ static pid_t spawn_role(int (*fn)(int), int id)
 	return pid;
 }
 
-static void test_kill_producers_and_consumers(void **state)
+static void chaos_rounds(uint64_t capacity, uint64_t max_msg, int payload, int rounds)
 {
-	(void)state;
 	CH = mmap(NULL, sizeof *CH, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	memset(CH, 0, sizeof *CH);
+	CH->payload = payload;
 	snprintf(qname, sizeof qname, "%s", t_name("qkill"));
 	sk_queue *q;
-	assert_int_equal(sk_queue_create(qname, 1 << 14, 1024, NULL, &q), 0);
+	assert_int_equal(sk_queue_create(qname, capacity, max_msg, NULL, &q), 0);
 	/* The survivors run through every round. */
 	pid_t sp = spawn_role(chaos_producer, 1), sc = spawn_role(chaos_consumer, 1);
 	uint64_t seed = 77;
-	int rounds = env_int("ROUNDS", 200);
 	for (int r = 0; r < rounds; r++) {
+		CH->hooked = r % 4 == 3;
 		pid_t p = spawn_role(chaos_producer, 2), c = spawn_role(chaos_consumer, 2);
 		usleep((useconds_t)(t_rand(&seed) % 3000));
 		kill(r % 2 ? p : c, SIGKILL);
@@ -557,6 +594,20 @@ static void test_kill_producers_and_consumers(void **state)
 	sk_queue_close(q);
 	sk_segment_unlink(qname);
 	munmap(CH, sizeof *CH);
+}
+
+static void test_kill_producers_and_consumers(void **state)
+{
+	(void)state;
+	chaos_rounds(1 << 14, 1024, 500, env_int("ROUNDS", 200));
+}
+
+/* The same with messages up to 40 KB: those above the queue's inline limit
+ * (16 KiB) are copied in and out outside the lock, so kills land there. */
+static void test_kill_copies_outside_the_lock(void **state)
+{
+	(void)state;
+	chaos_rounds(1 << 20, 48 << 10, 40000, env_int("ROUNDS", 200) / 2);
 }
 
 static void test_damaged_state(void **state)
@@ -602,6 +653,719 @@ static void test_damaged_state(void **state)
 	sk_segment_unlink(qname);
 }
 
+/* ---- hostile peers (issue 13) ----
+ *
+ * A victim process runs every operation many times against a queue whose
+ * ring ends exactly where its mapping ends, with an inaccessible page right
+ * after it, and with buffers malloc'd to their exact size (so ASan sees an
+ * overrun of them). A peer process rewrites the control block, record
+ * headers and claims between the victim's validation and use: driven by the
+ * queue's test hook (deterministic: at each hook point the victim asks the
+ * peer to strike and waits until it has), or flipping fields in a tight loop.
+ * The victim must never crash, write outside its buffers or the ring, or
+ * wait past its timeout; it gets SK_ECORRUPT or wrong data. */
+
+/* Control block offsets (docs/queue.md). */
+enum {
+	C_HEAD = 64,
+	C_RHEAD = 72,
+	C_TAIL = 80,
+	C_WTAIL = 88,
+	C_COUNT = 96,
+	C_NCLAIMS = 120,
+	C_RETURNED = 124,
+	C_CLOSED = 128,
+	C_CLAIMS = 1024,
+	CTL_SIZE = 4096,
+};
+#define ST_READY   0x9e3779b9u
+#define ST_WRITING 0x5bd1e995u
+#define ST_TAKING  0x1b873593u
+#define ST_DONE    0xcc9e2d51u
+
+#define H_CAP 16384u /* the ring: 4 pages, so it ends where the mapping does */
+#define H_MAX 6000u  /* largest message; above 4096 some go outside the lock */
+#define H_BUF 4096u  /* the victim's pop buffer: smaller than H_MAX on purpose */
+#define H_BIG 16384u /* the queue's inline limit: big messages in a bigger queue */
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+/* One strike of a hostile peer at a queue's control block and ring (kind
+ * 9: a sane empty state, so that a victim gets past validation again). */
+static void strike(uint8_t *ctl, uint64_t cap, uint64_t *seed, int kind)
+{
+	uint8_t *ring = ctl + CTL_SIZE;
+	uint64_t r = kind >= 0 ? (uint64_t)kind : t_rand(seed), head = rd64(ctl + C_HEAD);
+	uint64_t near_end = head - head % cap + cap - 8; /* a position whose record would run past the ring */
+	static const uint32_t states[] = { ST_READY, ST_WRITING, ST_TAKING, ST_DONE };
+	switch (r % 10) {
+	case 0: /* every position near the end of the ring */
+		wr64(ctl + C_RHEAD, near_end);
+		wr64(ctl + C_TAIL, near_end);
+		wr64(ctl + C_WTAIL, near_end);
+		wr64(ctl + C_HEAD, near_end);
+		break;
+	case 1: /* tail and wtail near the end, head where it was */
+		wr64(ctl + C_TAIL, near_end);
+		wr64(ctl + C_WTAIL, near_end);
+		break;
+	case 2: { /* the record at head claims the largest length, check word valid */
+		uint32_t len = (uint32_t)(t_rand(seed) % 2 ? H_MAX : cap), st = states[t_rand(seed) % 4];
+		wr32(ring + head % cap, len);
+		wr32(ring + head % cap + 4, len ^ st);
+		break;
+	}
+	case 3: { /* a record header anywhere */
+		uint64_t off = t_rand(seed) % (cap / 8) * 8;
+		uint32_t len = (uint32_t)(t_rand(seed) % (H_MAX + 1)), st = states[t_rand(seed) % 4];
+		wr32(ring + off, len);
+		wr32(ring + off + 4, len ^ st);
+		break;
+	}
+	case 4: /* the counts */
+		wr64(ctl + C_COUNT, t_rand(seed) % 4 ? t_rand(seed) % 8 : t_rand(seed));
+		wr32(ctl + C_NCLAIMS, (uint32_t)(t_rand(seed) % 40));
+		wr32(ctl + C_RETURNED, (uint32_t)(t_rand(seed) % 4));
+		break;
+	case 5: { /* a claim on a position near the ones in use, this or another pid */
+		uint8_t *cl = ctl + C_CLAIMS + (t_rand(seed) % 32) * 32;
+		wr64(cl, head + t_rand(seed) % 8 * 8);
+		wr32(cl + 8, (uint32_t)(t_rand(seed) % 2 ? getppid() : 1));
+		wr32(cl + 12, (uint32_t)(t_rand(seed) % 3));
+		wr64(cl + 16, t_rand(seed));
+		break;
+	}
+	case 6: /* closed */ wr32(ctl + C_CLOSED, (uint32_t)(t_rand(seed) % 2)); break;
+	case 7: { /* random bytes in the control block (not the mutex at 256..383) */
+		uint64_t off = t_rand(seed) % 2 ? 8 + t_rand(seed) % 248 : 1024 + t_rand(seed) % 1024;
+		ctl[off] = (uint8_t)t_rand(seed);
+		break;
+	}
+	case 8: /* a tail behind head, or too far ahead */
+		wr64(ctl + C_TAIL, t_rand(seed) % 2 ? head - 8 : head + cap + 8);
+		break;
+	default: /* a sane empty state, so that the victim gets past validation again */
+		head = head / 8 * 8;
+		wr64(ctl + C_HEAD, head);
+		wr64(ctl + C_RHEAD, head);
+		wr64(ctl + C_TAIL, head);
+		wr64(ctl + C_WTAIL, head);
+		wr64(ctl + C_COUNT, 0);
+		wr32(ctl + C_NCLAIMS, 0);
+		wr32(ctl + C_RETURNED, 0);
+		wr32(ctl + C_CLOSED, 0);
+		memset(ctl + C_CLAIMS, 0, 32 * 32);
+		break;
+	}
+}
+
+/* The peer driven by the victim's hook: strikes once per byte received. */
+static int hook_peer(const char *name, int cmd_fd, int ack_fd, uint64_t seed)
+{
+	sk_segment *seg;
+	if (sk_segment_open(name, SK_RDWR, &seg))
+		return 1;
+	uint8_t *ctl = sk_segment_data(seg);
+	char c;
+	while (read(cmd_fd, &c, 1) == 1) {
+		strike(ctl, H_CAP, &seed, c == 'h' ? 9 : -1);
+		if (write(ack_fd, &c, 1) != 1)
+			return 2;
+	}
+	sk_segment_close(seg);
+	return 0;
+}
+
+static int victim_cmd = -1, victim_ack = -1;
+static uint64_t victim_seed;
+static int64_t victim_strikes;
+
+/* After SK_ECORRUPT, SK_ECLOSED or a timeout: the peer puts a sane state back. */
+static void victim_heal(void)
+{
+	char c = 'h';
+	if (write(victim_cmd, &c, 1) != 1 || read(victim_ack, &c, 1) != 1)
+		_exit(91);
+}
+
+static void victim_hook(sk_queue *q, int point)
+{
+	(void)q, (void)point;
+	if (t_rand(&victim_seed) % 3)
+		return; /* not every time: let some operations get through */
+	char c = 's';
+	if (write(victim_cmd, &c, 1) != 1 || read(victim_ack, &c, 1) != 1)
+		_exit(90);
+	victim_strikes++;
+}
+
+/* Maps the queue with an inaccessible page right after its mapping, so that
+ * any access past the ring faults. */
+static sk_queue *open_guarded(const char *name)
+{
+	uint64_t file = 2 * 4096 + H_CAP;
+	for (int attempt = 0; attempt < 8; attempt++) {
+		uint8_t *r = mmap(NULL, file + 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r == MAP_FAILED)
+			return NULL;
+		munmap(r, file);
+		sk_queue *q;
+		if (sk_queue_open(name, &q))
+			return NULL;
+		/* Is the mapping right below the guard page? */
+		char line[512], want[256];
+		snprintf(want, sizeof want, "/dev/shm/%s", name);
+		FILE *m = fopen("/proc/self/maps", "r");
+		bool ok = false;
+		while (m && fgets(line, sizeof line, m)) {
+			unsigned long lo, hi;
+			if (strstr(line, want) && sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+			    hi == (unsigned long)(r + file))
+				ok = true;
+		}
+		if (m)
+			fclose(m);
+		if (ok)
+			return q;
+		sk_queue_close(q); /* placed elsewhere: keep the reservation and try again */
+	}
+	return NULL;
+}
+
+typedef struct hostile_result {
+	int64_t ops_corrupt, strikes, opened;
+} hostile_result;
+
+static hostile_result *HR;
+
+static bool allowed(int rc)
+{
+	return rc >= 0 || rc == SK_ECORRUPT || rc == -EAGAIN || rc == -ETIMEDOUT || rc == -EMSGSIZE ||
+	       rc == SK_ECLOSED || rc == -EDEADLK;
+}
+
+/* Every operation, iters times; 0 if every result was allowed and in
+ * bounds, else the step that was not (exit codes 10..). */
+static int victim_ops(const char *name, int iters, uint64_t seed, int64_t *corrupt, void (*on_corrupt)(void))
+{
+	sk_queue *q = open_guarded(name);
+	if (!q)
+		return 10;
+	__atomic_store_n(&HR->opened, 1, __ATOMIC_SEQ_CST); /* a flipping peer may start */
+	uint8_t *out = malloc(H_BUF), *msg = malloc(H_MAX);
+	size_t lens[4];
+	memset(msg, 'm', H_MAX);
+	for (int i = 0; i < iters; i++) {
+		int rc = 0;
+		size_t len = 12345;
+		int64_t t0 = t_now_ns();
+		int op = (int)(t_rand(&seed) % 8);
+		switch (op) {
+		case 0: rc = sk_queue_push(q, msg, t_rand(&seed) % (H_MAX + 1), 1000000); break;
+		case 1: {
+			const void *m[3] = { msg, msg, msg };
+			size_t l[3] = { t_rand(&seed) % 100, t_rand(&seed) % 3000, 8 };
+			rc = sk_queue_push_many(q, m, l, 3, 1000000);
+			break;
+		}
+		case 2:
+			rc = sk_queue_pop(q, out, H_BUF, &len, 1000000);
+			if ((rc == 0 || rc == -EMSGSIZE) && (len > H_MAX || (rc == 0 && len > H_BUF)))
+				return 11;
+			break;
+		case 3:
+			rc = sk_queue_pop_many(q, out, H_BUF, lens, 4, 1000000);
+			if (rc > 0) {
+				size_t sum = 0;
+				for (int k = 0; k < rc; k++)
+					sum += lens[k];
+				if (rc > 4 || sum > H_BUF)
+					return 12;
+			}
+			break;
+		case 4: {
+			void *w;
+			size_t want = t_rand(&seed) % (H_MAX + 1);
+			rc = sk_queue_reserve(q, want, &w, 1000000);
+			if (rc == 0) {
+				memset(w, 'r', want); /* in the ring, or the guard page faults */
+				rc = t_rand(&seed) % 2 ? sk_queue_commit(q) : sk_queue_abort(q);
+			}
+			break;
+		}
+		case 5: {
+			const void *p;
+			rc = sk_queue_peek(q, &p, &len, 1000000);
+			if (rc == 0) {
+				if (len > H_MAX)
+					return 13;
+				uint8_t sum = 0;
+				for (size_t k = 0; k < len; k++)
+					sum += ((
+					    const volatile uint8_t *)p)[k]; /* in the ring, or the guard page faults */
+				if (sum == 1 && len == 0)
+					return 16; /* cannot be: keeps the reads */
+				rc = t_rand(&seed) % 2 ? sk_queue_release(q) : sk_queue_unpeek(q);
+			}
+			break;
+		}
+		case 6: {
+			sk_queue_stats st;
+			rc = sk_queue_stats_get(q, &st);
+			if (rc == 0 && (st.used > H_CAP || st.in_flight > 32))
+				return 14;
+			break;
+		}
+		default: rc = sk_queue_task_done(q) == -EINVAL ? 0 : 0; break;
+		}
+		if (!allowed(rc))
+			return 15 + op;
+		if (rc == SK_ECORRUPT)
+			(*corrupt)++;
+		if ((rc == SK_ECORRUPT || rc == SK_ECLOSED || rc == -ETIMEDOUT) && on_corrupt)
+			on_corrupt(); /* the peer makes the state sane again, so that the strikes go on */
+		/* Timeouts are 1 ms; commit and release wait for the lock at most
+		 * 10 s; nobody holds it long here. Generous: never a speed test. */
+		if (t_now_ns() - t0 > 5000000000LL)
+			return 30 + op;
+	}
+	sk_queue_close(q);
+	free(out);
+	free(msg);
+	return 0;
+}
+
+static int hook_victim(void *arg)
+{
+	int *fds = arg;
+	victim_cmd = fds[0];
+	victim_ack = fds[1];
+	victim_seed = 99;
+	sk__queue_hook = victim_hook;
+	int64_t corrupt = 0;
+	int rc = victim_ops(qname, env_int("HOSTILE_ITER", 20000), 7, &corrupt, victim_heal);
+	HR->ops_corrupt = corrupt;
+	HR->strikes = victim_strikes;
+	return rc;
+}
+
+static void test_hostile_peer_at_hook_points(void **state)
+{
+	(void)state;
+	HR = mmap(NULL, sizeof *HR, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	snprintf(qname, sizeof qname, "%s", t_name("qhook"));
+	sk_queue *q;
+	assert_int_equal(sk_queue_create(qname, H_CAP, H_MAX, NULL, &q), 0);
+	int cmd[2], ack[2];
+	assert_int_equal(pipe(cmd), 0);
+	assert_int_equal(pipe(ack), 0);
+	fflush(NULL);
+	pid_t peer = fork();
+	assert_true(peer >= 0);
+	if (peer == 0) {
+		close(cmd[1]);
+		close(ack[0]);
+		_exit(hook_peer(qname, cmd[0], ack[1], 1234));
+	}
+	close(cmd[0]);
+	close(ack[1]);
+	int fds[2] = { cmd[1], ack[0] };
+	int st = t_fork(hook_victim, fds);
+	close(cmd[1]);
+	close(ack[0]);
+	reap_ok(peer);
+	print_message("victim: %lld strikes between validation and use, %lld operations answered SK_ECORRUPT\n",
+		      (long long)HR->strikes, (long long)HR->ops_corrupt);
+	t_assert_exit0(st); /* not killed by a fault, every answer allowed */
+	assert_true(HR->strikes > 100);
+	assert_true(HR->ops_corrupt > 0);
+	sk_queue_close(q);
+	sk_segment_unlink(qname);
+	munmap(HR, sizeof *HR);
+}
+
+static int flipper(void *arg)
+{
+	(void)arg;
+	sk_segment *seg;
+	if (sk_segment_open(qname, SK_RDWR, &seg))
+		return 1;
+	uint8_t *ctl = sk_segment_data(seg);
+	while (!__atomic_load_n(&HR->opened, __ATOMIC_SEQ_CST))
+		usleep(100);
+	/* In a tight loop until the victim is done, the positions cycle through
+	 * four states, each valid on its own: empty at v; tail 8 bytes before
+	 * the end of the ring (a record written or read there runs past the
+	 * ring if its offset comes from one read and its room from another);
+	 * full; empty 8 bytes earlier (head from this state and tail from the
+	 * full one make a queue holding more than its capacity). The other
+	 * strikes are test_hostile_peer_at_hook_points'. */
+	uint64_t v = rd64(ctl + C_HEAD) / 8 * 8 + 64, n = v - v % H_CAP + H_CAP - 8;
+	const uint64_t heads[4] = { v, v, v, v - 8 }, tails[4] = { v, n, v + H_CAP, v - 8 };
+	while (!__atomic_load_n(&HR->strikes, __ATOMIC_SEQ_CST))
+		for (int k = 0; k < 1024; k++) {
+			wr64(ctl + C_HEAD, heads[k % 4]);
+			wr64(ctl + C_RHEAD, heads[k % 4]);
+			wr64(ctl + C_TAIL, tails[k % 4]);
+			wr64(ctl + C_WTAIL, tails[k % 4]);
+		}
+	sk_segment_close(seg);
+	return 0;
+}
+
+static int flip_victim(void *arg)
+{
+	(void)arg;
+	int64_t corrupt = 0;
+	int rc = victim_ops(qname, env_int("HOSTILE_ITER", 20000) * 5, 11, &corrupt, NULL);
+	HR->ops_corrupt = corrupt;
+	__atomic_store_n(&HR->strikes, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+static void test_hostile_peer_flipping(void **state)
+{
+	(void)state;
+	HR = mmap(NULL, sizeof *HR, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	snprintf(qname, sizeof qname, "%s", t_name("qflip"));
+	sk_queue *q;
+	assert_int_equal(sk_queue_create(qname, H_CAP, H_MAX, NULL, &q), 0);
+	pid_t victim = t_spawn(flip_victim, NULL), peer = t_spawn(flipper, NULL);
+	int st;
+	assert_int_equal(waitpid(victim, &st, 0), victim);
+	__atomic_store_n(&HR->strikes, 1, __ATOMIC_SEQ_CST);
+	reap_ok(peer);
+	print_message("victim: %lld operations answered SK_ECORRUPT\n", (long long)HR->ops_corrupt);
+	t_assert_exit0(st);
+	sk_queue_close(q);
+	sk_segment_unlink(qname);
+	munmap(HR, sizeof *HR);
+}
+
+/* ---- SIGKILL at chosen points, copies outside the lock included ---- */
+
+typedef struct kill_plan {
+	int point, countdown;
+	int op; /* 0 push big, 1 pop, 2 reserve+commit, 3 peek+release, 4 push small */
+} kill_plan;
+
+static int killed_child(void *arg)
+{
+	const kill_plan *k = arg;
+	sk_queue *q;
+	if (sk_queue_open(qname, &q))
+		return 1;
+	kill_point = k->point;
+	kill_countdown = k->countdown;
+	sk__queue_hook = kill_hook;
+	static uint8_t buf[H_BIG * 2];
+	size_t len;
+	void *w;
+	const void *p;
+	memset(buf, 'k', sizeof buf);
+	switch (k->op) {
+	case 0: sk_queue_push(q, buf, H_BIG + 100, -1); break;
+	case 1: sk_queue_pop(q, buf, sizeof buf, &len, -1); break;
+	case 2:
+		if (!sk_queue_reserve(q, 64, &w, -1)) {
+			memset(w, 'k', 64);
+			sk_queue_commit(q);
+		}
+		break;
+	case 3:
+		if (!sk_queue_peek(q, &p, &len, -1))
+			sk_queue_release(q);
+		break;
+	default: sk_queue_push(q, buf, 64, -1); break;
+	}
+	return 3; /* not killed: the test fails */
+}
+
+static void push_tagged(sk_queue *q, uint32_t tag, size_t len)
+{
+	static uint8_t buf[H_BIG * 2];
+	memset(buf, (int)tag, len);
+	memcpy(buf, &tag, 4);
+	assert_int_equal(sk_queue_push(q, buf, len, 0), 0);
+}
+
+/* Pops one message within 5 s (a dead claim is settled within milliseconds)
+ * and returns its tag, checking that it is whole. */
+static uint32_t pop_tag(sk_queue *q, size_t *len_out)
+{
+	static uint8_t buf[H_BIG * 2];
+	size_t len;
+	assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 5000000000LL), 0);
+	uint32_t tag;
+	memcpy(&tag, buf, 4);
+	for (size_t i = 4; i < len; i++)
+		assert_int_equal(buf[i], (uint8_t)tag);
+	if (len_out)
+		*len_out = len;
+	return tag;
+}
+
+static void run_killed(kill_plan k)
+{
+	int st = t_fork(killed_child, &k);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+static void test_kill_at_chosen_points(void **state)
+{
+	(void)state;
+	snprintf(qname, sizeof qname, "%s", t_name("qkpt"));
+	sk_queue *q;
+	sk_queue_stats st;
+	uint64_t rec0;
+	assert_int_equal(sk_queue_create(qname, 1 << 18, H_BIG * 2, NULL, &q), 0);
+
+	/* A producer killed while it copies a big message in, outside the lock:
+	 * its message is lost, the one pushed behind it comes out. */
+	for (int point = HOOK_COPY_IN; point <= HOOK_FINISH; point += HOOK_FINISH - HOOK_COPY_IN) {
+		push_tagged(q, 1, 100);
+		run_killed((kill_plan){ point, 1, 0 });
+		assert_int_equal(sk_queue_stats_get(q, &st), 0);
+		assert_int_equal(st.in_flight, 1); /* the dead producer's claim */
+		push_tagged(q, 2, 100);
+		assert_int_equal(pop_tag(q, NULL), 1);
+		assert_int_equal(pop_tag(q, NULL), 2); /* waited behind the dead claim, then settled it */
+		assert_int_equal(sk_queue_stats_get(q, &st), 0);
+		assert_int_equal(st.messages, 0);
+		assert_int_equal(st.in_flight, 0);
+	}
+
+	/* A consumer killed while it copies a big message out: the message is
+	 * handed out again, whole; none is lost or seen twice. */
+	for (int point = HOOK_COPY_OUT; point <= HOOK_FINISH; point++) {
+		push_tagged(q, 3, H_BIG + 100);
+		push_tagged(q, 4, 100);
+		run_killed((kill_plan){ point, 1, 1 });
+		uint32_t a = pop_tag(q, NULL), b = pop_tag(q, NULL);
+		assert_true((a == 3 && b == 4) || (a == 4 && b == 3));
+		assert_int_equal(sk_queue_pop(q, NULL, 0, &(size_t){ 0 }, 0), -EAGAIN);
+		assert_int_equal(sk_queue_stats_get(q, &st), 0);
+		assert_int_equal(st.messages, 0);
+		assert_int_equal(st.in_flight, 0);
+	}
+
+	/* A zero-copy producer killed after reserving, a consumer after peeking. */
+	run_killed((kill_plan){ HOOK_FINISH, 1, 2 });
+	push_tagged(q, 5, 10);
+	assert_int_equal(pop_tag(q, NULL), 5);
+	push_tagged(q, 6, 10);
+	run_killed((kill_plan){ HOOK_FINISH, 1, 3 });
+	assert_int_equal(pop_tag(q, NULL), 6);
+
+	/* Killed holding the lock (in push and in pop): the next locker repairs. */
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	rec0 = st.recoveries;
+	push_tagged(q, 7, 10);
+	run_killed((kill_plan){ HOOK_LOCKED, 1, 4 });
+	run_killed((kill_plan){ HOOK_LOCKED, 1, 1 });
+	assert_int_equal(pop_tag(q, NULL), 7);
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.recoveries, rec0 + 2);
+	assert_int_equal(st.messages, 0);
+	sk_queue_close(q);
+	sk_segment_unlink(qname);
+}
+
+/* ---- the message limit and tasks (issue 15) ---- */
+
+static int limited_producer(void *arg)
+{
+	(void)arg;
+	sk_queue *q;
+	if (sk_queue_open(qname, &q))
+		return 1;
+	int rc = sk_queue_push(q, "late", 4, 10000000000LL); /* full by count: waits for a pop */
+	sk_queue_close(q);
+	return rc == 0 ? 0 : 2;
+}
+
+static void test_max_messages(void **state)
+{
+	(void)state;
+	snprintf(qname, sizeof qname, "%s", t_name("qmax"));
+	sk_queue *q;
+	sk_queue_config cfg = { .capacity = 1 << 16, .max_msg = 100, .max_messages = 3 };
+	sk_queue_config bad = cfg;
+	bad.resv[2] = 1;
+	assert_int_equal(sk_queue_create_with(qname, &bad, NULL, &q), -EINVAL);
+	assert_int_equal(sk_queue_create_with(qname, NULL, NULL, &q), -EINVAL);
+	assert_int_equal(sk_queue_create_with(qname, &cfg, NULL, &q), 0);
+	sk_queue_stats st;
+	char buf[100];
+	size_t len;
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.max_messages, 3);
+	assert_int_equal(sk_queue_push(q, "a", 1, 0), 0);
+	void *w;
+	sk_queue *r;
+	assert_int_equal(sk_queue_open(qname, &r), 0);
+	assert_int_equal(sk_queue_reserve(r, 1, &w, 0), 0); /* a message being written counts */
+	assert_int_equal(sk_queue_push(q, "x", 1, 0), 0);
+	assert_int_equal(sk_queue_push(q, "y", 1, 0), -EAGAIN);
+	*(char *)w = 'b';
+	assert_int_equal(sk_queue_commit(r), 0);
+	sk_queue_close(r);
+	assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 0), 0);
+	assert_true(len == 1 && buf[0] == 'a');
+	const void *m[3] = { "c", "d", "e" };
+	size_t l[3] = { 1, 1, 1 };
+	assert_int_equal(sk_queue_push_many(q, m, l, 3, 0), 1); /* as many as the limit lets in */
+	assert_int_equal(sk_queue_push(q, "x", 1, 0), -EAGAIN);
+	int64_t t0 = t_now_ns();
+	assert_int_equal(sk_queue_push(q, "x", 1, 50000000), -ETIMEDOUT);
+	assert_true(t_now_ns() - t0 >= 49000000);
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.messages, 3);
+	assert_true(st.used < 100); /* the bytes were not the limit */
+	/* Another process waits for room by count; a pop lets it in. */
+	pid_t p = t_spawn(limited_producer, NULL);
+	usleep(50000);
+	assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 0), 0);
+	assert_true(len == 1 && buf[0] == 'b'); /* reserved before "x" was pushed: out first */
+	reap_ok(p);
+	const char *want[] = { "x", "c", "late" };
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 0), 0);
+		assert_memory_equal(buf, want[i], len);
+	}
+	sk_queue_close(q);
+	sk_segment_unlink(qname);
+	/* 0: no limit but the bytes. */
+	cfg.max_messages = 0;
+	assert_int_equal(sk_queue_create_with(qname, &cfg, NULL, &q), 0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(sk_queue_push(q, "z", 1, 0), 0);
+	sk_queue_close(q);
+	sk_segment_unlink(qname);
+}
+
+static int joiner(void *arg)
+{
+	(void)arg;
+	sk_queue *q;
+	if (sk_queue_open(qname, &q))
+		return 1;
+	int rc = sk_queue_join(q, 10000000000LL);
+	sk_queue_close(q);
+	return rc == 0 ? 0 : 2;
+}
+
+static int consumer_without_task_done(void *arg)
+{
+	(void)arg;
+	sk_queue *q;
+	char buf[16];
+	size_t len;
+	if (sk_queue_open(qname, &q) || sk_queue_pop(q, buf, sizeof buf, &len, 0))
+		return 1;
+	raise(SIGKILL); /* between pop and task_done */
+	return 2;
+}
+
+static void test_tasks_and_join(void **state)
+{
+	(void)state;
+	snprintf(qname, sizeof qname, "%s", t_name("qjoin"));
+	sk_queue *q;
+	assert_int_equal(sk_queue_create(qname, 4096, 100, NULL, &q), 0);
+	assert_int_equal(sk_queue_join(q, 0), 0); /* nothing unfinished */
+	assert_int_equal(sk_queue_task_done(q), -EINVAL);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sk_queue_push(q, "t", 1, 0), 0);
+	void *w;
+	assert_int_equal(sk_queue_reserve(q, 1, &w, 0), 0);
+	sk_queue_stats st;
+	assert_int_equal(sk_queue_stats_get(q, &st), -EDEADLK); /* the handle holds a reserve */
+	assert_int_equal(sk_queue_abort(q), 0);                 /* never published: not a task */
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.unfinished, 3);
+	assert_int_equal(sk_queue_join(q, 0), -EAGAIN);
+	int64_t t0 = t_now_ns();
+	assert_int_equal(sk_queue_join(q, 50000000), -ETIMEDOUT);
+	assert_true(t_now_ns() - t0 >= 49000000);
+	/* A joiner in another process wakes when the last task is done. */
+	pid_t j = t_spawn(joiner, NULL);
+	char buf[16];
+	size_t len;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 0), 0);
+		usleep(20000);
+		assert_int_equal(sk_queue_task_done(q), 0);
+	}
+	reap_ok(j);
+	assert_int_equal(sk_queue_task_done(q), -EINVAL); /* more than were published */
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.unfinished, 0);
+	/* A consumer killed between pop and task_done: the task stays unfinished
+	 * (documented), join waits until its timeout. */
+	assert_int_equal(sk_queue_push(q, "u", 1, 0), 0);
+	assert_int_equal(t_fork(consumer_without_task_done, NULL) & 0x7f, SIGKILL);
+	assert_int_equal(sk_queue_join(q, 20000000), -ETIMEDOUT);
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.unfinished, 1);
+	assert_int_equal(st.messages, 0);
+	sk_queue_close(q);
+	sk_segment_unlink(qname);
+}
+
+/* A reserve claims its message, not the queue: another handle pushes and
+ * pops meanwhile, and messages come out in the order they were reserved. */
+static void test_claims_publish_in_order(void **state)
+{
+	(void)state;
+	snprintf(qname, sizeof qname, "%s", t_name("qord"));
+	sk_queue *a, *b;
+	assert_int_equal(sk_queue_create(qname, 1 << 16, 1000, NULL, &a), 0);
+	assert_int_equal(sk_queue_open(qname, &b), 0);
+	void *w;
+	assert_int_equal(sk_queue_reserve(a, 5, &w, 0), 0);
+	assert_int_equal(sk_queue_push(b, "second", 6, 0), 0); /* no lock is held by a */
+	char buf[100];
+	size_t len;
+	assert_int_equal(sk_queue_pop(b, buf, sizeof buf, &len, 0), -EAGAIN); /* waits behind the reserve */
+	sk_queue_stats st;
+	assert_int_equal(sk_queue_stats_get(b, &st), 0);
+	assert_int_equal(st.messages, 2);
+	assert_int_equal(st.in_flight, 1);
+	memcpy(w, "first", 5);
+	assert_int_equal(sk_queue_commit(a), 0);
+	assert_int_equal(sk_queue_pop(b, buf, sizeof buf, &len, 0), 0);
+	assert_memory_equal(buf, "first", 5);
+	/* A peek gives its message back with unpeek: it is the next one out. */
+	const void *p;
+	assert_int_equal(sk_queue_peek(a, &p, &len, 0), 0);
+	assert_memory_equal(p, "second", 6);
+	assert_int_equal(sk_queue_push(b, "third", 5, 0), 0);
+	assert_int_equal(sk_queue_unpeek(a), 0);
+	assert_int_equal(sk_queue_pop(b, buf, sizeof buf, &len, 0), 0);
+	assert_memory_equal(buf, "second", 6);
+	assert_int_equal(sk_queue_pop(b, buf, sizeof buf, &len, 0), 0);
+	assert_memory_equal(buf, "third", 5);
+	sk_queue_close(b);
+	sk_queue_close(a);
+	sk_segment_unlink(qname);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,7 +1375,14 @@ int main(void)
 		cmocka_unit_test(test_zero_copy_and_batches),
 		cmocka_unit_test(test_four_by_four),
 		cmocka_unit_test(test_kill_producers_and_consumers),
+		cmocka_unit_test(test_kill_copies_outside_the_lock),
 		cmocka_unit_test(test_damaged_state),
+		cmocka_unit_test(test_hostile_peer_at_hook_points),
+		cmocka_unit_test(test_hostile_peer_flipping),
+		cmocka_unit_test(test_kill_at_chosen_points),
+		cmocka_unit_test(test_max_messages),
+		cmocka_unit_test(test_tasks_and_join),
+		cmocka_unit_test(test_claims_publish_in_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
