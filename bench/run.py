@@ -125,7 +125,8 @@ def main():
     fig["lock"] = {k: spread([x[k] for x in lruns])
                    for k in ("mutex_ns", "pthread_robust_ns", "mutex_vs_pthread", "handoffs_per_s",
                              "owner_death_recovery_us")}
-    qruns = [run_json([b("queue"), "--json"] + (["--quick"] if quick else [])) for _ in range(reps)]
+    log("queue against its peers, interleaved run by run: " + ", ".join(p for p, _ in queue_peer_cmds(b)))
+    qruns, peer_runs = queue_with_peers(b, args.build, quick, reps)
     fig["queue"] = {k: spread([q[k] for q in qruns])
                     for k in ("msgs_per_s", "msgs_per_s_batch", "pipe_msgs_per_s")}
     mp = [q["mpqueue_msgs_per_s"] for q in qruns if q.get("mpqueue_msgs_per_s")]
@@ -139,6 +140,7 @@ def main():
         mode: [[min(q["latency_ns_p50"][mode][i] for q in qruns), max(q["latency_ns_p50"][mode][i] for q in qruns)]
                for i in range(npay)]
         for mode in qruns[0]["latency_ns_p50"]}
+    fig["queue_peers"] = queue_peer_figures(qruns, peer_runs)
 
     pymod = os.path.join(os.path.abspath(args.build), "python")
     if os.path.isdir(os.path.join(pymod, "shmkit")):
@@ -171,6 +173,9 @@ def main():
         r["queue_vs_mpqueue"] = med(q["msgs_per_s"]) / med(q["mpqueue_msgs_per_s"])
         r["queue_batch_vs_mpqueue"] = med(q["msgs_per_s_batch"]) / med(q["mpqueue_msgs_per_s"])
     r["queue_vs_pipe"] = med(q["msgs_per_s"]) / med(q["pipe_msgs_per_s"])
+    for peer, figs in fig["queue_peers"]["ratios"].items():
+        for name, ratio in figs.items():
+            r["queue_%s_vs_%s" % (name, peer)] = ratio["median"]
     if fig["python"]:
         r.update({"python_" + k: v for k, v in fig["python"]["ratios"].items()})
     res["seconds"] = round(time.time() - t_start, 1)
@@ -183,6 +188,59 @@ def main():
     log("wrote %s, summary.md and plots in %.0f s" % (path, res["seconds"]))
     for k, v in r.items():
         print("%-36s %s" % (k, round(v, 3) if isinstance(v, float) else v))
+
+
+QUEUE_PEERS = (("boost", "queue_boost", []), ("mq", "queue_peers", ["--peer", "mq"]),
+               ("seqpacket", "queue_peers", ["--peer", "seqpacket"]), ("pipe", "queue_peers", ["--peer", "pipe"]))
+
+
+def queue_peer_cmds(b):
+    """The peer benchmarks that exist in this build: (name, command)."""
+    return [(name, [b(prog)] + extra) for name, prog, extra in QUEUE_PEERS if os.path.exists(b(prog))]
+
+
+def queue_with_peers(b, build, quick, reps):
+    """Runs bench/queue and every peer, rep by rep (interleaved). Builds the
+    Boost peer first if a C++ compiler and the Boost headers are there now but
+    were not when the build tree was configured."""
+    if not os.path.exists(b("queue_boost")) and shutil.which("c++") and \
+            os.path.exists("/usr/include/boost/interprocess/ipc/message_queue.hpp"):
+        log("building bench/queue_boost (C++, Boost.Interprocess)")
+        subprocess.run(["cmake", "-S", os.path.dirname(HERE), "-B", build, "-U", "CMAKE_CXX_COMPILER",
+                        "-U", "SHMKIT_BOOST_IPC"], check=True, capture_output=True)
+        subprocess.run(["cmake", "--build", build, "--target", "bench_queue_boost"], check=True,
+                       capture_output=True)
+    q = ["--quick"] if quick else []
+    qruns, peer_runs = [], {}
+    for _ in range(reps):
+        qruns.append(run_json([b("queue"), "--json"] + q))
+        for name, cmd in queue_peer_cmds(b):
+            peer_runs.setdefault(name, []).append(run_json(cmd + q))
+    return qruns, peer_runs
+
+
+def queue_peer_figures(qruns, peer_runs):
+    """The harness figures (bench/qharness.h) of shmkit and each peer, and
+    shmkit's ratio to each peer per run (>1: shmkit better; throughput
+    divided, latency inverted), as median and [min, max] over the runs."""
+    names = [k for k in qruns[0] if k.startswith(("tput_", "lat_")) and not k.endswith("_note")]
+    figs = {"shmkit": {k: spread([x[k] for x in qruns]) for k in names if all(x.get(k) is not None for x in qruns)}}
+    ratios = {}
+    for peer, runs in peer_runs.items():
+        figs[peer] = {k: spread([x[k] for x in runs]) for k in names if all(x.get(k) is not None for x in runs)}
+        notes = {k: v for k, v in runs[0].items() if k.endswith("_note")}
+        if notes:
+            figs[peer]["notes"] = notes
+        ratios[peer] = {}
+        for k in names:
+            if not (k.endswith("_msgs_per_s") or k.endswith("_ns")):
+                continue
+            pairs = [(s[k], p.get(k)) for s, p in zip(qruns, runs)]
+            if not all(a and b for a, b in pairs):
+                continue  # a figure the peer cannot give (or a failed run: it reported 0)
+            vals = [a / b if k.endswith("_msgs_per_s") else b / a for a, b in pairs]
+            ratios[peer][k] = spread(vals)
+    return {"figures": figs, "ratios": ratios}
 
 
 def summary(res, out):
@@ -257,6 +315,7 @@ def summary(res, out):
         ]
     lines = ["| figure | shmkit | baseline, same run |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % row for row in rows]
+    lines += queue_peer_table(f.get("queue_peers"))
     mach = f["machine"]
     lines += ["", "Machine limits, same run: read %.1f GB/s (1 process), %.1f GB/s (%d processes); first touch of "
               "fresh shared memory %.2f GB/s; memcpy %.1f GB/s." % (mach["read_gbps_1"], mach["read_gbps_n"],
@@ -267,6 +326,44 @@ def summary(res, out):
                   "quick" if res["quick"] else "full", res["date"], res["seconds"])]
     with open(os.path.join(out, "summary.md"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def queue_case_label(k):
+    parts = k.split("_")
+    size = {"64": "64 B", "4k": "4 KiB", "1m": "1 MiB"}.get(parts[2] if k.startswith("tput_") else parts[1], "?")
+    if k.startswith("tput_"):
+        return "%s, %s (msgs/s)" % (parts[1].replace("x", " producers x ") + " consumers", size)
+    return "one-way latency, %s (ns)" % size
+
+
+def queue_peer_table(qp):
+    """shmkit against each peer, same runs: shmkit's figure and its ratio to
+    each peer (median [min, max]; >1: shmkit better), futex calls per message."""
+    if not qp:
+        return []
+    peers = [p for p in qp["figures"] if p != "shmkit"]
+    sh = qp["figures"]["shmkit"]
+    lines = ["", "Queue against its peers (bench/qharness.h; each column a peer run interleaved with shmkit; "
+             "ratio > 1: shmkit better):", "",
+             "| figure | shmkit | " + " | ".join(peers) + " |", "|---|---|" + "---|" * len(peers)]
+    for k in sh:
+        if not (k.endswith("_msgs_per_s") or k.endswith("_ns")):
+            continue
+        v = sh[k]["median"]
+        cells = []
+        for p in peers:
+            rr = qp["ratios"].get(p, {}).get(k)
+            cells.append("%.2fx [%.2f, %.2f]" % (rr["median"], rr["range"][0], rr["range"][1]) if rr else "n/a")
+        vs = ("%.0f ns" % v) if k.endswith("_ns") else ("%.3g M/s" % (v / 1e6) if v >= 1e5 else "%.0f /s" % v)
+        lines.append("| %s | %s | %s |" % (queue_case_label(k), vs, " | ".join(cells)))
+    fk = [k for k in sh if k.endswith("_futex_per_msg")]
+    if fk:
+        lines.append("| futex calls per message (%s) | %s | %s |" % (
+            ", ".join(k.split("_")[1] + " " + k.split("_")[2] for k in fk),
+            " / ".join("%.3f" % sh[k]["median"] for k in fk),
+            " | ".join(" / ".join("%.3f" % qp["figures"][p][k]["median"] if k in qp["figures"][p] else "-"
+                                  for k in fk) for p in peers)))
+    return lines
 
 
 def gnuplot(script, out_dir):
@@ -340,6 +437,20 @@ def plots(res, out):
         f.write("# payload_bytes " + " ".join(modes) + " (one-way ns)\n")
         for i, size in enumerate(q["latency_payload_bytes"]):
             f.write("%d %s\n" % (size, " ".join("%g" % q["latency_ns_p50"][m][i] for m in modes)))
+    qp = fig.get("queue_peers")
+    if qp:
+        peers = list(qp["figures"])
+        cases = [k for k in qp["figures"]["shmkit"] if k.endswith("_msgs_per_s")]
+        with open(os.path.join(out, "queue_peers.dat"), "w") as f:
+            f.write("# case " + " ".join(peers) + " (messages per second, median)\n")
+            for k in cases:
+                f.write('"%s" %s\n' % (k[5:].replace("_msgs_per_s", "").replace("_", " "), " ".join(
+                    "%g" % qp["figures"][p][k]["median"] if k in qp["figures"][p] else "NaN" for p in peers)))
+        gnuplot(head + 'set output "queue_peers.png"\nset style data histograms\nset style histogram clustered\n'
+                'set style fill solid 0.7\nset logscale y\nset yrange [1e3:*]\nset key top right\n'
+                'set ylabel "messages per second (log), producers x consumers, size"\n'
+                'plot ' + ", ".join('"queue_peers.dat" u %d:xtic(1) t "%s"' % (i + 2, p) for i, p in enumerate(peers))
+                + "\n", out)
     gnuplot(head + 'set output "queue_latency.png"\nset logscale xy\nset xlabel "payload (bytes)"\n'
             'set ylabel "one-way latency, median (ns)"\n'
             'plot "queue_latency.dat" u 1:3 w lp lw 2 t "copying, blocking", "" u 1:2 w lp lw 2 t "copying, busy-polling", '

@@ -470,32 +470,31 @@ static void q_unlock(sk_queue *q)
 	sk_mutex_unlock(&q->c->m);
 }
 
-/* Wakes one sleeper (all, with all) of a sequence word, if some sleeper was
- * not woken yet. *sl holds two counts, changed together: sleepers << 32 |
- * woken. Sleepers count themselves before they look at the state a last
- * time (q_wait); wakers count the sleepers they woke until these run, so a
- * producer pushing into a queue whose consumer was woken but has not run
- * yet pays no system call. woken <= sleepers always holds; a sleeper killed
- * leaves both one too high, which cancels out. Called after the state
- * changed and the lock was released: the fence orders that change before
- * the look at the counts, so no wake-up is lost. */
-static void wake(uint32_t *seq, uint64_t *sl, bool all)
+/* Decides, holding the lock, whether to wake one sleeper (all, with all) of
+ * a sequence word: only if some sleeper was not woken yet. *sl holds two
+ * counts, changed together: sleepers << 32 | woken. Sleepers register
+ * holding the lock (q_wait), so the mutex orders registration and the state
+ * change that follows, and no fence is needed; wakers count the sleepers
+ * they woke until these run, so a producer pushing into a queue whose
+ * consumer was woken but has not run yet pays no system call. woken <=
+ * sleepers always holds; a sleeper killed leaves both one too high, which
+ * cancels out. Returns whether to call FUTEX_WAKE (after unlocking). */
+static bool wake_prepare(uint32_t *seq, uint64_t *sl, bool all)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	uint64_t x = LD(sl);
+	uint64_t x = RLD(sl);
 	for (;;) {
 		uint32_t n = (uint32_t)(x >> 32), w = (uint32_t)x;
 		if (n <= w)
-			return;
+			return false;
 		if (CAS(sl, &x, (uint64_t)n << 32 | (all ? n : w + 1)))
 			break;
 	}
 	ADD(seq, 1);
-	sk__sys_futex_wake(seq, all ? 0x7fffffff : 1);
+	return true;
 }
 
 /* A sleeper runs again: one sleeper less, and one woken less (if this one
- * was not woken, a later waker just wakes one more than needed). */
+ * was not woken, a later waker just wakes one more than needed). No lock. */
 static void sleeper_done(uint64_t *sl)
 {
 	uint64_t x = LD(sl);
@@ -510,14 +509,27 @@ static void sleeper_done(uint64_t *sl)
 	}
 }
 
-#define WAKE_CONSUMER(q)  wake(&(q)->c->not_empty, &(q)->c->sleep_cons, false)
-#define WAKE_CONSUMERS(q) wake(&(q)->c->not_empty, &(q)->c->sleep_cons, true)
-#define WAKE_PRODUCERS(q) wake(&(q)->c->not_full, &(q)->c->sleep_prod, true)
+enum { WK_CONSUMER = 1, WK_CONSUMERS = 2, WK_PRODUCERS = 4 };
+
+/* Releases the lock, waking who `what` says (WK_*) if they sleep. */
+static void unlock_wake(sk_queue *q, int what)
+{
+	queue_ctl *c = q->c;
+	bool cons =
+	    (what & (WK_CONSUMER | WK_CONSUMERS)) && wake_prepare(&c->not_empty, &c->sleep_cons, what & WK_CONSUMERS);
+	bool prod = (what & WK_PRODUCERS) && wake_prepare(&c->not_full, &c->sleep_prod, true);
+	q_unlock(q);
+	if (cons)
+		sk__sys_futex_wake(&c->not_empty, what & WK_CONSUMERS ? 0x7fffffff : 1);
+	if (prod)
+		sk__sys_futex_wake(&c->not_full, 0x7fffffff);
+}
 
 enum { W_CONSUMER, W_PRODUCER };
 
 /* What a waiter watches: consumers wait for tail to move or a record to be
- * given back, producers for a message to leave; both for shutdown. */
+ * given back, producers for a message to leave or the count to change (an
+ * abandoned message); both for shutdown. */
 typedef struct q_watch {
 	uint64_t a;
 	uint32_t b;
@@ -527,7 +539,7 @@ static q_watch watch_now(const sk_queue *q, int who)
 {
 	const queue_ctl *c = q->c;
 	q_watch w = { who == W_CONSUMER ? LD(&c->tail) : LD(&c->popped),
-		      (who == W_CONSUMER ? LD(&c->returned) : 0) ^ LD(&c->closed) << 31 };
+		      (who == W_CONSUMER ? LD(&c->returned) : (uint32_t)LD(&c->count)) ^ LD(&c->closed) << 31 };
 	return w;
 }
 
@@ -563,11 +575,11 @@ static bool spin_for(sk_queue *q, int who, q_watch w)
 }
 
 /* Waits for the state to change with the lock released, then takes the lock
- * again and reloads *s. A waiter counts itself as a sleeper only once it
- * has spun in vain, and looks at the state once more after that (see wake).
- * When the wait ends without a change while claims are out, settles the
- * claims of dead owners (repair). Returns 0 with the lock held, or an error
- * with it released. */
+ * again and reloads *s. A waiter spins first, uncounted; only when that was
+ * in vain does it take the lock, check the state once more and register as
+ * a sleeper (see wake_prepare). When the wait ends without a change while
+ * claims are out, settles the claims of dead owners (repair). Returns 0 with
+ * the lock held, or an error with it released. */
 static int q_wait(sk_queue *q, int who, int64_t timeout_ns, int64_t deadline, qs *s)
 {
 	int64_t left = sk__time_left(deadline);
@@ -579,26 +591,39 @@ static int q_wait(sk_queue *q, int who, int64_t timeout_ns, int64_t deadline, qs
 	q_watch w = watch_now(q, who);
 	q_unlock(q);
 	bool quiet = false;
+	int rc;
 	if (!spin_for(q, who, w)) {
+		rc = q_lock(q, deadline, s);
+		if (rc)
+			return rc == -EAGAIN ? -ETIMEDOUT : rc;
+		if (watch_moved(q, who, w))
+			return 0; /* changed meanwhile: the caller looks again */
 		uint32_t *seq = who == W_CONSUMER ? &q->c->not_empty : &q->c->not_full;
 		uint64_t *sl = who == W_CONSUMER ? &q->c->sleep_cons : &q->c->sleep_prod;
 		ADD(sl, UINT64_C(1) << 32);
-		uint32_t v = LD(seq);
-		if (!watch_moved(q, who, w)) {
-			int64_t t = sk__time_left(deadline);
-			if (behind_claim && (t < 0 || t > SLICE_NS))
-				t = SLICE_NS;
-			quiet = sk__sys_futex_wait(seq, v, t) == -ETIMEDOUT;
-		}
+		uint32_t v = RLD(seq);
+		q_unlock(q);
+		int64_t t = sk__time_left(deadline);
+		if (behind_claim && (t < 0 || t > SLICE_NS))
+			t = SLICE_NS;
+		quiet = t == 0 || sk__sys_futex_wait(seq, v, t) == -ETIMEDOUT;
 		sleeper_done(sl);
 	}
-	int rc = q_lock(q, deadline, s);
+	rc = q_lock(q, deadline, s);
 	if (rc)
 		return rc == -EAGAIN ? -ETIMEDOUT : rc;
 	if (quiet && behind_claim) {
 		rc = repair(q, s);
-		if (rc)
+		if (rc) {
 			q_unlock(q);
+			return rc;
+		}
+		/* What the repair settled may let others go on too (rare: wake
+		 * them holding the lock). */
+		if (wake_prepare(&q->c->not_empty, &q->c->sleep_cons, true))
+			sk__sys_futex_wake(&q->c->not_empty, 0x7fffffff);
+		if (wake_prepare(&q->c->not_full, &q->c->sleep_prod, true))
+			sk__sys_futex_wake(&q->c->not_full, 0x7fffffff);
 	}
 	return rc;
 }
@@ -705,11 +730,7 @@ static int finish_write(sk_queue *q, int slot, uint64_t pos, uint32_t len, bool 
 	rc = advance_tail(q, &s);
 	if (!rc)
 		store_state(q, &s);
-	q_unlock(q);
-	if (s.tail != old_tail)
-		WAKE_CONSUMERS(q);
-	if (abort)
-		WAKE_PRODUCERS(q);
+	unlock_wake(q, (s.tail != old_tail ? WK_CONSUMERS : 0) | (abort ? WK_PRODUCERS : 0));
 	return rc;
 }
 
@@ -745,8 +766,7 @@ int sk_queue_push(sk_queue *q, const void *msg, size_t len, int64_t timeout_ns)
 	if (len)
 		memcpy(payload(q, pos), msg, len);
 	publish_locked(q, &s, pos, (uint32_t)len);
-	q_unlock(q);
-	WAKE_CONSUMER(q);
+	unlock_wake(q, WK_CONSUMER);
 	return 0;
 }
 
@@ -784,8 +804,7 @@ int sk_queue_push_many(sk_queue *q, const void *const *msgs, const size_t *lens,
 		if (make_room(q, &s, size, 0, -1, &pos))
 			return done; /* cannot happen: it fits */
 	}
-	q_unlock(q);
-	WAKE_CONSUMERS(q);
+	unlock_wake(q, WK_CONSUMERS);
 	return done;
 }
 
@@ -886,10 +905,7 @@ static int took_locked(sk_queue *q, qs *s, uint64_t pos, const rec *r)
 static void after_take(sk_queue *q, const qs *s)
 {
 	bool more = s->rhead < s->tail || s->returned;
-	q_unlock(q);
-	WAKE_PRODUCERS(q);
-	if (more)
-		WAKE_CONSUMER(q);
+	unlock_wake(q, WK_PRODUCERS | (more ? WK_CONSUMER : 0));
 }
 
 /* Claims the record at pos for reading out of the lock. Returns the slot,
@@ -933,11 +949,7 @@ static int finish_read(sk_queue *q, int slot, uint64_t pos, uint32_t len, bool g
 	}
 	if (!rc)
 		store_state(q, &s);
-	q_unlock(q);
-	if (give_back)
-		WAKE_CONSUMER(q);
-	else
-		WAKE_PRODUCERS(q);
+	unlock_wake(q, give_back ? WK_CONSUMER : WK_PRODUCERS);
 	return rc;
 }
 
@@ -1042,9 +1054,7 @@ static int end_reserve(sk_queue *q, bool abort)
 		return finish_write(q, q->hold_slot, q->hold_pos, q->hold_len, abort);
 	if (!abort)
 		publish_locked(q, &q->hold_s, q->hold_pos, q->hold_len);
-	q_unlock(q);
-	if (!abort)
-		WAKE_CONSUMER(q);
+	unlock_wake(q, abort ? 0 : WK_CONSUMER);
 	return 0;
 }
 
@@ -1095,9 +1105,7 @@ static int end_peek(sk_queue *q, bool give_back)
 		rec r = { q->hold_len, ST_READY, q->hold_size };
 		rc = took_locked(q, &q->hold_s, q->hold_pos, &r);
 	}
-	q_unlock(q);
-	if (!give_back)
-		WAKE_PRODUCERS(q);
+	unlock_wake(q, give_back ? 0 : WK_PRODUCERS);
 	return rc;
 }
 
@@ -1163,9 +1171,9 @@ int sk_queue_shutdown(sk_queue *q)
 	if (rc)
 		return rc == -EAGAIN ? -ETIMEDOUT : rc;
 	ST(&q->c->closed, 1);
-	q_unlock(q);
 	ADD(&q->c->not_empty, 1);
 	ADD(&q->c->not_full, 1);
+	q_unlock(q);
 	sk__sys_futex_wake(&q->c->not_empty, 0x7fffffff);
 	sk__sys_futex_wake(&q->c->not_full, 0x7fffffff);
 	return 0;

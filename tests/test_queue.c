@@ -483,8 +483,10 @@ static int chaos_producer(int id)
 			}
 		}
 		}
-		if (rc && rc != -ETIMEDOUT && rc != -EAGAIN)
+		if (rc && rc != -ETIMEDOUT && rc != -EAGAIN) {
+			fprintf(stderr, "chaos %d: %s\n", id, sk_strerror(rc));
 			return 2;
+		}
 		if (!rc && id == 1)
 			__atomic_fetch_add(&CH->pushed_by_survivor, 1, __ATOMIC_SEQ_CST);
 	}
@@ -526,8 +528,10 @@ static int chaos_consumer(int id)
 		}
 		if (rc == SK_ECLOSED)
 			break;
-		if (rc && rc != -ETIMEDOUT && rc != -EAGAIN)
+		if (rc && rc != -ETIMEDOUT && rc != -EAGAIN) {
+			fprintf(stderr, "chaos %d: %s\n", id, sk_strerror(rc));
 			return 2;
+		}
 		size_t off = 0;
 		for (int k = 0; k < n; k++) {
 			msg_hdr h;
