@@ -1,8 +1,10 @@
 /*
- * fuzz/queue.c: a queue whose indices, counts and records are garbage must
- * answer SK_ECORRUPT (or work), never crash, read or write out of bounds or
- * hang. The input overwrites the control block (not its mutex) and the ring
- * of a real queue; then every operation is tried with no waiting.
+ * fuzz/queue.c: a queue whose positions, counts, claims and records are
+ * garbage must answer SK_ECORRUPT (or work), never crash, read or write out
+ * of bounds or hang. The input overwrites the control block (bytes 8..255,
+ * then the claim table at 1024..2047; never the mutex at 256) and the ring
+ * of a real queue (layout version 2, docs/queue.md); then every operation is
+ * tried with no waiting.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -40,12 +42,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *base = sk_segment_data(view);
-	/* Bytes 8..127 of the control block (the magic and version stay, so the
-	 * checks go deeper), then the ring. The mutex at 128..255 stays intact. */
-	size_t ctl = size < 120 ? size : 120;
+	/* Bytes 8..255 of the control block (the magic and version stay, so the
+	 * checks go deeper), the claims, then the ring. */
+	size_t ctl = size < 248 ? size : 248;
 	memcpy(base + 8, data, ctl);
-	size_t ring = size - ctl < CAP ? size - ctl : CAP;
-	memcpy(base + 256, data + ctl, ring);
+	size_t claims = size - ctl < 1024 ? size - ctl : 1024;
+	memcpy(base + 1024, data + ctl, claims);
+	size_t ring = size - ctl - claims < CAP ? size - ctl - claims : CAP;
+	memcpy(base + 4096, data + ctl + claims, ring);
 	char buf[1024];
 	size_t len;
 	const void *p;
@@ -55,14 +59,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sk_queue_peek(q, &p, &len, 0) == 0) {
 		volatile uint8_t sink = len ? ((const uint8_t *)p)[len - 1] : 0; /* in bounds, ASan checks */
 		(void)sink;
-		sk_queue_unpeek(q);
+		if (len > 512)
+			abort(); /* longer than the queue's largest message */
+		size > 300 && data[299] % 2 ? sk_queue_release(q) : sk_queue_unpeek(q);
 	}
 	sk_queue_pop_many(q, buf, sizeof buf, (size_t[8]){ 0 }, 8, 0);
 	sk_queue_push(q, "fuzz", 4, 0);
+	const void *m[2] = { "a", "bb" };
+	sk_queue_push_many(q, m, (size_t[2]){ 1, 2 }, 2, 0);
 	if (sk_queue_reserve(q, 16, &w, 0) == 0) {
 		memset(w, 1, 16);
-		sk_queue_commit(q);
+		size > 301 && data[300] % 2 ? sk_queue_abort(q) : sk_queue_commit(q);
 	}
+	sk_queue_task_done(q);
+	sk_queue_join(q, 0);
 	sk_queue_stats_get(q, &st);
 	sk_queue_stats_peek(view, &st);
 	return 0;

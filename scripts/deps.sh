@@ -2,14 +2,15 @@
 # Installs the Debian packages shmkit needs, only those missing (idempotent).
 #   scripts/deps.sh build        compilers, CMake and the Python headers
 #   scripts/deps.sh build test   plus what the tests need
-#   scripts/deps.sh bench        what make bench needs (gnuplot for the plots)
+#   scripts/deps.sh bench        what make bench needs (gnuplot for the plots; a C++ compiler
+#                                and Boost for the queue's Boost.Interprocess peer)
 set -eu
 pkgs=""
 for what in "$@"; do
 	case "$what" in
 	build) pkgs="$pkgs gcc make cmake pkg-config python3 python3-dev" ;;
 	test) pkgs="$pkgs libcmocka-dev clang python3 python3-numpy python3-pytest python3-setuptools python3-pip util-linux" ;;
-	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox" ;;
+	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev" ;;
 	*) echo "deps.sh: unknown set '$what'" >&2; exit 2 ;;
 	esac
 done

@@ -26,6 +26,7 @@ for spec in "--size 100" "--dtype int64 --shape 3,4" "--bits 1000"; do
 done
 cp fuzz/regressions/header/* "$corpus/header/" 2>/dev/null || true
 cp fuzz/regressions/npy/* "$corpus/npy/" 2>/dev/null || true
+cp fuzz/regressions/queue/* "$corpus/queue/" 2>/dev/null || true
 printf 'seed' >"$corpus/queue/seed"
 status=0
 for t in header npy queue; do

@@ -40,8 +40,10 @@
  * is settled by whoever waits behind it (waiters sleep in 2 ms slices while
  * claims are out) or by the next repair: a producer's record becomes DONE
  * (its own unpublished message is lost, no one saw any of it), a consumer's
- * becomes READY again and is the next one handed out. So no one ever sees a
- * partial message and no message published is lost.
+ * becomes READY again and is handed out before those at rhead. So no one
+ * ever sees a partial message and no message published is lost. The
+ * unfinished-task count grows under the lock just before a publication's
+ * commit store (a death between the two leaves it one too high).
  *
  * Trust. A peer can write any byte of the segment at any time, locked or
  * not. So every value read from shared memory is read once into a local,
@@ -54,12 +56,16 @@
  * bounded by the capacity. The capacity, max_msg and max_messages this
  * process uses were read and validated once, at create or open.
  *
- * Waiting. A waiter reads the futex sequence word under the lock, releases
- * the lock, watches the word for a short adaptive spin (not counted as a
- * waiter), and only then counts itself in the waiter count and sleeps with
- * FUTEX_WAIT. A waker bumps the word after unlocking and calls FUTEX_WAKE
- * only when the count says someone sleeps. The lock itself is first tried
- * for a moment before blocking in the mutex.
+ * Waiting. A waiter releases the lock and spins for a short adaptive time
+ * (0.5 to 16 us per handle) on the state line (tail, or the taken count),
+ * uncounted, so that spinning costs the other side nothing. Only then does
+ * it take the lock, look once more, register as a sleeper and FUTEX_WAIT on
+ * a sequence word. A waker decides under the lock whether a sleeper not
+ * woken yet exists (sleepers and woken ones are one 64-bit word), bumps the
+ * word and wakes after unlocking; registration and decision both under the
+ * lock means no lost wake-up and no fence. Consumers are woken one per
+ * message (a consumer that leaves messages behind wakes one more), producers
+ * all at once. The lock itself is tried for 2 us before the mutex sleeps.
  */
 #include <errno.h>
 #include <stdlib.h>
