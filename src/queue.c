@@ -187,7 +187,7 @@ struct sk_queue {
 /* Test hook: called at points between validation and use, so that tests can
  * play a peer that rewrites shared memory right there. NULL in normal use. */
 void (*sk__queue_hook)(sk_queue *q, int point);
-enum { HOOK_LOCKED = 1, HOOK_COPY_IN = 2, HOOK_COPY_OUT = 3, HOOK_FINISH = 4 };
+enum { HOOK_LOCKED = 1, HOOK_COPY_IN = 2, HOOK_COPY_OUT = 3, HOOK_FINISH = 4, HOOK_STORE = 5 };
 #define HOOK(q, p)                            \
 	do {                                  \
 		if (sk__queue_hook)           \
@@ -201,7 +201,9 @@ static inline uint64_t rec_size(uint64_t len)
 
 /* ---- reading and writing shared state (lock held) ---- */
 
-static int load_state(const sk_queue *q, qs *s)
+/* Reads the positions and counts once and validates them; with
+ * counts_too false (repair, which recounts), the positions only. */
+static int load_state(const sk_queue *q, qs *s, bool counts_too)
 {
 	const queue_ctl *c = q->c;
 	s->head = RLD(&c->head);
@@ -212,22 +214,29 @@ static int load_state(const sk_queue *q, qs *s)
 	s->nclaims = RLD(&c->nclaims);
 	s->returned = RLD(&c->returned);
 	if ((s->head | s->rhead | s->tail | s->wtail) % 8 || s->head > s->rhead || s->rhead > s->tail ||
-	    s->tail > s->wtail || s->wtail - s->head > q->cap || s->count > (s->wtail - s->head) / 8 ||
-	    s->nclaims > NCLAIMS || s->returned > s->count)
+	    s->tail > s->wtail || s->wtail - s->head > q->cap)
+		return SK_ECORRUPT;
+	if (counts_too && (s->count > (s->wtail - s->head) / 8 || s->nclaims > NCLAIMS || s->returned > s->count))
 		return SK_ECORRUPT;
 	return 0;
 }
 
+/* Positions only grow, and are stored largest first, so that a process
+ * killed between two of these stores leaves positions that still satisfy
+ * head <= rhead <= tail <= wtail and wtail - head <= capacity (each store
+ * moves a position at most up to the next larger one's new value); the
+ * counts a death leaves stale are recounted by the repair. */
 static void store_state(sk_queue *q, const qs *s)
 {
 	queue_ctl *c = q->c;
+	RST(&c->wtail, s->wtail);
+	RST(&c->tail, s->tail); /* the commit point for consumers (published by the unlock) */
+	RST(&c->rhead, s->rhead);
+	HOOK(q, HOOK_STORE);
+	RST(&c->head, s->head);
 	RST(&c->count, s->count);
 	RST(&c->nclaims, s->nclaims);
 	RST(&c->returned, s->returned);
-	RST(&c->head, s->head);
-	RST(&c->rhead, s->rhead);
-	RST(&c->wtail, s->wtail);
-	RST(&c->tail, s->tail); /* last: the commit point for consumers (published by the unlock) */
 }
 
 /* The record at pos, which must lie below limit; its header is read once. */
@@ -365,7 +374,7 @@ static void claim_free(sk_queue *q, qs *s, int i)
  * and by waiters that find themselves behind a claim. Lock held. */
 static int repair(sk_queue *q, qs *s)
 {
-	int rc = load_state(q, s);
+	int rc = load_state(q, s, false);
 	if (rc)
 		return rc;
 	uint64_t mine[NCLAIMS];
@@ -462,7 +471,7 @@ static int q_lock(sk_queue *q, int64_t deadline, qs *s)
 	}
 	if (rc)
 		return rc;
-	rc = load_state(q, s);
+	rc = load_state(q, s, true);
 	if (rc) {
 		sk_mutex_unlock(&q->c->m);
 		return rc;

@@ -416,7 +416,7 @@ static void test_four_by_four(void **state)
 /* The queue's test hook (src/queue.c): called between validation and use,
  * and around the copies made outside the lock. */
 extern void (*sk__queue_hook)(sk_queue *q, int point);
-enum { HOOK_LOCKED = 1, HOOK_COPY_IN = 2, HOOK_COPY_OUT = 3, HOOK_FINISH = 4 };
+enum { HOOK_LOCKED = 1, HOOK_COPY_IN = 2, HOOK_COPY_OUT = 3, HOOK_FINISH = 4, HOOK_STORE = 5 };
 
 /* A process that installs kill_hook dies by SIGKILL at the countdown-th
  * time it reaches kill_point. */
@@ -1185,6 +1185,18 @@ static void test_kill_at_chosen_points(void **state)
 	assert_int_equal(pop_tag(q, NULL), 7);
 	assert_int_equal(sk_queue_stats_get(q, &st), 0);
 	assert_int_equal(st.recoveries, rec0 + 2);
+	assert_int_equal(st.messages, 0);
+
+	/* Killed between two stores of the positions (a pop has moved rhead,
+	 * not head yet): the positions are still ordered, the next locker
+	 * repairs, and the message the dead consumer was taking comes out. */
+	push_tagged(q, 8, 10);
+	push_tagged(q, 9, 10);
+	run_killed((kill_plan){ HOOK_STORE, 1, 1 });
+	assert_int_equal(pop_tag(q, NULL), 8);
+	assert_int_equal(pop_tag(q, NULL), 9);
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.recoveries, rec0 + 3);
 	assert_int_equal(st.messages, 0);
 	sk_queue_close(q);
 	sk_segment_unlink(qname);
