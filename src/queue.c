@@ -42,8 +42,9 @@
  * (its own unpublished message is lost, no one saw any of it), a consumer's
  * becomes READY again and is handed out before those at rhead. So no one
  * ever sees a partial message and no message published is lost. The
- * unfinished-task count grows under the lock just before a publication's
- * commit store (a death between the two leaves it one too high).
+ * unfinished-task count (published minus marked done) grows under the lock
+ * just before a publication's commit store (a death between the two leaves
+ * it one too high).
  *
  * Trust. A peer can write any byte of the segment at any time, locked or
  * not. So every value read from shared memory is read once into a local,
@@ -132,8 +133,8 @@ typedef struct queue_ctl {
 	uint64_t recoveries; /* times a holder died and the next locker repaired */
 	uint8_t resv1[24];
 	/* 192: tasks */
-	uint64_t unfinished; /* published, task_done not called yet */
-	uint32_t tasks;      /* futex: bumped when unfinished reaches 0 */
+	uint64_t tasks_done; /* task_done calls; unfinished tasks = pushed - tasks_done */
+	uint32_t tasks;      /* futex: bumped when tasks_done reaches pushed */
 	uint32_t wait_join;  /* joiners asleep on tasks */
 	uint8_t resv2[48];
 	/* 256 */
@@ -145,7 +146,7 @@ typedef struct queue_ctl {
 } queue_ctl;
 static_assert(sizeof(queue_ctl) == SK__QUEUE_CTL, "queue control block");
 static_assert(offsetof(queue_ctl, head) == 64 && offsetof(queue_ctl, returned) == 124, "queue state line");
-static_assert(offsetof(queue_ctl, closed) == 128 && offsetof(queue_ctl, unfinished) == 192, "queue waiting and tasks");
+static_assert(offsetof(queue_ctl, closed) == 128 && offsetof(queue_ctl, tasks_done) == 192, "queue waiting and tasks");
 static_assert(offsetof(queue_ctl, m) == 256, "queue mutex");
 static_assert(offsetof(queue_ctl, claims) == 1024 && sizeof(q_claim) == 32, "queue claims");
 
@@ -690,8 +691,7 @@ static void publish_locked(sk_queue *q, qs *s, uint64_t pos, uint32_t len)
 	if (s->tail == pos)
 		s->tail = s->wtail;
 	s->count++;
-	RST(&q->c->pushed, RLD(&q->c->pushed) + 1);
-	ADD(&q->c->unfinished, 1);
+	RST(&q->c->pushed, RLD(&q->c->pushed) + 1); /* and one more unfinished task */
 	store_state(q, s);
 }
 
@@ -734,8 +734,7 @@ static int finish_write(sk_queue *q, int slot, uint64_t pos, uint32_t len, bool 
 		return SK_ECORRUPT;
 	}
 	if (!abort) {
-		RST(&q->c->pushed, RLD(&q->c->pushed) + 1);
-		ADD(&q->c->unfinished, 1);
+		RST(&q->c->pushed, RLD(&q->c->pushed) + 1); /* and one more unfinished task */
 	} else if (s.count) {
 		s.count--;
 	}
@@ -1141,12 +1140,12 @@ int sk_queue_task_done(sk_queue *q)
 	if (!q)
 		return -EINVAL;
 	queue_ctl *c = q->c;
-	uint64_t u = LD(&c->unfinished);
+	uint64_t d = LD(&c->tasks_done);
 	do {
-		if (u == 0)
+		if (d >= LD(&c->pushed))
 			return -EINVAL; /* more task_done calls than messages */
-	} while (!CAS(&c->unfinished, &u, u - 1));
-	if (u == 1) {
+	} while (!CAS(&c->tasks_done, &d, d + 1));
+	if (d + 1 == LD(&c->pushed)) { /* none unfinished now (unless one was published meanwhile) */
 		ADD(&c->tasks, 1);
 		if (LD(&c->wait_join))
 			sk__sys_futex_wake(&c->tasks, 0x7fffffff);
@@ -1162,7 +1161,7 @@ int sk_queue_join(sk_queue *q, int64_t timeout_ns)
 	int64_t deadline = sk__deadline(timeout_ns);
 	for (;;) {
 		uint32_t v = LD(&c->tasks);
-		if (LD(&c->unfinished) == 0)
+		if (LD(&c->tasks_done) >= LD(&c->pushed))
 			return 0;
 		int64_t left = sk__time_left(deadline);
 		if (left == 0)
@@ -1213,7 +1212,8 @@ static void fill_stats(const queue_ctl *c, uint64_t cap, sk_queue_stats *st)
 	st->messages = LD(&c->count);
 	st->pushed = LD(&c->pushed);
 	st->popped = LD(&c->popped);
-	st->unfinished = LD(&c->unfinished);
+	uint64_t done = LD(&c->tasks_done);
+	st->unfinished = st->pushed > done ? st->pushed - done : 0;
 	st->closed = LD(&c->closed) != 0;
 	st->waiting_producers = (int)clamp_u32((uint32_t)(LD(&c->sleep_prod) >> 32), 1u << 30);
 	st->waiting_consumers = (int)clamp_u32((uint32_t)(LD(&c->sleep_cons) >> 32), 1u << 30);
