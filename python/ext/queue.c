@@ -10,8 +10,10 @@
  *   u8[3] zero, u32 nbuf, u64 pickle_len, u64 buf_len[nbuf],
  *   then the pickle and each buffer, each starting on an 8-byte boundary.
  * Raw messages (put_bytes) are whatever the caller gave.
+ *
+ * Layer: above base.c only (base.h has the layering).
  */
-#include "ext.h"
+#include "base.h"
 
 #include <errno.h>
 #include <string.h>
@@ -20,13 +22,9 @@
 #define SMALL            16384 /* messages up to this size are copied with the GIL held, then released */
 
 typedef struct {
-	PyObject_HEAD int closed; /* the fields of skpy_base first */
-	int busy;
-	PyObject *lock; /* always NULL: a queue hands out no lock */
-	PyObject *weakrefs;
-	sk_queue *q;
+	SKPY_BASE_FIELDS /* lock: always NULL, a queue hands out no lock */
+	    sk_queue *q;
 	uint64_t capacity, max_msg;
-	skpy_life life;
 } QueueObject;
 
 static PyTypeObject Queue_Type;
@@ -195,7 +193,7 @@ static PyObject *put_bytes(QueueObject *q, PyObject *data, int64_t deadline)
 	push_arg a = { q->q, view.buf, (size_t)view.len };
 	int rc = (size_t)view.len <= SMALL ? push_fn(&a, 0) : -EAGAIN;
 	if (rc == -EAGAIN && (deadline != 0 || (size_t)view.len > SMALL))
-		rc = skpy_wait(push_fn, &a, deadline);
+		rc = skpy_wait(q, push_fn, &a, deadline);
 	PyBuffer_Release(&view);
 	if (rc)
 		return q_raise(q, rc, 1, a.len);
@@ -244,11 +242,12 @@ static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t
 	for (Py_ssize_t i = 0; i <= n; i++)
 		total = align8(total + (size_t)views[i].len);
 	reserve_arg r = { q->q, total, NULL };
-	int rc = skpy_wait(reserve_fn, &r, deadline);
+	int rc = skpy_wait(q, reserve_fn, &r, deadline);
 	if (rc) {
 		q_raise(q, rc, 1, total);
 		goto out;
 	}
+	q->busy++;
 	Py_BEGIN_ALLOW_THREADS
 	char *p = r.ptr;
 	memset(p, 0, head);
@@ -269,6 +268,7 @@ static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t
 	}
 	rc = sk_queue_commit(q->q);
 	Py_END_ALLOW_THREADS
+	q->busy--;
 	if (rc)
 		q_raise(q, rc, 1, total);
 	else {
@@ -325,10 +325,8 @@ static PyObject *queue_put_many_bytes(QueueObject *q, PyObject *args, PyObject *
 			left = 0;
 		}
 		int chunk = n - done > 1 << 20 ? 1 << 20 : (int)(n - done);
-		Py_BEGIN_ALLOW_THREADS
-		rc = sk_queue_push_many(q->q, ptrs + done, lens + done, chunk,
-					left < 0 || left > 50000000 ? 50000000 : left);
-		Py_END_ALLOW_THREADS
+		SKPY_RELEASED(q, rc = sk_queue_push_many(q->q, ptrs + done, lens + done, chunk,
+							 left < 0 || left > 50000000 ? 50000000 : left));
 		if (rc > 0) {
 			done += rc;
 			continue;
@@ -382,7 +380,7 @@ static PyObject *pop_obj(QueueObject *q, int64_t deadline, int ba)
 	pop_arg a = { q->q, stack, sizeof stack, 0 };
 	int rc = pop_fn(&a, 0);
 	if (rc == -EAGAIN && deadline != 0)
-		rc = skpy_wait(pop_fn, &a, deadline);
+		rc = skpy_wait(q, pop_fn, &a, deadline);
 	PyObject *o = NULL;
 	while (rc == -EMSGSIZE) {
 		Py_XDECREF(o);
@@ -391,7 +389,7 @@ static PyObject *pop_obj(QueueObject *q, int64_t deadline, int ba)
 			return NULL;
 		a.buf = ba ? PyByteArray_AS_STRING(o) : PyBytes_AS_STRING(o);
 		a.bufsize = a.len;
-		rc = skpy_wait(pop_fn, &a, deadline);
+		rc = skpy_wait(q, pop_fn, &a, deadline);
 	}
 	if (rc) {
 		Py_XDECREF(o);
@@ -452,7 +450,7 @@ static PyObject *queue_get_many_bytes(QueueObject *q, PyObject *args, PyObject *
 	}
 	int rc = popm_fn(&a, 0);
 	if (rc == -EAGAIN && deadline != 0)
-		rc = skpy_wait(popm_fn, &a, deadline);
+		rc = skpy_wait(q, popm_fn, &a, deadline);
 	if (rc == -EMSGSIZE) {
 		/* The first message alone is larger than the buffer. */
 		PyObject *one = pop_obj(q, deadline, ba);
@@ -634,7 +632,7 @@ static PyObject *queue_shutdown(QueueObject *q, PyObject *unused)
 static PyObject *queue_close(QueueObject *q, PyObject *unused)
 {
 	(void)unused;
-	if (skpy_refuse_busy(q))
+	if (skpy_closable(q, "close"))
 		return NULL;
 	queue_release(q);
 	Py_RETURN_NONE;
@@ -683,36 +681,19 @@ static PyObject *queue_get_closed(QueueObject *q, void *c)
 	return PyBool_FromLong(q->closed);
 }
 
-/* The calls that may release the GIL, counted so that close() in another
- * thread refuses instead of unmapping the ring under them. */
-#define BUSY(fn)                                                                 \
-	static PyObject *fn##_busy(QueueObject *q, PyObject *args, PyObject *kw) \
-	{                                                                        \
-		q->busy++;                                                       \
-		PyObject *r = fn(q, args, kw);                                   \
-		q->busy--;                                                       \
-		return r;                                                        \
-	}
-BUSY(queue_put_bytes)
-BUSY(queue_put_many_bytes)
-BUSY(queue_get_bytes)
-BUSY(queue_get_many_bytes)
-BUSY(queue_put)
-BUSY(queue_get)
-
 static PyMethodDef queue_methods[] = {
-	{ "put_bytes", (PyCFunction)(void (*)(void))queue_put_bytes_busy, METH_VARARGS | METH_KEYWORDS,
+	{ "put_bytes", (PyCFunction)(void (*)(void))queue_put_bytes, METH_VARARGS | METH_KEYWORDS,
 	  "put_bytes(data, block=True, timeout=None): one raw message (any bytes-like object)." },
-	{ "get_bytes", (PyCFunction)(void (*)(void))queue_get_bytes_busy, METH_VARARGS | METH_KEYWORDS,
+	{ "get_bytes", (PyCFunction)(void (*)(void))queue_get_bytes, METH_VARARGS | METH_KEYWORDS,
 	  "get_bytes(block=True, timeout=None) -> bytes: the oldest message as it was put." },
-	{ "put_many_bytes", (PyCFunction)(void (*)(void))queue_put_many_bytes_busy, METH_VARARGS | METH_KEYWORDS,
+	{ "put_many_bytes", (PyCFunction)(void (*)(void))queue_put_many_bytes, METH_VARARGS | METH_KEYWORDS,
 	  "put_many_bytes(items, block=True, timeout=None) -> how many were put (under one lock per batch)." },
-	{ "get_many_bytes", (PyCFunction)(void (*)(void))queue_get_many_bytes_busy, METH_VARARGS | METH_KEYWORDS,
+	{ "get_many_bytes", (PyCFunction)(void (*)(void))queue_get_many_bytes, METH_VARARGS | METH_KEYWORDS,
 	  "get_many_bytes(max=64, block=True, timeout=None) -> list of 1..max messages." },
-	{ "put", (PyCFunction)(void (*)(void))queue_put_busy, METH_VARARGS | METH_KEYWORDS,
+	{ "put", (PyCFunction)(void (*)(void))queue_put, METH_VARARGS | METH_KEYWORDS,
 	  "put(obj, block=True, timeout=None): pickle (protocol 5; buffers such as NumPy arrays out of band, "
 	  "copied once) and put. queue.Full when there is no room in time." },
-	{ "get", (PyCFunction)(void (*)(void))queue_get_busy, METH_VARARGS | METH_KEYWORDS,
+	{ "get", (PyCFunction)(void (*)(void))queue_get, METH_VARARGS | METH_KEYWORDS,
 	  "get(block=True, timeout=None) -> the oldest object. queue.Empty when none comes in time." },
 	{ "qsize", (PyCFunction)queue_qsize, METH_NOARGS, "Messages waiting." },
 	{ "empty", (PyCFunction)queue_empty, METH_NOARGS, "True if no message waits." },

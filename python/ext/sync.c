@@ -7,12 +7,15 @@
  * can attach to it when it is pickled) and is SK_CREATE_OWNED; the creating
  * process removes that name when the object is garbage collected.
  *
+ * Layer: above base.c only (base.h has the layering); data.c and value.c
+ * use the embedded-lock constructor of sync.h.
+ *
  * Owner death: when the holder of a Lock or RLock dies holding it, the next
  * acquire() succeeds, marks the lock consistent, sets .owner_died to True
  * (until the next acquire) and issues shmkit.OwnerDiedWarning. If warnings
  * are turned into errors, the lock is released again and the error raised.
  */
-#include "ext.h"
+#include "sync.h"
 
 #include <errno.h>
 #include <string.h>
@@ -20,8 +23,8 @@
 
 /* ---- Lock and RLock ---- */
 
-struct MutexObject {
-	PyObject_HEAD int closed;
+typedef struct MutexObject {
+	SKPY_BASE_FIELDS
 	sk_segment *seg;  /* named locks: their own segment */
 	sk_mutex *m;      /* the lock itself */
 	PyObject *parent; /* embedded locks: the object whose segment holds it */
@@ -30,9 +33,9 @@ struct MutexObject {
 	pid_t owner_pid;     /* ... and the process (a forked child is not the holder) */
 	long count;          /* holds by that thread (RLock), 0 when not held here */
 	int owner_died;      /* the last acquire recovered the lock from a dead holder */
-	skpy_life life;
-	PyObject *weakrefs;
-};
+} MutexObject;
+
+static PyTypeObject Mutex_Type;
 
 static PyTypeObject RLock_Type;
 
@@ -45,28 +48,39 @@ static int mutex_usable(MutexObject *mo)
 	return 0;
 }
 
-int skpy_mutex_is_owned(MutexObject *mo)
+static int mutex_is_owned(MutexObject *mo)
 {
-	return mo->count > 0 && mo->owner == PyThread_get_thread_ident() && mo->owner_pid == getpid();
+	return mo->count > 0 && mo->owner_pid == skpy_pid && mo->owner == PyThread_get_thread_ident();
 }
 
-sk_mutex *skpy_mutex_ptr(MutexObject *mo)
+int skpy_mutex_held_here(PyObject *lock)
 {
-	return mo->m;
+	return mutex_is_owned((MutexObject *)lock);
 }
 
-long skpy_mutex_save(MutexObject *mo)
+/* The lock became held (held 1) or free (held 0) by a thread of this process:
+ * an embedded lock's parent counts it, and refuses close meanwhile. */
+static void mutex_note(MutexObject *mo, int held)
+{
+	if (mo->parent)
+		((skpy_base *)mo->parent)->held += held ? 1 : -1;
+}
+
+/* For Condition.wait: the recursion count is set aside around the wait. */
+static long mutex_save(MutexObject *mo)
 {
 	long c = mo->count;
 	mo->count = 0;
+	mutex_note(mo, 0);
 	return c;
 }
 
-void skpy_mutex_restore(MutexObject *mo, long count)
+static void mutex_restore(MutexObject *mo, long count)
 {
 	mo->count = count;
 	mo->owner = PyThread_get_thread_ident();
-	mo->owner_pid = getpid();
+	mo->owner_pid = skpy_pid;
+	mutex_note(mo, 1);
 }
 
 static int lock_fn(void *arg, int64_t slice)
@@ -85,6 +99,7 @@ static int mutex_recovered(MutexObject *mo)
 			     "be half updated",
 			     mo->life.name[0] ? mo->life.name : "(embedded)") < 0) {
 		mo->count = 0;
+		mutex_note(mo, 0);
 		sk_mutex_unlock(mo->m);
 		return -1;
 	}
@@ -107,7 +122,7 @@ static int mutex_acquire_impl(MutexObject *mo, int block, PyObject *timeout)
 {
 	if (mutex_usable(mo))
 		return -1;
-	if (skpy_mutex_is_owned(mo)) {
+	if (mutex_is_owned(mo)) {
 		if (mo->recursive) {
 			mo->count++;
 			return 1;
@@ -122,13 +137,8 @@ static int mutex_acquire_impl(MutexObject *mo, int block, PyObject *timeout)
 	if (deadline == -2)
 		return -1;
 	int rc = sk_mutex_trylock(mo->m);
-	if (rc == -EBUSY && deadline != 0) {
-		if (mo->parent)
-			((skpy_base *)mo->parent)->busy++;
-		rc = skpy_wait(lock_fn, mo->m, deadline);
-		if (mo->parent)
-			((skpy_base *)mo->parent)->busy--;
-	}
+	if (rc == -EBUSY && deadline != 0)
+		rc = skpy_wait(mo->parent ? mo->parent : (PyObject *)mo, lock_fn, mo->m, deadline);
 	if (rc == -EBUSY || rc == -ETIMEDOUT)
 		return 0;
 	if (rc == -EDEADLK) {
@@ -141,9 +151,10 @@ static int mutex_acquire_impl(MutexObject *mo, int block, PyObject *timeout)
 		return -1;
 	}
 	mo->owner = PyThread_get_thread_ident();
-	mo->owner_pid = getpid();
+	mo->owner_pid = skpy_pid;
 	mo->count = 1;
 	mo->owner_died = 0;
+	mutex_note(mo, 1);
 	if (rc == SK_EOWNERDEAD && mutex_recovered(mo))
 		return -1;
 	return 1;
@@ -164,7 +175,7 @@ static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
 	(void)unused;
 	if (mutex_usable(mo))
 		return NULL;
-	if (!skpy_mutex_is_owned(mo)) {
+	if (!mutex_is_owned(mo)) {
 		sk_lock_state st;
 		if (sk_mutex_state(mo->m, &st) == 0 && st.held) {
 			PyErr_SetString(PyExc_RuntimeError,
@@ -177,6 +188,7 @@ static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
 	}
 	if (--mo->count > 0)
 		Py_RETURN_NONE;
+	mutex_note(mo, 0);
 	int rc = sk_mutex_unlock(mo->m);
 	if (rc)
 		return skpy_raise(rc, mo->life.name[0] ? mo->life.name : NULL);
@@ -196,10 +208,10 @@ static PyObject *mutex_exit(MutexObject *mo, PyObject *args)
 	return mutex_release(mo, NULL);
 }
 
-static PyObject *mutex_is_owned(MutexObject *mo, PyObject *unused)
+static PyObject *mutex_py_is_owned(MutexObject *mo, PyObject *unused)
 {
 	(void)unused;
-	return PyBool_FromLong(skpy_mutex_is_owned(mo));
+	return PyBool_FromLong(mutex_is_owned(mo));
 }
 
 static PyObject *state_dict(const sk_lock_state *st)
@@ -305,8 +317,10 @@ static void mutex_dealloc(MutexObject *mo)
 		PyObject_ClearWeakRefs((PyObject *)mo);
 	/* A lock this thread still holds is released: unmapping a held lock
 	 * would leave it held for good (the kernel could not mark it). */
-	if (!mo->closed && skpy_mutex_is_owned(mo) && !(mo->parent && ((skpy_base *)mo->parent)->closed))
+	if (!mo->closed && mutex_is_owned(mo) && !(mo->parent && ((skpy_base *)mo->parent)->closed)) {
+		mutex_note(mo, 0);
 		sk_mutex_unlock(mo->m);
+	}
 	if (mo->seg)
 		sk_segment_close(mo->seg);
 	skpy_life_end(&mo->life);
@@ -336,7 +350,7 @@ static PyObject *mutex_repr(MutexObject *mo)
 {
 	return PyUnicode_FromFormat("<shmkit.%s %s%s>", mo->recursive ? "RLock" : "Lock",
 				    mo->life.name[0] ? mo->life.name : "(embedded)",
-				    skpy_mutex_is_owned(mo) ? " held by this thread" : "");
+				    mutex_is_owned(mo) ? " held by this thread" : "");
 }
 
 static PyObject *mutex_get_name(MutexObject *mo, void *c)
@@ -356,7 +370,7 @@ static PyMethodDef mutex_methods[] = {
 	{ "release", (PyCFunction)mutex_release, METH_NOARGS, "Release (by the holding thread only)." },
 	{ "locked", (PyCFunction)mutex_locked, METH_NOARGS, "True if some thread of some process holds it." },
 	{ "state", (PyCFunction)mutex_state, METH_NOARGS, "held, owner_pid, owner_alive, waiters, ... as a dict." },
-	{ "_is_owned", (PyCFunction)mutex_is_owned, METH_NOARGS, "True if the calling thread holds it." },
+	{ "_is_owned", (PyCFunction)mutex_py_is_owned, METH_NOARGS, "True if the calling thread holds it." },
 	{ "unlink", (PyCFunction)mutex_unlink, METH_NOARGS, "Remove the lock's name." },
 	{ "open", (PyCFunction)mutex_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named lock." },
 	{ "__enter__", (PyCFunction)mutex_enter, METH_NOARGS, NULL },
@@ -371,7 +385,7 @@ static PyGetSetDef mutex_getset[] = {
 	{ NULL }
 };
 
-PyTypeObject Mutex_Type = {
+static PyTypeObject Mutex_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Lock",
 	.tp_basicsize = sizeof(MutexObject),
 	.tp_dealloc = (destructor)mutex_dealloc,
@@ -398,16 +412,14 @@ static PyTypeObject RLock_Type = {
 /* ---- Semaphore, BoundedSemaphore, Event, Barrier, Condition ---- */
 
 typedef struct {
-	PyObject_HEAD int closed;
+	SKPY_BASE_FIELDS
 	sk_segment *seg;
 	void *p;
-	unsigned max;      /* BoundedSemaphore: the bound */
-	unsigned parties;  /* Barrier */
-	PyObject *action;  /* Barrier */
-	PyObject *timeout; /* Barrier: default timeout */
-	MutexObject *lock; /* Condition */
-	skpy_life life;
-	PyObject *weakrefs;
+	unsigned max;           /* BoundedSemaphore: the bound */
+	unsigned parties;       /* Barrier */
+	PyObject *action;       /* Barrier */
+	PyObject *timeout;      /* Barrier: default timeout */
+	MutexObject *cond_lock; /* Condition */
 } SyncObject;
 
 static PyTypeObject Semaphore_Type, BoundedSemaphore_Type, Event_Type, Barrier_Type, Condition_Type;
@@ -421,7 +433,7 @@ static void sync_dealloc(SyncObject *s)
 	skpy_life_end(&s->life);
 	Py_CLEAR(s->action);
 	Py_CLEAR(s->timeout);
-	Py_CLEAR(s->lock);
+	Py_CLEAR(s->cond_lock);
 	Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -508,7 +520,7 @@ static PyObject *sem_acquire_impl(SyncObject *s, int block, PyObject *timeout)
 		return NULL;
 	int rc = sk_sem_wait(s->p, 0);
 	if (rc == -EAGAIN && deadline != 0)
-		rc = skpy_wait(sem_fn, s->p, deadline);
+		rc = skpy_wait(s, sem_fn, s->p, deadline);
 	if (rc == -EAGAIN || rc == -ETIMEDOUT)
 		Py_RETURN_FALSE;
 	if (rc)
@@ -647,7 +659,7 @@ static PyObject *event_wait(SyncObject *s, PyObject *args, PyObject *kw)
 	int64_t deadline = skpy_deadline(1, timeout);
 	if (deadline == -2)
 		return NULL;
-	int rc = sk_event_is_set(s->p) ? 0 : skpy_wait(event_fn, s->p, deadline);
+	int rc = sk_event_is_set(s->p) ? 0 : skpy_wait(s, event_fn, s->p, deadline);
 	if (rc == -ETIMEDOUT)
 		Py_RETURN_FALSE;
 	if (rc)
@@ -771,7 +783,7 @@ static PyObject *barrier_wait(SyncObject *s, PyObject *args, PyObject *kw)
 	if (deadline == -2)
 		return NULL;
 	barrier_wait_arg a = { .b = s->p };
-	int idx = skpy_wait(barrier_arrive_fn, &a, deadline);
+	int idx = skpy_wait(s, barrier_arrive_fn, &a, deadline);
 	if (idx == SKPY_EINTR)
 		return NULL;
 	if (idx == -ETIMEDOUT) {
@@ -784,7 +796,7 @@ static PyObject *barrier_wait(SyncObject *s, PyObject *args, PyObject *kw)
 	if (idx < 0)
 		return skpy_raise(idx, s->life.name);
 	if ((unsigned)idx + 1 < s->parties) {
-		int rc = skpy_wait(barrier_await_fn, &a, deadline);
+		int rc = skpy_wait(s, barrier_await_fn, &a, deadline);
 		if (rc == SKPY_EINTR) {
 			sk_barrier_leave(s->p, &a.t, 0); /* the interrupted party withdraws */
 			return NULL;
@@ -892,7 +904,7 @@ static PyObject *cond_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 		Py_DECREF(lock);
 		return NULL;
 	}
-	s->lock = (MutexObject *)lock;
+	s->cond_lock = (MutexObject *)lock;
 	sk_create_opts o = { .flags = skpy_owned_flag(owned || !name) };
 	int rc = sk_cond_create(name, &o, &s->seg, (sk_cond **)&s->p);
 	return sync_finish(s, rc, name, name == NULL);
@@ -909,7 +921,7 @@ static PyObject *cond_open(PyObject *cls, PyObject *args)
 	if (!s)
 		return NULL;
 	Py_INCREF(lock);
-	s->lock = (MutexObject *)lock;
+	s->cond_lock = (MutexObject *)lock;
 	int rc = sk_cond_open(name, &s->seg, (sk_cond **)&s->p);
 	return sync_finish(s, rc, name, 0);
 }
@@ -918,27 +930,27 @@ static PyObject *cond_reduce(SyncObject *s, PyObject *unused)
 {
 	(void)unused;
 	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(s), "open");
-	return open ? Py_BuildValue("N(sO)", open, s->life.name, (PyObject *)s->lock) : NULL;
+	return open ? Py_BuildValue("N(sO)", open, s->life.name, (PyObject *)s->cond_lock) : NULL;
 }
 
 static PyObject *cond_acquire(SyncObject *s, PyObject *args, PyObject *kw)
 {
-	return mutex_acquire(s->lock, args, kw);
+	return mutex_acquire(s->cond_lock, args, kw);
 }
 static PyObject *cond_release(SyncObject *s, PyObject *unused)
 {
 	(void)unused;
-	return mutex_release(s->lock, NULL);
+	return mutex_release(s->cond_lock, NULL);
 }
 static PyObject *cond_enter(SyncObject *s, PyObject *unused)
 {
 	(void)unused;
-	return mutex_enter(s->lock, NULL);
+	return mutex_enter(s->cond_lock, NULL);
 }
 static PyObject *cond_exit(SyncObject *s, PyObject *args)
 {
 	(void)args;
-	return mutex_release(s->lock, NULL);
+	return mutex_release(s->cond_lock, NULL);
 }
 
 typedef struct {
@@ -958,9 +970,9 @@ static PyObject *cond_wait(SyncObject *s, PyObject *args, PyObject *kw)
 	PyObject *timeout = Py_None;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &timeout))
 		return NULL;
-	if (mutex_usable(s->lock))
+	if (mutex_usable(s->cond_lock))
 		return NULL;
-	if (!skpy_mutex_is_owned(s->lock)) {
+	if (!mutex_is_owned(s->cond_lock)) {
 		PyErr_SetString(PyExc_RuntimeError, "cannot wait on un-acquired lock");
 		return NULL;
 	}
@@ -968,31 +980,25 @@ static PyObject *cond_wait(SyncObject *s, PyObject *args, PyObject *kw)
 	if (deadline == -2)
 		return NULL;
 	cond_wait_arg a = { .c = s->p };
-	int rc = sk_cond_begin(a.c, s->lock->m, &a.ticket);
+	int rc = sk_cond_begin(a.c, s->cond_lock->m, &a.ticket);
 	if (rc)
 		return skpy_raise(rc, s->life.name);
-	long saved = skpy_mutex_save(s->lock);
+	long saved = mutex_save(s->cond_lock);
 	/* A zero timeout still releases and retakes the lock, like threading. */
-	PyObject *parent = s->lock->parent;
-	if (parent)
-		((skpy_base *)parent)->busy++;
-	int wrc = deadline == 0 ? sk_cond_sleep(a.c, a.ticket, 0) : skpy_wait(cond_sleep_fn, &a, deadline);
+	PyObject *busy = s->cond_lock->parent ? s->cond_lock->parent : (PyObject *)s->cond_lock;
+	int wrc = deadline == 0 ? sk_cond_sleep(a.c, a.ticket, 0) : skpy_wait(busy, cond_sleep_fn, &a, deadline);
 	/* The lock is taken back whatever happened, as threading does. */
 	int lrc;
-	Py_BEGIN_ALLOW_THREADS
-	lrc = sk_mutex_lock(s->lock->m, -1);
-	Py_END_ALLOW_THREADS
-	if (parent)
-		((skpy_base *)parent)->busy--;
+	SKPY_RELEASED(busy, lrc = sk_mutex_lock(s->cond_lock->m, -1));
 	if (lrc != 0 && lrc != SK_EOWNERDEAD) {
 		if (wrc != SKPY_EINTR)
 			skpy_raise(lrc, s->life.name);
 		return NULL;
 	}
-	skpy_mutex_restore(s->lock, saved);
+	mutex_restore(s->cond_lock, saved);
 	if (lrc == SK_EOWNERDEAD) {
-		s->lock->owner_died = 1;
-		if (mutex_recovered(s->lock))
+		s->cond_lock->owner_died = 1;
+		if (mutex_recovered(s->cond_lock))
 			return NULL;
 	}
 	if (wrc == SKPY_EINTR)
@@ -1010,7 +1016,7 @@ static PyObject *cond_notify(SyncObject *s, PyObject *args, PyObject *kw)
 	int n = 1;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|i", kwlist, &n))
 		return NULL;
-	if (!skpy_mutex_is_owned(s->lock)) {
+	if (!mutex_is_owned(s->cond_lock)) {
 		PyErr_SetString(PyExc_RuntimeError, "cannot notify on un-acquired lock");
 		return NULL;
 	}
@@ -1025,7 +1031,7 @@ static PyObject *cond_notify(SyncObject *s, PyObject *args, PyObject *kw)
 static PyObject *cond_notify_all(SyncObject *s, PyObject *unused)
 {
 	(void)unused;
-	if (!skpy_mutex_is_owned(s->lock)) {
+	if (!mutex_is_owned(s->cond_lock)) {
 		PyErr_SetString(PyExc_RuntimeError, "cannot notify on un-acquired lock");
 		return NULL;
 	}
@@ -1073,8 +1079,8 @@ static PyObject *cond_wait_for(SyncObject *s, PyObject *args, PyObject *kw)
 static PyObject *cond_get_lock(SyncObject *s, void *c)
 {
 	(void)c;
-	Py_INCREF(s->lock);
-	return (PyObject *)s->lock;
+	Py_INCREF(s->cond_lock);
+	return (PyObject *)s->cond_lock;
 }
 
 static PyMethodDef cond_methods[] = {

@@ -1,0 +1,1009 @@
+/*
+ * python/ext/data.c: the objects that map a segment and export its data
+ * through the buffer protocol (Segment: raw bytes, SharedArray: a typed N-d
+ * array, Bits: a bit array), and the segment-level functions of the module
+ * (stat, unlink, gc, list, open_data). Layer: above base.c and sync.c
+ * (a locked array's lock), see base.h.
+ *
+ * Closing an object while buffer views of it (NumPy arrays, memoryviews) are
+ * alive raises BufferError, as mmap and multiprocessing.shared_memory do: the
+ * mapping stays until the last view is gone and close() is called again, or
+ * the object is garbage collected (which cannot happen while views hold it).
+ */
+#include "sync.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- Segment, SharedArray, Bits: objects that export their data ---- */
+
+typedef struct {
+	SKPY_BASE_FIELDS /* lock: a locked array's RLock, made by get_lock() */
+	    int kind;
+	sk_segment *seg; /* raw segments */
+	sk_array *arr;
+	sk_bits *bits;
+	char *data;
+	uint64_t nbytes;
+	int readonly;
+	Py_ssize_t exports;
+	int ndim;
+	Py_ssize_t itemsize;
+	const char *format;
+	sk_dtype dtype;
+	Py_ssize_t shape[SK_MAX_DIMS], strides[SK_MAX_DIMS];
+} DataObject;
+
+static PyTypeObject Segment_Type, SharedArray_Type, Bits_Type;
+static char empty_data[8];
+
+static sk_segment *data_segment(DataObject *d)
+{
+	return d->seg ? d->seg : d->arr ? sk_array_segment(d->arr) : d->bits ? sk_bits_segment(d->bits) : NULL;
+}
+
+static int data_usable(DataObject *d)
+{
+	if (d->closed) {
+		PyErr_SetString(PyExc_ValueError, "operation on a closed shmkit object");
+		return -1;
+	}
+	return 0;
+}
+
+static void data_fill(DataObject *d)
+{
+	sk_segment *seg = data_segment(d);
+	d->readonly = (sk_segment_flags(seg) & SK_RDONLY) != 0;
+	if (d->arr) {
+		d->dtype = sk_array_dtype(d->arr);
+		d->itemsize = (Py_ssize_t)sk_dtype_size(d->dtype);
+		d->format = skpy_dtype_format(d->dtype);
+		d->ndim = sk_array_ndim(d->arr);
+		const uint64_t *sh = sk_array_shape(d->arr);
+		const int64_t *st = sk_array_strides(d->arr);
+		for (int i = 0; i < d->ndim; i++) {
+			d->shape[i] = (Py_ssize_t)sh[i];
+			d->strides[i] = (Py_ssize_t)st[i];
+		}
+		d->data = sk_array_data(d->arr);
+		d->nbytes = sk_array_nbytes(d->arr);
+	} else if (d->bits) {
+		d->dtype = SK_UINT64;
+		d->itemsize = 8;
+		d->format = "Q";
+		d->ndim = 1;
+		d->shape[0] = (Py_ssize_t)((sk_bits_len(d->bits) + 63) / 64);
+		d->strides[0] = 8;
+		d->data = (char *)sk_bits_words(d->bits);
+		d->nbytes = (uint64_t)d->shape[0] * 8;
+	} else {
+		d->dtype = SK_UINT8;
+		d->itemsize = 1;
+		d->format = "B";
+		d->ndim = 1;
+		d->shape[0] = (Py_ssize_t)sk_segment_size(d->seg);
+		d->strides[0] = 1;
+		d->data = sk_segment_data(d->seg);
+		d->nbytes = sk_segment_size(d->seg);
+	}
+	if (!d->data)
+		d->data = empty_data;
+}
+
+static PyObject *data_new(PyTypeObject *type)
+{
+	DataObject *d = (DataObject *)type->tp_alloc(type, 0);
+	return (PyObject *)d;
+}
+
+static void data_release(DataObject *d)
+{
+	if (d->closed)
+		return;
+	d->closed = 1;
+	if (d->seg)
+		sk_segment_close(d->seg);
+	if (d->arr)
+		sk_array_close(d->arr);
+	if (d->bits)
+		sk_bits_close(d->bits);
+	d->seg = NULL;
+	d->arr = NULL;
+	d->bits = NULL;
+	d->data = empty_data;
+	skpy_life_end(&d->life);
+}
+
+static void data_dealloc(DataObject *d)
+{
+	skpy_base_teardown(d);
+	data_release(d);
+	Py_TYPE(d)->tp_free((PyObject *)d);
+}
+
+static PyObject *data_close(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	if (d->closed)
+		Py_RETURN_NONE;
+	if (d->exports > 0) {
+		PyErr_Format(PyExc_BufferError,
+			     "cannot close %s: %zd buffer view(s) of it (NumPy arrays, memoryviews) are still alive",
+			     d->life.name[0] ? d->life.name : "the segment", d->exports);
+		return NULL;
+	}
+	if (skpy_closable(d, "close"))
+		return NULL;
+	data_release(d);
+	Py_RETURN_NONE;
+}
+
+static PyObject *data_unlink(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	return skpy_unlink_named(&d->life);
+}
+
+static PyObject *data_enter(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	if (data_usable(d))
+		return NULL;
+	Py_INCREF(d);
+	return (PyObject *)d;
+}
+
+static PyObject *data_exit(DataObject *d, PyObject *args)
+{
+	(void)args;
+	return data_close(d, NULL);
+}
+
+static PyObject *data_info(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	if (data_usable(d))
+		return NULL;
+	sk_segment_info in;
+	sk_segment_info_get(data_segment(d), &in);
+	return skpy_info_dict(&in);
+}
+
+static PyObject *data_freeze(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	if (data_usable(d))
+		return NULL;
+	if (d->exports > 0) {
+		PyErr_SetString(PyExc_BufferError, "cannot freeze while buffer views are alive (they may be writable)");
+		return NULL;
+	}
+	int rc = sk_segment_freeze(data_segment(d));
+	if (rc)
+		return skpy_raise(rc, d->life.name);
+	data_fill(d);
+	Py_RETURN_NONE;
+}
+
+/* Pickling (spawn, Queue): by name, to be attached again where unpickled. */
+static PyObject *data_reduce(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	if (data_usable(d))
+		return NULL;
+	if (!d->life.name[0]) {
+		PyErr_SetString(PyExc_TypeError, "an anonymous segment cannot be pickled: it has no name to attach by");
+		return NULL;
+	}
+	PyObject *mod = PyImport_ImportModule("shmkit");
+	if (!mod)
+		return NULL;
+	PyObject *fn = PyObject_GetAttrString(mod, "open");
+	Py_DECREF(mod);
+	if (!fn)
+		return NULL;
+	return Py_BuildValue("N(sO)", fn, d->life.name, d->readonly ? Py_True : Py_False);
+}
+
+static int data_getbuffer(DataObject *d, Py_buffer *view, int flags)
+{
+	if (d->closed) {
+		PyErr_SetString(PyExc_BufferError, "the shmkit object is closed");
+		view->obj = NULL;
+		return -1;
+	}
+	if ((flags & PyBUF_WRITABLE) && d->readonly) {
+		PyErr_SetString(PyExc_BufferError, "the segment was opened read-only");
+		view->obj = NULL;
+		return -1;
+	}
+	view->buf = d->data;
+	view->obj = (PyObject *)d;
+	Py_INCREF(d);
+	view->len = (Py_ssize_t)d->nbytes;
+	view->readonly = d->readonly;
+	view->itemsize = d->itemsize;
+	view->format = (flags & PyBUF_FORMAT) ? (char *)d->format : NULL;
+	view->ndim = d->ndim;
+	view->shape = (flags & PyBUF_ND) == PyBUF_ND ? d->shape : NULL;
+	view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? d->strides : NULL;
+	view->suboffsets = NULL;
+	view->internal = NULL; /* without PyBUF_ND the consumer sees plain bytes: the data is C-contiguous */
+	d->exports++;
+	return 0;
+}
+
+static void data_releasebuffer(DataObject *d, Py_buffer *view)
+{
+	(void)view;
+	d->exports--;
+}
+
+static PyBufferProcs data_as_buffer = {
+	(getbufferproc)data_getbuffer,
+	(releasebufferproc)data_releasebuffer,
+};
+
+static PyObject *data_get_name(DataObject *d, void *c)
+{
+	(void)c;
+	return PyUnicode_FromString(d->life.name);
+}
+static PyObject *data_get_nbytes(DataObject *d, void *c)
+{
+	(void)c;
+	if (data_usable(d))
+		return NULL;
+	return PyLong_FromUnsignedLongLong(d->nbytes);
+}
+static PyObject *data_get_readonly(DataObject *d, void *c)
+{
+	(void)c;
+	return PyBool_FromLong(d->readonly);
+}
+static PyObject *data_get_closed(DataObject *d, void *c)
+{
+	(void)c;
+	return PyBool_FromLong(d->closed);
+}
+
+/* Opens or creates with the GIL released: creating reserves every page. */
+typedef struct {
+	int op;
+	const char *name;
+	int flags;
+	sk_dtype dtype;
+	int ndim;
+	uint64_t shape[SK_MAX_DIMS];
+	uint64_t size;
+	sk_create_opts opts;
+	void *out;
+} open_args;
+
+enum { OP_SEG_CREATE, OP_SEG_OPEN, OP_ARR_CREATE, OP_ARR_OPEN, OP_BITS_CREATE, OP_BITS_OPEN };
+
+static int run_open(open_args *a)
+{
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	switch (a->op) {
+	case OP_SEG_CREATE: rc = sk_segment_create(a->name, a->size, &a->opts, (sk_segment **)&a->out); break;
+	case OP_SEG_OPEN: rc = sk_segment_open(a->name, a->flags, (sk_segment **)&a->out); break;
+	case OP_ARR_CREATE:
+		rc = sk_array_create(a->name, a->dtype, a->ndim, a->shape, &a->opts, (sk_array **)&a->out);
+		break;
+	case OP_ARR_OPEN: rc = sk_array_open(a->name, a->flags, (sk_array **)&a->out); break;
+	case OP_BITS_CREATE: rc = sk_bits_create(a->name, a->size, &a->opts, (sk_bits **)&a->out); break;
+	default: rc = sk_bits_open(a->name, a->flags, (sk_bits **)&a->out); break;
+	}
+	Py_END_ALLOW_THREADS
+	return rc;
+}
+
+static PyObject *data_wrap(PyTypeObject *type, open_args *a, int generated)
+{
+	DataObject *d = (DataObject *)data_new(type);
+	if (!d) {
+		switch (a->op) {
+		case OP_SEG_CREATE:
+		case OP_SEG_OPEN: sk_segment_close(a->out); break;
+		case OP_ARR_CREATE:
+		case OP_ARR_OPEN: sk_array_close(a->out); break;
+		default: sk_bits_close(a->out); break;
+		}
+		return NULL;
+	}
+	switch (a->op) {
+	case OP_SEG_CREATE:
+	case OP_SEG_OPEN: d->seg = a->out; break;
+	case OP_ARR_CREATE:
+	case OP_ARR_OPEN: d->arr = a->out; break;
+	default: d->bits = a->out; break;
+	}
+	sk_segment *seg = data_segment(d);
+	skpy_life_init(&d->life, generated, sk_segment_name(seg));
+	data_fill(d);
+	return (PyObject *)d;
+}
+
+static int flags_of(int owned, int anonymous, int huge)
+{
+	return (owned ? SK_CREATE_OWNED : 0) | (anonymous ? SK_CREATE_ANON : 0) | (huge ? SK_CREATE_HUGE : 0);
+}
+
+/* ---- Segment (raw bytes; SharedMemory is built on it) ---- */
+
+static PyObject *segment_create(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	(void)mod;
+	static char *kwlist[] = { "name", "size", "owned", "huge", NULL };
+	PyObject *name_o;
+	unsigned long long size;
+	int owned = 1, huge = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OK|pp", kwlist, &name_o, &size, &owned, &huge))
+		return NULL;
+	open_args a = { .op = OP_SEG_CREATE, .size = size };
+	if (skpy_name_arg(name_o, &a.name))
+		return NULL;
+	a.opts.flags = (uint32_t)flags_of(owned || !a.name, 0, huge);
+	int rc = run_open(&a);
+	if (rc)
+		return skpy_raise(rc, a.name);
+	return data_wrap(&Segment_Type, &a, a.name == NULL);
+}
+
+static PyObject *segment_open(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	(void)mod;
+	static char *kwlist[] = { "name", "readonly", NULL };
+	const char *name;
+	int ro = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+		return NULL;
+	open_args a = { .op = OP_SEG_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
+	int rc = run_open(&a);
+	if (rc)
+		return skpy_raise(rc, name);
+	return data_wrap(&Segment_Type, &a, 0);
+}
+
+/* open_data(name, readonly=False): one open for the kinds that export data:
+ * a Segment, SharedArray or Bits; for any other kind, its name as a str
+ * (shmkit.open then opens it with the right type). */
+static PyObject *open_data(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	(void)mod;
+	static char *kwlist[] = { "name", "readonly", NULL };
+	const char *name;
+	int ro = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+		return NULL;
+	open_args a = { .op = OP_SEG_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
+	int rc = run_open(&a);
+	if (rc)
+		return skpy_raise(rc, name);
+	sk_segment *seg = a.out;
+	int kind = sk_segment_kind(seg);
+	if (kind == SK_KIND_RAW)
+		return data_wrap(&Segment_Type, &a, 0);
+	if (kind == SK_KIND_ARRAY || kind == SK_KIND_BITS) {
+		rc = kind == SK_KIND_ARRAY ? sk_array_wrap(seg, (sk_array **)&a.out)
+					   : sk_bits_wrap(seg, (sk_bits **)&a.out);
+		if (rc) {
+			sk_segment_close(seg);
+			return skpy_raise(rc, name);
+		}
+		a.op = kind == SK_KIND_ARRAY ? OP_ARR_OPEN : OP_BITS_OPEN;
+		return data_wrap(kind == SK_KIND_ARRAY ? &SharedArray_Type : &Bits_Type, &a, 0);
+	}
+	sk_segment_close(seg);
+	return PyUnicode_FromString(sk_kind_name(kind));
+}
+
+static PyObject *segment_get_size(DataObject *d, void *c)
+{
+	(void)c;
+	return PyLong_FromUnsignedLongLong(d->closed ? 0 : d->nbytes);
+}
+
+/* ---- SharedArray ---- */
+
+static PyObject *array_create(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	(void)mod;
+	static char *kwlist[] = { "name", "shape", "dtype", "owned", "locked", "huge", NULL };
+	PyObject *name_o, *shape_o;
+	const char *dt;
+	int owned = 1, locked = 0, huge = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOs|ppp", kwlist, &name_o, &shape_o, &dt, &owned, &locked, &huge))
+		return NULL;
+	open_args a = { .op = OP_ARR_CREATE };
+	if (skpy_name_arg(name_o, &a.name) || skpy_dtype_arg(dt, &a.dtype))
+		return NULL;
+	PyObject *seq = PySequence_Fast(shape_o, "shape must be a sequence of non-negative ints");
+	if (!seq)
+		return NULL;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+	if (n > SK_MAX_DIMS) {
+		Py_DECREF(seq);
+		return PyErr_Format(PyExc_ValueError, "at most %d dimensions", SK_MAX_DIMS);
+	}
+	a.ndim = (int)n;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *it = PyNumber_Index(PySequence_Fast_GET_ITEM(seq, i));
+		long long v = it ? PyLong_AsLongLong(it) : -1;
+		Py_XDECREF(it);
+		if (v < 0) {
+			Py_DECREF(seq);
+			if (!PyErr_Occurred())
+				PyErr_SetString(PyExc_ValueError, "negative dimensions are not allowed");
+			return NULL;
+		}
+		a.shape[i] = (uint64_t)v;
+	}
+	Py_DECREF(seq);
+	a.opts.flags = (uint32_t)flags_of(owned || !a.name, 0, huge) | (locked ? SK_CREATE_LOCKED : 0);
+	int rc = run_open(&a);
+	if (rc)
+		return skpy_raise(rc, a.name);
+	return data_wrap(&SharedArray_Type, &a, a.name == NULL);
+}
+
+static PyObject *array_open(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	(void)mod;
+	static char *kwlist[] = { "name", "readonly", NULL };
+	const char *name;
+	int ro = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+		return NULL;
+	open_args a = { .op = OP_ARR_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
+	int rc = run_open(&a);
+	if (rc)
+		return skpy_raise(rc, name);
+	return data_wrap(&SharedArray_Type, &a, 0);
+}
+
+static PyObject *array_get_dtype(DataObject *d, void *c)
+{
+	(void)c;
+	return skpy_dtype_object(d->dtype);
+}
+static PyObject *array_get_shape(DataObject *d, void *c)
+{
+	(void)c;
+	if (data_usable(d))
+		return NULL;
+	PyObject *t = PyTuple_New(d->ndim);
+	for (int i = 0; t && i < d->ndim; i++)
+		PyTuple_SET_ITEM(t, i, PyLong_FromSsize_t(d->shape[i]));
+	return t;
+}
+static PyObject *array_get_ndim(DataObject *d, void *c)
+{
+	(void)c;
+	return PyLong_FromLong(d->ndim);
+}
+static PyObject *array_get_size(DataObject *d, void *c)
+{
+	(void)c;
+	if (data_usable(d))
+		return NULL;
+	return PyLong_FromUnsignedLongLong(sk_array_size(d->arr));
+}
+static PyObject *array_get_locked(DataObject *d, void *c)
+{
+	(void)c;
+	if (data_usable(d))
+		return NULL;
+	return PyBool_FromLong(sk_array_mutex(d->arr) != NULL);
+}
+
+static Py_ssize_t array_len(DataObject *d)
+{
+	if (data_usable(d))
+		return -1;
+	if (d->ndim == 0) {
+		PyErr_SetString(PyExc_TypeError, "len() of a 0-d array");
+		return -1;
+	}
+	return d->shape[0];
+}
+
+static PyObject *array_get_lock(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	if (data_usable(d))
+		return NULL;
+	sk_mutex *m = sk_array_mutex(d->arr);
+	if (!m) {
+		PyErr_SetString(PyExc_AttributeError, "this array carries no lock (create it with locked=True)");
+		return NULL;
+	}
+	if (!d->lock) {
+		d->lock = skpy_mutex_embedded(m, (PyObject *)d, 1);
+		if (!d->lock)
+			return NULL;
+	}
+	Py_INCREF(d->lock);
+	return d->lock;
+}
+
+static PyObject *array_repr(DataObject *d)
+{
+	if (d->closed)
+		return PyUnicode_FromFormat("<shmkit.SharedArray %s (closed)>", d->life.name);
+	PyObject *shape = array_get_shape(d, NULL);
+	if (!shape)
+		return NULL;
+	PyObject *r = PyUnicode_FromFormat("<shmkit.SharedArray %s shape=%R dtype=%s%s>", d->life.name, shape,
+					   sk_dtype_name(d->dtype), d->readonly ? " readonly" : "");
+	Py_DECREF(shape);
+	return r;
+}
+
+/* ---- Bits ---- */
+
+static PyObject *bits_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "nbits", "name", "owned", "huge", NULL };
+	unsigned long long n;
+	PyObject *name_o = Py_None;
+	int owned = 1, huge = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "K|O$pp", kwlist, &n, &name_o, &owned, &huge))
+		return NULL;
+	open_args a = { .op = OP_BITS_CREATE, .size = n };
+	if (skpy_name_arg(name_o, &a.name))
+		return NULL;
+	a.opts.flags = (uint32_t)flags_of(owned || !a.name, 0, huge);
+	int rc = run_open(&a);
+	if (rc)
+		return skpy_raise(rc, a.name);
+	return data_wrap(type, &a, a.name == NULL);
+}
+
+static PyObject *bits_open(PyObject *cls, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "name", "readonly", NULL };
+	const char *name;
+	int ro = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+		return NULL;
+	open_args a = { .op = OP_BITS_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
+	int rc = run_open(&a);
+	if (rc)
+		return skpy_raise(rc, name);
+	return data_wrap((PyTypeObject *)cls, &a, 0);
+}
+
+static Py_ssize_t bits_len(DataObject *d)
+{
+	if (data_usable(d))
+		return -1;
+	return (Py_ssize_t)sk_bits_len(d->bits);
+}
+
+/* An index argument, negative counting from the end; -1 with an exception. */
+static int bit_index(DataObject *d, PyObject *o, uint64_t *out)
+{
+	if (data_usable(d))
+		return -1;
+	Py_ssize_t i = PyNumber_AsSsize_t(o, PyExc_IndexError);
+	if (i == -1 && PyErr_Occurred())
+		return -1;
+	Py_ssize_t n = (Py_ssize_t)sk_bits_len(d->bits);
+	if (i < 0)
+		i += n;
+	if (i < 0 || i >= n) {
+		PyErr_SetString(PyExc_IndexError, "bit index out of range");
+		return -1;
+	}
+	*out = (uint64_t)i;
+	return 0;
+}
+
+static int bits_check_rc(DataObject *d, int rc)
+{
+	if (rc < 0) {
+		skpy_raise(rc, d->life.name);
+		return -1;
+	}
+	return rc;
+}
+
+static PyObject *bits_getitem(DataObject *d, PyObject *key)
+{
+	uint64_t i;
+	if (bit_index(d, key, &i))
+		return NULL;
+	int rc = bits_check_rc(d, sk_bits_test(d->bits, i));
+	return rc < 0 ? NULL : PyBool_FromLong(rc);
+}
+
+static int bits_setitem(DataObject *d, PyObject *key, PyObject *v)
+{
+	uint64_t i;
+	if (!v) {
+		PyErr_SetString(PyExc_TypeError, "bits cannot be deleted");
+		return -1;
+	}
+	if (bit_index(d, key, &i))
+		return -1;
+	int t = PyObject_IsTrue(v);
+	if (t < 0)
+		return -1;
+	return bits_check_rc(d, t ? sk_bits_set(d->bits, i) : sk_bits_clear(d->bits, i)) < 0 ? -1 : 0;
+}
+
+static PyObject *bits_bitop(DataObject *d, PyObject *arg, int (*op)(sk_bits *, uint64_t))
+{
+	uint64_t i;
+	if (bit_index(d, arg, &i))
+		return NULL;
+	int rc = bits_check_rc(d, op(d->bits, i));
+	return rc < 0 ? NULL : PyBool_FromLong(rc);
+}
+
+static PyObject *bits_test_and_set(DataObject *d, PyObject *arg)
+{
+	return bits_bitop(d, arg, sk_bits_test_and_set);
+}
+static PyObject *bits_test_and_clear(DataObject *d, PyObject *arg)
+{
+	return bits_bitop(d, arg, sk_bits_test_and_clear);
+}
+static PyObject *bits_flip(DataObject *d, PyObject *arg)
+{
+	uint64_t i;
+	if (bit_index(d, arg, &i))
+		return NULL;
+	if (bits_check_rc(d, sk_bits_flip(d->bits, i)) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+/* begin/end arguments: end None means len; both clamp like slices do not:
+ * out of range is an error. */
+static int bit_range(DataObject *d, PyObject *args, PyObject *kw, uint64_t *b, uint64_t *e)
+{
+	static char *kwlist[] = { "begin", "end", NULL };
+	unsigned long long begin = 0;
+	PyObject *end_o = Py_None;
+	if (data_usable(d) || !PyArg_ParseTupleAndKeywords(args, kw, "|KO", kwlist, &begin, &end_o))
+		return -1;
+	uint64_t n = sk_bits_len(d->bits);
+	uint64_t end = n;
+	if (end_o != Py_None) {
+		end = PyLong_AsUnsignedLongLong(end_o);
+		if (end == (uint64_t)-1 && PyErr_Occurred())
+			return -1;
+	}
+	if (begin > end || end > n) {
+		PyErr_Format(PyExc_IndexError, "range [%llu, %llu) is not within the %llu bits", begin,
+			     (unsigned long long)end, (unsigned long long)n);
+		return -1;
+	}
+	*b = begin;
+	*e = end;
+	return 0;
+}
+
+static PyObject *bits_count(DataObject *d, PyObject *args, PyObject *kw)
+{
+	uint64_t b, e;
+	if (bit_range(d, args, kw, &b, &e))
+		return NULL;
+	int64_t c;
+	SKPY_RELEASED(d, c = sk_bits_count(d->bits, b, e));
+	if (c < 0)
+		return skpy_raise((int)c, d->life.name);
+	return PyLong_FromLongLong(c);
+}
+
+static PyObject *bits_range_op(DataObject *d, PyObject *args, PyObject *kw, int set)
+{
+	uint64_t b, e;
+	if (bit_range(d, args, kw, &b, &e))
+		return NULL;
+	int rc;
+	SKPY_RELEASED(d, rc = set ? sk_bits_set_range(d->bits, b, e) : sk_bits_clear_range(d->bits, b, e));
+	if (rc < 0)
+		return skpy_raise(rc, d->life.name);
+	Py_RETURN_NONE;
+}
+static PyObject *bits_set_range(DataObject *d, PyObject *args, PyObject *kw)
+{
+	return bits_range_op(d, args, kw, 1);
+}
+static PyObject *bits_clear_range(DataObject *d, PyObject *args, PyObject *kw)
+{
+	return bits_range_op(d, args, kw, 0);
+}
+
+static PyObject *bits_find(DataObject *d, PyObject *args, int set)
+{
+	unsigned long long from = 0;
+	if (data_usable(d) || !PyArg_ParseTuple(args, "|K", &from))
+		return NULL;
+	int64_t r;
+	SKPY_RELEASED(d, r = set ? sk_bits_find_next_set(d->bits, from) : sk_bits_find_next_clear(d->bits, from));
+	if (r == SK_ENOTFOUND)
+		return PyLong_FromLong(-1);
+	if (r < 0)
+		return skpy_raise((int)r, d->life.name);
+	return PyLong_FromLongLong(r);
+}
+static PyObject *bits_find_next_set(DataObject *d, PyObject *args)
+{
+	return bits_find(d, args, 1);
+}
+static PyObject *bits_find_next_clear(DataObject *d, PyObject *args)
+{
+	return bits_find(d, args, 0);
+}
+
+static PyObject *bits_words(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	if (data_usable(d))
+		return NULL;
+	PyObject *np = skpy_numpy();
+	if (!np)
+		return NULL;
+	return PyObject_CallMethod(np, "asarray", "O", (PyObject *)d);
+}
+
+static PyObject *bits_repr(DataObject *d)
+{
+	if (d->closed)
+		return PyUnicode_FromFormat("<shmkit.Bits %s (closed)>", d->life.name);
+	return PyUnicode_FromFormat("<shmkit.Bits %s len=%llu%s>", d->life.name,
+				    (unsigned long long)sk_bits_len(d->bits), d->readonly ? " readonly" : "");
+}
+
+/* ---- type tables of the three ---- */
+
+#define DATA_COMMON_METHODS                                                                     \
+	{ "close", (PyCFunction)data_close, METH_NOARGS,                                        \
+	  "Unmap. BufferError while NumPy arrays or memoryviews of it are alive." },            \
+	    { "unlink", (PyCFunction)data_unlink, METH_NOARGS,                                  \
+	      "Remove the name; processes that have it keep their mapping." },                  \
+	    { "info", (PyCFunction)data_info, METH_NOARGS, "The segment's header as a dict." }, \
+	    { "freeze", (PyCFunction)data_freeze, METH_NOARGS,                                  \
+	      "Make the segment read-only for good: later read-write opens fail." },            \
+	    { "__enter__", (PyCFunction)data_enter, METH_NOARGS, NULL },                        \
+	    { "__exit__", (PyCFunction)data_exit, METH_VARARGS, NULL },                         \
+	{                                                                                       \
+		"__reduce__", (PyCFunction)data_reduce, METH_NOARGS, NULL                       \
+	}
+
+#define DATA_COMMON_GETSET                                                             \
+	{ "name", (getter)data_get_name, NULL, "segment name", NULL },                 \
+	    { "nbytes", (getter)data_get_nbytes, NULL, "bytes of data", NULL },        \
+	    { "readonly", (getter)data_get_readonly, NULL, "opened read-only", NULL }, \
+	{                                                                              \
+		"closed", (getter)data_get_closed, NULL, "True after close()", NULL    \
+	}
+
+static PyMethodDef segment_methods[] = { DATA_COMMON_METHODS, { NULL } };
+static PyGetSetDef segment_getset[] = { DATA_COMMON_GETSET,
+					{ "size", (getter)segment_get_size, NULL, "bytes of data", NULL },
+					{ NULL } };
+
+static PyMethodDef array_methods[] = { DATA_COMMON_METHODS,
+				       { "get_lock", (PyCFunction)array_get_lock, METH_NOARGS,
+					 "The robust lock carried by a locked array (an RLock)." },
+				       { NULL } };
+static PyGetSetDef array_getset[] = { DATA_COMMON_GETSET,
+				      { "dtype", (getter)array_get_dtype, NULL, "element type", NULL },
+				      { "shape", (getter)array_get_shape, NULL, "extent of each dimension", NULL },
+				      { "ndim", (getter)array_get_ndim, NULL, "number of dimensions", NULL },
+				      { "size", (getter)array_get_size, NULL, "number of elements", NULL },
+				      { "locked", (getter)array_get_locked, NULL, "carries a lock", NULL },
+				      { NULL } };
+static PySequenceMethods array_as_sequence = { .sq_length = (lenfunc)array_len };
+
+static PyMethodDef bits_methods[] = {
+	DATA_COMMON_METHODS,
+	{ "open", (PyCFunction)(void (*)(void))bits_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+	  "Bits.open(name, readonly=False): attach to an existing bit array." },
+	{ "count", (PyCFunction)(void (*)(void))bits_count, METH_VARARGS | METH_KEYWORDS,
+	  "count(begin=0, end=None): set bits in [begin, end)." },
+	{ "set_range", (PyCFunction)(void (*)(void))bits_set_range, METH_VARARGS | METH_KEYWORDS,
+	  "set_range(begin=0, end=None): set every bit of [begin, end)." },
+	{ "clear_range", (PyCFunction)(void (*)(void))bits_clear_range, METH_VARARGS | METH_KEYWORDS,
+	  "clear_range(begin=0, end=None): clear every bit of [begin, end)." },
+	{ "test_and_set", (PyCFunction)bits_test_and_set, METH_O, "Atomically set bit i; return its previous value." },
+	{ "test_and_clear", (PyCFunction)bits_test_and_clear, METH_O,
+	  "Atomically clear bit i; return its previous value." },
+	{ "flip", (PyCFunction)bits_flip, METH_O, "Atomically flip bit i." },
+	{ "find_next_set", (PyCFunction)bits_find_next_set, METH_VARARGS,
+	  "find_next_set(start=0): index of the first set bit >= start, or -1." },
+	{ "find_next_clear", (PyCFunction)bits_find_next_clear, METH_VARARGS,
+	  "find_next_clear(start=0): index of the first clear bit >= start, or -1." },
+	{ "words", (PyCFunction)bits_words, METH_NOARGS,
+	  "A NumPy uint64 array over the words (zero copy; bit i is bit i%64 of word i//64)." },
+	{ NULL }
+};
+static PyGetSetDef bits_getset[] = { DATA_COMMON_GETSET, { NULL } };
+static PySequenceMethods bits_as_sequence = { .sq_length = (lenfunc)bits_len };
+static PyMappingMethods bits_as_mapping = {
+	.mp_length = (lenfunc)bits_len,
+	.mp_subscript = (binaryfunc)bits_getitem,
+	.mp_ass_subscript = (objobjargproc)bits_setitem,
+};
+
+static PyTypeObject Segment_Type = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Segment",
+	.tp_basicsize = sizeof(DataObject),
+	.tp_dealloc = (destructor)data_dealloc,
+	.tp_traverse = skpy_base_traverse,
+	.tp_clear = skpy_base_clear,
+	.tp_as_buffer = &data_as_buffer,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "A raw shared-memory segment (bytes). Made by shmkit._shmkit.segment_create / segment_open.",
+	.tp_weaklistoffset = offsetof(DataObject, weakrefs),
+	.tp_methods = segment_methods,
+	.tp_getset = segment_getset,
+};
+
+static PyTypeObject SharedArray_Type = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.SharedArray",
+	.tp_basicsize = sizeof(DataObject),
+	.tp_dealloc = (destructor)data_dealloc,
+	.tp_traverse = skpy_base_traverse,
+	.tp_clear = skpy_base_clear,
+	.tp_repr = (reprfunc)array_repr,
+	.tp_as_sequence = &array_as_sequence,
+	.tp_as_buffer = &data_as_buffer,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "A typed N-d array in a named segment; numpy.asarray(a) is a zero-copy view.\n"
+		  "Made by shmkit.create() and shmkit.open().",
+	.tp_weaklistoffset = offsetof(DataObject, weakrefs),
+	.tp_methods = array_methods,
+	.tp_getset = array_getset,
+};
+
+static PyTypeObject Bits_Type = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Bits",
+	.tp_basicsize = sizeof(DataObject),
+	.tp_dealloc = (destructor)data_dealloc,
+	.tp_traverse = skpy_base_traverse,
+	.tp_clear = skpy_base_clear,
+	.tp_repr = (reprfunc)bits_repr,
+	.tp_as_sequence = &bits_as_sequence,
+	.tp_as_mapping = &bits_as_mapping,
+	.tp_as_buffer = &data_as_buffer,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "Bits(nbits, name=None, *, owned=True, huge=False): a shared bit array.\n"
+		  "Bits.open(name) attaches. The buffer protocol exports the uint64 words.",
+	.tp_weaklistoffset = offsetof(DataObject, weakrefs),
+	.tp_methods = bits_methods,
+	.tp_getset = bits_getset,
+	.tp_new = bits_tp_new,
+};
+
+/* ---- module functions ---- */
+
+static PyObject *mod_stat(PyObject *mod, PyObject *arg)
+{
+	(void)mod;
+	const char *name = PyUnicode_AsUTF8(arg);
+	if (!name)
+		return NULL;
+	sk_segment_info in;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_segment_stat(name, &in);
+	Py_END_ALLOW_THREADS
+	if (rc)
+		return skpy_raise(rc, name);
+	return skpy_info_dict(&in);
+}
+
+static PyObject *mod_unlink(PyObject *mod, PyObject *arg)
+{
+	(void)mod;
+	const char *name = PyUnicode_AsUTF8(arg);
+	if (!name)
+		return NULL;
+	int rc = sk_segment_unlink(name);
+	if (rc)
+		return skpy_raise(rc, name);
+	Py_RETURN_NONE;
+}
+
+static int gc_report(const char *name, const sk_segment_info *info, void *arg)
+{
+	(void)info;
+	PyObject *s = PyUnicode_FromString(name);
+	if (!s || PyList_Append((PyObject *)arg, s)) {
+		Py_XDECREF(s);
+		return -1;
+	}
+	Py_DECREF(s);
+	return 0;
+}
+
+static PyObject *mod_gc(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	(void)mod;
+	static char *kwlist[] = { "dry_run", NULL };
+	int dry = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|p", kwlist, &dry))
+		return NULL;
+	PyObject *list = PyList_New(0);
+	if (!list)
+		return NULL;
+	int rc = sk_segment_gc(dry ? SK_GC_DRY_RUN : 0, gc_report, list);
+	if (PyErr_Occurred()) {
+		Py_DECREF(list);
+		return NULL;
+	}
+	if (rc < 0) {
+		Py_DECREF(list);
+		return skpy_raise(rc, NULL);
+	}
+	return list;
+}
+
+static int list_fn(const char *name, int status, const sk_segment_info *info, void *arg)
+{
+	(void)info;
+	if (status)
+		return 0;
+	PyObject *s = PyUnicode_FromString(name);
+	if (!s || PyList_Append((PyObject *)arg, s)) {
+		Py_XDECREF(s);
+		return -1;
+	}
+	Py_DECREF(s);
+	return 0;
+}
+
+static PyObject *mod_list(PyObject *mod, PyObject *unused)
+{
+	(void)mod;
+	(void)unused;
+	PyObject *list = PyList_New(0);
+	if (!list)
+		return NULL;
+	int rc = sk_segment_list(list_fn, list);
+	if (PyErr_Occurred()) {
+		Py_DECREF(list);
+		return NULL;
+	}
+	if (rc < 0) {
+		Py_DECREF(list);
+		return skpy_raise(rc, NULL);
+	}
+	return list;
+}
+
+static PyMethodDef data_functions[] = {
+	{ "segment_create", (PyCFunction)(void (*)(void))segment_create, METH_VARARGS | METH_KEYWORDS,
+	  "segment_create(name, size, owned=True, huge=False) -> Segment" },
+	{ "segment_open", (PyCFunction)(void (*)(void))segment_open, METH_VARARGS | METH_KEYWORDS,
+	  "segment_open(name, readonly=False) -> Segment" },
+	{ "array_create", (PyCFunction)(void (*)(void))array_create, METH_VARARGS | METH_KEYWORDS,
+	  "array_create(name, shape, dtype, owned=True, locked=False, huge=False) -> SharedArray" },
+	{ "array_open", (PyCFunction)(void (*)(void))array_open, METH_VARARGS | METH_KEYWORDS,
+	  "array_open(name, readonly=False) -> SharedArray" },
+	{ "open_data", (PyCFunction)(void (*)(void))open_data, METH_VARARGS | METH_KEYWORDS,
+	  "open_data(name, readonly=False) -> Segment, SharedArray or Bits; the kind's name for other kinds" },
+	{ "stat", (PyCFunction)mod_stat, METH_O, "stat(name) -> dict: the validated header of a segment." },
+	{ "unlink", (PyCFunction)mod_unlink, METH_O, "unlink(name): remove a segment's name." },
+	{ "gc", (PyCFunction)(void (*)(void))mod_gc, METH_VARARGS | METH_KEYWORDS,
+	  "gc(dry_run=False) -> names removed: owned segments whose creator died." },
+	{ "list", (PyCFunction)mod_list, METH_NOARGS, "list() -> names of the valid shmkit segments in /dev/shm." },
+	{ NULL }
+};
+
+int skpy_data_init(PyObject *m)
+{
+	if (skpy_add_type(m, &Segment_Type, "Segment") || skpy_add_type(m, &SharedArray_Type, "SharedArray") ||
+	    skpy_add_type(m, &Bits_Type, "Bits"))
+		return -1;
+	return PyModule_AddFunctions(m, data_functions);
+}

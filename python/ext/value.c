@@ -1,0 +1,321 @@
+/*
+ * python/ext/value.c: SharedValue, a shared scalar with an optional robust
+ * lock (shmkit.Value builds on it). Layer: above base.c and sync.c (its
+ * lock), see base.h.
+ */
+#include "sync.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- SharedValue ---- */
+
+typedef struct {
+	SKPY_BASE_FIELDS /* lock: the RLock made by get_lock() */
+	    sk_value *v;
+	sk_dtype dtype;
+	int readonly;
+} ValueObject;
+
+static PyTypeObject SharedValue_Type;
+
+static int value_usable(ValueObject *v)
+{
+	if (v->closed) {
+		PyErr_SetString(PyExc_ValueError, "operation on a closed shmkit value");
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *value_wrap(sk_value *sv, int generated, int readonly)
+{
+	ValueObject *v = (ValueObject *)SharedValue_Type.tp_alloc(&SharedValue_Type, 0);
+	if (!v) {
+		sk_value_close(sv);
+		return NULL;
+	}
+	v->v = sv;
+	v->dtype = sk_value_dtype(sv);
+	v->readonly = readonly;
+	skpy_life_init(&v->life, generated, sk_value_name(sv));
+	return (PyObject *)v;
+}
+
+static PyObject *value_create(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	(void)mod;
+	static char *kwlist[] = { "name", "dtype", "lock", "owned", NULL };
+	PyObject *name_o;
+	const char *dt, *name;
+	int lock = 1, owned = 1;
+	sk_dtype dtype;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "Os|pp", kwlist, &name_o, &dt, &lock, &owned))
+		return NULL;
+	if (skpy_name_arg(name_o, &name) || skpy_dtype_arg(dt, &dtype))
+		return NULL;
+	sk_create_opts o = { .flags = (lock ? 0 : SK_CREATE_RAW) | skpy_owned_flag(owned || !name) };
+	sk_value *sv;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_value_create(name, dtype, &o, &sv);
+	Py_END_ALLOW_THREADS
+	if (rc)
+		return skpy_raise(rc, name);
+	return value_wrap(sv, name == NULL, 0);
+}
+
+static PyObject *value_open(PyObject *mod, PyObject *args, PyObject *kw)
+{
+	(void)mod;
+	static char *kwlist[] = { "name", "readonly", NULL };
+	const char *name;
+	int ro = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+		return NULL;
+	sk_value *sv;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_value_open(name, ro ? SK_RDONLY : SK_RDWR, &sv);
+	Py_END_ALLOW_THREADS
+	if (rc)
+		return skpy_raise(rc, name);
+	return value_wrap(sv, 0, ro);
+}
+
+static void value_release(ValueObject *v)
+{
+	if (v->closed)
+		return;
+	v->closed = 1;
+	sk_value_close(v->v);
+	v->v = NULL;
+	skpy_life_end(&v->life);
+}
+
+static void value_dealloc(ValueObject *v)
+{
+	skpy_base_teardown(v);
+	value_release(v);
+	Py_TYPE(v)->tp_free((PyObject *)v);
+}
+
+/* 1 when this thread holds the value's lock through get_lock(): then get and
+ * set go straight to memory (the lock is an RLock, as in multiprocessing). */
+static int value_held_here(ValueObject *v)
+{
+	return v->lock && skpy_mutex_held_here(v->lock);
+}
+
+static PyObject *value_get(ValueObject *v, void *c)
+{
+	(void)c;
+	if (value_usable(v))
+		return NULL;
+	uint64_t raw = 0;
+	if (value_held_here(v)) {
+		memcpy(&raw, sk_value_ptr(v->v), sk_dtype_size(v->dtype));
+	} else {
+		int rc;
+		SKPY_RELEASED(v, rc = sk_value_get(v->v, &raw));
+		if (rc && rc != SK_EOWNERDEAD)
+			return skpy_raise(rc, v->life.name);
+	}
+	return skpy_elem_to_py(v->dtype, &raw);
+}
+
+static int value_set(ValueObject *v, PyObject *o, void *c)
+{
+	(void)c;
+	if (!o) {
+		PyErr_SetString(PyExc_TypeError, "cannot delete the value");
+		return -1;
+	}
+	if (value_usable(v))
+		return -1;
+	uint64_t raw = 0;
+	if (skpy_elem_from_py(v->dtype, o, &raw))
+		return -1;
+	if (value_held_here(v)) {
+		memcpy(sk_value_ptr(v->v), &raw, sk_dtype_size(v->dtype));
+		return 0;
+	}
+	int rc;
+	SKPY_RELEASED(v, rc = sk_value_set(v->v, &raw));
+	if (rc && rc != SK_EOWNERDEAD) {
+		skpy_raise(rc, v->life.name);
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *value_add(ValueObject *v, PyObject *delta)
+{
+	if (value_usable(v))
+		return NULL;
+	if (value_held_here(v)) {
+		PyErr_SetString(PyExc_RuntimeError,
+				"add() takes the value's lock itself: call it without holding get_lock()");
+		return NULL;
+	}
+	uint64_t d = 0, old = 0;
+	if (skpy_elem_from_py(v->dtype, delta, &d))
+		return NULL;
+	int rc;
+	SKPY_RELEASED(v, rc = sk_value_add(v->v, &d, &old));
+	if (rc && rc != SK_EOWNERDEAD)
+		return skpy_raise(rc, v->life.name);
+	return skpy_elem_to_py(v->dtype, &old);
+}
+
+static PyObject *value_cas(ValueObject *v, PyObject *args)
+{
+	PyObject *exp_o, *des_o;
+	if (value_usable(v) || !PyArg_ParseTuple(args, "OO", &exp_o, &des_o))
+		return NULL;
+	if (value_held_here(v)) {
+		PyErr_SetString(PyExc_RuntimeError,
+				"compare_and_swap() takes the value's lock itself: call it without holding get_lock()");
+		return NULL;
+	}
+	uint64_t e = 0, d = 0;
+	if (skpy_elem_from_py(v->dtype, exp_o, &e) || skpy_elem_from_py(v->dtype, des_o, &d))
+		return NULL;
+	int rc;
+	SKPY_RELEASED(v, rc = sk_value_cas(v->v, &e, &d));
+	if (rc < 0 && rc != SK_EOWNERDEAD)
+		return skpy_raise(rc, v->life.name);
+	return Py_BuildValue("(ON)", rc == 1 ? Py_True : Py_False, skpy_elem_to_py(v->dtype, &e));
+}
+
+static PyObject *value_get_lock(ValueObject *v, PyObject *unused)
+{
+	(void)unused;
+	if (value_usable(v))
+		return NULL;
+	sk_mutex *m = sk_value_mutex(v->v);
+	if (!m) {
+		PyErr_SetString(PyExc_AttributeError, "this value was made with lock=False: it has no lock");
+		return NULL;
+	}
+	if (!v->lock) {
+		v->lock = skpy_mutex_embedded(m, (PyObject *)v, 1);
+		if (!v->lock)
+			return NULL;
+	}
+	Py_INCREF(v->lock);
+	return v->lock;
+}
+
+static PyObject *value_close(ValueObject *v, PyObject *unused)
+{
+	(void)unused;
+	if (skpy_closable(v, "close"))
+		return NULL;
+	value_release(v);
+	Py_RETURN_NONE;
+}
+
+static PyObject *value_unlink(ValueObject *v, PyObject *unused)
+{
+	(void)unused;
+	return skpy_unlink_named(&v->life);
+}
+
+static PyObject *value_reduce(ValueObject *v, PyObject *unused)
+{
+	(void)unused;
+	if (value_usable(v))
+		return NULL;
+	PyObject *mod = PyImport_ImportModule("shmkit._shmkit");
+	if (!mod)
+		return NULL;
+	PyObject *fn = PyObject_GetAttrString(mod, "value_open");
+	Py_DECREF(mod);
+	if (!fn)
+		return NULL;
+	return Py_BuildValue("N(sO)", fn, v->life.name, v->readonly ? Py_True : Py_False);
+}
+
+static PyObject *value_repr(ValueObject *v)
+{
+	if (v->closed)
+		return PyUnicode_FromFormat("<shmkit.SharedValue %s (closed)>", v->life.name);
+	PyObject *val = value_get(v, NULL);
+	if (!val)
+		return NULL;
+	PyObject *r = PyUnicode_FromFormat("<shmkit.SharedValue %s %s %R>", v->life.name, sk_dtype_name(v->dtype), val);
+	Py_DECREF(val);
+	return r;
+}
+
+static PyObject *value_get_name(ValueObject *v, void *c)
+{
+	(void)c;
+	return PyUnicode_FromString(v->life.name);
+}
+static PyObject *value_get_dtype(ValueObject *v, void *c)
+{
+	(void)c;
+	return skpy_dtype_object(v->dtype);
+}
+
+static PyObject *value_enter(ValueObject *v, PyObject *unused)
+{
+	(void)unused;
+	Py_INCREF(v);
+	return (PyObject *)v;
+}
+static PyObject *value_exit(ValueObject *v, PyObject *args)
+{
+	(void)args;
+	return value_close(v, NULL);
+}
+
+static PyMethodDef value_methods[] = {
+	{ "get_lock", (PyCFunction)value_get_lock, METH_NOARGS,
+	  "The value's robust lock (an RLock); .value inside it reads and writes directly." },
+	{ "add", (PyCFunction)value_add, METH_O, "Atomically add delta; return the old value." },
+	{ "compare_and_swap", (PyCFunction)value_cas, METH_VARARGS,
+	  "compare_and_swap(expected, desired) -> (swapped, value seen)." },
+	{ "close", (PyCFunction)value_close, METH_NOARGS, "Unmap." },
+	{ "unlink", (PyCFunction)value_unlink, METH_NOARGS, "Remove the name." },
+	{ "__enter__", (PyCFunction)value_enter, METH_NOARGS, NULL },
+	{ "__exit__", (PyCFunction)value_exit, METH_VARARGS, NULL },
+	{ "__reduce__", (PyCFunction)value_reduce, METH_NOARGS, NULL },
+	{ NULL }
+};
+static PyGetSetDef value_getset[] = { { "value", (getter)value_get, (setter)value_set,
+					"the shared scalar (read and written under its lock)", NULL },
+				      { "name", (getter)value_get_name, NULL, "segment name", NULL },
+				      { "dtype", (getter)value_get_dtype, NULL, "element type", NULL },
+				      { NULL } };
+
+static PyTypeObject SharedValue_Type = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.SharedValue",
+	.tp_basicsize = sizeof(ValueObject),
+	.tp_dealloc = (destructor)value_dealloc,
+	.tp_traverse = skpy_base_traverse,
+	.tp_clear = skpy_base_clear,
+	.tp_repr = (reprfunc)value_repr,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "A shared scalar in a named segment; made by shmkit.Value().",
+	.tp_weaklistoffset = offsetof(ValueObject, weakrefs),
+	.tp_methods = value_methods,
+	.tp_getset = value_getset,
+};
+
+static PyMethodDef value_functions[] = {
+	{ "value_create", (PyCFunction)(void (*)(void))value_create, METH_VARARGS | METH_KEYWORDS,
+	  "value_create(name, dtype, lock=True, owned=True) -> SharedValue" },
+	{ "value_open", (PyCFunction)(void (*)(void))value_open, METH_VARARGS | METH_KEYWORDS,
+	  "value_open(name, readonly=False) -> SharedValue" },
+	{ NULL }
+};
+
+int skpy_value_init(PyObject *m)
+{
+	if (skpy_add_type(m, &SharedValue_Type, "SharedValue"))
+		return -1;
+	return PyModule_AddFunctions(m, value_functions);
+}
