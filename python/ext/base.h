@@ -99,10 +99,10 @@ void skpy_life_end(skpy_life *l);
 	int held;           /* holds of its embedded lock by threads of this process */       \
 	PyObject *lock;     /* the lock object made by get_lock(), which refers back here */  \
 	PyObject *weakrefs; /* for weakref.finalize and friends */                            \
-	skpy_life life;     /* name, and whether this process removes it at close */
+	skpy_life life      /* name, and whether this process removes it at close */
 
 typedef struct skpy_base {
-	SKPY_BASE_FIELDS
+	SKPY_BASE_FIELDS;
 } skpy_base;
 
 /* Runs stmt with the GIL released while obj counts as busy (the one way a

@@ -18,8 +18,8 @@
 /* ---- Segment, SharedArray, Bits: objects that export their data ---- */
 
 typedef struct {
-	SKPY_BASE_FIELDS /* lock: a locked array's RLock, made by get_lock() */
-	    int kind;
+	SKPY_BASE_FIELDS; /* lock: a locked array's RLock, made by get_lock() */
+	int kind;
 	sk_segment *seg; /* raw segments */
 	sk_array *arr;
 	sk_bits *bits;
@@ -179,6 +179,8 @@ static PyObject *data_freeze(DataObject *d, PyObject *unused)
 		PyErr_SetString(PyExc_BufferError, "cannot freeze while buffer views are alive (they may be writable)");
 		return NULL;
 	}
+	if (skpy_closable(d, "freeze")) /* the remap would pull the memory from under them */
+		return NULL;
 	int rc = sk_segment_freeze(data_segment(d));
 	if (rc)
 		return skpy_raise(rc, d->life.name);
@@ -339,9 +341,9 @@ static PyObject *segment_create(PyObject *mod, PyObject *args, PyObject *kw)
 	(void)mod;
 	static char *kwlist[] = { "name", "size", "owned", "huge", NULL };
 	PyObject *name_o;
-	unsigned long long size;
+	uint64_t size;
 	int owned = 1, huge = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OK|pp", kwlist, &name_o, &size, &owned, &huge))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO&|pp", kwlist, &name_o, skpy_u64_conv, &size, &owned, &huge))
 		return NULL;
 	open_args a = { .op = OP_SEG_CREATE, .size = size };
 	if (skpy_name_arg(name_o, &a.name))
@@ -548,10 +550,10 @@ static PyObject *array_repr(DataObject *d)
 static PyObject *bits_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "nbits", "name", "owned", "huge", NULL };
-	unsigned long long n;
+	uint64_t n;
 	PyObject *name_o = Py_None;
 	int owned = 1, huge = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "K|O$pp", kwlist, &n, &name_o, &owned, &huge))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O$pp", kwlist, skpy_u64_conv, &n, &name_o, &owned, &huge))
 		return NULL;
 	open_args a = { .op = OP_BITS_CREATE, .size = n };
 	if (skpy_name_arg(name_o, &a.name))
@@ -668,20 +670,17 @@ static PyObject *bits_flip(DataObject *d, PyObject *arg)
 static int bit_range(DataObject *d, PyObject *args, PyObject *kw, uint64_t *b, uint64_t *e)
 {
 	static char *kwlist[] = { "begin", "end", NULL };
-	unsigned long long begin = 0;
+	uint64_t begin = 0;
 	PyObject *end_o = Py_None;
-	if (data_usable(d) || !PyArg_ParseTupleAndKeywords(args, kw, "|KO", kwlist, &begin, &end_o))
+	if (data_usable(d) || !PyArg_ParseTupleAndKeywords(args, kw, "|O&O", kwlist, skpy_u64_conv, &begin, &end_o))
 		return -1;
 	uint64_t n = sk_bits_len(d->bits);
 	uint64_t end = n;
-	if (end_o != Py_None) {
-		end = PyLong_AsUnsignedLongLong(end_o);
-		if (end == (uint64_t)-1 && PyErr_Occurred())
-			return -1;
-	}
+	if (end_o != Py_None && !skpy_u64_conv(end_o, &end))
+		return -1;
 	if (begin > end || end > n) {
-		PyErr_Format(PyExc_IndexError, "range [%llu, %llu) is not within the %llu bits", begin,
-			     (unsigned long long)end, (unsigned long long)n);
+		PyErr_Format(PyExc_IndexError, "range [%llu, %llu) is not within the %llu bits",
+			     (unsigned long long)begin, (unsigned long long)end, (unsigned long long)n);
 		return -1;
 	}
 	*b = begin;
@@ -723,8 +722,8 @@ static PyObject *bits_clear_range(DataObject *d, PyObject *args, PyObject *kw)
 
 static PyObject *bits_find(DataObject *d, PyObject *args, int set)
 {
-	unsigned long long from = 0;
-	if (data_usable(d) || !PyArg_ParseTuple(args, "|K", &from))
+	uint64_t from = 0;
+	if (data_usable(d) || !PyArg_ParseTuple(args, "|O&", skpy_u64_conv, &from))
 		return NULL;
 	int64_t r;
 	SKPY_RELEASED(d, r = set ? sk_bits_find_next_set(d->bits, from) : sk_bits_find_next_clear(d->bits, from));
@@ -889,8 +888,8 @@ static PyTypeObject Bits_Type = {
 static PyObject *mod_stat(PyObject *mod, PyObject *arg)
 {
 	(void)mod;
-	const char *name = PyUnicode_AsUTF8(arg);
-	if (!name)
+	const char *name;
+	if (!skpy_strname_conv(arg, &name))
 		return NULL;
 	sk_segment_info in;
 	int rc;
@@ -905,8 +904,8 @@ static PyObject *mod_stat(PyObject *mod, PyObject *arg)
 static PyObject *mod_unlink(PyObject *mod, PyObject *arg)
 {
 	(void)mod;
-	const char *name = PyUnicode_AsUTF8(arg);
-	if (!name)
+	const char *name;
+	if (!skpy_strname_conv(arg, &name))
 		return NULL;
 	int rc = sk_segment_unlink(name);
 	if (rc)

@@ -22,8 +22,9 @@
 #define SMALL            16384 /* messages up to this size are copied with the GIL held, then released */
 
 typedef struct {
-	SKPY_BASE_FIELDS /* lock: always NULL, a queue hands out no lock */
-	    sk_queue *q;
+	SKPY_BASE_FIELDS; /* lock: always NULL, a queue hands out no lock */
+	sk_queue *q;
+	sk_segment *view; /* the same queue mapped read-only: counters without its lock */
 	uint64_t capacity, max_msg;
 } QueueObject;
 
@@ -60,70 +61,82 @@ static PyObject *q_raise(QueueObject *q, int rc, int put, size_t len)
 	return skpy_raise(rc, q->life.name);
 }
 
+/* After a create or open: the read-only view that qsize, empty, full, stats
+ * and repr read without waiting for the queue's lock (a stopped peer holding
+ * it cannot freeze them), and the fixed sizes. 0, or -1 with the queue closed
+ * and an exception set. */
+static int queue_attached(QueueObject *q, const char *name, int generated)
+{
+	skpy_life_init(&q->life, generated, name);
+	int rc;
+	sk_queue_stats st;
+	SKPY_RELEASED(q, rc = sk_segment_open(q->life.name, SK_RDONLY, &q->view));
+	if (!rc)
+		rc = sk_queue_stats_peek(q->view, &st);
+	if (rc) {
+		skpy_raise(rc, q->life.name);
+		return -1;
+	}
+	q->capacity = st.capacity;
+	q->max_msg = st.max_msg;
+	return 0;
+}
+
 static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "name", "capacity", "max_msg", "owned", NULL };
 	PyObject *name_o = Py_None, *max_o = Py_None;
-	unsigned long long cap = DEFAULT_CAPACITY;
+	uint64_t cap = DEFAULT_CAPACITY;
 	int owned = 1;
 	const char *name;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OKO$p", kwlist, &name_o, &cap, &max_o, &owned) ||
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO&O$p", kwlist, &name_o, skpy_u64_conv, &cap, &max_o, &owned) ||
 	    skpy_name_arg(name_o, &name))
 		return NULL;
-	unsigned long long max_msg = cap / 2;
-	if (max_o != Py_None) {
-		max_msg = PyLong_AsUnsignedLongLong(max_o);
-		if (max_msg == (unsigned long long)-1 && PyErr_Occurred())
-			return NULL;
-	}
-	if (cap < 64 || max_msg + 8 > cap)
-		return PyErr_Format(
-		    PyExc_ValueError,
-		    "capacity must be at least 64 bytes and hold max_msg + 8 (capacity %llu, max_msg %llu)", cap,
-		    max_msg);
+	uint64_t max_msg = cap / 2;
+	if (max_o != Py_None && !skpy_u64_conv(max_o, &max_msg))
+		return NULL;
+	if (cap < 64 || cap > (UINT64_C(1) << 40) || max_msg + 8 > cap)
+		return PyErr_Format(PyExc_ValueError,
+				    "capacity must be 64 bytes to 1 TiB and hold max_msg + 8 (capacity %llu, "
+				    "max_msg %llu)",
+				    (unsigned long long)cap, (unsigned long long)max_msg);
 	QueueObject *q = (QueueObject *)type->tp_alloc(type, 0);
 	if (!q)
 		return NULL;
 	sk_create_opts o = { .flags = skpy_owned_flag(owned || !name) };
 	int rc;
-	Py_BEGIN_ALLOW_THREADS
-	rc = sk_queue_create(name, cap, max_msg, &o, &q->q);
-	Py_END_ALLOW_THREADS
+	SKPY_RELEASED(q, rc = sk_queue_create(name, cap, max_msg, &o, &q->q));
 	if (rc) {
 		q->closed = 1;
 		Py_DECREF(q);
 		return skpy_raise(rc, name);
 	}
-	skpy_life_init(&q->life, name == NULL, sk_queue_name(q->q));
-	sk_queue_stats st;
-	sk_queue_stats_get(q->q, &st);
-	q->capacity = st.capacity;
-	q->max_msg = st.max_msg;
+	if (queue_attached(q, sk_queue_name(q->q), name == NULL)) {
+		Py_DECREF(q);
+		return NULL;
+	}
 	return (PyObject *)q;
 }
 
 static PyObject *queue_open(PyObject *cls, PyObject *args)
 {
 	const char *name;
-	if (!PyArg_ParseTuple(args, "s", &name))
+	if (!PyArg_ParseTuple(args, "O&", skpy_strname_conv, &name))
 		return NULL;
 	QueueObject *q = (QueueObject *)((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
 	if (!q)
 		return NULL;
 	int rc;
-	Py_BEGIN_ALLOW_THREADS
-	rc = sk_queue_open(name, &q->q);
-	Py_END_ALLOW_THREADS
+	SKPY_RELEASED(q, rc = sk_queue_open(name, &q->q));
 	if (rc) {
 		q->closed = 1;
 		Py_DECREF(q);
 		return skpy_raise(rc, name);
 	}
-	skpy_life_init(&q->life, 0, name);
-	sk_queue_stats st;
-	sk_queue_stats_get(q->q, &st);
-	q->capacity = st.capacity;
-	q->max_msg = st.max_msg;
+	if (queue_attached(q, name, 0)) {
+		Py_DECREF(q);
+		return NULL;
+	}
 	return (PyObject *)q;
 }
 
@@ -133,7 +146,9 @@ static void queue_release(QueueObject *q)
 		return;
 	q->closed = 1;
 	sk_queue_close(q->q);
+	sk_segment_close(q->view);
 	q->q = NULL;
+	q->view = NULL;
 	skpy_life_end(&q->life);
 }
 
@@ -567,7 +582,7 @@ static int stats_of(QueueObject *q, sk_queue_stats *st)
 {
 	if (q_usable(q))
 		return -1;
-	int rc = sk_queue_stats_get(q->q, st);
+	int rc = sk_queue_stats_peek(q->view, st);
 	if (rc) {
 		skpy_raise(rc, q->life.name);
 		return -1;
@@ -623,7 +638,8 @@ static PyObject *queue_shutdown(QueueObject *q, PyObject *unused)
 	(void)unused;
 	if (q_usable(q))
 		return NULL;
-	int rc = sk_queue_shutdown(q->q);
+	int rc;
+	SKPY_RELEASED(q, rc = sk_queue_shutdown(q->q));
 	if (rc)
 		return skpy_raise(rc, q->life.name);
 	Py_RETURN_NONE;

@@ -24,7 +24,7 @@
 /* ---- Lock and RLock ---- */
 
 typedef struct MutexObject {
-	SKPY_BASE_FIELDS
+	SKPY_BASE_FIELDS;
 	sk_segment *seg;  /* named locks: their own segment */
 	sk_mutex *m;      /* the lock itself */
 	PyObject *parent; /* embedded locks: the object whose segment holds it */
@@ -412,7 +412,7 @@ static PyTypeObject RLock_Type = {
 /* ---- Semaphore, BoundedSemaphore, Event, Barrier, Condition ---- */
 
 typedef struct {
-	SKPY_BASE_FIELDS
+	SKPY_BASE_FIELDS;
 	sk_segment *seg;
 	void *p;
 	unsigned max;           /* BoundedSemaphore: the bound */

@@ -11,8 +11,8 @@
 /* ---- SharedValue ---- */
 
 typedef struct {
-	SKPY_BASE_FIELDS /* lock: the RLock made by get_lock() */
-	    sk_value *v;
+	SKPY_BASE_FIELDS; /* lock: the RLock made by get_lock() */
+	sk_value *v;
 	sk_dtype dtype;
 	int readonly;
 } ValueObject;
@@ -107,20 +107,124 @@ static int value_held_here(ValueObject *v)
 	return v->lock && skpy_mutex_held_here(v->lock);
 }
 
+/* The operations, done in place on the element while the value's lock is
+ * held (or as the library's atomics for a value without a lock). */
+enum { OP_GET, OP_SET, OP_ADD, OP_CAS };
+
+static int add_in_place(sk_dtype d, void *p, const void *delta, void *old)
+{
+	size_t sz = sk_dtype_size(d);
+	memcpy(old, p, sz);
+	switch (d) {
+	case SK_BOOL: return -EINVAL;
+	case SK_FLOAT32: {
+		float a, b;
+		memcpy(&a, p, 4);
+		memcpy(&b, delta, 4);
+		a += b;
+		memcpy(p, &a, 4);
+		return 0;
+	}
+	case SK_FLOAT64: {
+		double a, b;
+		memcpy(&a, p, 8);
+		memcpy(&b, delta, 8);
+		a += b;
+		memcpy(p, &a, 8);
+		return 0;
+	}
+	default: {
+		/* Two's complement: unsigned addition wraps the same way the atomics do. */
+		uint64_t a = 0, b = 0;
+		memcpy(&a, p, sz);
+		memcpy(&b, delta, sz);
+		a += b;
+		memcpy(p, &a, sz);
+		return 0;
+	}
+	}
+}
+
+static int value_lock_fn(void *arg, int64_t slice)
+{
+	return sk_value_lock((sk_value *)arg, slice);
+}
+
+/* Runs op; io is the element in (set, add's delta, cas's expected) and out
+ * (get, add's old value, cas's seen value), desired for cas. Returns 0 or 1
+ * (cas: swapped), or -1 with an exception set. A lock taken over from a dead
+ * holder is made consistent (a scalar is never half written) and reported
+ * with OwnerDiedWarning: an update the holder made under get_lock() may be
+ * half done. The wait releases the GIL and honours Ctrl-C within 50 ms. */
+static int value_op(ValueObject *v, int op, void *io, const void *desired)
+{
+	if (!sk_value_mutex(v->v)) {
+		int rc = op == OP_GET   ? sk_value_get(v->v, io)
+			 : op == OP_SET ? sk_value_set(v->v, io)
+			 : op == OP_ADD ? sk_value_add(v->v, io, io)
+					: sk_value_cas(v->v, io, desired);
+		if (rc < 0) {
+			skpy_raise(rc, v->life.name);
+			return -1;
+		}
+		return rc;
+	}
+	int rc = sk_value_lock(v->v, 0);
+	if (rc == -ETIMEDOUT || rc == -EBUSY || rc == -EAGAIN)
+		rc = skpy_wait(v, value_lock_fn, v->v, -1);
+	if (rc == -EDEADLK) {
+		PyErr_SetString(PyExc_RuntimeError, "this thread holds the value's lock through another handle");
+		return -1;
+	}
+	if (rc && rc != SK_EOWNERDEAD) {
+		skpy_raise(rc, v->life.name);
+		return -1;
+	}
+	int died = rc == SK_EOWNERDEAD, r = 0;
+	void *p = sk_value_ptr(v->v);
+	size_t sz = sk_dtype_size(v->dtype);
+	switch (op) {
+	case OP_GET: memcpy(io, p, sz); break;
+	case OP_SET: memcpy(p, io, sz); break;
+	case OP_ADD: {
+		uint64_t old = 0;
+		r = add_in_place(v->dtype, p, io, &old);
+		memcpy(io, &old, sz);
+		break;
+	}
+	default:
+		if (memcmp(p, io, sz) == 0) {
+			memcpy(p, desired, sz);
+			r = 1;
+		} else {
+			memcpy(io, p, sz);
+		}
+	}
+	if (died)
+		sk_value_consistent(v->v);
+	sk_value_unlock(v->v);
+	if (r < 0) {
+		skpy_raise(r, v->life.name);
+		return -1;
+	}
+	if (died && PyErr_WarnFormat(skpy_OwnerDiedWarning, 1,
+				     "the previous holder of value %s's lock died holding it; the operation was done, "
+				     "but an update it made under get_lock() may be half done",
+				     v->life.name) < 0)
+		return -1;
+	return r;
+}
+
 static PyObject *value_get(ValueObject *v, void *c)
 {
 	(void)c;
 	if (value_usable(v))
 		return NULL;
 	uint64_t raw = 0;
-	if (value_held_here(v)) {
+	if (value_held_here(v))
 		memcpy(&raw, sk_value_ptr(v->v), sk_dtype_size(v->dtype));
-	} else {
-		int rc;
-		SKPY_RELEASED(v, rc = sk_value_get(v->v, &raw));
-		if (rc && rc != SK_EOWNERDEAD)
-			return skpy_raise(rc, v->life.name);
-	}
+	else if (value_op(v, OP_GET, &raw, NULL) < 0)
+		return NULL;
 	return skpy_elem_to_py(v->dtype, &raw);
 }
 
@@ -140,13 +244,7 @@ static int value_set(ValueObject *v, PyObject *o, void *c)
 		memcpy(sk_value_ptr(v->v), &raw, sk_dtype_size(v->dtype));
 		return 0;
 	}
-	int rc;
-	SKPY_RELEASED(v, rc = sk_value_set(v->v, &raw));
-	if (rc && rc != SK_EOWNERDEAD) {
-		skpy_raise(rc, v->life.name);
-		return -1;
-	}
-	return 0;
+	return value_op(v, OP_SET, &raw, NULL) < 0 ? -1 : 0;
 }
 
 static PyObject *value_add(ValueObject *v, PyObject *delta)
@@ -158,14 +256,10 @@ static PyObject *value_add(ValueObject *v, PyObject *delta)
 				"add() takes the value's lock itself: call it without holding get_lock()");
 		return NULL;
 	}
-	uint64_t d = 0, old = 0;
-	if (skpy_elem_from_py(v->dtype, delta, &d))
+	uint64_t d = 0;
+	if (skpy_elem_from_py(v->dtype, delta, &d) || value_op(v, OP_ADD, &d, NULL) < 0)
 		return NULL;
-	int rc;
-	SKPY_RELEASED(v, rc = sk_value_add(v->v, &d, &old));
-	if (rc && rc != SK_EOWNERDEAD)
-		return skpy_raise(rc, v->life.name);
-	return skpy_elem_to_py(v->dtype, &old);
+	return skpy_elem_to_py(v->dtype, &d);
 }
 
 static PyObject *value_cas(ValueObject *v, PyObject *args)
@@ -181,10 +275,9 @@ static PyObject *value_cas(ValueObject *v, PyObject *args)
 	uint64_t e = 0, d = 0;
 	if (skpy_elem_from_py(v->dtype, exp_o, &e) || skpy_elem_from_py(v->dtype, des_o, &d))
 		return NULL;
-	int rc;
-	SKPY_RELEASED(v, rc = sk_value_cas(v->v, &e, &d));
-	if (rc < 0 && rc != SK_EOWNERDEAD)
-		return skpy_raise(rc, v->life.name);
+	int rc = value_op(v, OP_CAS, &e, &d);
+	if (rc < 0)
+		return NULL;
 	return Py_BuildValue("(ON)", rc == 1 ? Py_True : Py_False, skpy_elem_to_py(v->dtype, &e));
 }
 

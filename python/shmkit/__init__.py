@@ -321,7 +321,11 @@ class SynchronizedArray:
 
     def close(self):
         self._mv.release()
-        self._arr.close()
+        try:
+            self._arr.close()
+        except BaseException:
+            self._mv = memoryview(self._arr)  # refused (a thread holds the lock): still usable
+            raise
 
     def __reduce__(self):
         return (_reopen_array, (self._arr.name,))

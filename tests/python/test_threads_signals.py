@@ -1,0 +1,244 @@
+"""Threads, signals and hostile arguments (issue 12): close() and freeze()
+refuse while another thread is inside the object or holds its lock, waits
+that a stopped peer could stretch forever stay interruptible, names with a
+NUL are refused, and 64-bit sizes never wrap.
+
+Each crash case runs in a child interpreter, so that the SIGSEGV the old code
+died of fails the test instead of killing pytest."""
+import ctypes
+import multiprocessing as mp
+import os
+import queue
+import time
+
+import pytest
+
+import shmkit
+from conftest import BIN, kill, run_python
+
+fork = mp.get_context("fork")
+
+CLOSE_WHILE_HELD = """
+import sys, threading, time, shmkit
+kind = sys.argv[1]
+if kind == 'value':
+    obj = shmkit.Value('q', 5)
+    target = obj
+else:
+    obj = shmkit.Array('q', 1000)
+    target = obj
+lock = obj.get_lock()
+held, done = threading.Event(), threading.Event()
+def holder():
+    with lock:
+        held.set()
+        done.wait(10)
+        if kind == 'value':
+            obj.value = 6   # writes through the mapping while holding the lock
+        else:
+            obj[0] = 6
+t = threading.Thread(target=holder)
+t.start()
+held.wait(10)
+try:
+    target.close()
+    print('closed')
+except RuntimeError as e:
+    print('refused:', e)
+done.set()
+t.join()
+target.close()   # free now: closes
+print('end')
+"""
+
+
+@pytest.mark.parametrize("kind", ["value", "array"])
+def test_close_refused_while_another_thread_holds_the_lock(kind):
+    r = run_python(CLOSE_WHILE_HELD, kind)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)  # main: SIGSEGV (-11)
+    assert "refused: cannot close while a thread holds its lock" in r.stdout
+    assert r.stdout.strip().endswith("end")
+
+
+FREEZE_WHILE_BUSY = """
+import sys, threading, time, shmkit
+b = shmkit.Bits(1 << 31)
+stop = threading.Event()
+calls = [0]
+def writer():
+    while not stop.is_set():
+        try:
+            b.set_range(0, len(b))
+        except shmkit.Error:      # frozen between two calls: read-only, refused
+            break
+        calls[0] += 1
+t = threading.Thread(target=writer)
+t.start()
+while calls[0] == 0:
+    time.sleep(0.001)
+refused = 0
+end = time.monotonic() + 5
+while time.monotonic() < end:
+    try:
+        b.freeze()
+        break
+    except RuntimeError as e:
+        refused += 1
+        assert 'cannot freeze' in str(e), e
+stop.set()
+t.join()
+print('refused', refused)
+b.unlink()
+"""
+
+
+def test_freeze_refused_while_a_bulk_call_runs():
+    r = run_python(FREEZE_WHILE_BUSY, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)  # main: SIGSEGV (-11)
+    assert r.stdout.startswith("refused ")
+
+
+def _lib():
+    for d in (os.path.dirname(BIN), os.path.join(os.path.dirname(__file__), "..", "..", "build")):
+        p = os.path.join(d, "libshmkit.so")
+        if os.path.exists(p):
+            return p
+    pytest.fail("libshmkit.so not found next to %s" % BIN)
+
+
+def _hold_queue_lock(name, ready):
+    """Holds the queue's lock for good (a zero-copy reserve never committed),
+    as a stopped or stuck peer would."""
+    lib = ctypes.CDLL(_lib())
+    q = ctypes.c_void_p()
+    assert lib.sk_queue_open(name.encode(), ctypes.byref(q)) == 0
+    ptr = ctypes.c_void_p()
+    assert lib.sk_queue_reserve(q, ctypes.c_size_t(8), ctypes.byref(ptr), ctypes.c_int64(-1)) == 0
+    ready.set()
+    time.sleep(600)
+
+
+QUEUE_READERS = """
+import sys, time, shmkit
+t0 = time.monotonic()
+q = shmkit.Queue.open(sys.argv[1])
+print(q.qsize(), q.empty(), q.full(), q.stats()['messages'], repr(q))
+import pickle
+q2 = pickle.loads(pickle.dumps(q))   # what a spawned worker does
+print('done in %.3f' % (time.monotonic() - t0))
+"""
+
+
+def test_queue_counters_and_open_do_not_wait_for_a_stuck_peer():
+    q = shmkit.Queue(capacity=1 << 16)
+    q.put(1)
+    ready = fork.Event()
+    p = fork.Process(target=_hold_queue_lock, args=(q.name, ready))
+    p.start()
+    try:
+        assert ready.wait(10)
+        # main: the first qsize() waits forever with the GIL held
+        r = run_python(QUEUE_READERS, q.name, timeout=20)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert r.stdout.startswith("1 False False 1 <shmkit.Queue")
+        with pytest.raises(queue.Empty):
+            q.get(timeout=0.2)  # the held lock makes a get time out, as it should
+    finally:
+        kill(p)
+    assert q.get(timeout=10) == 1  # the dead holder's reserve was dropped
+
+
+VALUE_CTRL_C = """
+import os, signal, sys, time, shmkit
+v = shmkit.open(sys.argv[1])
+signal.signal(signal.SIGALRM, lambda *a: os.kill(os.getpid(), signal.SIGINT))
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+t0 = time.monotonic()
+try:
+    getattr(v, sys.argv[2])() if sys.argv[2] != 'value' else v.value
+except KeyboardInterrupt:
+    print('interrupted after %.3f' % (time.monotonic() - t0))
+    sys.exit(42)
+sys.exit(1)
+"""
+
+
+def _hold_value_lock(v, ready):
+    v.get_lock().acquire()
+    ready.set()
+    time.sleep(600)
+
+
+@pytest.mark.parametrize("op", ["value", "add", "cas"])
+def test_value_ops_honour_ctrl_c_while_a_peer_holds_the_lock(names, op):
+    v = shmkit.Value("q", 1, name=names("v"))
+    ready = fork.Event()
+    p = fork.Process(target=_hold_value_lock, args=(v, ready))
+    p.start()
+    try:
+        assert ready.wait(10)
+        code = VALUE_CTRL_C.replace("getattr(v, sys.argv[2])()",
+                                    "(v.add(1) if sys.argv[2] == 'add' else v.compare_and_swap(1, 2))")
+        t0 = time.monotonic()
+        r = run_python(code, v.name, op, timeout=20)
+        assert r.returncode == 42, (r.returncode, r.stdout, r.stderr)  # main: hangs until the timeout
+        assert time.monotonic() - t0 < 10
+    finally:
+        kill(p)
+    with pytest.warns(shmkit.OwnerDiedWarning):
+        assert v.value == 1
+
+
+def test_cas_after_owner_death_reports_the_swap():
+    v = shmkit.Value("q", 1)
+    ready = fork.Event()
+    p = fork.Process(target=_hold_value_lock, args=(v, ready))
+    p.start()
+    assert ready.wait(10)
+    kill(p)
+    with pytest.warns(shmkit.OwnerDiedWarning):
+        assert v.compare_and_swap(1, 2) == (True, 1)  # main: (False, 1) although it swapped
+    assert v.value == 2
+
+
+def test_names_with_nul_are_refused(names):
+    n = names("nul")
+    keep = shmkit.SharedMemory(n, create=True, size=16)
+    with pytest.raises(ValueError):
+        shmkit.unlink(n + "\0y")  # main: removed n
+    with pytest.raises(ValueError):
+        shmkit.stat(n + "\0y")
+    with pytest.raises(ValueError):
+        shmkit.SharedMemory(n + "\0z", create=True, size=16)
+    with pytest.raises(ValueError):
+        shmkit.Queue(name=n + "\0q")
+    with pytest.raises(ValueError):
+        shmkit.create(n + "\0a", (4,))
+    assert os.path.exists("/dev/shm/" + n)
+    keep.close()
+    keep.unlink()
+
+
+def test_sizes_of_2_64_and_more_raise_overflow():
+    big = 2 ** 64
+    with pytest.raises(OverflowError):
+        shmkit.SharedMemory(create=True, size=big + 4096)  # main: a 4096-byte segment
+    with pytest.raises(OverflowError):
+        shmkit.Bits(big + 64)
+    with pytest.raises(OverflowError):
+        shmkit.Queue(capacity=big + 4096)
+    with pytest.raises(OverflowError):
+        shmkit.Queue(capacity=4096, max_msg=big + 16)
+    with pytest.raises(OverflowError):
+        shmkit.create(None, (big + 1,))
+    b = shmkit.Bits(128)
+    with pytest.raises(OverflowError):
+        b.count(big + 1)
+    with pytest.raises(OverflowError):
+        b.count(0, big + 64)
+    with pytest.raises(OverflowError):
+        b.find_next_set(big + 1)
+    with pytest.raises(OverflowError):
+        b.set_range(big, big + 1)
+    with pytest.raises(OverflowError):
+        b.count(-1)
