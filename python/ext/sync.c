@@ -18,6 +18,7 @@
 #include "sync.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,7 +51,7 @@ static int mutex_usable(MutexObject *mo)
 
 static int mutex_is_owned(MutexObject *mo)
 {
-	return mo->count > 0 && mo->owner_pid == skpy_pid && mo->owner == PyThread_get_thread_ident();
+	return mo->count > 0 && mo->owner_pid == skpy_pid && mo->owner == (unsigned long)pthread_self();
 }
 
 int skpy_mutex_held_here(PyObject *lock)
@@ -78,7 +79,7 @@ static long mutex_save(MutexObject *mo)
 static void mutex_restore(MutexObject *mo, long count)
 {
 	mo->count = count;
-	mo->owner = PyThread_get_thread_ident();
+	mo->owner = (unsigned long)pthread_self();
 	mo->owner_pid = skpy_pid;
 	mutex_note(mo, 1);
 }
@@ -106,14 +107,39 @@ static int mutex_recovered(MutexObject *mo)
 	return 0;
 }
 
-static int parse_acquire(PyObject *args, PyObject *kw, int *block, PyObject **timeout)
+/* acquire(block=True, timeout=None), also blocking= as threading spells it,
+ * parsed by hand from a vectorcall: the common acquire() with no arguments
+ * costs nothing here. */
+static int parse_acquire(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int *block, PyObject **timeout)
 {
-	static char *kwlist[] = { "block", "timeout", "blocking", NULL };
-	int b = 1, b2 = -1;
+	*block = 1;
 	*timeout = Py_None;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO$p", kwlist, &b, timeout, &b2))
+	if (nargs > 2) {
+		PyErr_Format(PyExc_TypeError, "acquire() takes at most 2 arguments (%zd given)", nargs);
 		return -1;
-	*block = b2 >= 0 ? b2 : b;
+	}
+	PyObject *b = nargs > 0 ? args[0] : NULL;
+	if (nargs > 1)
+		*timeout = args[1];
+	Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+	for (Py_ssize_t i = 0; i < nkw; i++) {
+		PyObject *k = PyTuple_GET_ITEM(kwnames, i), *v = args[nargs + i];
+		if (PyUnicode_CompareWithASCIIString(k, "timeout") == 0 && nargs < 2) {
+			*timeout = v;
+		} else if ((PyUnicode_CompareWithASCIIString(k, "block") == 0 && nargs < 1) ||
+			   PyUnicode_CompareWithASCIIString(k, "blocking") == 0) {
+			b = v;
+		} else {
+			PyErr_Format(PyExc_TypeError, "acquire() got an unexpected or repeated keyword argument '%U'", k);
+			return -1;
+		}
+	}
+	if (b) {
+		int t = PyObject_IsTrue(b);
+		if (t < 0)
+			return -1;
+		*block = t;
+	}
 	return 0;
 }
 
@@ -150,7 +176,7 @@ static int mutex_acquire_impl(MutexObject *mo, int block, PyObject *timeout)
 		skpy_raise(rc, mo->life.name[0] ? mo->life.name : NULL);
 		return -1;
 	}
-	mo->owner = PyThread_get_thread_ident();
+	mo->owner = (unsigned long)pthread_self();
 	mo->owner_pid = skpy_pid;
 	mo->count = 1;
 	mo->owner_died = 0;
@@ -160,14 +186,16 @@ static int mutex_acquire_impl(MutexObject *mo, int block, PyObject *timeout)
 	return 1;
 }
 
-static PyObject *mutex_acquire(MutexObject *mo, PyObject *args, PyObject *kw)
+static PyObject *mutex_acquire(MutexObject *mo, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
 	int block;
 	PyObject *timeout;
-	if (parse_acquire(args, kw, &block, &timeout))
+	if (parse_acquire(args, nargs, kwnames, &block, &timeout))
 		return NULL;
 	int r = mutex_acquire_impl(mo, block, timeout);
-	return r < 0 ? NULL : PyBool_FromLong(r);
+	if (r < 0)
+		return NULL;
+	return Py_NewRef(r ? Py_True : Py_False);
 }
 
 static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
@@ -202,9 +230,10 @@ static PyObject *mutex_enter(MutexObject *mo, PyObject *unused)
 	return r < 0 ? NULL : PyBool_FromLong(r);
 }
 
-static PyObject *mutex_exit(MutexObject *mo, PyObject *args)
+static PyObject *mutex_exit(MutexObject *mo, PyObject *const *args, Py_ssize_t nargs)
 {
 	(void)args;
+	(void)nargs;
 	return mutex_release(mo, NULL);
 }
 
@@ -365,7 +394,7 @@ static PyObject *mutex_get_owner_died(MutexObject *mo, void *c)
 }
 
 static PyMethodDef mutex_methods[] = {
-	{ "acquire", (PyCFunction)(void (*)(void))mutex_acquire, METH_VARARGS | METH_KEYWORDS,
+	{ "acquire", (PyCFunction)(void (*)(void))mutex_acquire, METH_FASTCALL | METH_KEYWORDS,
 	  "acquire(block=True, timeout=None) -> bool. Succeeds also when the holder died (see owner_died)." },
 	{ "release", (PyCFunction)mutex_release, METH_NOARGS, "Release (by the holding thread only)." },
 	{ "locked", (PyCFunction)mutex_locked, METH_NOARGS, "True if some thread of some process holds it." },
@@ -374,7 +403,7 @@ static PyMethodDef mutex_methods[] = {
 	{ "unlink", (PyCFunction)mutex_unlink, METH_NOARGS, "Remove the lock's name." },
 	{ "open", (PyCFunction)mutex_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named lock." },
 	{ "__enter__", (PyCFunction)mutex_enter, METH_NOARGS, NULL },
-	{ "__exit__", (PyCFunction)mutex_exit, METH_VARARGS, NULL },
+	{ "__exit__", (PyCFunction)(void (*)(void))mutex_exit, METH_FASTCALL, NULL },
 	{ "__reduce__", (PyCFunction)mutex_reduce, METH_NOARGS, NULL },
 	{ NULL }
 };
@@ -528,11 +557,11 @@ static PyObject *sem_acquire_impl(SyncObject *s, int block, PyObject *timeout)
 	Py_RETURN_TRUE;
 }
 
-static PyObject *sem_acquire(SyncObject *s, PyObject *args, PyObject *kw)
+static PyObject *sem_acquire(SyncObject *s, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
 	int block;
 	PyObject *timeout;
-	if (parse_acquire(args, kw, &block, &timeout))
+	if (parse_acquire(args, nargs, kwnames, &block, &timeout))
 		return NULL;
 	return sem_acquire_impl(s, block, timeout);
 }
@@ -569,9 +598,10 @@ static PyObject *sem_enter(SyncObject *s, PyObject *unused)
 	return sem_acquire_impl(s, 1, Py_None);
 }
 
-static PyObject *sem_exit(SyncObject *s, PyObject *args)
+static PyObject *sem_exit(SyncObject *s, PyObject *const *args, Py_ssize_t nargs)
 {
 	(void)args;
+	(void)nargs;
 	int rc = sk_sem_post(s->p);
 	if (rc)
 		return skpy_raise(rc, s->life.name);
@@ -592,7 +622,7 @@ static PyObject *sem_repr(SyncObject *s)
 }
 
 static PyMethodDef sem_methods[] = { { "acquire", (PyCFunction)(void (*)(void))sem_acquire,
-				       METH_VARARGS | METH_KEYWORDS, "acquire(block=True, timeout=None) -> bool" },
+				       METH_FASTCALL | METH_KEYWORDS, "acquire(block=True, timeout=None) -> bool" },
 				     { "release", (PyCFunction)sem_release, METH_VARARGS,
 				       "release(n=1). ValueError past a BoundedSemaphore's bound." },
 				     { "get_value", (PyCFunction)sem_get_value, METH_NOARGS, "The count." },
@@ -600,7 +630,7 @@ static PyMethodDef sem_methods[] = { { "acquire", (PyCFunction)(void (*)(void))s
 				     { "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS,
 				       "open(name): attach to a named semaphore." },
 				     { "__enter__", (PyCFunction)sem_enter, METH_NOARGS, NULL },
-				     { "__exit__", (PyCFunction)sem_exit, METH_VARARGS, NULL },
+				     { "__exit__", (PyCFunction)(void (*)(void))sem_exit, METH_FASTCALL, NULL },
 				     { "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
 				     { NULL } };
 static PyGetSetDef sync_getset[] = { { "name", (getter)sync_get_name, NULL, "segment name", NULL }, { NULL } };
@@ -933,9 +963,9 @@ static PyObject *cond_reduce(SyncObject *s, PyObject *unused)
 	return open ? Py_BuildValue("N(sO)", open, s->life.name, (PyObject *)s->cond_lock) : NULL;
 }
 
-static PyObject *cond_acquire(SyncObject *s, PyObject *args, PyObject *kw)
+static PyObject *cond_acquire(SyncObject *s, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-	return mutex_acquire(s->cond_lock, args, kw);
+	return mutex_acquire(s->cond_lock, args, nargs, kwnames);
 }
 static PyObject *cond_release(SyncObject *s, PyObject *unused)
 {
@@ -947,9 +977,10 @@ static PyObject *cond_enter(SyncObject *s, PyObject *unused)
 	(void)unused;
 	return mutex_enter(s->cond_lock, NULL);
 }
-static PyObject *cond_exit(SyncObject *s, PyObject *args)
+static PyObject *cond_exit(SyncObject *s, PyObject *const *args, Py_ssize_t nargs)
 {
 	(void)args;
+	(void)nargs;
 	return mutex_release(s->cond_lock, NULL);
 }
 
@@ -1084,7 +1115,7 @@ static PyObject *cond_get_lock(SyncObject *s, void *c)
 }
 
 static PyMethodDef cond_methods[] = {
-	{ "acquire", (PyCFunction)(void (*)(void))cond_acquire, METH_VARARGS | METH_KEYWORDS,
+	{ "acquire", (PyCFunction)(void (*)(void))cond_acquire, METH_FASTCALL | METH_KEYWORDS,
 	  "acquire(block=True, timeout=None): acquire the underlying lock." },
 	{ "release", (PyCFunction)cond_release, METH_NOARGS, "Release the underlying lock." },
 	{ "wait", (PyCFunction)(void (*)(void))cond_wait, METH_VARARGS | METH_KEYWORDS,
@@ -1098,7 +1129,7 @@ static PyMethodDef cond_methods[] = {
 	{ "open", (PyCFunction)cond_open, METH_VARARGS | METH_CLASS,
 	  "open(name, lock): attach to a named condition used with lock." },
 	{ "__enter__", (PyCFunction)cond_enter, METH_NOARGS, NULL },
-	{ "__exit__", (PyCFunction)cond_exit, METH_VARARGS, NULL },
+	{ "__exit__", (PyCFunction)(void (*)(void))cond_exit, METH_FASTCALL, NULL },
 	{ "__reduce__", (PyCFunction)cond_reduce, METH_NOARGS, NULL },
 	{ NULL }
 };
