@@ -528,13 +528,235 @@ static int pickle_ready(void)
 	return 0;
 }
 
-/* put(obj, block=True, timeout=None) */
-static PyObject *queue_put(QueueObject *q, PyObject *args, PyObject *kw)
+/* ---- the compact format: common objects without pickle ----
+ *
+ * A message that starts with 0x01 holds one value encoded as a tag byte and
+ * its payload, all little-endian:
+ *   'N' None, 'T' True, 'F' False,
+ *   'i' int (i64: ints of -2**63 .. 2**63-1), 'd' float (f64, bit exact),
+ *   's' str (u32 length, UTF-8), 'b' bytes (u32 length, the bytes),
+ *   't' tuple / 'l' list (u32 count, then each item), nested at most
+ *   COMPACT_DEPTH deep.
+ * Only these exact types (no subclasses) travel this way, and only when the
+ * whole message fits in SMALL bytes; everything else is pickled. What comes
+ * out is equal to what went in and of the same type. A message is read from
+ * shared memory another process may write: every length is checked against
+ * the end before it is used, and a malformed message raises shmkit.Error. */
+#define COMPACT_TAG   0x01
+#define COMPACT_DEPTH 8
+
+typedef struct {
+	unsigned char *p, *end;
+} wbuf;
+
+static int put_raw(wbuf *w, const void *src, size_t n)
 {
-	static char *kwlist[] = { "obj", "block", "timeout", NULL };
-	PyObject *obj;
-	int64_t deadline;
-	if (parse_block(args, kw, kwlist, "O|pO", &deadline, &obj, NULL) || q_usable(q) || pickle_ready())
+	if ((size_t)(w->end - w->p) < n)
+		return 1;
+	memcpy(w->p, src, n);
+	w->p += n;
+	return 0;
+}
+
+static int put_tag_len(wbuf *w, char tag, size_t n)
+{
+	if (n > UINT32_MAX || (size_t)(w->end - w->p) < 5)
+		return 1;
+	uint32_t l = (uint32_t)n;
+	*w->p++ = (unsigned char)tag;
+	memcpy(w->p, &l, 4);
+	w->p += 4;
+	return 0;
+}
+
+/* 0 encoded, 1 not encodable this way (pickle it), -1 error set. */
+static int compact_enc(wbuf *w, PyObject *o, int depth)
+{
+	PyTypeObject *t = Py_TYPE(o);
+	if (o == Py_None || o == Py_True || o == Py_False) {
+		char c = o == Py_None ? 'N' : o == Py_True ? 'T' : 'F';
+		return put_raw(w, &c, 1);
+	}
+	if (t == &PyLong_Type) {
+		int ovf;
+		long long v = PyLong_AsLongLongAndOverflow(o, &ovf);
+		if (ovf)
+			return 1;
+		if (v == -1 && PyErr_Occurred())
+			return -1;
+		unsigned char b[9] = { 'i' };
+		int64_t x = v;
+		memcpy(b + 1, &x, 8);
+		return put_raw(w, b, 9);
+	}
+	if (t == &PyFloat_Type) {
+		unsigned char b[9] = { 'd' };
+		double x = PyFloat_AS_DOUBLE(o);
+		memcpy(b + 1, &x, 8);
+		return put_raw(w, b, 9);
+	}
+	if (t == &PyUnicode_Type) {
+		Py_ssize_t n;
+		const char *u = PyUnicode_AsUTF8AndSize(o, &n);
+		if (!u) { /* lone surrogates: pickle knows how */
+			PyErr_Clear();
+			return 1;
+		}
+		return put_tag_len(w, 's', (size_t)n) || put_raw(w, u, (size_t)n);
+	}
+	if (t == &PyBytes_Type) {
+		size_t n = (size_t)PyBytes_GET_SIZE(o);
+		return put_tag_len(w, 'b', n) || put_raw(w, PyBytes_AS_STRING(o), n);
+	}
+	if ((t == &PyTuple_Type || t == &PyList_Type) && depth < COMPACT_DEPTH) {
+		PyObject *seq = o;
+		Py_ssize_t n = t == &PyTuple_Type ? PyTuple_GET_SIZE(o) : PyList_GET_SIZE(o);
+		if (put_tag_len(w, t == &PyTuple_Type ? 't' : 'l', (size_t)n))
+			return 1;
+		for (Py_ssize_t i = 0; i < n; i++) {
+			/* A list may change under us only through code we call: we call none. */
+			PyObject *it = t == &PyTuple_Type ? PyTuple_GET_ITEM(seq, i) : PyList_GET_ITEM(seq, i);
+			int r = compact_enc(w, it, depth + 1);
+			if (r)
+				return r;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+static PyObject *compact_bad(void)
+{
+	return skpy_raise(SK_ECORRUPT, "a queue message in the compact format is malformed");
+}
+
+static PyObject *compact_dec(const unsigned char **pp, const unsigned char *end, int depth)
+{
+	const unsigned char *p = *pp;
+	if (p >= end)
+		return compact_bad();
+	unsigned char tag = *p++;
+	PyObject *r = NULL;
+	uint32_t n = 0;
+	switch (tag) {
+	case 'N': r = Py_NewRef(Py_None); break;
+	case 'T': r = Py_NewRef(Py_True); break;
+	case 'F': r = Py_NewRef(Py_False); break;
+	case 'i':
+	case 'd': {
+		if (end - p < 8)
+			return compact_bad();
+		if (tag == 'i') {
+			int64_t x;
+			memcpy(&x, p, 8);
+			r = PyLong_FromLongLong(x);
+		} else {
+			double x;
+			memcpy(&x, p, 8);
+			r = PyFloat_FromDouble(x);
+		}
+		p += 8;
+		break;
+	}
+	case 's':
+	case 'b':
+	case 't':
+	case 'l':
+		if (end - p < 4)
+			return compact_bad();
+		memcpy(&n, p, 4);
+		p += 4;
+		if (tag == 's' || tag == 'b') {
+			if ((size_t)(end - p) < n)
+				return compact_bad();
+			r = tag == 's' ? PyUnicode_DecodeUTF8((const char *)p, n, "strict")
+				       : PyBytes_FromStringAndSize((const char *)p, n);
+			p += n;
+			break;
+		}
+		/* Every item takes at least one byte: a count past the end is malformed. */
+		if (depth >= COMPACT_DEPTH || (size_t)(end - p) < n)
+			return compact_bad();
+		r = tag == 't' ? PyTuple_New(n) : PyList_New(n);
+		for (uint32_t i = 0; r && i < n; i++) {
+			PyObject *it = compact_dec(&p, end, depth + 1);
+			if (!it) {
+				Py_CLEAR(r);
+				break;
+			}
+			if (tag == 't')
+				PyTuple_SET_ITEM(r, i, it);
+			else
+				PyList_SET_ITEM(r, i, it);
+		}
+		break;
+	default: return compact_bad();
+	}
+	*pp = p;
+	return r;
+}
+
+/* One object from a whole compact message (after its tag byte). */
+static PyObject *compact_decode(const unsigned char *p, size_t len)
+{
+	const unsigned char *end = p + len;
+	PyObject *o = compact_dec(&p, end, 0);
+	if (o && p != end) {
+		Py_DECREF(o);
+		return compact_bad();
+	}
+	return o;
+}
+
+/* Encodes obj into buf (SMALL bytes): its length, 0 when it does not travel
+ * this way, -1 with an exception set. */
+static Py_ssize_t compact_encode(PyObject *obj, unsigned char *buf)
+{
+	wbuf w = { buf + 1, buf + SMALL };
+	buf[0] = COMPACT_TAG;
+	int r = compact_enc(&w, obj, 0);
+	return r < 0 ? -1 : r ? 0 : (Py_ssize_t)(w.p - buf);
+}
+
+/* The (block=True, timeout=None) of put and get, after `first` leading
+ * positional arguments, parsed by hand from a vectorcall. */
+static int parse_bt(const char *fn, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_ssize_t first,
+		    int64_t *deadline)
+{
+	PyObject *block = NULL, *timeout = Py_None;
+	if (nargs < first || nargs > first + 2) {
+		PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd positional arguments (%zd given)", fn, first,
+			     first + 2, nargs);
+		return -1;
+	}
+	if (nargs > first)
+		block = args[first];
+	if (nargs > first + 1)
+		timeout = args[first + 1];
+	Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+	for (Py_ssize_t i = 0; i < nkw; i++) {
+		PyObject *k = PyTuple_GET_ITEM(kwnames, i);
+		if (PyUnicode_CompareWithASCIIString(k, "block") == 0 && nargs <= first)
+			block = args[nargs + i];
+		else if (PyUnicode_CompareWithASCIIString(k, "timeout") == 0 && nargs <= first + 1)
+			timeout = args[nargs + i];
+		else {
+			PyErr_Format(PyExc_TypeError, "%s() got an unexpected or repeated keyword argument '%U'", fn,
+				     k);
+			return -1;
+		}
+	}
+	int b = 1;
+	if (block && (b = PyObject_IsTrue(block)) < 0)
+		return -1;
+	*deadline = skpy_deadline(b, timeout);
+	return *deadline == -2 ? -1 : 0;
+}
+
+/* Pickles obj (protocol 5, buffers out of band) and puts it. */
+static PyObject *put_pickled(QueueObject *q, PyObject *obj, int64_t deadline)
+{
+	if (pickle_ready())
 		return NULL;
 	PyObject *bufs = PyList_New(0);
 	PyObject *append = bufs ? PyObject_GetAttrString(bufs, "append") : NULL;
@@ -551,29 +773,95 @@ static PyObject *queue_put(QueueObject *q, PyObject *args, PyObject *kw)
 	return ret;
 }
 
-/* An object from a message popped into a bytearray: buffers that travelled
- * out of band come back as writable memory of their own. */
+/* put(obj, block=True, timeout=None) */
+static PyObject *queue_put(QueueObject *q, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+	int64_t deadline;
+	if (parse_bt("put", args, nargs, kwnames, 1, &deadline) || q_usable(q))
+		return NULL;
+	unsigned char buf[SMALL];
+	Py_ssize_t n = compact_encode(args[0], buf);
+	if (n < 0)
+		return NULL;
+	if (n == 0)
+		return put_pickled(q, args[0], deadline);
+	push_arg a = { q->q, buf, (size_t)n };
+	int rc = push_fn(&a, 0);
+	if (rc == -EAGAIN && deadline != 0)
+		rc = skpy_wait(q, push_fn, &a, deadline);
+	if (rc)
+		return q_raise(q, rc, 1, a.len);
+	Py_RETURN_NONE;
+}
+
+/* An object from a message in a bytearray: the compact format, a pickle, or
+ * a pickle whose buffers travelled out of band (they come back as writable
+ * memory of their own). */
 static PyObject *decode(PyObject *msg)
 {
-	const char *p = PyByteArray_AS_STRING(msg);
-	if (PyByteArray_GET_SIZE(msg) && (unsigned char)p[0] == 0x80)
+	const unsigned char *p = (const unsigned char *)PyByteArray_AS_STRING(msg);
+	Py_ssize_t n = PyByteArray_GET_SIZE(msg);
+	if (n && p[0] == COMPACT_TAG)
+		return compact_decode(p + 1, (size_t)n - 1);
+	if (pickle_ready())
+		return NULL;
+	if (n && p[0] == 0x80)
 		return PyObject_CallOneArg(pickle_loads, msg);
 	return PyObject_CallOneArg(py_decode, msg);
 }
 
 /* get(block=True, timeout=None) */
-static PyObject *queue_get(QueueObject *q, PyObject *args, PyObject *kw)
+static PyObject *queue_get(QueueObject *q, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-	static char *kwlist[] = { "block", "timeout", NULL };
 	int64_t deadline;
-	if (parse_block(args, kw, kwlist, "|pO", &deadline, NULL, NULL) || q_usable(q) || pickle_ready())
+	if (parse_bt("get", args, nargs, kwnames, 0, &deadline) || q_usable(q))
 		return NULL;
-	PyObject *msg = pop_obj(q, deadline, 1);
+	/* A small message lands on the stack: a compact one is decoded from there. */
+	unsigned char stack[SMALL];
+	pop_arg a = { q->q, (char *)stack, sizeof stack, 0 };
+	int rc = pop_fn(&a, 0);
+	if (rc == -EAGAIN && deadline != 0)
+		rc = skpy_wait(q, pop_fn, &a, deadline);
+	if (rc == 0 && a.len > 0 && stack[0] == COMPACT_TAG)
+		return compact_decode(stack + 1, a.len - 1);
+	PyObject *msg;
+	if (rc == 0) {
+		msg = PyByteArray_FromStringAndSize((const char *)stack, (Py_ssize_t)a.len);
+	} else if (rc == -EMSGSIZE) {
+		msg = pop_obj(q, deadline, 1); /* larger than the stack: popped into its own bytearray */
+	} else {
+		return q_raise(q, rc, 0, 0);
+	}
 	if (!msg)
 		return NULL;
 	PyObject *r = decode(msg);
 	Py_DECREF(msg);
 	return r;
+}
+
+/* _encode(obj) -> bytes: one message as put() makes it, without out-of-band
+ * buffers (put_many). _decode_msg(msg) -> the object (get_many). */
+static PyObject *queue_encode(PyObject *mod, PyObject *obj)
+{
+	(void)mod;
+	unsigned char buf[SMALL];
+	Py_ssize_t n = compact_encode(obj, buf);
+	if (n < 0)
+		return NULL;
+	if (n > 0)
+		return PyBytes_FromStringAndSize((const char *)buf, n);
+	if (pickle_ready())
+		return NULL;
+	PyObject *argv[] = { obj, int_five };
+	return PyObject_Vectorcall(pickle_dumps, argv, 2, NULL);
+}
+
+static PyObject *queue_decode_msg(PyObject *mod, PyObject *msg)
+{
+	(void)mod;
+	if (!PyByteArray_Check(msg))
+		return PyErr_Format(PyExc_TypeError, "a message is a bytearray");
+	return decode(msg);
 }
 
 /* ---- the rest ---- */
@@ -706,10 +994,10 @@ static PyMethodDef queue_methods[] = {
 	  "put_many_bytes(items, block=True, timeout=None) -> how many were put (under one lock per batch)." },
 	{ "get_many_bytes", (PyCFunction)(void (*)(void))queue_get_many_bytes, METH_VARARGS | METH_KEYWORDS,
 	  "get_many_bytes(max=64, block=True, timeout=None) -> list of 1..max messages." },
-	{ "put", (PyCFunction)(void (*)(void))queue_put, METH_VARARGS | METH_KEYWORDS,
+	{ "put", (PyCFunction)(void (*)(void))queue_put, METH_FASTCALL | METH_KEYWORDS,
 	  "put(obj, block=True, timeout=None): pickle (protocol 5; buffers such as NumPy arrays out of band, "
 	  "copied once) and put. queue.Full when there is no room in time." },
-	{ "get", (PyCFunction)(void (*)(void))queue_get, METH_VARARGS | METH_KEYWORDS,
+	{ "get", (PyCFunction)(void (*)(void))queue_get, METH_FASTCALL | METH_KEYWORDS,
 	  "get(block=True, timeout=None) -> the oldest object. queue.Empty when none comes in time." },
 	{ "qsize", (PyCFunction)queue_qsize, METH_NOARGS, "Messages waiting." },
 	{ "empty", (PyCFunction)queue_empty, METH_NOARGS, "True if no message waits." },
@@ -746,7 +1034,17 @@ static PyTypeObject Queue_Type = {
 	.tp_new = queue_tp_new,
 };
 
+static PyMethodDef queue_functions[] = {
+	{ "_encode", (PyCFunction)queue_encode, METH_O,
+	  "_encode($module, obj, /)\n--\n\nOne queue message for obj as put() makes it (no out-of-band buffers)." },
+	{ "_decode_msg", (PyCFunction)queue_decode_msg, METH_O,
+	  "_decode_msg($module, msg, /)\n--\n\nThe object in one queue message (a bytearray)." },
+	{ NULL }
+};
+
 int skpy_queue_init(PyObject *m)
 {
-	return skpy_add_type(m, &Queue_Type, "Queue");
+	if (skpy_add_type(m, &Queue_Type, "Queue"))
+		return -1;
+	return PyModule_AddFunctions(m, queue_functions);
 }

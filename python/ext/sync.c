@@ -130,7 +130,8 @@ static int parse_acquire(PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
 			   PyUnicode_CompareWithASCIIString(k, "blocking") == 0) {
 			b = v;
 		} else {
-			PyErr_Format(PyExc_TypeError, "acquire() got an unexpected or repeated keyword argument '%U'", k);
+			PyErr_Format(PyExc_TypeError, "acquire() got an unexpected or repeated keyword argument '%U'",
+				     k);
 			return -1;
 		}
 	}

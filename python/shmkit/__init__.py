@@ -406,11 +406,11 @@ class Queue(_shmkit.Queue):
         """Put every object in order, batching many per lock. Returns how
         many were put: all of them, or fewer when the time ran out (then at
         least one, else queue.Full)."""
-        return self.put_many_bytes([_pickle.dumps(o, protocol=5) for o in objs], block, timeout)
+        return self.put_many_bytes([_shmkit._encode(o) for o in objs], block, timeout)
 
     def get_many(self, max=64, block=True, timeout=None):  # noqa: A002
         """Between 1 and max objects, oldest first; waits only for the first."""
-        return [_decode(m) for m in self.get_many_bytes(max, block, timeout, bytearray=True)]
+        return [_shmkit._decode_msg(m) for m in self.get_many_bytes(max, block, timeout, bytearray=True)]
 
     def __repr__(self):
         if self.closed:

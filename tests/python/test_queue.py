@@ -284,3 +284,56 @@ def test_close_while_another_thread_waits_is_refused():
     t.join()
     assert not errs
     q.close()
+
+
+COMPACT = [None, True, False, 0, 1, -1, 2 ** 63 - 1, -2 ** 63, 3.25, -0.0, float("inf"), "", "payload",
+           "h\u00e9llo \U0001f600", b"", b"\x00\xff", (), [], (1, 2.5, "x"), [1, [2, (3, None)]],
+           (True, b"b", [False])]
+
+
+@pytest.mark.parametrize("obj", COMPACT, ids=range(len(COMPACT)))
+def test_common_objects_skip_pickle_and_come_back_equal_and_typed(obj):
+    q = shmkit.Queue(capacity=1 << 16)
+    q.put(obj)
+    raw = q.get_bytes()
+    assert raw[:1] == b"\x01"  # the compact format, not a pickle
+    q.put_bytes(raw)
+    got = q.get()
+    assert got == obj and type(got) is type(obj)
+    if isinstance(obj, float):
+        assert repr(got) == repr(obj)  # -0.0 stays -0.0
+
+
+class IntSub(int):
+    pass
+
+
+@pytest.mark.parametrize("obj", [2 ** 63, IntSub(3), {"a": 1}, {1, 2}, "x" * 20000, (1, IntSub(4)),
+                                 "\ud800"], ids=range(7))
+def test_other_objects_are_pickled(obj):
+    q = shmkit.Queue(capacity=1 << 20)
+    q.put(obj)
+    assert q.get_bytes()[:1] == b"\x80"
+    q.put(obj)
+    got = q.get()
+    assert got == obj and type(got) is type(obj)
+
+
+@pytest.mark.parametrize("raw", [b"\x01", b"\x01i\x00", b"\x01s\xff\xff\xff\x7f", b"\x01t\x05\x00\x00\x00N",
+                                 b"\x01Nx", b"\x01Z", b"\x01s\x02\x00\x00\x00\xff\xfe",
+                                 b"\x01" + b"t\x01\x00\x00\x00" * 20 + b"N"], ids=range(8))
+def test_a_malformed_compact_message_raises_and_the_queue_goes_on(raw):
+    q = shmkit.Queue(capacity=1 << 16)
+    q.put_bytes(raw)
+    q.put("next")
+    with pytest.raises((shmkit.Error, UnicodeDecodeError)):
+        q.get()
+    assert q.get() == "next"
+
+
+def test_put_many_get_many_use_the_same_formats():
+    q = shmkit.Queue(capacity=1 << 20)
+    objs = COMPACT + [{"k": [1, 2]}, 2 ** 70]
+    assert q.put_many(objs) == len(objs)
+    got = q.get_many(len(objs))
+    assert got == objs and [type(x) for x in got] == [type(x) for x in objs]
