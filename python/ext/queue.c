@@ -26,7 +26,38 @@ typedef struct {
 	sk_queue *q;
 	sk_segment *view; /* the same queue mapped read-only: counters without its lock */
 	uint64_t capacity, max_msg;
+	uint64_t maxsize; /* messages at most (0: as many as the ring holds); see room_wait */
 } QueueObject;
+
+#include <time.h>
+
+/* maxsize, until the library counts messages against a limit itself: a put
+ * waits (polling the lock-free counters every millisecond at most, within
+ * its deadline) while maxsize messages are waiting. Producers that put at
+ * the same instant can each see room, so the bound can be passed by as many
+ * messages as producers race; a single producer never passes it. */
+static int room_fn(void *arg, int64_t slice)
+{
+	QueueObject *q = arg;
+	sk_queue_stats st;
+	int rc = sk_queue_stats_peek(q->view, &st);
+	if (rc)
+		return rc;
+	if (st.closed || st.messages < q->maxsize)
+		return 0; /* a shut-down queue: the push itself reports it */
+	if (slice > 0) {
+		struct timespec ts = { 0, slice < 1000000 ? (long)slice : 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static int room_wait(QueueObject *q, int64_t deadline)
+{
+	if (!q->maxsize)
+		return 0;
+	return skpy_wait(q, room_fn, q, deadline);
+}
 
 static PyTypeObject Queue_Type;
 
@@ -84,12 +115,14 @@ static int queue_attached(QueueObject *q, const char *name, int generated)
 
 static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "name", "capacity", "max_msg", "owned", NULL };
+	static char *kwlist[] = { "maxsize", "name", "capacity", "max_msg", "owned", NULL };
 	PyObject *name_o = Py_None, *max_o = Py_None;
 	uint64_t cap = DEFAULT_CAPACITY;
+	long long maxsize = 0;
 	int owned = 1;
 	const char *name;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO&O$p", kwlist, &name_o, skpy_u64_conv, &cap, &max_o, &owned) ||
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|L$OO&Op", kwlist, &maxsize, &name_o, skpy_u64_conv, &cap, &max_o,
+					 &owned) ||
 	    skpy_name_arg(name_o, &name))
 		return NULL;
 	uint64_t max_msg = cap / 2;
@@ -103,6 +136,7 @@ static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	QueueObject *q = (QueueObject *)type->tp_alloc(type, 0);
 	if (!q)
 		return NULL;
+	q->maxsize = maxsize > 0 ? (uint64_t)maxsize : 0; /* <= 0: no limit, as in multiprocessing */
 	sk_create_opts o = { .flags = skpy_owned_flag(owned || !name) };
 	int rc;
 	SKPY_RELEASED(q, rc = sk_queue_create(name, cap, max_msg, &o, &q->q));
@@ -118,14 +152,17 @@ static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	return (PyObject *)q;
 }
 
-static PyObject *queue_open(PyObject *cls, PyObject *args)
+static PyObject *queue_open(PyObject *cls, PyObject *args, PyObject *kw)
 {
+	static char *kwlist[] = { "name", "maxsize", NULL };
 	const char *name;
-	if (!PyArg_ParseTuple(args, "O&", skpy_strname_conv, &name))
+	long long maxsize = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|L", kwlist, skpy_strname_conv, &name, &maxsize))
 		return NULL;
 	QueueObject *q = (QueueObject *)((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
 	if (!q)
 		return NULL;
+	q->maxsize = maxsize > 0 ? (uint64_t)maxsize : 0;
 	int rc;
 	SKPY_RELEASED(q, rc = sk_queue_open(name, &q->q));
 	if (rc) {
@@ -206,7 +243,9 @@ static PyObject *put_bytes(QueueObject *q, PyObject *data, int64_t deadline)
 	if (PyObject_GetBuffer(data, &view, PyBUF_C_CONTIGUOUS) < 0)
 		return NULL;
 	push_arg a = { q->q, view.buf, (size_t)view.len };
-	int rc = (size_t)view.len <= SMALL ? push_fn(&a, 0) : -EAGAIN;
+	int rc = room_wait(q, deadline);
+	if (!rc)
+		rc = (size_t)view.len <= SMALL ? push_fn(&a, 0) : -EAGAIN;
 	if (rc == -EAGAIN && (deadline != 0 || (size_t)view.len > SMALL))
 		rc = skpy_wait(q, push_fn, &a, deadline);
 	PyBuffer_Release(&view);
@@ -257,7 +296,9 @@ static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t
 	for (Py_ssize_t i = 0; i <= n; i++)
 		total = align8(total + (size_t)views[i].len);
 	reserve_arg r = { q->q, total, NULL };
-	int rc = skpy_wait(q, reserve_fn, &r, deadline);
+	int rc = room_wait(q, deadline);
+	if (!rc)
+		rc = skpy_wait(q, reserve_fn, &r, deadline);
 	if (rc) {
 		q_raise(q, rc, 1, total);
 		goto out;
@@ -340,6 +381,20 @@ static PyObject *queue_put_many_bytes(QueueObject *q, PyObject *args, PyObject *
 			left = 0;
 		}
 		int chunk = n - done > 1 << 20 ? 1 << 20 : (int)(n - done);
+		if (q->maxsize) {
+			rc = room_wait(q, deadline);
+			if (rc) {
+				if (done > 0 && rc == -ETIMEDOUT)
+					break;
+				if (rc != SKPY_EINTR)
+					q_raise(q, rc, 1, 0);
+				goto out;
+			}
+			sk_queue_stats st;
+			if (sk_queue_stats_peek(q->view, &st) == 0 && st.messages < q->maxsize &&
+			    (uint64_t)chunk > q->maxsize - st.messages)
+				chunk = (int)(q->maxsize - st.messages);
+		}
 		SKPY_RELEASED(q, rc = sk_queue_push_many(q->q, ptrs + done, lens + done, chunk,
 							 left < 0 || left > 50000000 ? 50000000 : left));
 		if (rc > 0) {
@@ -786,7 +841,9 @@ static PyObject *queue_put(QueueObject *q, PyObject *const *args, Py_ssize_t nar
 	if (n == 0)
 		return put_pickled(q, args[0], deadline);
 	push_arg a = { q->q, buf, (size_t)n };
-	int rc = push_fn(&a, 0);
+	int rc = room_wait(q, deadline);
+	if (!rc)
+		rc = push_fn(&a, 0);
 	if (rc == -EAGAIN && deadline != 0)
 		rc = skpy_wait(q, push_fn, &a, deadline);
 	if (rc)
@@ -918,7 +975,8 @@ static PyObject *queue_full(QueueObject *q, PyObject *unused)
 	sk_queue_stats st;
 	if (stats_of(q, &st))
 		return NULL;
-	return PyBool_FromLong(st.capacity - st.used < align8(st.max_msg) + 8);
+	return PyBool_FromLong((q->maxsize && st.messages >= q->maxsize) ||
+			       st.capacity - st.used < align8(st.max_msg) + 8);
 }
 
 static PyObject *queue_shutdown(QueueObject *q, PyObject *unused)
@@ -961,7 +1019,7 @@ static PyObject *queue_reduce(QueueObject *q, PyObject *unused)
 	if (q_usable(q))
 		return NULL;
 	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(q), "open");
-	return open ? Py_BuildValue("N(s)", open, q->life.name) : NULL;
+	return open ? Py_BuildValue("N(sK)", open, q->life.name, (unsigned long long)q->maxsize) : NULL;
 }
 
 static PyObject *queue_get_name(QueueObject *q, void *c)
@@ -978,6 +1036,11 @@ static PyObject *queue_get_max_msg(QueueObject *q, void *c)
 {
 	(void)c;
 	return PyLong_FromUnsignedLongLong(q->max_msg);
+}
+static PyObject *queue_get_maxsize(QueueObject *q, void *c)
+{
+	(void)c;
+	return PyLong_FromUnsignedLongLong(q->maxsize);
 }
 static PyObject *queue_get_closed(QueueObject *q, void *c)
 {
@@ -1011,7 +1074,8 @@ static PyMethodDef queue_methods[] = {
 	{ "join_thread", (PyCFunction)queue_noop, METH_NOARGS,
 	  "Nothing to join: put() has copied the message into shared memory before it returns." },
 	{ "cancel_join_thread", (PyCFunction)queue_noop, METH_NOARGS, "Nothing to cancel (see join_thread)." },
-	{ "open", (PyCFunction)queue_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named queue." },
+	{ "open", (PyCFunction)(void (*)(void))queue_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+	  "open($cls, /, name, maxsize=0)\n--\n\nAttach to a named queue (maxsize: this handle's limit, see Queue)." },
 	{ "__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL },
 	{ NULL }
 };
@@ -1020,6 +1084,8 @@ static PyGetSetDef queue_getset[] = { { "name", (getter)queue_get_name, NULL, "s
 				      { "capacity", (getter)queue_get_capacity, NULL, "ring bytes", NULL },
 				      { "max_msg", (getter)queue_get_max_msg, NULL, "largest message in bytes", NULL },
 				      { "closed", (getter)queue_get_closed, NULL, "True after close()", NULL },
+				      { "maxsize", (getter)queue_get_maxsize, NULL, "messages at most (0: no limit)",
+					NULL },
 				      { NULL } };
 
 static PyTypeObject Queue_Type = {

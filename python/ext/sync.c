@@ -54,6 +54,11 @@ static int mutex_is_owned(MutexObject *mo)
 	return mo->count > 0 && mo->owner_pid == skpy_pid && mo->owner == (unsigned long)pthread_self();
 }
 
+int skpy_is_mutex(PyObject *o)
+{
+	return PyObject_TypeCheck(o, &Mutex_Type);
+}
+
 int skpy_mutex_held_here(PyObject *lock)
 {
 	return mutex_is_owned((MutexObject *)lock);
@@ -212,7 +217,10 @@ static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
 					"released by their holder)");
 			return NULL;
 		}
-		PyErr_SetString(PyExc_ValueError, "lock released too many times");
+		if (mo->recursive) /* as threading.RLock and multiprocessing.RLock */
+			PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+		else
+			PyErr_SetString(PyExc_ValueError, "lock released too many times");
 		return NULL;
 	}
 	if (--mo->count > 0)
@@ -351,11 +359,33 @@ static void mutex_dealloc(MutexObject *mo)
 		mutex_note(mo, 0);
 		sk_mutex_unlock(mo->m);
 	}
-	if (mo->seg)
+	if (mo->seg && !mo->closed)
 		sk_segment_close(mo->seg);
 	skpy_life_end(&mo->life);
 	Py_CLEAR(mo->parent);
 	Py_TYPE(mo)->tp_free((PyObject *)mo);
+}
+
+/* close(): this handle lets go (a named lock's segment is unmapped); the
+ * lock lives on for the others. RuntimeError while a thread holds it through
+ * this handle or waits in it (unmapping would strand it). */
+static PyObject *mutex_close(MutexObject *mo, PyObject *unused)
+{
+	(void)unused;
+	if (mo->closed)
+		Py_RETURN_NONE;
+	if (mo->count > 0) {
+		PyErr_SetString(PyExc_RuntimeError, "cannot close while a thread holds the lock");
+		return NULL;
+	}
+	if (skpy_closable(mo, "close"))
+		return NULL;
+	mo->closed = 1;
+	if (mo->seg)
+		sk_segment_close(mo->seg);
+	mo->seg = NULL;
+	skpy_life_end(&mo->life);
+	Py_RETURN_NONE;
 }
 
 static PyObject *mutex_unlink(MutexObject *mo, PyObject *unused)
@@ -402,6 +432,8 @@ static PyMethodDef mutex_methods[] = {
 	{ "state", (PyCFunction)mutex_state, METH_NOARGS, "held, owner_pid, owner_alive, waiters, ... as a dict." },
 	{ "_is_owned", (PyCFunction)mutex_py_is_owned, METH_NOARGS, "True if the calling thread holds it." },
 	{ "unlink", (PyCFunction)mutex_unlink, METH_NOARGS, "Remove the lock's name." },
+	{ "close", (PyCFunction)mutex_close, METH_NOARGS,
+	  "This handle lets go of the lock (it lives on for the others). RuntimeError while held through it." },
 	{ "open", (PyCFunction)mutex_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named lock." },
 	{ "__enter__", (PyCFunction)mutex_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)(void (*)(void))mutex_exit, METH_FASTCALL, NULL },
@@ -724,6 +756,15 @@ static PyObject *event_is_set(SyncObject *s, PyObject *unused)
 	return PyBool_FromLong(rc);
 }
 
+static PyObject *event_repr(SyncObject *s)
+{
+	int set = sk_event_is_set(s->p);
+	return PyUnicode_FromFormat("<Event at %p %s %s>", (void *)s, s->life.name,
+				    set < 0 ? "damaged"
+				    : set   ? "set"
+					    : "unset");
+}
+
 static PyMethodDef event_methods[] = {
 	{ "set", (PyCFunction)event_set, METH_NOARGS, "Set the flag and wake every waiter." },
 	{ "clear", (PyCFunction)event_clear, METH_NOARGS, "Clear the flag." },
@@ -740,6 +781,7 @@ static PyTypeObject Event_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Event",
 	.tp_basicsize = sizeof(SyncObject),
 	.tp_dealloc = (destructor)sync_dealloc,
+	.tp_repr = (reprfunc)event_repr,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "Event(*, name=None, owned=True): a process-shared manual-reset event.",
 	.tp_weaklistoffset = offsetof(SyncObject, weakrefs),

@@ -13,6 +13,8 @@
  * holds by threads of this process, and its `busy` the waits, so that
  * parent's close() refuses while either is non-zero. New reference. */
 PyObject *skpy_mutex_embedded(sk_mutex *m, PyObject *parent, int recursive);
+/* 1 if o is a shmkit Lock or RLock. */
+int skpy_is_mutex(PyObject *o);
 /* 1 if the calling thread holds the lock through this lock object. */
 int skpy_mutex_held_here(PyObject *lock);
 

@@ -1,7 +1,15 @@
 /*
- * python/ext/value.c: SharedValue, a shared scalar with an optional robust
- * lock (shmkit.Value builds on it). Layer: above base.c and sync.c (its
+ * python/ext/value.c: SharedValue and SharedRawValue, a shared scalar (what
+ * shmkit.Value, RawValue build on). Layer: above base.c and sync.c (its
  * lock), see base.h.
+ *
+ * A SharedValue has a lock: the robust one in its own segment (get_lock()
+ * wraps it as an RLock), or a lock object given at creation (then the
+ * segment holds a raw value and .value takes that lock, as multiprocessing's
+ * Synchronized does). A SharedRawValue has none and no get_lock/get_obj:
+ * every operation is one of the library's lock-free atomics. Typecodes 'c'
+ * and 'u' are stored as uint8 and uint32 and read back as a 1-byte bytes and
+ * a 1-character str, as ctypes' c_char and c_wchar do.
  */
 #include "sync.h"
 
@@ -11,13 +19,63 @@
 /* ---- SharedValue ---- */
 
 typedef struct {
-	SKPY_BASE_FIELDS; /* lock: the RLock made by get_lock() */
+	SKPY_BASE_FIELDS; /* lock: the RLock made by get_lock(), or the lock given */
 	sk_value *v;
 	sk_dtype dtype;
 	int readonly;
+	int ext_lock; /* lock is a lock object given at creation */
+	char ctype;   /* 'c', 'u', or 0 for numbers */
 } ValueObject;
 
-static PyTypeObject SharedValue_Type;
+static PyTypeObject SharedValue_Type, SharedRawValue_Type;
+
+/* Element conversions, with 'c' and 'u' on top of the dtypes. */
+static int value_from_py(ValueObject *v, PyObject *o, void *out)
+{
+	if (v->ctype == 'c' && PyBytes_Check(o)) {
+		if (PyBytes_GET_SIZE(o) != 1) {
+			PyErr_SetString(PyExc_TypeError, "one character bytes, bytearray or integer expected");
+			return -1;
+		}
+		*(uint8_t *)out = (uint8_t)PyBytes_AS_STRING(o)[0];
+		return 0;
+	}
+	if (v->ctype == 'u') {
+		if (!PyUnicode_Check(o) || PyUnicode_GET_LENGTH(o) != 1) {
+			PyErr_SetString(PyExc_TypeError, "unicode string of length 1 expected");
+			return -1;
+		}
+		*(uint32_t *)out = (uint32_t)PyUnicode_READ_CHAR(o, 0);
+		return 0;
+	}
+	return skpy_elem_from_py(v->dtype, o, out);
+}
+
+static PyObject *value_to_py(ValueObject *v, const void *p)
+{
+	if (v->ctype == 'c')
+		return PyBytes_FromStringAndSize((const char *)p, 1);
+	if (v->ctype == 'u') {
+		uint32_t c = *(const uint32_t *)p;
+		if (c > 0x10ffff)
+			return skpy_raise(SK_ECORRUPT, v->life.name);
+		return PyUnicode_FromOrdinal((int)c);
+	}
+	return skpy_elem_to_py(v->dtype, p);
+}
+
+static int ctype_arg(const char *c, sk_dtype dtype, char *out)
+{
+	*out = 0;
+	if (!c || !*c)
+		return 0;
+	if ((c[0] == 'c' && dtype == SK_UINT8) || (c[0] == 'u' && dtype == SK_UINT32)) {
+		*out = c[0];
+		return 0;
+	}
+	PyErr_Format(PyExc_ValueError, "ctype '%s' does not fit dtype %s", c, sk_dtype_name(dtype));
+	return -1;
+}
 
 static int value_usable(ValueObject *v)
 {
@@ -28,9 +86,16 @@ static int value_usable(ValueObject *v)
 	return 0;
 }
 
-static PyObject *value_wrap(sk_value *sv, int generated, int readonly)
+/* lock: a lock object (given at creation) or NULL. */
+static PyObject *value_wrap(sk_value *sv, int generated, int readonly, const char *ctype, PyObject *lock)
 {
-	ValueObject *v = (ValueObject *)SharedValue_Type.tp_alloc(&SharedValue_Type, 0);
+	char ct;
+	if (ctype_arg(ctype, sk_value_dtype(sv), &ct)) {
+		sk_value_close(sv);
+		return NULL;
+	}
+	PyTypeObject *t = sk_value_mutex(sv) || lock ? &SharedValue_Type : &SharedRawValue_Type;
+	ValueObject *v = (ValueObject *)t->tp_alloc(t, 0);
 	if (!v) {
 		sk_value_close(sv);
 		return NULL;
@@ -38,23 +103,44 @@ static PyObject *value_wrap(sk_value *sv, int generated, int readonly)
 	v->v = sv;
 	v->dtype = sk_value_dtype(sv);
 	v->readonly = readonly;
+	v->ctype = ct;
+	if (lock) {
+		v->ext_lock = 1;
+		v->lock = Py_NewRef(lock);
+	}
 	skpy_life_init(&v->life, generated, sk_value_name(sv));
 	return (PyObject *)v;
+}
+
+/* The lock= argument of value_create/value_open: None (none given) or an
+ * object with acquire and release. */
+static int lock_obj_arg(PyObject *o, PyObject **out)
+{
+	*out = NULL;
+	if (o == Py_None)
+		return 0;
+	if (!PyObject_HasAttrString(o, "acquire") || !PyObject_HasAttrString(o, "release")) {
+		PyErr_Format(PyExc_AttributeError, "%R has no method 'acquire'", o);
+		return -1;
+	}
+	*out = o;
+	return 0;
 }
 
 static PyObject *value_create(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
-	static char *kwlist[] = { "name", "dtype", "lock", "owned", NULL };
-	PyObject *name_o;
-	const char *dt, *name;
+	static char *kwlist[] = { "name", "dtype", "lock", "owned", "ctype", "lock_object", NULL };
+	PyObject *name_o, *lock_o = Py_None, *ext;
+	const char *dt, *name, *ctype = NULL;
 	int lock = 1, owned = 1;
 	sk_dtype dtype;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "Os|pp", kwlist, &name_o, &dt, &lock, &owned))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "Os|ppzO", kwlist, &name_o, &dt, &lock, &owned, &ctype, &lock_o))
 		return NULL;
-	if (skpy_name_arg(name_o, &name) || skpy_dtype_arg(dt, &dtype))
+	if (skpy_name_arg(name_o, &name) || skpy_dtype_arg(dt, &dtype) || lock_obj_arg(lock_o, &ext))
 		return NULL;
-	sk_create_opts o = { .flags = (lock ? 0 : SK_CREATE_RAW) | skpy_owned_flag(owned || !name) };
+	/* With a lock object of its own, the segment holds a raw value. */
+	sk_create_opts o = { .flags = (lock && !ext ? 0 : SK_CREATE_RAW) | skpy_owned_flag(owned || !name) };
 	sk_value *sv;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
@@ -62,16 +148,18 @@ static PyObject *value_create(PyObject *mod, PyObject *args, PyObject *kw)
 	Py_END_ALLOW_THREADS
 	if (rc)
 		return skpy_raise(rc, name);
-	return value_wrap(sv, name == NULL, 0);
+	return value_wrap(sv, name == NULL, 0, ctype, ext);
 }
 
 static PyObject *value_open(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
-	static char *kwlist[] = { "name", "readonly", NULL };
-	const char *name;
+	static char *kwlist[] = { "name", "readonly", "ctype", "lock_object", NULL };
+	const char *name, *ctype = NULL;
+	PyObject *lock_o = Py_None, *ext;
 	int ro = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pzO", kwlist, skpy_strname_conv, &name, &ro, &ctype, &lock_o) ||
+	    lock_obj_arg(lock_o, &ext))
 		return NULL;
 	sk_value *sv;
 	int rc;
@@ -80,7 +168,7 @@ static PyObject *value_open(PyObject *mod, PyObject *args, PyObject *kw)
 	Py_END_ALLOW_THREADS
 	if (rc)
 		return skpy_raise(rc, name);
-	return value_wrap(sv, 0, ro);
+	return value_wrap(sv, 0, ro, ctype, ext);
 }
 
 static void value_release(ValueObject *v)
@@ -104,12 +192,37 @@ static void value_dealloc(ValueObject *v)
  * set go straight to memory (the lock is an RLock, as in multiprocessing). */
 static int value_held_here(ValueObject *v)
 {
-	return v->lock && skpy_mutex_held_here(v->lock);
+	return v->lock && skpy_is_mutex(v->lock) && skpy_mutex_held_here(v->lock);
 }
 
 /* The operations, done in place on the element while the value's lock is
  * held (or as the library's atomics for a value without a lock). */
 enum { OP_GET, OP_SET, OP_ADD, OP_CAS };
+static int value_op(ValueObject *v, int op, void *io, const void *desired);
+
+/* A value guarded by a lock object given at creation: op under that lock
+ * (acquire() and release() called as multiprocessing's Synchronized does). */
+static int value_op_ext(ValueObject *v, int op, void *io, const void *desired)
+{
+	PyObject *r = PyObject_CallMethod(v->lock, "acquire", NULL);
+	if (!r)
+		return -1;
+	Py_DECREF(r);
+	void *p = sk_value_ptr(v->v);
+	size_t sz = sk_dtype_size(v->dtype);
+	int ret = 0;
+	if (op == OP_GET)
+		memcpy(io, p, sz);
+	else if (op == OP_SET)
+		memcpy(p, io, sz);
+	else
+		ret = -2; /* add, cas: the library's atomics below */
+	r = PyObject_CallMethod(v->lock, "release", NULL);
+	if (!r)
+		return -1;
+	Py_DECREF(r);
+	return ret == -2 ? value_op(v, op, io, desired) : ret;
+}
 
 static int add_in_place(sk_dtype d, void *p, const void *delta, void *old)
 {
@@ -158,6 +271,8 @@ static int value_lock_fn(void *arg, int64_t slice)
  * half done. The wait releases the GIL and honours Ctrl-C within 50 ms. */
 static int value_op(ValueObject *v, int op, void *io, const void *desired)
 {
+	if (v->ext_lock && (op == OP_GET || op == OP_SET))
+		return value_op_ext(v, op, io, desired);
 	if (!sk_value_mutex(v->v)) {
 		int rc = op == OP_GET   ? sk_value_get(v->v, io)
 			 : op == OP_SET ? sk_value_set(v->v, io)
@@ -225,7 +340,7 @@ static PyObject *value_get(ValueObject *v, void *c)
 		memcpy(&raw, sk_value_ptr(v->v), sk_dtype_size(v->dtype));
 	else if (value_op(v, OP_GET, &raw, NULL) < 0)
 		return NULL;
-	return skpy_elem_to_py(v->dtype, &raw);
+	return value_to_py(v, &raw);
 }
 
 static int value_set(ValueObject *v, PyObject *o, void *c)
@@ -238,7 +353,7 @@ static int value_set(ValueObject *v, PyObject *o, void *c)
 	if (value_usable(v))
 		return -1;
 	uint64_t raw = 0;
-	if (skpy_elem_from_py(v->dtype, o, &raw))
+	if (value_from_py(v, o, &raw))
 		return -1;
 	if (value_held_here(v)) {
 		memcpy(sk_value_ptr(v->v), &raw, sk_dtype_size(v->dtype));
@@ -251,12 +366,16 @@ static PyObject *value_add(ValueObject *v, PyObject *delta)
 {
 	if (value_usable(v))
 		return NULL;
-	if (value_held_here(v)) {
+	if (value_held_here(v) && !v->ext_lock) {
 		PyErr_SetString(PyExc_RuntimeError,
 				"add() takes the value's lock itself: call it without holding get_lock()");
 		return NULL;
 	}
 	uint64_t d = 0;
+	if (v->ctype) {
+		PyErr_SetString(PyExc_TypeError, "add() of a character value");
+		return NULL;
+	}
 	if (skpy_elem_from_py(v->dtype, delta, &d) || value_op(v, OP_ADD, &d, NULL) < 0)
 		return NULL;
 	return skpy_elem_to_py(v->dtype, &d);
@@ -267,18 +386,18 @@ static PyObject *value_cas(ValueObject *v, PyObject *args)
 	PyObject *exp_o, *des_o;
 	if (value_usable(v) || !PyArg_ParseTuple(args, "OO", &exp_o, &des_o))
 		return NULL;
-	if (value_held_here(v)) {
+	if (value_held_here(v) && !v->ext_lock) {
 		PyErr_SetString(PyExc_RuntimeError,
 				"compare_and_swap() takes the value's lock itself: call it without holding get_lock()");
 		return NULL;
 	}
 	uint64_t e = 0, d = 0;
-	if (skpy_elem_from_py(v->dtype, exp_o, &e) || skpy_elem_from_py(v->dtype, des_o, &d))
+	if (value_from_py(v, exp_o, &e) || value_from_py(v, des_o, &d))
 		return NULL;
 	int rc = value_op(v, OP_CAS, &e, &d);
 	if (rc < 0)
 		return NULL;
-	return Py_BuildValue("(ON)", rc == 1 ? Py_True : Py_False, skpy_elem_to_py(v->dtype, &e));
+	return Py_BuildValue("(ON)", rc == 1 ? Py_True : Py_False, value_to_py(v, &e));
 }
 
 static PyObject *value_get_lock(ValueObject *v, PyObject *unused)
@@ -286,6 +405,8 @@ static PyObject *value_get_lock(ValueObject *v, PyObject *unused)
 	(void)unused;
 	if (value_usable(v))
 		return NULL;
+	if (v->ext_lock)
+		return Py_NewRef(v->lock);
 	sk_mutex *m = sk_value_mutex(v->v);
 	if (!m) {
 		PyErr_SetString(PyExc_AttributeError, "this value was made with lock=False: it has no lock");
@@ -327,17 +448,24 @@ static PyObject *value_reduce(ValueObject *v, PyObject *unused)
 	Py_DECREF(mod);
 	if (!fn)
 		return NULL;
-	return Py_BuildValue("N(sO)", fn, v->life.name, v->readonly ? Py_True : Py_False);
+	char ct[2] = { v->ctype, 0 };
+	return Py_BuildValue("N(sOzO)", fn, v->life.name, v->readonly ? Py_True : Py_False, v->ctype ? ct : NULL,
+			     v->ext_lock ? v->lock : Py_None);
 }
 
 static PyObject *value_repr(ValueObject *v)
 {
+	const char *tn = Py_TYPE(v)->tp_name;
 	if (v->closed)
-		return PyUnicode_FromFormat("<shmkit.SharedValue %s (closed)>", v->life.name);
+		return PyUnicode_FromFormat("<%s %s (closed)>", tn, v->life.name);
 	PyObject *val = value_get(v, NULL);
 	if (!val)
 		return NULL;
-	PyObject *r = PyUnicode_FromFormat("<shmkit.SharedValue %s %s %R>", v->life.name, sk_dtype_name(v->dtype), val);
+	PyObject *r = PyUnicode_FromFormat("<%s %s %s %R>", tn, v->life.name,
+					   v->ctype == 'c'   ? "c_char"
+					   : v->ctype == 'u' ? "c_wchar"
+							     : sk_dtype_name(v->dtype),
+					   val);
 	Py_DECREF(val);
 	return r;
 }
@@ -353,6 +481,20 @@ static PyObject *value_get_dtype(ValueObject *v, void *c)
 	return skpy_dtype_object(v->dtype);
 }
 
+static PyObject *value_get_obj(ValueObject *v, PyObject *unused)
+{
+	(void)unused;
+	if (value_usable(v))
+		return NULL;
+	return Py_NewRef(v);
+}
+
+static PyObject *value_get_closed(ValueObject *v, void *c)
+{
+	(void)c;
+	return PyBool_FromLong(v->closed);
+}
+
 static PyObject *value_enter(ValueObject *v, PyObject *unused)
 {
 	(void)unused;
@@ -365,23 +507,36 @@ static PyObject *value_exit(ValueObject *v, PyObject *args)
 	return value_close(v, NULL);
 }
 
+#define VALUE_COMMON_METHODS                                                                                  \
+	{ "add", (PyCFunction)value_add, METH_O,                                                              \
+	  "add($self, delta, /)\n--\n\nAtomically add delta; return the old value." },                        \
+	    { "compare_and_swap", (PyCFunction)value_cas, METH_VARARGS,                                       \
+	      "compare_and_swap($self, expected, desired, /)\n--\n\n(swapped, value seen): atomically store " \
+	      "desired if the value equals expected." },                                                      \
+	    { "close", (PyCFunction)value_close, METH_NOARGS,                                                 \
+	      "close($self, /)\n--\n\nUnmap. RuntimeError while a thread holds its lock or waits in it." },   \
+	    { "unlink", (PyCFunction)value_unlink, METH_NOARGS, "unlink($self, /)\n--\n\nRemove the name." }, \
+	    { "__enter__", (PyCFunction)value_enter, METH_NOARGS, NULL },                                     \
+	    { "__exit__", (PyCFunction)value_exit, METH_VARARGS, NULL },                                      \
+	{                                                                                                     \
+		"__reduce__", (PyCFunction)value_reduce, METH_NOARGS, NULL                                    \
+	}
+
 static PyMethodDef value_methods[] = {
 	{ "get_lock", (PyCFunction)value_get_lock, METH_NOARGS,
-	  "The value's robust lock (an RLock); .value inside it reads and writes directly." },
-	{ "add", (PyCFunction)value_add, METH_O, "Atomically add delta; return the old value." },
-	{ "compare_and_swap", (PyCFunction)value_cas, METH_VARARGS,
-	  "compare_and_swap(expected, desired) -> (swapped, value seen)." },
-	{ "close", (PyCFunction)value_close, METH_NOARGS, "Unmap." },
-	{ "unlink", (PyCFunction)value_unlink, METH_NOARGS, "Remove the name." },
-	{ "__enter__", (PyCFunction)value_enter, METH_NOARGS, NULL },
-	{ "__exit__", (PyCFunction)value_exit, METH_VARARGS, NULL },
-	{ "__reduce__", (PyCFunction)value_reduce, METH_NOARGS, NULL },
+	  "get_lock($self, /)\n--\n\nThe value's lock: its robust RLock (inside it .value reads and writes "
+	  "directly), or the lock object it was made with." },
+	{ "get_obj", (PyCFunction)value_get_obj, METH_NOARGS,
+	  "get_obj($self, /)\n--\n\nThe shared object itself (shmkit keeps the scalar and its lock in one object)." },
+	VALUE_COMMON_METHODS,
 	{ NULL }
 };
+static PyMethodDef raw_value_methods[] = { VALUE_COMMON_METHODS, { NULL } };
 static PyGetSetDef value_getset[] = { { "value", (getter)value_get, (setter)value_set,
-					"the shared scalar (read and written under its lock)", NULL },
+					"the shared scalar (read and written under its lock, or atomically)", NULL },
 				      { "name", (getter)value_get_name, NULL, "segment name", NULL },
 				      { "dtype", (getter)value_get_dtype, NULL, "element type", NULL },
+				      { "closed", (getter)value_get_closed, NULL, "True after close()", NULL },
 				      { NULL } };
 
 static PyTypeObject SharedValue_Type = {
@@ -392,23 +547,41 @@ static PyTypeObject SharedValue_Type = {
 	.tp_clear = skpy_base_clear,
 	.tp_repr = (reprfunc)value_repr,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-	.tp_doc = "A shared scalar in a named segment; made by shmkit.Value().",
+	.tp_doc = "A shared scalar with a lock, in a named segment; made by shmkit.Value().",
 	.tp_weaklistoffset = offsetof(ValueObject, weakrefs),
 	.tp_methods = value_methods,
 	.tp_getset = value_getset,
 };
 
+static PyTypeObject SharedRawValue_Type = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.SharedRawValue",
+	.tp_basicsize = sizeof(ValueObject),
+	.tp_dealloc = (destructor)value_dealloc,
+	.tp_traverse = skpy_base_traverse,
+	.tp_clear = skpy_base_clear,
+	.tp_repr = (reprfunc)value_repr,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "A shared scalar without a lock (every operation atomic), in a named segment; made by "
+		  "shmkit.RawValue() and shmkit.Value(lock=False).",
+	.tp_weaklistoffset = offsetof(ValueObject, weakrefs),
+	.tp_methods = raw_value_methods,
+	.tp_getset = value_getset,
+};
+
 static PyMethodDef value_functions[] = {
 	{ "value_create", (PyCFunction)(void (*)(void))value_create, METH_VARARGS | METH_KEYWORDS,
-	  "value_create(name, dtype, lock=True, owned=True) -> SharedValue" },
+	  "value_create($module, name, dtype, lock=True, owned=True, ctype=None, lock_object=None)\n--\n\n"
+	  "A new SharedValue (SharedRawValue without a lock)." },
 	{ "value_open", (PyCFunction)(void (*)(void))value_open, METH_VARARGS | METH_KEYWORDS,
-	  "value_open(name, readonly=False) -> SharedValue" },
+	  "value_open($module, name, readonly=False, ctype=None, lock_object=None)\n--\n\n"
+	  "Attach to a named value." },
 	{ NULL }
 };
 
 int skpy_value_init(PyObject *m)
 {
-	if (skpy_add_type(m, &SharedValue_Type, "SharedValue"))
+	if (skpy_add_type(m, &SharedValue_Type, "SharedValue") ||
+	    skpy_add_type(m, &SharedRawValue_Type, "SharedRawValue"))
 		return -1;
 	return PyModule_AddFunctions(m, value_functions);
 }

@@ -37,6 +37,7 @@ from ._shmkit import (  # noqa: F401  (re-exported)
     Segment,
     Semaphore,
     SharedArray,
+    SharedRawValue,
     SharedValue,
     ShutDown,
     gc,
@@ -53,30 +54,47 @@ __version__ = _shmkit.library_version
 _atexit.register(_shmkit._atexit)
 __all__ = [
     "create", "open", "unlink", "stat", "gc", "list_segments",
-    "SharedArray", "Bits", "Segment", "SharedMemory",
-    "Value", "Array", "SharedValue", "SynchronizedArray",
+    "SharedArray", "Bits", "Segment", "SharedMemory", "ShareableList",
+    "Value", "Array", "RawValue", "RawArray", "SharedValue", "SharedRawValue", "SynchronizedArray",
+    "SharedRawArray",
     "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Barrier", "Event", "Condition",
-    "Queue", "Error", "OwnerDiedWarning", "ShutDown",
+    "Queue", "SimpleQueue", "Error", "OwnerDiedWarning", "ShutDown",
 ]
 
 
 # ---- dtypes -----------------------------------------------------------------
 
 # multiprocessing / array-module typecodes, as sized on Linux x86-64 and arm64.
+# 'c' (a byte) and 'u' (a wchar_t) are stored as uint8 and uint32 and read back
+# as bytes and str, as ctypes' c_char and c_wchar are.
 _TYPECODES = {
     "?": "bool", "b": "int8", "B": "uint8", "h": "int16", "H": "uint16",
     "i": "int32", "I": "uint32", "l": "int64", "L": "uint64",
     "q": "int64", "Q": "uint64", "f": "float32", "d": "float64",
+    "c": "uint8", "u": "uint32",
 }
 _NAMES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"}
+
+
+def _char_kind(typecode_or_type):
+    "'c', 'u' or None: whether elements read back as bytes or str."
+    if typecode_or_type in ("c", _ctypes.c_char):
+        return "c"
+    if typecode_or_type in ("u", _ctypes.c_wchar):
+        return "u"
+    return None
 
 
 def _dtype_name(dtype):
     """The shmkit name of a dtype given as a NumPy dtype or type, a name, a
     typecode of multiprocessing, or a ctypes type."""
+    if dtype is _ctypes.c_char:
+        return "uint8"
+    if dtype is _ctypes.c_wchar:
+        return "uint32"
     if isinstance(dtype, type) and issubclass(dtype, _ctypes._SimpleCData):
         code = dtype._type_
-        if code in ("c", "u", "z", "Z", "P", "O", "g"):
+        if code in ("z", "Z", "P", "O", "g"):
             raise TypeError("unsupported ctypes type %s" % dtype.__name__)
         size = _ctypes.sizeof(dtype)
         if code == "?":
@@ -105,6 +123,18 @@ def _dtype_name(dtype):
         raise TypeError("unsupported dtype %s: shmkit stores bool, int8..int64, uint8..uint64, float32, float64"
                         % dt)
     return dt.name
+
+
+def _lock_arg(lock, what):
+    """lock= of Value and Array as multiprocessing takes it: True or None (a
+    robust lock of its own), False (none), or a lock object to use."""
+    if lock is None or lock is True:
+        return True, None
+    if lock is False:
+        return False, None
+    if not hasattr(lock, "acquire"):
+        raise AttributeError("%r has no method 'acquire'" % (lock,))
+    return True, lock
 
 
 # ---- arrays ------------------------------------------------------------------
@@ -151,7 +181,7 @@ def open(name, readonly=False):  # noqa: A001  (shadows the builtin inside this 
     raise TypeError("%s holds a %s segment, which the Python module does not open" % (name, kind))
 
 
-# ---- multiprocessing.shared_memory.SharedMemory -------------------------------
+# ---- multiprocessing.shared_memory.SharedMemory (shmkit.shared_memory has it too) ---
 
 class SharedMemory:
     """A drop-in for multiprocessing.shared_memory.SharedMemory.
@@ -214,22 +244,24 @@ class SharedMemory:
         return self._size
 
     def close(self):
-        """Closes access from this instance. BufferError while something
-        still uses .buf (a NumPy array made on it, a slice of it): the
-        mapping then stays, where CPython's would be unmapped under the
-        array's feet."""
-        if self._buf is not None:
-            # Who else holds .buf, or the segment itself (numpy.ndarray(buffer=shm.buf) keeps the
-            # segment as its base and no buffer export)? Not counted: this object's attributes, the
-            # memoryview's own hold on the segment, and getrefcount's argument.
-            users = (_sys.getrefcount(self._buf) - 2) + (_sys.getrefcount(self._seg) - 3)
+        """Closes access from this instance, as CPython does: .buf is released
+        (an object that kept a reference to it, ``b = shm.buf``, raises
+        ValueError on use from now on) and the memory unmapped. BufferError,
+        and nothing is unmapped, while something still uses the memory
+        itself: NumPy arrays made on .buf (numpy.frombuffer,
+        numpy.ndarray(buffer=shm.buf)) or slices of it. CPython unmaps under
+        those and the next access crashes."""
+        if self._seg is not None:
+            # numpy.ndarray(buffer=shm.buf) keeps the segment itself as its base, with no buffer export.
+            # Not counted: this object's attribute, .buf's hold on it, and getrefcount's argument.
+            users = _sys.getrefcount(self._seg) - 2 - (self._buf is not None)
             if users > 0:
-                raise BufferError("cannot close %s: %d object(s) (NumPy arrays, ...) still use .buf"
-                                  % (self._name, users))
-            self._buf.release()
+                raise BufferError("cannot close %s: %d NumPy array(s) made on .buf still use it" % (self._name, users))
+        if self._buf is not None:
+            self._buf.release()  # BufferError while exports of it (numpy.frombuffer, ...) are alive
             self._buf = None
         if self._seg is not None:
-            self._seg.close()
+            self._seg.close()  # BufferError while slices of .buf keep the memory
             self._seg = None
 
     def unlink(self):
@@ -240,33 +272,61 @@ class SharedMemory:
 # ---- multiprocessing.Value and multiprocessing.Array ----------------------------
 
 def Value(typecode_or_type, *args, lock=True, name=None, owned=True):
-    """Value(typecode_or_type, value=0, lock=True, *, name=None, owned=True).
+    """Value(typecode_or_type, *args, lock=True, name=None, owned=True).
 
-    A shared scalar, like multiprocessing.Value: .value reads and writes it
-    under its robust lock (lock=True, an RLock: ``with v.get_lock():
-    v.value += 1`` works) or as lock-free atomics (lock=False). Also .add()
-    and .compare_and_swap(), atomic either way. Works across fork, and by
-    name (shmkit.open(name)) or pickling for spawned processes.
+    A shared scalar, like multiprocessing.Value. lock=True or None: .value
+    reads and writes it under its own robust lock, an RLock carried in the
+    segment (``with v.get_lock(): v.value += 1`` works); lock=False: a
+    SharedRawValue without get_lock/get_obj whose every operation is a
+    lock-free atomic; a lock object (shmkit's or any with acquire/release):
+    .value takes that lock. Also .add() and .compare_and_swap(), atomic
+    either way. Typecodes 'c' and 'u' hold one byte (bytes) and one character
+    (str). Works across fork, and by name (shmkit.open(name)) or pickling for
+    spawned processes.
     """
-    if lock not in (True, False):
-        raise TypeError("lock must be True or False (shmkit values carry their own robust lock)")
+    locked, lock_object = _lock_arg(lock, "Value")
     if len(args) > 1:
-        raise TypeError("Value() takes one initial value")
-    v = _shmkit.value_create(name, _dtype_name(typecode_or_type), lock, owned)
-    if args and args[0] != 0:
+        raise TypeError("Value() takes the typecode and at most one initial value (%d given); lock, name and "
+                        "owned are keyword-only" % len(args))
+    kind = _char_kind(typecode_or_type)
+    v = _shmkit.value_create(name, _dtype_name(typecode_or_type), locked, owned, kind, lock_object)
+    if args and args[0] not in (0, b"\0", "\0"):
         v.value = args[0]
     return v
 
 
-class SynchronizedArray:
-    """A 1-d shared array with the interface of multiprocessing.Array: len,
-    indexing and slicing (each under the lock when there is one), get_lock(),
-    get_obj(). numpy.asarray(arr) gives a zero-copy view (unlocked)."""
+def RawValue(typecode_or_type, *args, name=None, owned=True):
+    """RawValue(typecode_or_type, *args, name=None, owned=True): a shared
+    scalar without a lock (a SharedRawValue: every operation atomic), like
+    multiprocessing.RawValue."""
+    return Value(typecode_or_type, *args, lock=False, name=name, owned=owned)
 
-    def __init__(self, arr):
+
+class _SharedSequence:
+    """What SynchronizedArray and SharedRawArray share: a 1-d SharedArray seen
+    as multiprocessing's Array: len, indexing and slicing, iteration,
+    numpy.asarray(arr) (zero copy, unlocked), and for typecode 'c' / 'u'
+    elements that read as bytes / str and the .value (.raw) of ctypes' char
+    arrays."""
+
+    _lock = None
+
+    def __init__(self, arr, kind=None, lock=None):
         self._arr = arr
         self._mv = memoryview(arr)
-        self._lock = arr.get_lock() if arr.locked else None
+        self._kind = kind
+        if lock is not None:
+            self._lock = lock
+
+    @classmethod
+    def open(cls, name, typecode=None):
+        """Attach to the named array (typecode 'c' or 'u': read elements as
+        bytes or str)."""
+        arr = _shmkit.array_open(name)
+        if arr.ndim != 1:
+            arr.close()
+            raise TypeError("%s is a %d-d array, not a 1-d one" % (name, arr.ndim))
+        return cls(arr, _char_kind(typecode))
 
     def __len__(self):
         return len(self._mv)
@@ -279,8 +339,31 @@ class SynchronizedArray:
 
     def _get(self, i):
         if isinstance(i, slice):
-            return self._mv[i].tolist()
-        return self._mv[i]
+            items = self._mv[i].tolist()
+            if self._kind == "c":
+                return bytes(items)
+            if self._kind == "u":
+                return "".join(map(chr, items))
+            return items
+        x = self._mv[i]
+        if self._kind == "c":
+            return bytes((x,))
+        if self._kind == "u":
+            return chr(x)
+        return x
+
+    def _conv(self, v):
+        if self._kind == "c":
+            if isinstance(v, (bytes, bytearray)):
+                if len(v) != 1:
+                    raise TypeError("one character bytes, bytearray or integer expected")
+                return v[0]
+            return v
+        if self._kind == "u":
+            if not isinstance(v, str) or len(v) != 1:
+                raise TypeError("unicode string of length 1 expected")
+            return ord(v)
+        return v
 
     def __setitem__(self, i, value):
         if self._lock is None:
@@ -294,10 +377,11 @@ class SynchronizedArray:
             value = list(value)
             if len(value) != len(idx):
                 raise ValueError("can only assign a sequence of the same size (%d, not %d)" % (len(idx), len(value)))
-            for j, v in zip(idx, value):
+            conv = [self._conv(v) for v in value]
+            for j, v in zip(idx, conv):
                 self._mv[j] = v
         else:
-            self._mv[i] = value
+            self._mv[i] = self._conv(value)
 
     def __iter__(self):
         return iter(self[:])
@@ -306,56 +390,136 @@ class SynchronizedArray:
         import numpy
         return numpy.asarray(self._arr, dtype=dtype)
 
+    # ctypes' char and wchar arrays: .value up to the first NUL, .raw all bytes.
+    @property
+    def value(self):
+        if self._kind is None:
+            raise AttributeError("only arrays of typecode 'c' or 'u' have .value")
+        whole = self[:]
+        nul = whole.find(b"\0" if self._kind == "c" else "\0")
+        return whole if nul < 0 else whole[:nul]
+
+    @value.setter
+    def value(self, v):
+        if self._kind is None:
+            raise AttributeError("only arrays of typecode 'c' or 'u' have .value")
+        n = len(self)
+        if len(v) > n:
+            raise ValueError("byte string too long" if self._kind == "c" else "string too long")
+        pad = b"\0" if self._kind == "c" else "\0"
+        tail = pad if len(v) < n else v[:0]
+        self[:len(v) + len(tail)] = v + tail
+
+    @property
+    def raw(self):
+        if self._kind != "c":
+            raise AttributeError("only arrays of typecode 'c' have .raw")
+        return self[:]
+
+    @raw.setter
+    def raw(self, v):
+        if self._kind != "c":
+            raise AttributeError("only arrays of typecode 'c' have .raw")
+        if len(v) > len(self):
+            raise ValueError("byte string too long")
+        self[:len(v)] = v
+
+    @property
+    def name(self):
+        return self._arr.name
+
+    @property
+    def closed(self):
+        return self._arr.closed
+
+    def close(self):
+        """Unmap. RuntimeError while a thread holds the array's lock or works
+        in it; BufferError while NumPy arrays made from it are alive."""
+        self._mv.release()
+        try:
+            self._arr.close()
+        except BaseException:
+            self._mv = memoryview(self._arr)  # refused: still usable
+            raise
+
+    def unlink(self):
+        "Remove the name (processes that have the array keep it)."
+        self._arr.unlink()
+
+    def __reduce__(self):
+        return (_reopen_array, (type(self), self._arr.name, self._kind, self._lock if self._external else None))
+
+    _external = False
+
+    def __repr__(self):
+        if self.closed:
+            return "<shmkit.%s %s (closed)>" % (type(self).__name__, self.name)
+        return "<shmkit.%s %s %r>" % (type(self).__name__, self._arr.name, self[:])
+
+
+class SynchronizedArray(_SharedSequence):
+    """A 1-d shared array with a lock and the interface of
+    multiprocessing.Array: each access takes the lock (the array's own robust
+    RLock, or the lock object it was made with), get_lock(), get_obj() (the
+    SharedArray underneath). SynchronizedArray.open(name) attaches by name."""
+
+    def __init__(self, arr, kind=None, lock=None):
+        if lock is None and not arr.locked:
+            raise TypeError("%s carries no lock: attach it as a SharedRawArray" % arr.name)
+        super().__init__(arr, kind, lock if lock is not None else arr.get_lock())
+        self._external = lock is not None
+
     def get_lock(self):
-        if self._lock is None:
-            raise AttributeError("this array was made with lock=False: it has no lock")
         return self._lock
 
     def get_obj(self):
         "The SharedArray underneath."
         return self._arr
 
-    @property
-    def name(self):
-        return self._arr.name
 
-    def close(self):
-        self._mv.release()
-        try:
-            self._arr.close()
-        except BaseException:
-            self._mv = memoryview(self._arr)  # refused (a thread holds the lock): still usable
-            raise
+class SharedRawArray(_SharedSequence):
+    """A 1-d shared array without a lock (multiprocessing.RawArray); made by
+    RawArray() and Array(lock=False). SharedRawArray.open(name) attaches."""
 
-    def __reduce__(self):
-        return (_reopen_array, (self._arr.name,))
-
-    def __repr__(self):
-        return "<shmkit.SynchronizedArray %s %r>" % (self._arr.name, self[:])
+    def __init__(self, arr, kind=None, lock=None):
+        super().__init__(arr, kind)
 
 
-def _reopen_array(name):
-    return SynchronizedArray(_shmkit.array_open(name))
+def _reopen_array(cls, name, kind, lock):
+    arr = _shmkit.array_open(name)
+    return cls(arr, kind, lock) if cls is SynchronizedArray else cls(arr, kind)
 
 
 def Array(typecode_or_type, size_or_initializer, *, lock=True, name=None, owned=True):
-    """Array(typecode_or_type, size_or_initializer, lock=True, *, name=None, owned=True).
+    """Array(typecode_or_type, size_or_initializer, *, lock=True, name=None, owned=True).
 
-    A 1-d shared array like multiprocessing.Array; the lock (lock=True) is a
-    robust RLock carried in the segment itself.
+    A 1-d shared array like multiprocessing.Array. lock=True or None: a
+    SynchronizedArray whose lock is a robust RLock carried in the segment
+    itself; lock=False: a SharedRawArray (no get_lock/get_obj); a lock object:
+    a SynchronizedArray that takes that lock.
     """
-    if lock not in (True, False):
-        raise TypeError("lock must be True or False (shmkit arrays carry their own robust lock)")
+    locked, lock_object = _lock_arg(lock, "Array")
+    kind = _char_kind(typecode_or_type)
     if isinstance(size_or_initializer, int):
         init, n = None, size_or_initializer
     else:
-        init = list(size_or_initializer)
+        init = list(size_or_initializer) if not isinstance(size_or_initializer, (bytes, str)) else size_or_initializer
         n = len(init)
-    arr = _shmkit.array_create(name, (n,), _dtype_name(typecode_or_type), owned, lock, False)
-    sa = SynchronizedArray(arr)
+    arr = _shmkit.array_create(name, (n,), _dtype_name(typecode_or_type), owned, locked and lock_object is None,
+                               False)
+    if not locked:
+        sa = SharedRawArray(arr, kind)
+    else:
+        sa = SynchronizedArray(arr, kind, lock_object)
     if init:
         sa[:] = init
     return sa
+
+
+def RawArray(typecode_or_type, size_or_initializer, *, name=None, owned=True):
+    """RawArray(typecode_or_type, size_or_initializer, *, name=None, owned=True):
+    a 1-d shared array without a lock, like multiprocessing.RawArray."""
+    return Array(typecode_or_type, size_or_initializer, lock=False, name=name, owned=owned)
 
 
 # ---- Queue ------------------------------------------------------------------------
@@ -384,16 +548,19 @@ def _decode(msg):
 
 
 class Queue(_shmkit.Queue):
-    """Queue(name=None, capacity=32 MiB, max_msg=capacity/2, *, owned=True).
+    """Queue(maxsize=0, *, name=None, capacity=32 MiB, max_msg=capacity/2, owned=True).
 
-    A multiprocessing.Queue in one shared segment: put/get pickle objects
-    (protocol 5; buffers such as NumPy arrays travel out of band: copied once
-    straight into the ring, and they come out writable), put_bytes/get_bytes
-    move raw bytes. block/timeout as in multiprocessing: timeout=None waits
-    forever; queue.Empty and queue.Full. put() returns once the message is in
-    shared memory: there is no feeder thread, and a process killed in the
-    middle of a put loses that message only. Attach with Queue.open(name),
-    by pickling (spawn), or inherit it across fork.
+    A multiprocessing.Queue in one shared segment. put/get move common
+    objects (None, bool, int, float, str, bytes, tuples and lists of them)
+    in a compact format and pickle the rest (protocol 5; buffers such as
+    NumPy arrays travel out of band: copied once straight into the ring, and
+    they come out writable); put_bytes/get_bytes move raw bytes. maxsize
+    bounds the messages waiting (0: as many as the ring of capacity bytes
+    holds). block/timeout as in multiprocessing: timeout=None waits forever;
+    queue.Empty and queue.Full. put() returns once the message is in shared
+    memory: there is no feeder thread, and a process killed in the middle of
+    a put loses that message only. Attach with Queue.open(name), by pickling
+    (spawn), or inherit it across fork.
     """
 
     def put_nowait(self, obj):
@@ -414,5 +581,19 @@ class Queue(_shmkit.Queue):
 
     def __repr__(self):
         if self.closed:
-            return "<shmkit.Queue %s (closed)>" % self.name
-        return "<shmkit.Queue %s messages=%d>" % (self.name, self.qsize())
+            return "<shmkit.%s %s (closed)>" % (type(self).__name__, self.name)
+        return "<shmkit.%s %s messages=%d>" % (type(self).__name__, self.name, self.qsize())
+
+
+class SimpleQueue(Queue):
+    """SimpleQueue(*, name=None, capacity=32 MiB, max_msg=capacity/2, owned=True).
+
+    multiprocessing.SimpleQueue on shmkit: get(), put(obj), empty() and
+    close(), with no limit but the ring's capacity (the other methods of
+    Queue work too)."""
+
+    def __new__(cls, *, name=None, capacity=32 << 20, max_msg=None, owned=True):
+        return super().__new__(cls, 0, name=name, capacity=capacity, max_msg=max_msg, owned=owned)
+
+
+from .shared_memory import ShareableList  # noqa: E402  (needs SharedMemory above)

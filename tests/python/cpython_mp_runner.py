@@ -1,6 +1,6 @@
 """Runs CPython's own multiprocessing tests against shmkit.
 
-Usage: cpython_mp_runner.py START_METHOD [--json FILE] [--only PATTERN]
+Usage: cpython_mp_runner.py START_METHOD [--json FILE] [--only PATTERN] [--exclude FILE]
 
 The test classes come from Lib/test/_test_multiprocessing.py of the installed
 interpreter (Debian: libpython3.11-testsuite). shmkit's classes replace
@@ -12,8 +12,9 @@ _TestSharedMemory. The substitution happens at import, at the top level of
 this file, so that a spawned child (which imports this file as __mp_main__)
 runs it too before it unpickles the test's target.
 
-Prints one line per test (PASS / FAIL / ERROR / SKIP) and, with --json, writes
-{test_id: outcome}. Each test is bounded by SIGALRM (shmkit's waits run
+Prints one line per test (PASS / FAIL / ERROR / SKIP, or EXCLUDED for the ids
+listed one per line in the --exclude file, which are not run) and, with
+--json, writes {test_id: outcome}. Each test is bounded by SIGALRM (shmkit's waits run
 Python's signal handlers within 50 ms), so a hang is a failure, not a stall.
 """
 import json
@@ -156,6 +157,10 @@ def main():
     method = sys.argv[1]
     out = sys.argv[sys.argv.index("--json") + 1] if "--json" in sys.argv else None
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    excluded = set()
+    if "--exclude" in sys.argv:
+        with open(sys.argv[sys.argv.index("--exclude") + 1]) as f:
+            excluded = {line.strip() for line in f if line.strip()}
     per_test = float(os.environ.get("SHMKIT_CONFORMANCE_TEST_TIMEOUT", "60"))
     multiprocessing.set_start_method(method, force=True)
 
@@ -168,6 +173,10 @@ def main():
     for test in suite:
         tid = test.id().split(".", 1)[-1]
         if only and only not in tid:
+            continue
+        if tid in excluded:
+            result.outcomes[tid] = "EXCLUDED"
+            print("%-5s %s" % ("EXCLUDED", tid), flush=True)
             continue
         signal.setitimer(signal.ITIMER_REAL, per_test)
         try:
@@ -183,7 +192,8 @@ def main():
             json.dump(result.outcomes, f, indent=1, sort_keys=True)
     n = len(result.outcomes)
     ok = sum(1 for v in result.outcomes.values() if v == "PASS")
-    print("%s: %d passed of %d" % (method, ok, n))
+    ex = sum(1 for v in result.outcomes.values() if v == "EXCLUDED")
+    print("%s: %d passed, %d excluded, of %d" % (method, ok, ex, n))
 
 
 if __name__ == "__main__":

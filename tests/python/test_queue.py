@@ -135,7 +135,7 @@ def test_shutdown_drains_then_raises():
 
 def test_close_and_reopen(names):
     n = names()
-    q = shmkit.Queue(n, capacity=4096)
+    q = shmkit.Queue(name=n, capacity=4096)
     q.put("kept")
     q.close()
     assert q.closed

@@ -108,7 +108,7 @@ def test_rlock():
     assert r._is_owned()
     r.release()
     assert not r._is_owned() and not r.locked()
-    with pytest.raises(ValueError):
+    with pytest.raises(RuntimeError):  # as threading.RLock and multiprocessing.RLock
         r.release()
 
 

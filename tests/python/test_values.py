@@ -25,10 +25,14 @@ def test_value_types_and_conversion():
         v.value = 128
     with pytest.raises(TypeError):
         v.value = "x"
+    c = shmkit.Value("c")
+    assert c.value == b"\x00"
+    c.value = b"x"
+    assert c.value == b"x"
+    with pytest.raises(AttributeError):
+        shmkit.Value("i", 0, lock="not a lock")  # as multiprocessing: no method 'acquire'
     with pytest.raises(TypeError):
-        shmkit.Value("c")
-    with pytest.raises(TypeError):
-        shmkit.Value("i", 0, lock=shmkit.Lock())
+        shmkit.Value("i", 0, True)  # lock is keyword-only: a second value is refused
 
 
 def test_value_ops():
