@@ -763,18 +763,20 @@ static PyObject *bits_repr(DataObject *d)
 
 /* ---- type tables of the three ---- */
 
-#define DATA_COMMON_METHODS                                                                     \
-	{ "close", (PyCFunction)data_close, METH_NOARGS,                                        \
-	  "Unmap. BufferError while NumPy arrays or memoryviews of it are alive." },            \
-	    { "unlink", (PyCFunction)data_unlink, METH_NOARGS,                                  \
-	      "Remove the name; processes that have it keep their mapping." },                  \
-	    { "info", (PyCFunction)data_info, METH_NOARGS, "The segment's header as a dict." }, \
-	    { "freeze", (PyCFunction)data_freeze, METH_NOARGS,                                  \
-	      "Make the segment read-only for good: later read-write opens fail." },            \
-	    { "__enter__", (PyCFunction)data_enter, METH_NOARGS, NULL },                        \
-	    { "__exit__", (PyCFunction)data_exit, METH_VARARGS, NULL },                         \
-	{                                                                                       \
-		"__reduce__", (PyCFunction)data_reduce, METH_NOARGS, NULL                       \
+#define DATA_COMMON_METHODS                                                                                  \
+	{ "close", (PyCFunction)data_close, METH_NOARGS,                                                     \
+	  "close($self, /)\n--\n\nUnmap. BufferError while NumPy arrays or memoryviews of it are alive." },  \
+	    { "unlink", (PyCFunction)data_unlink, METH_NOARGS,                                               \
+	      "unlink($self, /)\n--\n\nRemove the name; processes that have it keep their mapping." },       \
+	    { "info", (PyCFunction)data_info, METH_NOARGS,                                                   \
+	      "info($self, /)\n--\n\n"                                                                       \
+	      "The segment's header as a dict." },                                                           \
+	    { "freeze", (PyCFunction)data_freeze, METH_NOARGS,                                               \
+	      "freeze($self, /)\n--\n\nMake the segment read-only for good: later read-write opens fail." }, \
+	    { "__enter__", (PyCFunction)data_enter, METH_NOARGS, NULL },                                     \
+	    { "__exit__", (PyCFunction)data_exit, METH_VARARGS, NULL },                                      \
+	{                                                                                                    \
+		"__reduce__", (PyCFunction)data_reduce, METH_NOARGS, NULL                                    \
 	}
 
 #define DATA_COMMON_GETSET                                                             \
@@ -792,6 +794,7 @@ static PyGetSetDef segment_getset[] = { DATA_COMMON_GETSET,
 
 static PyMethodDef array_methods[] = { DATA_COMMON_METHODS,
 				       { "get_lock", (PyCFunction)array_get_lock, METH_NOARGS,
+					 "get_lock($self, /)\n--\n\n"
 					 "The robust lock carried by a locked array (an RLock)." },
 				       { NULL } };
 static PyGetSetDef array_getset[] = { DATA_COMMON_GETSET,
@@ -806,22 +809,34 @@ static PySequenceMethods array_as_sequence = { .sq_length = (lenfunc)array_len }
 static PyMethodDef bits_methods[] = {
 	DATA_COMMON_METHODS,
 	{ "open", (PyCFunction)(void (*)(void))bits_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+	  "open($type, /, name, readonly=False)\n--\n\n"
 	  "Bits.open(name, readonly=False): attach to an existing bit array." },
 	{ "count", (PyCFunction)(void (*)(void))bits_count, METH_VARARGS | METH_KEYWORDS,
+	  "count($self, /, begin=0, end=None)\n--\n\n"
 	  "count(begin=0, end=None): set bits in [begin, end)." },
 	{ "set_range", (PyCFunction)(void (*)(void))bits_set_range, METH_VARARGS | METH_KEYWORDS,
+	  "set_range($self, /, begin=0, end=None)\n--\n\n"
 	  "set_range(begin=0, end=None): set every bit of [begin, end)." },
 	{ "clear_range", (PyCFunction)(void (*)(void))bits_clear_range, METH_VARARGS | METH_KEYWORDS,
+	  "clear_range($self, /, begin=0, end=None)\n--\n\n"
 	  "clear_range(begin=0, end=None): clear every bit of [begin, end)." },
-	{ "test_and_set", (PyCFunction)bits_test_and_set, METH_O, "Atomically set bit i; return its previous value." },
+	{ "test_and_set", (PyCFunction)bits_test_and_set, METH_O,
+	  "test_and_set($self, i, /)\n--\n\n"
+	  "Atomically set bit i; return its previous value." },
 	{ "test_and_clear", (PyCFunction)bits_test_and_clear, METH_O,
+	  "test_and_clear($self, i, /)\n--\n\n"
 	  "Atomically clear bit i; return its previous value." },
-	{ "flip", (PyCFunction)bits_flip, METH_O, "Atomically flip bit i." },
+	{ "flip", (PyCFunction)bits_flip, METH_O,
+	  "flip($self, i, /)\n--\n\n"
+	  "Atomically flip bit i." },
 	{ "find_next_set", (PyCFunction)bits_find_next_set, METH_VARARGS,
+	  "find_next_set($self, start=0, /)\n--\n\n"
 	  "find_next_set(start=0): index of the first set bit >= start, or -1." },
 	{ "find_next_clear", (PyCFunction)bits_find_next_clear, METH_VARARGS,
+	  "find_next_clear($self, start=0, /)\n--\n\n"
 	  "find_next_clear(start=0): index of the first clear bit >= start, or -1." },
 	{ "words", (PyCFunction)bits_words, METH_NOARGS,
+	  "words($self, /)\n--\n\n"
 	  "A NumPy uint64 array over the words (zero copy; bit i is bit i%64 of word i//64)." },
 	{ NULL }
 };
@@ -841,7 +856,8 @@ static PyTypeObject Segment_Type = {
 	.tp_clear = skpy_base_clear,
 	.tp_as_buffer = &data_as_buffer,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-	.tp_doc = "A raw shared-memory segment (bytes). Made by shmkit._shmkit.segment_create / segment_open.",
+	.tp_doc = "A raw shared-memory segment (bytes). Made by shmkit._shmkit.segment_create / segment_open\n"
+		  "(it has no constructor of its own).",
 	.tp_weaklistoffset = offsetof(DataObject, weakrefs),
 	.tp_methods = segment_methods,
 	.tp_getset = segment_getset,
@@ -875,7 +891,7 @@ static PyTypeObject Bits_Type = {
 	.tp_as_mapping = &bits_as_mapping,
 	.tp_as_buffer = &data_as_buffer,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-	.tp_doc = "Bits(nbits, name=None, *, owned=True, huge=False): a shared bit array.\n"
+	.tp_doc = "Bits(nbits, name=None, *, owned=True, huge=False)\n--\n\nA shared bit array.\n"
 		  "Bits.open(name) attaches. The buffer protocol exports the uint64 words.",
 	.tp_weaklistoffset = offsetof(DataObject, weakrefs),
 	.tp_methods = bits_methods,
@@ -982,20 +998,32 @@ static PyObject *mod_list(PyObject *mod, PyObject *unused)
 
 static PyMethodDef data_functions[] = {
 	{ "segment_create", (PyCFunction)(void (*)(void))segment_create, METH_VARARGS | METH_KEYWORDS,
+	  "segment_create($module, /, name, size, owned=True, huge=False)\n--\n\n"
 	  "segment_create(name, size, owned=True, huge=False) -> Segment" },
 	{ "segment_open", (PyCFunction)(void (*)(void))segment_open, METH_VARARGS | METH_KEYWORDS,
+	  "segment_open($module, /, name, readonly=False)\n--\n\n"
 	  "segment_open(name, readonly=False) -> Segment" },
 	{ "array_create", (PyCFunction)(void (*)(void))array_create, METH_VARARGS | METH_KEYWORDS,
+	  "array_create($module, /, name, shape, dtype, owned=True, locked=False, huge=False)\n--\n\n"
 	  "array_create(name, shape, dtype, owned=True, locked=False, huge=False) -> SharedArray" },
 	{ "array_open", (PyCFunction)(void (*)(void))array_open, METH_VARARGS | METH_KEYWORDS,
+	  "array_open($module, /, name, readonly=False)\n--\n\n"
 	  "array_open(name, readonly=False) -> SharedArray" },
 	{ "open_data", (PyCFunction)(void (*)(void))open_data, METH_VARARGS | METH_KEYWORDS,
+	  "open_data($module, /, name, readonly=False)\n--\n\n"
 	  "open_data(name, readonly=False) -> Segment, SharedArray or Bits; the kind's name for other kinds" },
-	{ "stat", (PyCFunction)mod_stat, METH_O, "stat(name) -> dict: the validated header of a segment." },
-	{ "unlink", (PyCFunction)mod_unlink, METH_O, "unlink(name): remove a segment's name." },
+	{ "stat", (PyCFunction)mod_stat, METH_O,
+	  "stat($module, name, /)\n--\n\n"
+	  "stat(name) -> dict: the validated header of a segment." },
+	{ "unlink", (PyCFunction)mod_unlink, METH_O,
+	  "unlink($module, name, /)\n--\n\n"
+	  "unlink(name): remove a segment's name." },
 	{ "gc", (PyCFunction)(void (*)(void))mod_gc, METH_VARARGS | METH_KEYWORDS,
+	  "gc($module, /, dry_run=False)\n--\n\n"
 	  "gc(dry_run=False) -> names removed: owned segments whose creator died." },
-	{ "list", (PyCFunction)mod_list, METH_NOARGS, "list() -> names of the valid shmkit segments in /dev/shm." },
+	{ "list", (PyCFunction)mod_list, METH_NOARGS,
+	  "list($module, /)\n--\n\n"
+	  "list() -> names of the valid shmkit segments in /dev/shm." },
 	{ NULL }
 };
 

@@ -1050,30 +1050,51 @@ static PyObject *queue_get_closed(QueueObject *q, void *c)
 
 static PyMethodDef queue_methods[] = {
 	{ "put_bytes", (PyCFunction)(void (*)(void))queue_put_bytes, METH_VARARGS | METH_KEYWORDS,
+	  "put_bytes($self, /, data, block=True, timeout=None)\n--\n\n"
 	  "put_bytes(data, block=True, timeout=None): one raw message (any bytes-like object)." },
 	{ "get_bytes", (PyCFunction)(void (*)(void))queue_get_bytes, METH_VARARGS | METH_KEYWORDS,
+	  "get_bytes($self, /, block=True, timeout=None)\n--\n\n"
 	  "get_bytes(block=True, timeout=None) -> bytes: the oldest message as it was put." },
 	{ "put_many_bytes", (PyCFunction)(void (*)(void))queue_put_many_bytes, METH_VARARGS | METH_KEYWORDS,
+	  "put_many_bytes($self, /, items, block=True, timeout=None)\n--\n\n"
 	  "put_many_bytes(items, block=True, timeout=None) -> how many were put (under one lock per batch)." },
 	{ "get_many_bytes", (PyCFunction)(void (*)(void))queue_get_many_bytes, METH_VARARGS | METH_KEYWORDS,
+	  "get_many_bytes($self, /, max=64, block=True, timeout=None, *, bytearray=False)\n--\n\n"
 	  "get_many_bytes(max=64, block=True, timeout=None) -> list of 1..max messages." },
 	{ "put", (PyCFunction)(void (*)(void))queue_put, METH_FASTCALL | METH_KEYWORDS,
+	  "put($self, /, obj, block=True, timeout=None)\n--\n\n"
 	  "put(obj, block=True, timeout=None): pickle (protocol 5; buffers such as NumPy arrays out of band, "
 	  "copied once) and put. queue.Full when there is no room in time." },
 	{ "get", (PyCFunction)(void (*)(void))queue_get, METH_FASTCALL | METH_KEYWORDS,
+	  "get($self, /, block=True, timeout=None)\n--\n\n"
 	  "get(block=True, timeout=None) -> the oldest object. queue.Empty when none comes in time." },
-	{ "qsize", (PyCFunction)queue_qsize, METH_NOARGS, "Messages waiting." },
-	{ "empty", (PyCFunction)queue_empty, METH_NOARGS, "True if no message waits." },
-	{ "full", (PyCFunction)queue_full, METH_NOARGS, "True if a message of max_msg bytes would not fit now." },
-	{ "stats", (PyCFunction)queue_stats, METH_NOARGS, "Counters of the queue as a dict." },
+	{ "qsize", (PyCFunction)queue_qsize, METH_NOARGS,
+	  "qsize($self, /)\n--\n\n"
+	  "Messages waiting." },
+	{ "empty", (PyCFunction)queue_empty, METH_NOARGS,
+	  "empty($self, /)\n--\n\n"
+	  "True if no message waits." },
+	{ "full", (PyCFunction)queue_full, METH_NOARGS,
+	  "full($self, /)\n--\n\n"
+	  "True if a message of max_msg bytes would not fit now." },
+	{ "stats", (PyCFunction)queue_stats, METH_NOARGS,
+	  "stats($self, /)\n--\n\n"
+	  "Counters of the queue as a dict." },
 	{ "shutdown", (PyCFunction)queue_shutdown, METH_NOARGS,
+	  "shutdown($self, /)\n--\n\n"
 	  "Refuse puts everywhere from now on; gets drain what is left, then raise shmkit.ShutDown." },
 	{ "close", (PyCFunction)queue_close, METH_NOARGS,
+	  "close($self, /)\n--\n\n"
 	  "This process is done with the queue: unmap it (the queue lives on for the others)." },
-	{ "unlink", (PyCFunction)queue_unlink, METH_NOARGS, "Remove the queue's name." },
+	{ "unlink", (PyCFunction)queue_unlink, METH_NOARGS,
+	  "unlink($self, /)\n--\n\n"
+	  "Remove the queue's name." },
 	{ "join_thread", (PyCFunction)queue_noop, METH_NOARGS,
+	  "join_thread($self, /)\n--\n\n"
 	  "Nothing to join: put() has copied the message into shared memory before it returns." },
-	{ "cancel_join_thread", (PyCFunction)queue_noop, METH_NOARGS, "Nothing to cancel (see join_thread)." },
+	{ "cancel_join_thread", (PyCFunction)queue_noop, METH_NOARGS,
+	  "cancel_join_thread($self, /)\n--\n\n"
+	  "Nothing to cancel (see join_thread)." },
 	{ "open", (PyCFunction)(void (*)(void))queue_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
 	  "open($cls, /, name, maxsize=0)\n--\n\nAttach to a named queue (maxsize: this handle's limit, see Queue)." },
 	{ "__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL },
@@ -1093,7 +1114,8 @@ static PyTypeObject Queue_Type = {
 	.tp_basicsize = sizeof(QueueObject),
 	.tp_dealloc = (destructor)queue_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "The byte-level queue; shmkit.Queue adds objects.",
+	.tp_doc = "Queue(maxsize=0, *, name=None, capacity=33554432, max_msg=None, owned=True)\n--\n\n"
+		  "The queue in C; shmkit.Queue adds the nowait and many variants.",
 	.tp_weaklistoffset = offsetof(QueueObject, weakrefs),
 	.tp_methods = queue_methods,
 	.tp_getset = queue_getset,

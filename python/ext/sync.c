@@ -426,15 +426,29 @@ static PyObject *mutex_get_owner_died(MutexObject *mo, void *c)
 
 static PyMethodDef mutex_methods[] = {
 	{ "acquire", (PyCFunction)(void (*)(void))mutex_acquire, METH_FASTCALL | METH_KEYWORDS,
+	  "acquire($self, /, block=True, timeout=None, *, blocking=True)\n--\n\n"
 	  "acquire(block=True, timeout=None) -> bool. Succeeds also when the holder died (see owner_died)." },
-	{ "release", (PyCFunction)mutex_release, METH_NOARGS, "Release (by the holding thread only)." },
-	{ "locked", (PyCFunction)mutex_locked, METH_NOARGS, "True if some thread of some process holds it." },
-	{ "state", (PyCFunction)mutex_state, METH_NOARGS, "held, owner_pid, owner_alive, waiters, ... as a dict." },
-	{ "_is_owned", (PyCFunction)mutex_py_is_owned, METH_NOARGS, "True if the calling thread holds it." },
-	{ "unlink", (PyCFunction)mutex_unlink, METH_NOARGS, "Remove the lock's name." },
+	{ "release", (PyCFunction)mutex_release, METH_NOARGS,
+	  "release($self, /)\n--\n\n"
+	  "Release (by the holding thread only)." },
+	{ "locked", (PyCFunction)mutex_locked, METH_NOARGS,
+	  "locked($self, /)\n--\n\n"
+	  "True if some thread of some process holds it." },
+	{ "state", (PyCFunction)mutex_state, METH_NOARGS,
+	  "state($self, /)\n--\n\n"
+	  "held, owner_pid, owner_alive, waiters, ... as a dict." },
+	{ "_is_owned", (PyCFunction)mutex_py_is_owned, METH_NOARGS,
+	  "_is_owned($self, /)\n--\n\n"
+	  "True if the calling thread holds it." },
+	{ "unlink", (PyCFunction)mutex_unlink, METH_NOARGS,
+	  "unlink($self, /)\n--\n\n"
+	  "Remove the lock's name." },
 	{ "close", (PyCFunction)mutex_close, METH_NOARGS,
+	  "close($self, /)\n--\n\n"
 	  "This handle lets go of the lock (it lives on for the others). RuntimeError while held through it." },
-	{ "open", (PyCFunction)mutex_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named lock." },
+	{ "open", (PyCFunction)mutex_open, METH_VARARGS | METH_CLASS,
+	  "open($type, name, /)\n--\n\n"
+	  "open(name): attach to a named lock." },
 	{ "__enter__", (PyCFunction)mutex_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)(void (*)(void))mutex_exit, METH_FASTCALL, NULL },
 	{ "__reduce__", (PyCFunction)mutex_reduce, METH_NOARGS, NULL },
@@ -454,7 +468,7 @@ static PyTypeObject Mutex_Type = {
 	.tp_repr = (reprfunc)mutex_repr,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
 	.tp_traverse = (traverseproc)mutex_traverse,
-	.tp_doc = "Lock(*, name=None, owned=True): a process-shared lock that survives its holder's death.",
+	.tp_doc = "Lock(*, name=None, owned=True)\n--\n\nA process-shared lock that survives its holder's death.",
 	.tp_weaklistoffset = offsetof(MutexObject, weakrefs),
 	.tp_methods = mutex_methods,
 	.tp_getset = mutex_getset,
@@ -466,7 +480,7 @@ static PyTypeObject RLock_Type = {
 	.tp_basicsize = sizeof(MutexObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
 	.tp_traverse = (traverseproc)mutex_traverse,
-	.tp_doc = "RLock(*, name=None, owned=True): a recursive Lock.",
+	.tp_doc = "RLock(*, name=None, owned=True)\n--\n\nA recursive Lock.",
 	.tp_base = &Mutex_Type,
 	.tp_new = mutex_tp_new,
 };
@@ -655,12 +669,20 @@ static PyObject *sem_repr(SyncObject *s)
 }
 
 static PyMethodDef sem_methods[] = { { "acquire", (PyCFunction)(void (*)(void))sem_acquire,
-				       METH_FASTCALL | METH_KEYWORDS, "acquire(block=True, timeout=None) -> bool" },
+				       METH_FASTCALL | METH_KEYWORDS,
+				       "acquire($self, /, block=True, timeout=None, *, blocking=True)\n--\n\n"
+				       "acquire(block=True, timeout=None) -> bool" },
 				     { "release", (PyCFunction)sem_release, METH_VARARGS,
+				       "release($self, n=1, /)\n--\n\n"
 				       "release(n=1). ValueError past a BoundedSemaphore's bound." },
-				     { "get_value", (PyCFunction)sem_get_value, METH_NOARGS, "The count." },
-				     { "unlink", (PyCFunction)sync_unlink, METH_NOARGS, "Remove the name." },
+				     { "get_value", (PyCFunction)sem_get_value, METH_NOARGS,
+				       "get_value($self, /)\n--\n\n"
+				       "The count." },
+				     { "unlink", (PyCFunction)sync_unlink, METH_NOARGS,
+				       "unlink($self, /)\n--\n\n"
+				       "Remove the name." },
 				     { "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS,
+				       "open($type, name, /)\n--\n\n"
 				       "open(name): attach to a named semaphore." },
 				     { "__enter__", (PyCFunction)sem_enter, METH_NOARGS, NULL },
 				     { "__exit__", (PyCFunction)(void (*)(void))sem_exit, METH_FASTCALL, NULL },
@@ -674,7 +696,7 @@ static PyTypeObject Semaphore_Type = {
 	.tp_dealloc = (destructor)sync_dealloc,
 	.tp_repr = (reprfunc)sem_repr,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "Semaphore(value=1, *, name=None, owned=True): a process-shared counting semaphore.",
+	.tp_doc = "Semaphore(value=1, *, name=None, owned=True)\n--\n\nA process-shared counting semaphore.",
 	.tp_weaklistoffset = offsetof(SyncObject, weakrefs),
 	.tp_methods = sem_methods,
 	.tp_getset = sync_getset,
@@ -685,7 +707,7 @@ static PyTypeObject BoundedSemaphore_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.BoundedSemaphore",
 	.tp_basicsize = sizeof(SyncObject),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "BoundedSemaphore(value=1, *, name=None, owned=True): release() past value raises ValueError.",
+	.tp_doc = "BoundedSemaphore(value=1, *, name=None, owned=True)\n--\n\nrelease() past value raises ValueError.",
 	.tp_base = &Semaphore_Type,
 	.tp_new = sem_tp_new,
 };
@@ -765,17 +787,26 @@ static PyObject *event_repr(SyncObject *s)
 					    : "unset");
 }
 
-static PyMethodDef event_methods[] = {
-	{ "set", (PyCFunction)event_set, METH_NOARGS, "Set the flag and wake every waiter." },
-	{ "clear", (PyCFunction)event_clear, METH_NOARGS, "Clear the flag." },
-	{ "is_set", (PyCFunction)event_is_set, METH_NOARGS, "The flag." },
-	{ "wait", (PyCFunction)(void (*)(void))event_wait, METH_VARARGS | METH_KEYWORDS,
-	  "wait(timeout=None) -> the flag (False when the timeout expired)." },
-	{ "unlink", (PyCFunction)sync_unlink, METH_NOARGS, "Remove the name." },
-	{ "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named event." },
-	{ "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
-	{ NULL }
-};
+static PyMethodDef event_methods[] = { { "set", (PyCFunction)event_set, METH_NOARGS,
+					 "set($self, /)\n--\n\n"
+					 "Set the flag and wake every waiter." },
+				       { "clear", (PyCFunction)event_clear, METH_NOARGS,
+					 "clear($self, /)\n--\n\n"
+					 "Clear the flag." },
+				       { "is_set", (PyCFunction)event_is_set, METH_NOARGS,
+					 "is_set($self, /)\n--\n\n"
+					 "The flag." },
+				       { "wait", (PyCFunction)(void (*)(void))event_wait, METH_VARARGS | METH_KEYWORDS,
+					 "wait($self, /, timeout=None)\n--\n\n"
+					 "wait(timeout=None) -> the flag (False when the timeout expired)." },
+				       { "unlink", (PyCFunction)sync_unlink, METH_NOARGS,
+					 "unlink($self, /)\n--\n\n"
+					 "Remove the name." },
+				       { "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS,
+					 "open($type, name, /)\n--\n\n"
+					 "open(name): attach to a named event." },
+				       { "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
+				       { NULL } };
 
 static PyTypeObject Event_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Event",
@@ -783,7 +814,7 @@ static PyTypeObject Event_Type = {
 	.tp_dealloc = (destructor)sync_dealloc,
 	.tp_repr = (reprfunc)event_repr,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "Event(*, name=None, owned=True): a process-shared manual-reset event.",
+	.tp_doc = "Event(*, name=None, owned=True)\n--\n\nA process-shared manual-reset event.",
 	.tp_weaklistoffset = offsetof(SyncObject, weakrefs),
 	.tp_methods = event_methods,
 	.tp_getset = sync_getset,
@@ -923,10 +954,15 @@ static PyObject *barrier_get_broken(SyncObject *s, void *c)
 
 static PyMethodDef barrier_methods[] = {
 	{ "wait", (PyCFunction)(void (*)(void))barrier_wait, METH_VARARGS | METH_KEYWORDS,
+	  "wait($self, /, timeout=None)\n--\n\n"
 	  "wait(timeout=None) -> 0 for exactly one party of each round (it runs action), 1 for the others.\n"
 	  "A timeout breaks the barrier: BrokenBarrierError here and for every other party." },
-	{ "unlink", (PyCFunction)sync_unlink, METH_NOARGS, "Remove the name." },
-	{ "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS, "open(name): attach to a named barrier." },
+	{ "unlink", (PyCFunction)sync_unlink, METH_NOARGS,
+	  "unlink($self, /)\n--\n\n"
+	  "Remove the name." },
+	{ "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS,
+	  "open($type, name, /)\n--\n\n"
+	  "open(name): attach to a named barrier." },
 	{ "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
 	{ NULL }
 };
@@ -943,7 +979,7 @@ static PyTypeObject Barrier_Type = {
 	.tp_basicsize = sizeof(SyncObject),
 	.tp_dealloc = (destructor)sync_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "Barrier(parties, action=None, timeout=None, *, name=None, owned=True): a reusable "
+	.tp_doc = "Barrier(parties, action=None, timeout=None, *, name=None, owned=True)\n--\n\nA reusable "
 		  "process-shared barrier.",
 	.tp_weaklistoffset = offsetof(SyncObject, weakrefs),
 	.tp_methods = barrier_methods,
@@ -1159,17 +1195,28 @@ static PyObject *cond_get_lock(SyncObject *s, void *c)
 
 static PyMethodDef cond_methods[] = {
 	{ "acquire", (PyCFunction)(void (*)(void))cond_acquire, METH_FASTCALL | METH_KEYWORDS,
+	  "acquire($self, /, block=True, timeout=None, *, blocking=True)\n--\n\n"
 	  "acquire(block=True, timeout=None): acquire the underlying lock." },
-	{ "release", (PyCFunction)cond_release, METH_NOARGS, "Release the underlying lock." },
+	{ "release", (PyCFunction)cond_release, METH_NOARGS,
+	  "release($self, /)\n--\n\n"
+	  "Release the underlying lock." },
 	{ "wait", (PyCFunction)(void (*)(void))cond_wait, METH_VARARGS | METH_KEYWORDS,
+	  "wait($self, /, timeout=None)\n--\n\n"
 	  "wait(timeout=None) -> False if the timeout expired. Wake-ups without notify can happen." },
 	{ "wait_for", (PyCFunction)(void (*)(void))cond_wait_for, METH_VARARGS | METH_KEYWORDS,
+	  "wait_for($self, /, predicate, timeout=None)\n--\n\n"
 	  "wait_for(predicate, timeout=None) -> the predicate's last value." },
 	{ "notify", (PyCFunction)(void (*)(void))cond_notify, METH_VARARGS | METH_KEYWORDS,
+	  "notify($self, /, n=1)\n--\n\n"
 	  "notify(n=1): wake up to n waiters." },
-	{ "notify_all", (PyCFunction)cond_notify_all, METH_NOARGS, "Wake every waiter." },
-	{ "unlink", (PyCFunction)sync_unlink, METH_NOARGS, "Remove the condition's name (not its lock's)." },
+	{ "notify_all", (PyCFunction)cond_notify_all, METH_NOARGS,
+	  "notify_all($self, /)\n--\n\n"
+	  "Wake every waiter." },
+	{ "unlink", (PyCFunction)sync_unlink, METH_NOARGS,
+	  "unlink($self, /)\n--\n\n"
+	  "Remove the condition's name (not its lock's)." },
 	{ "open", (PyCFunction)cond_open, METH_VARARGS | METH_CLASS,
+	  "open($type, name, lock, /)\n--\n\n"
 	  "open(name, lock): attach to a named condition used with lock." },
 	{ "__enter__", (PyCFunction)cond_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)(void (*)(void))cond_exit, METH_FASTCALL, NULL },
@@ -1185,7 +1232,7 @@ static PyTypeObject Condition_Type = {
 	.tp_basicsize = sizeof(SyncObject),
 	.tp_dealloc = (destructor)sync_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-	.tp_doc = "Condition(lock=None, *, name=None, owned=True): a process-shared condition variable over a "
+	.tp_doc = "Condition(lock=None, *, name=None, owned=True)\n--\n\nA process-shared condition variable over a "
 		  "shmkit Lock or RLock (a new RLock when None).",
 	.tp_weaklistoffset = offsetof(SyncObject, weakrefs),
 	.tp_methods = cond_methods,

@@ -13,7 +13,7 @@ BaseManager.
 """
 import threading as _threading
 
-from . import SharedMemory
+from . import SharedMemory as _SharedMemory
 from .shared_memory import ShareableList as _ShareableList
 
 __all__ = ["SharedMemoryManager"]
@@ -48,7 +48,7 @@ class SharedMemoryManager:
         "A new SharedMemory of size bytes, removed at shutdown()."
         with self._mutex:
             self._check()
-            shm = SharedMemory(create=True, size=size)
+            shm = _SharedMemory(create=True, size=size)
             self._names.append(shm.name)
         return shm
 

@@ -1,0 +1,125 @@
+# Type stubs of the shmkit package (python/shmkit/__init__.py and the C core
+# it re-exports, _shmkit.pyi). tests/python/test_typing.py checks that every
+# public name is here and that mypy accepts these stubs.
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from typing_extensions import Self
+
+from ._shmkit import (
+    Barrier as Barrier,
+    Bits as Bits,
+    BoundedSemaphore as BoundedSemaphore,
+    Condition as Condition,
+    Error as Error,
+    Event as Event,
+    Lock as Lock,
+    OwnerDiedWarning as OwnerDiedWarning,
+    RLock as RLock,
+    Segment as Segment,
+    Semaphore as Semaphore,
+    SharedArray as SharedArray,
+    SharedRawValue as SharedRawValue,
+    SharedValue as SharedValue,
+    ShutDown as ShutDown,
+    gc as gc,
+    stat as stat,
+    unlink as unlink,
+)
+from ._shmkit import Queue as _CQueue
+from .shared_memory import ShareableList as ShareableList
+
+__version__: str
+__all__ = [
+    "create",
+    "open",
+    "unlink",
+    "stat",
+    "gc",
+    "list_segments",
+    "SharedArray",
+    "Bits",
+    "Segment",
+    "SharedMemory",
+    "ShareableList",
+    "Value",
+    "Array",
+    "RawValue",
+    "RawArray",
+    "SharedValue",
+    "SharedRawValue",
+    "SynchronizedArray",
+    "SharedRawArray",
+    "Lock",
+    "RLock",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Barrier",
+    "Event",
+    "Condition",
+    "Queue",
+    "SimpleQueue",
+    "Error",
+    "OwnerDiedWarning",
+    "ShutDown",
+]
+
+def list_segments() -> list[str]: ...
+def create(name: str | None, shape: int | Sequence[int], dtype: Any = "float64", *, owned: bool = True,
+           locked: bool = False, huge: bool = False) -> SharedArray: ...
+def open(name: str, readonly: bool = False) -> Any: ...  # noqa: A001
+
+class SharedMemory:
+    def __init__(self, name: str | None = None, create: bool = False, size: int = 0) -> None: ...
+    @property
+    def buf(self) -> memoryview: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    def close(self) -> None: ...
+    def unlink(self) -> None: ...
+
+def Value(typecode_or_type: Any, *args: Any, lock: Any = True, name: str | None = None,
+          owned: bool = True) -> SharedValue | SharedRawValue: ...
+def RawValue(typecode_or_type: Any, *args: Any, name: str | None = None, owned: bool = True) -> SharedRawValue: ...
+
+class _SharedSequence:
+    def __init__(self, arr: SharedArray, kind: str | None = None, lock: Any = None) -> None: ...
+    @classmethod
+    def open(cls, name: str, typecode: str | None = None) -> Self: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int | slice) -> Any: ...
+    def __setitem__(self, i: int | slice, value: Any) -> None: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __array__(self, dtype: Any = None) -> Any: ...
+    value: Any
+    raw: bytes
+    @property
+    def name(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None: ...
+    def unlink(self) -> None: ...
+
+class SynchronizedArray(_SharedSequence):
+    def get_lock(self) -> Any: ...
+    def get_obj(self) -> SharedArray: ...
+
+class SharedRawArray(_SharedSequence): ...
+
+def Array(typecode_or_type: Any, size_or_initializer: int | Iterable[Any], *, lock: Any = True,
+          name: str | None = None, owned: bool = True) -> SynchronizedArray | SharedRawArray: ...
+def RawArray(typecode_or_type: Any, size_or_initializer: int | Iterable[Any], *, name: str | None = None,
+             owned: bool = True) -> SharedRawArray: ...
+
+class Queue(_CQueue):
+    def put_nowait(self, obj: object) -> None: ...
+    def get_nowait(self) -> Any: ...
+    def put_many(self, objs: Iterable[object], block: bool = True, timeout: float | None = None) -> int: ...
+    def get_many(self, max: int = 64, block: bool = True,  # noqa: A002
+                 timeout: float | None = None) -> list[Any]: ...
+
+class SimpleQueue(Queue):
+    def __new__(cls, *, name: str | None = None, capacity: int = 33554432, max_msg: int | None = None,
+                owned: bool = True) -> Self: ...
