@@ -18,7 +18,17 @@ Figures (one JSON object; times are medians, with min/max and n beside them):
       NumPy, shmkit); the ratios spawn_<way>_pss_per_data subtract it.
   queue_msgs_per_s, mpqueue_msgs_per_s
       small objects (a tuple of an int, a float and a short str) from one
-      process to another through shmkit.Queue and multiprocessing.Queue.
+      process to another through shmkit.Queue and multiprocessing.Queue
+      (rounds interleaved).
+  lock_ns, mplock_ns
+      one acquire() plus release() of an uncontended shmkit.Lock and
+      multiprocessing.Lock, per pair, in one process (rounds interleaved).
+  value_inc_ns, mpvalue_inc_ns
+      ``with v.get_lock(): v.value += 1`` on shmkit.Value("q") and
+      multiprocessing.Value("q"), per increment (rounds interleaved).
+  shareable_list_rw_ns, mpshareable_list_rw_ns
+      one read and one write of an int item of shmkit.shared_memory.ShareableList
+      and multiprocessing.shared_memory.ShareableList (rounds interleaved).
 """
 import argparse
 import json
@@ -152,7 +162,7 @@ def q_producer(q, n):
 
 def queue_rate(kind, n):
     ctx = mp.get_context("fork")
-    q = shmkit.Queue(capacity=8 << 20) if kind == "shmkit" else ctx.Queue()
+    q = shmkit.Queue(capacity=8 << 20) if kind == "shmkit" else ctx.Queue()  # no maxsize: as the twin
     p = ctx.Process(target=q_producer, args=(q, n))
     p.start()
     first = q.get()
@@ -164,6 +174,70 @@ def queue_rate(kind, n):
     p.join()
     assert first[0] == 0 and last[0] == n - 1
     return (n - 1) / dt
+
+
+# ---- per-operation figures, shmkit and its multiprocessing twin interleaved ----------
+
+def per_op_ns(fn, n):
+    t0 = time.perf_counter()
+    fn(n)
+    return (time.perf_counter() - t0) / n * 1e9
+
+
+def lock_loop(lock):
+    def run(n):
+        a, r = lock.acquire, lock.release
+        for _ in range(n):
+            a()
+            r()
+    return run
+
+
+def value_loop(v):
+    def run(n):
+        for _ in range(n):
+            with v.get_lock():
+                v.value += 1
+    return run
+
+
+def shareable_list_loop(sl):
+    def run(n):
+        for i in range(n):
+            sl[3] = sl[3] + 1
+    return run
+
+
+def interleaved(pairs, n, rounds):
+    """pairs: {figure: (shmkit's loop, the twin's loop)}; rounds alternate."""
+    out = {}
+    for name, (ours, theirs) in pairs.items():
+        a, b = [], []
+        for _ in range(rounds):
+            a.append(per_op_ns(ours, n))
+            b.append(per_op_ns(theirs, n))
+        out[name] = stat(a)
+        out["mp" + name] = stat(b)
+    return out
+
+
+def per_op(quick):
+    from multiprocessing import shared_memory as mp_shared_memory
+
+    from shmkit.shared_memory import ShareableList
+    sl = ShareableList([0, 1, 2, 3, 4])
+    msl = mp_shared_memory.ShareableList([0, 1, 2, 3, 4])
+    try:
+        pairs = {
+            "lock_ns": (lock_loop(shmkit.Lock()), lock_loop(mp.Lock())),
+            "value_inc_ns": (value_loop(shmkit.Value("q", 0)), value_loop(mp.Value("q", 0))),
+            "shareable_list_rw_ns": (shareable_list_loop(sl), shareable_list_loop(msl)),
+        }
+        return interleaved(pairs, 20000 if quick else 200000, 5 if quick else 9)
+    finally:
+        for x in (sl, msl):
+            x.shm.close()
+            x.shm.unlink()
 
 
 def main():
@@ -183,13 +257,19 @@ def main():
     ways = ["baseline", "shmkit", "shared_memory"] + ([] if args.skip_pickled else ["pickled"])
     for way in ways:
         out.update(spawn_run(way, nbytes, args.workers))
-    q = [queue_rate("shmkit", msgs) for _ in range(3)]
-    mq = [queue_rate("mp", msgs // 4) for _ in range(3)]
+    q, mq = [], []
+    for _ in range(3 if args.quick else 5):  # interleaved rounds
+        q.append(queue_rate("shmkit", msgs))
+        mq.append(queue_rate("mp", msgs // 4))
     out["queue_msgs_per_s"] = stat(q)
     out["mpqueue_msgs_per_s"] = stat(mq)
+    out.update(per_op(args.quick))
     base = out["spawn_baseline_pss_bytes"]
     r = {"attach_vs_cpython": out["cpython_attach_us"]["median"] / out["attach_us"]["median"],
          "queue_vs_mpqueue": out["queue_msgs_per_s"]["median"] / out["mpqueue_msgs_per_s"]["median"],
+         "lock_vs_mplock": out["mplock_ns"]["median"] / out["lock_ns"]["median"],
+         "value_inc_vs_mpvalue": out["mpvalue_inc_ns"]["median"] / out["value_inc_ns"]["median"],
+         "shareable_list_vs_mp": out["mpshareable_list_rw_ns"]["median"] / out["shareable_list_rw_ns"]["median"],
          "spawn_shmkit_pss_per_data": (out["spawn_shmkit_pss_bytes"] - base) / nbytes,
          "spawn_shared_memory_pss_per_data": (out["spawn_shared_memory_pss_bytes"] - base) / nbytes}
     if "spawn_pickled_pss_bytes" in out:
