@@ -479,7 +479,7 @@ static PyMethodDef base_methods[] = {
 	{ "_atexit", (PyCFunction)mod_atexit, METH_NOARGS,
 	  "_atexit($module, /)\n--\n\nRemove the generated names of objects this process made and still has "
 	  "(registered with atexit)." },
-	{ NULL }
+	{ 0 }
 };
 
 int skpy_base_init(PyObject *m)

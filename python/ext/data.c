@@ -787,23 +787,23 @@ static PyObject *bits_repr(DataObject *d)
 		"closed", (getter)data_get_closed, NULL, "True after close()", NULL    \
 	}
 
-static PyMethodDef segment_methods[] = { DATA_COMMON_METHODS, { NULL } };
+static PyMethodDef segment_methods[] = { DATA_COMMON_METHODS, { 0 } };
 static PyGetSetDef segment_getset[] = { DATA_COMMON_GETSET,
 					{ "size", (getter)segment_get_size, NULL, "bytes of data", NULL },
-					{ NULL } };
+					{ 0 } };
 
 static PyMethodDef array_methods[] = { DATA_COMMON_METHODS,
 				       { "get_lock", (PyCFunction)array_get_lock, METH_NOARGS,
 					 "get_lock($self, /)\n--\n\n"
 					 "The robust lock carried by a locked array (an RLock)." },
-				       { NULL } };
+				       { 0 } };
 static PyGetSetDef array_getset[] = { DATA_COMMON_GETSET,
 				      { "dtype", (getter)array_get_dtype, NULL, "element type", NULL },
 				      { "shape", (getter)array_get_shape, NULL, "extent of each dimension", NULL },
 				      { "ndim", (getter)array_get_ndim, NULL, "number of dimensions", NULL },
 				      { "size", (getter)array_get_size, NULL, "number of elements", NULL },
 				      { "locked", (getter)array_get_locked, NULL, "carries a lock", NULL },
-				      { NULL } };
+				      { 0 } };
 static PySequenceMethods array_as_sequence = { .sq_length = (lenfunc)array_len };
 
 static PyMethodDef bits_methods[] = {
@@ -838,9 +838,9 @@ static PyMethodDef bits_methods[] = {
 	{ "words", (PyCFunction)bits_words, METH_NOARGS,
 	  "words($self, /)\n--\n\n"
 	  "A NumPy uint64 array over the words (zero copy; bit i is bit i%64 of word i//64)." },
-	{ NULL }
+	{ 0 }
 };
-static PyGetSetDef bits_getset[] = { DATA_COMMON_GETSET, { NULL } };
+static PyGetSetDef bits_getset[] = { DATA_COMMON_GETSET, { 0 } };
 static PySequenceMethods bits_as_sequence = { .sq_length = (lenfunc)bits_len };
 static PyMappingMethods bits_as_mapping = {
 	.mp_length = (lenfunc)bits_len,
@@ -1024,7 +1024,7 @@ static PyMethodDef data_functions[] = {
 	{ "list", (PyCFunction)mod_list, METH_NOARGS,
 	  "list($module, /)\n--\n\n"
 	  "list() -> names of the valid shmkit segments in /dev/shm." },
-	{ NULL }
+	{ 0 }
 };
 
 int skpy_data_init(PyObject *m)

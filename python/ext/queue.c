@@ -1098,7 +1098,7 @@ static PyMethodDef queue_methods[] = {
 	{ "open", (PyCFunction)(void (*)(void))queue_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
 	  "open($cls, /, name, maxsize=0)\n--\n\nAttach to a named queue (maxsize: this handle's limit, see Queue)." },
 	{ "__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL },
-	{ NULL }
+	{ 0 }
 };
 
 static PyGetSetDef queue_getset[] = { { "name", (getter)queue_get_name, NULL, "segment name", NULL },
@@ -1107,7 +1107,7 @@ static PyGetSetDef queue_getset[] = { { "name", (getter)queue_get_name, NULL, "s
 				      { "closed", (getter)queue_get_closed, NULL, "True after close()", NULL },
 				      { "maxsize", (getter)queue_get_maxsize, NULL, "messages at most (0: no limit)",
 					NULL },
-				      { NULL } };
+				      { 0 } };
 
 static PyTypeObject Queue_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit._shmkit.Queue",
@@ -1127,7 +1127,7 @@ static PyMethodDef queue_functions[] = {
 	  "_encode($module, obj, /)\n--\n\nOne queue message for obj as put() makes it (no out-of-band buffers)." },
 	{ "_decode_msg", (PyCFunction)queue_decode_msg, METH_O,
 	  "_decode_msg($module, msg, /)\n--\n\nThe object in one queue message (a bytearray)." },
-	{ NULL }
+	{ 0 }
 };
 
 int skpy_queue_init(PyObject *m)

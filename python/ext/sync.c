@@ -452,13 +452,13 @@ static PyMethodDef mutex_methods[] = {
 	{ "__enter__", (PyCFunction)mutex_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)(void (*)(void))mutex_exit, METH_FASTCALL, NULL },
 	{ "__reduce__", (PyCFunction)mutex_reduce, METH_NOARGS, NULL },
-	{ NULL }
+	{ 0 }
 };
 static PyGetSetDef mutex_getset[] = {
 	{ "name", (getter)mutex_get_name, NULL, "segment name ('' for a lock inside a value or array)", NULL },
 	{ "owner_died", (getter)mutex_get_owner_died, NULL,
 	  "True if the last acquire() through this object took the lock over from a holder that died", NULL },
-	{ NULL }
+	{ 0 }
 };
 
 static PyTypeObject Mutex_Type = {
@@ -687,8 +687,8 @@ static PyMethodDef sem_methods[] = { { "acquire", (PyCFunction)(void (*)(void))s
 				     { "__enter__", (PyCFunction)sem_enter, METH_NOARGS, NULL },
 				     { "__exit__", (PyCFunction)(void (*)(void))sem_exit, METH_FASTCALL, NULL },
 				     { "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
-				     { NULL } };
-static PyGetSetDef sync_getset[] = { { "name", (getter)sync_get_name, NULL, "segment name", NULL }, { NULL } };
+				     { 0 } };
+static PyGetSetDef sync_getset[] = { { "name", (getter)sync_get_name, NULL, "segment name", NULL }, { 0 } };
 
 static PyTypeObject Semaphore_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Semaphore",
@@ -806,7 +806,7 @@ static PyMethodDef event_methods[] = { { "set", (PyCFunction)event_set, METH_NOA
 					 "open($type, name, /)\n--\n\n"
 					 "open(name): attach to a named event." },
 				       { "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
-				       { NULL } };
+				       { 0 } };
 
 static PyTypeObject Event_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Event",
@@ -964,14 +964,14 @@ static PyMethodDef barrier_methods[] = {
 	  "open($type, name, /)\n--\n\n"
 	  "open(name): attach to a named barrier." },
 	{ "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
-	{ NULL }
+	{ 0 }
 };
 static PyGetSetDef barrier_getset[] = {
 	{ "name", (getter)sync_get_name, NULL, "segment name", NULL },
 	{ "parties", (getter)barrier_get_parties, NULL, "parties per round", NULL },
 	{ "n_waiting", (getter)barrier_get_n_waiting, NULL, "parties waiting now", NULL },
 	{ "broken", (getter)barrier_get_broken, NULL, "True once a party timed out (it breaks the barrier)", NULL },
-	{ NULL }
+	{ 0 }
 };
 
 static PyTypeObject Barrier_Type = {
@@ -1221,11 +1221,11 @@ static PyMethodDef cond_methods[] = {
 	{ "__enter__", (PyCFunction)cond_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)(void (*)(void))cond_exit, METH_FASTCALL, NULL },
 	{ "__reduce__", (PyCFunction)cond_reduce, METH_NOARGS, NULL },
-	{ NULL }
+	{ 0 }
 };
 static PyGetSetDef cond_getset[] = { { "name", (getter)sync_get_name, NULL, "segment name", NULL },
 				     { "lock", (getter)cond_get_lock, NULL, "the underlying Lock or RLock", NULL },
-				     { NULL } };
+				     { 0 } };
 
 static PyTypeObject Condition_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Condition",

@@ -529,15 +529,15 @@ static PyMethodDef value_methods[] = {
 	{ "get_obj", (PyCFunction)value_get_obj, METH_NOARGS,
 	  "get_obj($self, /)\n--\n\nThe shared object itself (shmkit keeps the scalar and its lock in one object)." },
 	VALUE_COMMON_METHODS,
-	{ NULL }
+	{ 0 }
 };
-static PyMethodDef raw_value_methods[] = { VALUE_COMMON_METHODS, { NULL } };
+static PyMethodDef raw_value_methods[] = { VALUE_COMMON_METHODS, { 0 } };
 static PyGetSetDef value_getset[] = { { "value", (getter)value_get, (setter)value_set,
 					"the shared scalar (read and written under its lock, or atomically)", NULL },
 				      { "name", (getter)value_get_name, NULL, "segment name", NULL },
 				      { "dtype", (getter)value_get_dtype, NULL, "element type", NULL },
 				      { "closed", (getter)value_get_closed, NULL, "True after close()", NULL },
-				      { NULL } };
+				      { 0 } };
 
 static PyTypeObject SharedValue_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.SharedValue",
@@ -575,7 +575,7 @@ static PyMethodDef value_functions[] = {
 	{ "value_open", (PyCFunction)(void (*)(void))value_open, METH_VARARGS | METH_KEYWORDS,
 	  "value_open($module, name, readonly=False, ctype=None, lock_object=None)\n--\n\n"
 	  "Attach to a named value." },
-	{ NULL }
+	{ 0 }
 };
 
 int skpy_value_init(PyObject *m)
