@@ -168,6 +168,9 @@ def main():
         raise TimeoutError("test took longer than %g s" % per_test)
 
     signal.signal(signal.SIGALRM, alarm)
+    # Tests send SIGINT and expect KeyboardInterrupt: a runner started in the
+    # background by a shell inherits SIGINT ignored, and Python keeps that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     suite = build_suite()
     result = Result()
     for test in suite:

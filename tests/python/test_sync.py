@@ -213,6 +213,7 @@ elif kind in ('sem', 'event', 'barrier'):
     wait = obj.acquire if kind == 'sem' else obj.wait
 else:
     wait = obj.get
+signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
 signal.setitimer(signal.ITIMER_REAL, 0.3)
 signal.signal(signal.SIGALRM, lambda *a: os.kill(os.getpid(), signal.SIGINT))
 t0 = time.monotonic()

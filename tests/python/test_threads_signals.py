@@ -151,6 +151,7 @@ def test_queue_counters_and_open_do_not_wait_for_a_stuck_peer():
 VALUE_CTRL_C = """
 import os, signal, sys, time, shmkit
 v = shmkit.open(sys.argv[1])
+signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
 signal.signal(signal.SIGALRM, lambda *a: os.kill(os.getpid(), signal.SIGINT))
 signal.setitimer(signal.ITIMER_REAL, 0.3)
 t0 = time.monotonic()
