@@ -2,7 +2,7 @@
 # it re-exports, _shmkit.pyi). tests/python/test_typing.py checks that every
 # public name is here and that mypy accepts these stubs.
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal, Protocol, overload
 
 from typing_extensions import Self
 
@@ -80,8 +80,17 @@ class SharedMemory:
     def close(self) -> None: ...
     def unlink(self) -> None: ...
 
-def Value(typecode_or_type: Any, *args: Any, lock: Any = True, name: str | None = None,
-          owned: bool = True) -> SharedValue | SharedRawValue: ...
+class _LockLike(Protocol):
+    """A lock object Value and Array can use: shmkit's, or any with acquire and release."""
+    def acquire(self, *args: Any, **kwargs: Any) -> Any: ...
+    def release(self) -> Any: ...
+
+@overload
+def Value(typecode_or_type: Any, *args: Any, lock: Literal[False], name: str | None = None,
+          owned: bool = True) -> SharedRawValue: ...
+@overload
+def Value(typecode_or_type: Any, *args: Any, lock: Literal[True] | None | _LockLike = True, name: str | None = None,
+          owned: bool = True) -> SharedValue: ...
 def RawValue(typecode_or_type: Any, *args: Any, name: str | None = None, owned: bool = True) -> SharedRawValue: ...
 
 class _SharedSequence:
@@ -108,8 +117,13 @@ class SynchronizedArray(_SharedSequence):
 
 class SharedRawArray(_SharedSequence): ...
 
-def Array(typecode_or_type: Any, size_or_initializer: int | Iterable[Any], *, lock: Any = True,
-          name: str | None = None, owned: bool = True) -> SynchronizedArray | SharedRawArray: ...
+@overload
+def Array(typecode_or_type: Any, size_or_initializer: int | Iterable[Any], *, lock: Literal[False],
+          name: str | None = None, owned: bool = True) -> SharedRawArray: ...
+@overload
+def Array(typecode_or_type: Any, size_or_initializer: int | Iterable[Any], *,
+          lock: Literal[True] | None | _LockLike = True, name: str | None = None,
+          owned: bool = True) -> SynchronizedArray: ...
 def RawArray(typecode_or_type: Any, size_or_initializer: int | Iterable[Any], *, name: str | None = None,
              owned: bool = True) -> SharedRawArray: ...
 

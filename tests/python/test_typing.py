@@ -109,6 +109,13 @@ a = shmkit.create(None, (3, 4), "int64")
 m = np.asarray(a)
 v = shmkit.Value("i", 1)
 v.value += 1
+with v.get_lock():
+    v.value += 1
+raw = shmkit.Value("i", 1, lock=False)
+r: int = raw.add(1)
+sa = shmkit.Array("d", 10)
+with sa.get_lock():
+    sa[0] = 1.5
 q = shmkit.Queue(4, capacity=1 << 20)
 q.put((1, 2.0, "x"))
 x = q.get(timeout=1.0)
@@ -131,6 +138,7 @@ MISUSE = """
 import shmkit
 q = shmkit.Queue(name=1)
 n: str = shmkit.Bits(8).count()
+shmkit.RawArray("d", 4).get_lock()
 """
 
 
@@ -146,4 +154,6 @@ def test_mypy_accepts_correct_use_and_rejects_misuse(tmp_path):
     r = subprocess.run(base + [str(ok)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     r = subprocess.run(base + [str(bad)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
-    assert r.returncode == 1 and "misuse.py:3" in r.stdout and "misuse.py:4" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr
+    for line in (3, 4, 5):
+        assert "misuse.py:%d" % line in r.stdout, r.stdout
