@@ -192,10 +192,33 @@ static int mutex_acquire_impl(MutexObject *mo, int block, PyObject *timeout)
 	return 1;
 }
 
+/* The uncontended acquire() of a lock not held by this handle, in line: 1
+ * acquired, 0 not (the general path then waits or reports), -1 error set
+ * (a dead holder's lock taken over, with OwnerDiedWarning made an error). */
+static inline int mutex_fast_acquire(MutexObject *mo)
+{
+	if (mo->count || mo->closed || (mo->parent && ((skpy_base *)mo->parent)->closed))
+		return 0;
+	int rc = sk_mutex_trylock(mo->m);
+	if (rc != 0 && rc != SK_EOWNERDEAD)
+		return 0;
+	mo->owner = (unsigned long)pthread_self();
+	mo->owner_pid = skpy_pid;
+	mo->count = 1;
+	mo->owner_died = 0;
+	mutex_note(mo, 1);
+	return rc == SK_EOWNERDEAD && mutex_recovered(mo) ? -1 : 1;
+}
+
 static PyObject *mutex_acquire(MutexObject *mo, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
 	int block;
 	PyObject *timeout;
+	if (!nargs && !kwnames) {
+		int f = mutex_fast_acquire(mo);
+		if (f)
+			return f < 0 ? NULL : Py_NewRef(Py_True);
+	}
 	if (parse_acquire(args, nargs, kwnames, &block, &timeout))
 		return NULL;
 	int r = mutex_acquire_impl(mo, block, timeout);
@@ -207,6 +230,16 @@ static PyObject *mutex_acquire(MutexObject *mo, PyObject *const *args, Py_ssize_
 static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
 {
 	(void)unused;
+	/* The common case first: this thread's only hold of a usable lock. */
+	if (mo->count == 1 && !mo->closed && !(mo->parent && ((skpy_base *)mo->parent)->closed) &&
+	    mo->owner_pid == skpy_pid && mo->owner == (unsigned long)pthread_self()) {
+		mo->count = 0;
+		mutex_note(mo, 0);
+		int rc = sk_mutex_unlock(mo->m);
+		if (rc)
+			return skpy_raise(rc, mo->life.name[0] ? mo->life.name : NULL);
+		Py_RETURN_NONE;
+	}
 	if (mutex_usable(mo))
 		return NULL;
 	if (!mutex_is_owned(mo)) {
@@ -235,6 +268,9 @@ static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
 static PyObject *mutex_enter(MutexObject *mo, PyObject *unused)
 {
 	(void)unused;
+	int f = mutex_fast_acquire(mo);
+	if (f)
+		return f < 0 ? NULL : Py_NewRef(Py_True);
 	int r = mutex_acquire_impl(mo, 1, Py_None);
 	return r < 0 ? NULL : PyBool_FromLong(r);
 }
@@ -854,13 +890,14 @@ static PyObject *barrier_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw
 
 typedef struct {
 	sk_barrier *b;
+	unsigned flags;
 	sk_barrier_ticket t;
 } barrier_wait_arg;
 
 static int barrier_arrive_fn(void *arg, int64_t slice)
 {
 	barrier_wait_arg *a = arg;
-	return sk_barrier_arrive(a->b, 0, slice, &a->t);
+	return sk_barrier_arrive(a->b, a->flags, slice, &a->t);
 }
 
 static int barrier_await_fn(void *arg, int64_t slice)
@@ -869,12 +906,18 @@ static int barrier_await_fn(void *arg, int64_t slice)
 	return sk_barrier_await(a->b, &a->t, slice);
 }
 
-static PyObject *barrier_broken_error(void)
+static PyObject *barrier_broken_error(const char *why)
 {
-	PyErr_SetString(skpy_BrokenBarrier, "the barrier is broken (a party timed out or it was aborted)");
+	PyErr_SetString(skpy_BrokenBarrier, why ? why : "the barrier is broken (aborted, reset, or a party timed out)");
 	return NULL;
 }
 
+/* wait(timeout=None), as threading.Barrier.wait: returns this party's index
+ * in the round, 0 .. parties-1 in arrival order. The last to arrive runs the
+ * action (of this object: it is not stored in the segment) before anyone is
+ * released; if the action raises, the barrier breaks and the exception
+ * propagates. A timeout breaks the barrier for everyone; Ctrl-C withdraws
+ * only this party. BrokenBarrierError while the barrier is broken. */
 static PyObject *barrier_wait(SyncObject *s, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "timeout", NULL };
@@ -886,47 +929,115 @@ static PyObject *barrier_wait(SyncObject *s, PyObject *args, PyObject *kw)
 	int64_t deadline = skpy_deadline(1, timeout);
 	if (deadline == -2)
 		return NULL;
-	barrier_wait_arg a = { .b = s->p };
-	int idx = skpy_wait(s, barrier_arrive_fn, &a, deadline);
+	barrier_wait_arg a = { .b = s->p, .flags = s->action ? SK_BARRIER_HOLD : 0 };
+	int idx = sk_barrier_arrive(a.b, a.flags, 0, &a.t);
+	if (idx == -ETIMEDOUT && deadline != 0) /* a held round (an action running) is still ending */
+		idx = skpy_wait(s, barrier_arrive_fn, &a, deadline);
 	if (idx == SKPY_EINTR)
-		return NULL;
+		return NULL; /* nothing changed */
 	if (idx == -ETIMEDOUT) {
-		sk_barrier_abort(s->p); /* a timeout breaks the barrier */
-		PyErr_SetString(skpy_BrokenBarrier, "the barrier's round did not complete within the timeout");
-		return NULL;
+		sk_barrier_abort(a.b); /* a timeout breaks the barrier, as in threading */
+		return barrier_broken_error("the barrier's round did not complete within the timeout");
 	}
 	if (idx == SK_EBROKEN)
-		return barrier_broken_error();
+		return barrier_broken_error(NULL);
 	if (idx < 0)
 		return skpy_raise(idx, s->life.name);
-	if ((unsigned)idx + 1 < s->parties) {
-		int rc = skpy_wait(s, barrier_await_fn, &a, deadline);
-		if (rc == SKPY_EINTR) {
-			sk_barrier_leave(s->p, &a.t, 0); /* the interrupted party withdraws */
-			return NULL;
-		}
-		if (rc == -ETIMEDOUT) {
-			rc = sk_barrier_leave(s->p, &a.t, SK_BARRIER_BREAK);
-			if (rc != 1) {
-				PyErr_SetString(skpy_BrokenBarrier,
-						"the barrier's round did not complete within the timeout");
+	if ((unsigned)idx + 1 == s->parties) {
+		/* The last arriver: the others wait until the action is done. */
+		if (s->action) {
+			PyObject *r = PyObject_CallNoArgs(s->action);
+			if (!r) {
+				sk_barrier_abort(a.b);
 				return NULL;
 			}
-		} else if (rc == SK_EBROKEN) {
-			return barrier_broken_error();
-		} else if (rc < 0) {
-			return skpy_raise(rc, s->life.name);
+			Py_DECREF(r);
+			int rc = sk_barrier_release(a.b, &a.t);
+			if (rc == SK_EBROKEN)
+				return barrier_broken_error(NULL);
+			if (rc)
+				return skpy_raise(rc, s->life.name);
 		}
-		return PyLong_FromLong(1);
+		return PyLong_FromLong(idx);
 	}
-	/* The last arriver completed the round: it runs the action. */
-	if (s->action) {
-		PyObject *r = PyObject_CallNoArgs(s->action);
-		if (!r)
-			return NULL;
-		Py_DECREF(r);
+	int rc = skpy_wait(s, barrier_await_fn, &a, deadline);
+	if (rc == SKPY_EINTR) {
+		/* The interrupted party withdraws (a round whose action runs cannot
+		 * lose it: it then counts as passed). */
+		sk_barrier_leave(a.b, &a.t, 0);
+		return NULL;
 	}
-	return PyLong_FromLong(0);
+	if (rc == -ETIMEDOUT) {
+		rc = sk_barrier_leave(a.b, &a.t, SK_BARRIER_BREAK);
+		if (rc == 1)
+			return PyLong_FromLong(idx); /* the round completed meanwhile */
+		return barrier_broken_error("the barrier's round did not complete within the timeout");
+	}
+	if (rc == SK_EBROKEN)
+		return barrier_broken_error(NULL);
+	if (rc < 0)
+		return skpy_raise(rc, s->life.name);
+	return PyLong_FromLong(idx);
+}
+
+static PyObject *barrier_abort(SyncObject *s, PyObject *unused)
+{
+	(void)unused;
+	int rc = sk_barrier_abort(s->p);
+	if (rc)
+		return skpy_raise(rc, s->life.name);
+	Py_RETURN_NONE;
+}
+
+static PyObject *barrier_reset(SyncObject *s, PyObject *unused)
+{
+	(void)unused;
+	int rc = sk_barrier_reset(s->p);
+	if (rc)
+		return skpy_raise(rc, s->life.name);
+	Py_RETURN_NONE;
+}
+
+/* Barrier.open(name, action=None, timeout=None); pickling passes both on,
+ * as multiprocessing's Barrier does. */
+static PyObject *barrier_open(PyObject *cls, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "name", "action", "timeout", NULL };
+	const char *name;
+	PyObject *action = Py_None, *timeout = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|OO", kwlist, skpy_strname_conv, &name, &action, &timeout))
+		return NULL;
+	if (action != Py_None && !PyCallable_Check(action))
+		return PyErr_Format(PyExc_TypeError, "action must be callable");
+	PyObject *nargs = Py_BuildValue("(s)", name);
+	if (!nargs)
+		return NULL;
+	SyncObject *s = (SyncObject *)sync_open(cls, nargs);
+	Py_DECREF(nargs);
+	if (!s)
+		return NULL;
+	if (action != Py_None)
+		s->action = Py_NewRef(action);
+	Py_XSETREF(s->timeout, Py_NewRef(timeout));
+	return (PyObject *)s;
+}
+
+static PyObject *barrier_reduce(SyncObject *s, PyObject *unused)
+{
+	(void)unused;
+	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(s), "open");
+	return open ? Py_BuildValue("N(sOO)", open, s->life.name, s->action ? s->action : Py_None,
+				    s->timeout ? s->timeout : Py_None)
+		    : NULL;
+}
+
+static PyObject *barrier_repr(SyncObject *s)
+{
+	int broken = sk_barrier_broken(s->p);
+	sk_lock_state st = { 0 };
+	sk_barrier_state(s->p, &st);
+	return PyUnicode_FromFormat("<shmkit.Barrier %s parties=%u waiting=%lld%s>", s->life.name, s->parties,
+				    (long long)st.value, broken == 1 ? " broken" : "");
 }
 
 static PyObject *barrier_get_parties(SyncObject *s, void *c)
@@ -955,29 +1066,35 @@ static PyObject *barrier_get_broken(SyncObject *s, void *c)
 static PyMethodDef barrier_methods[] = {
 	{ "wait", (PyCFunction)(void (*)(void))barrier_wait, METH_VARARGS | METH_KEYWORDS,
 	  "wait($self, /, timeout=None)\n--\n\n"
-	  "wait(timeout=None) -> 0 for exactly one party of each round (it runs action), 1 for the others.\n"
-	  "A timeout breaks the barrier: BrokenBarrierError here and for every other party." },
+	  "This party's index in the round, 0 .. parties-1 in arrival order; the last to arrive runs action\n"
+	  "before the others are released. A timeout breaks the barrier (BrokenBarrierError here and for\n"
+	  "every other party); Ctrl-C withdraws this party only." },
+	{ "abort", (PyCFunction)barrier_abort, METH_NOARGS,
+	  "abort($self, /)\n--\n\nBreak the barrier: waiting and later parties get BrokenBarrierError until reset()." },
+	{ "reset", (PyCFunction)barrier_reset, METH_NOARGS,
+	  "reset($self, /)\n--\n\nStart a fresh round; parties waiting in the old one get BrokenBarrierError." },
 	{ "unlink", (PyCFunction)sync_unlink, METH_NOARGS,
 	  "unlink($self, /)\n--\n\n"
 	  "Remove the name." },
-	{ "open", (PyCFunction)sync_open, METH_VARARGS | METH_CLASS,
-	  "open($type, name, /)\n--\n\n"
-	  "open(name): attach to a named barrier." },
-	{ "__reduce__", (PyCFunction)sync_reduce, METH_NOARGS, NULL },
+	{ "open", (PyCFunction)(void (*)(void))barrier_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+	  "open($type, /, name, action=None, timeout=None)\n--\n\n"
+	  "Attach to a named barrier (action and timeout: this object's)." },
+	{ "__reduce__", (PyCFunction)barrier_reduce, METH_NOARGS, NULL },
 	{ 0 }
 };
-static PyGetSetDef barrier_getset[] = {
-	{ "name", (getter)sync_get_name, NULL, "segment name", NULL },
-	{ "parties", (getter)barrier_get_parties, NULL, "parties per round", NULL },
-	{ "n_waiting", (getter)barrier_get_n_waiting, NULL, "parties waiting now", NULL },
-	{ "broken", (getter)barrier_get_broken, NULL, "True once a party timed out (it breaks the barrier)", NULL },
-	{ 0 }
-};
+static PyGetSetDef barrier_getset[] = { { "name", (getter)sync_get_name, NULL, "segment name", NULL },
+					{ "parties", (getter)barrier_get_parties, NULL, "parties per round", NULL },
+					{ "n_waiting", (getter)barrier_get_n_waiting, NULL, "parties waiting now",
+					  NULL },
+					{ "broken", (getter)barrier_get_broken, NULL,
+					  "True while the barrier is broken (abort, a party's timeout)", NULL },
+					{ 0 } };
 
 static PyTypeObject Barrier_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Barrier",
 	.tp_basicsize = sizeof(SyncObject),
 	.tp_dealloc = (destructor)sync_dealloc,
+	.tp_repr = (reprfunc)barrier_repr,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "Barrier(parties, action=None, timeout=None, *, name=None, owned=True)\n--\n\nA reusable "
 		  "process-shared barrier.",

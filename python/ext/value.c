@@ -195,14 +195,14 @@ static int value_held_here(ValueObject *v)
 	return v->lock && skpy_is_mutex(v->lock) && skpy_mutex_held_here(v->lock);
 }
 
-/* The operations, done in place on the element while the value's lock is
- * held (or as the library's atomics for a value without a lock). */
+/* The operations: the library's (its lock, or its atomics for a value
+ * without a lock), or get and set under a lock object given at creation. */
 enum { OP_GET, OP_SET, OP_ADD, OP_CAS };
-static int value_op(ValueObject *v, int op, void *io, const void *desired);
 
-/* A value guarded by a lock object given at creation: op under that lock
- * (acquire() and release() called as multiprocessing's Synchronized does). */
-static int value_op_ext(ValueObject *v, int op, void *io, const void *desired)
+/* get or set of a value guarded by a lock object given at creation, under
+ * that lock (acquire() and release() called as multiprocessing's
+ * Synchronized does; add and compare_and_swap stay the library's atomics). */
+static int value_op_ext(ValueObject *v, int op, void *io)
 {
 	PyObject *r = PyObject_CallMethod(v->lock, "acquire", NULL);
 	if (!r)
@@ -210,118 +210,66 @@ static int value_op_ext(ValueObject *v, int op, void *io, const void *desired)
 	Py_DECREF(r);
 	void *p = sk_value_ptr(v->v);
 	size_t sz = sk_dtype_size(v->dtype);
-	int ret = 0;
 	if (op == OP_GET)
 		memcpy(io, p, sz);
-	else if (op == OP_SET)
-		memcpy(p, io, sz);
 	else
-		ret = -2; /* add, cas: the library's atomics below */
+		memcpy(p, io, sz);
 	r = PyObject_CallMethod(v->lock, "release", NULL);
 	if (!r)
 		return -1;
 	Py_DECREF(r);
-	return ret == -2 ? value_op(v, op, io, desired) : ret;
+	return 0;
 }
 
-static int add_in_place(sk_dtype d, void *p, const void *delta, void *old)
+typedef struct {
+	sk_value *v;
+	int op;
+	void *io;            /* get: out; set: in; add: delta in, old value out; cas: expected in, seen out */
+	const void *desired; /* cas */
+} vop_arg;
+
+static int vop_fn(void *arg, int64_t slice)
 {
-	size_t sz = sk_dtype_size(d);
-	memcpy(old, p, sz);
-	switch (d) {
-	case SK_BOOL: return -EINVAL;
-	case SK_FLOAT32: {
-		float a, b;
-		memcpy(&a, p, 4);
-		memcpy(&b, delta, 4);
-		a += b;
-		memcpy(p, &a, 4);
-		return 0;
-	}
-	case SK_FLOAT64: {
-		double a, b;
-		memcpy(&a, p, 8);
-		memcpy(&b, delta, 8);
-		a += b;
-		memcpy(p, &a, 8);
-		return 0;
-	}
-	default: {
-		/* Two's complement: unsigned addition wraps the same way the atomics do. */
-		uint64_t a = 0, b = 0;
-		memcpy(&a, p, sz);
-		memcpy(&b, delta, sz);
-		a += b;
-		memcpy(p, &a, sz);
-		return 0;
-	}
+	vop_arg *a = arg;
+	uint64_t old = 0;
+	int rc;
+	switch (a->op) {
+	case OP_GET: return sk_value_get_timed(a->v, a->io, slice);
+	case OP_SET: return sk_value_set_timed(a->v, a->io, slice);
+	case OP_ADD:
+		rc = sk_value_add_timed(a->v, a->io, &old, slice);
+		if (rc == 0 || rc == SK_EOWNERDEAD)
+			memcpy(a->io, &old, sk_dtype_size(sk_value_dtype(a->v)));
+		return rc;
+	default: return sk_value_cas_timed(a->v, a->io, a->desired, slice);
 	}
 }
 
-static int value_lock_fn(void *arg, int64_t slice)
-{
-	return sk_value_lock((sk_value *)arg, slice);
-}
-
-/* Runs op; io is the element in (set, add's delta, cas's expected) and out
- * (get, add's old value, cas's seen value), desired for cas. Returns 0 or 1
- * (cas: swapped), or -1 with an exception set. A lock taken over from a dead
- * holder is made consistent (a scalar is never half written) and reported
- * with OwnerDiedWarning: an update the holder made under get_lock() may be
- * half done. The wait releases the GIL and honours Ctrl-C within 50 ms. */
+/* Runs op with the library's timed calls: first without waiting (GIL
+ * held), then in slices with the GIL released, running signal handlers
+ * between them (Ctrl-C within 50 ms). Returns 0, or for cas 1 when it
+ * swapped; -1 with an exception set. When the lock's previous holder had
+ * died, the library has done the operation and repaired the lock; that is
+ * reported with OwnerDiedWarning (an update the holder made under get_lock()
+ * may be half done). */
 static int value_op(ValueObject *v, int op, void *io, const void *desired)
 {
 	if (v->ext_lock && (op == OP_GET || op == OP_SET))
-		return value_op_ext(v, op, io, desired);
-	if (!sk_value_mutex(v->v)) {
-		int rc = op == OP_GET   ? sk_value_get(v->v, io)
-			 : op == OP_SET ? sk_value_set(v->v, io)
-			 : op == OP_ADD ? sk_value_add(v->v, io, io)
-					: sk_value_cas(v->v, io, desired);
-		if (rc < 0) {
-			skpy_raise(rc, v->life.name);
-			return -1;
-		}
-		return rc;
-	}
-	int rc = sk_value_lock(v->v, 0);
-	if (rc == -ETIMEDOUT || rc == -EBUSY || rc == -EAGAIN)
-		rc = skpy_wait(v, value_lock_fn, v->v, -1);
+		return value_op_ext(v, op, io);
+	vop_arg a = { v->v, op, io, desired };
+	int rc = vop_fn(&a, 0);
+	if (rc == -ETIMEDOUT || rc == -EAGAIN || rc == -EBUSY)
+		rc = skpy_wait(v, vop_fn, &a, -1);
 	if (rc == -EDEADLK) {
 		PyErr_SetString(PyExc_RuntimeError, "this thread holds the value's lock through another handle");
 		return -1;
 	}
-	if (rc && rc != SK_EOWNERDEAD) {
+	int died = rc == SK_EOWNERDEAD || (op == OP_CAS && rc >= 0 && (rc & SK_VALUE_OWNERDEAD));
+	if (rc < 0 && rc != SK_EOWNERDEAD) {
 		skpy_raise(rc, v->life.name);
 		return -1;
 	}
-	int died = rc == SK_EOWNERDEAD, r = 0;
-	void *p = sk_value_ptr(v->v);
-	size_t sz = sk_dtype_size(v->dtype);
-	switch (op) {
-	case OP_GET: memcpy(io, p, sz); break;
-	case OP_SET: memcpy(p, io, sz); break;
-	case OP_ADD: {
-		uint64_t old = 0;
-		r = add_in_place(v->dtype, p, io, &old);
-		memcpy(io, &old, sz);
-		break;
-	}
-	default:
-		if (memcmp(p, io, sz) == 0) {
-			memcpy(p, desired, sz);
-			r = 1;
-		} else {
-			memcpy(io, p, sz);
-		}
-	}
-	if (died)
-		sk_value_consistent(v->v);
-	sk_value_unlock(v->v);
-	if (r < 0) {
-		skpy_raise(r, v->life.name);
-		return -1;
-	}
+	int r = op == OP_CAS ? (rc & SK_VALUE_SWAPPED) != 0 : 0;
 	if (died && PyErr_WarnFormat(skpy_OwnerDiedWarning, 1,
 				     "the previous holder of value %s's lock died holding it; the operation was done, "
 				     "but an update it made under get_lock() may be half done",

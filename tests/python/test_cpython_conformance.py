@@ -9,10 +9,9 @@ spawn. Every test passes except the ones listed here, each with its reason:
   CPython's own class in a child interpreter (nothing of shmkit's is under
   test), or that check one of the deliberate differences documented in
   docs/python.md ("Where shmkit differs from multiprocessing").
-- PENDING: tests that need C APIs other branches are building (the barrier's
-  abort/reset/broken and unique indices; the queue's task counting for
-  JoinableQueue). They must fail today; when one passes, this test fails and
-  asks for it to be taken off the list.
+- PENDING: tests that need a C API another branch is building (the queue's
+  task counting for JoinableQueue). They must fail today; when one passes,
+  this test fails and asks for it to be taken off the list.
 """
 import json
 import os
@@ -49,19 +48,7 @@ EXCLUDED = {
     "TestSimpleQueue.test_closed": PRIVATE + " (queue._reader, queue._writer)",
 }
 
-BARRIER = "needs the barrier's abort/reset/broken and unique indices (the locks branch's C API)"
 PENDING = {
-    "WithTestBarrier.test_abort": BARRIER,
-    "WithTestBarrier.test_abort_and_reset": BARRIER,
-    "WithTestBarrier.test_action": BARRIER,
-    "WithTestBarrier.test_barrier": BARRIER,
-    "WithTestBarrier.test_barrier_10": BARRIER,
-    "WithTestBarrier.test_default_timeout": BARRIER,
-    "WithTestBarrier.test_reset": BARRIER,
-    "WithTestBarrier.test_single_thread": BARRIER,
-    "WithTestBarrier.test_thousand": BARRIER,
-    "WithTestBarrier.test_timeout": BARRIER,
-    "WithTestBarrier.test_wait_return": BARRIER,
     "WithTestQueue.test_task_done": "needs JoinableQueue: task_done/join in C (the queue branch's C API)",
     "WithTestQueue.test_closed_queue_put_get_exceptions":
         "needs JoinableQueue: task_done/join in C (the queue branch's C API)",
@@ -96,4 +83,4 @@ def test_cpython_multiprocessing_suite(method, tmp_path):
     assert not failed, "failed: %s\n%s" % (failed, r.stderr[-6000:])
     assert not now_passing, "these pass now: take them off PENDING: %s" % now_passing
     assert not missing, "listed but not run (renamed in CPython?): %s" % missing
-    assert counts["PASS"] >= 40, counts
+    assert counts["PASS"] >= 50, counts

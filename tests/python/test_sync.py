@@ -1,5 +1,6 @@
 """Lock, RLock, Semaphore, BoundedSemaphore, Barrier, Event, Condition across
 real processes, with holders killed by SIGKILL and waits cut by Ctrl-C."""
+import functools
 import multiprocessing as mp
 import os
 import pickle
@@ -349,7 +350,7 @@ def test_barrier_rounds(ctx):
         assert p.exitcode == 0
     for r in range(rounds):
         rets = sorted(ret for rr, ret in got if rr == r)
-        assert rets == [0, 1, 1, 1]  # exactly one party gets 0 per round
+        assert rets == [0, 1, 2, 3]  # a unique index per party, as threading.Barrier
 
 
 def test_barrier_timeout_and_action():
@@ -358,12 +359,56 @@ def test_barrier_timeout_and_action():
     with pytest.raises(threading.BrokenBarrierError):
         b.wait()
     assert time.monotonic() - t0 >= 0.09
-    assert b.n_waiting == 0
+    assert b.n_waiting == 0 and b.broken  # a timeout breaks it, as in threading
+    with pytest.raises(threading.BrokenBarrierError):
+        b.wait(0.01)
+    b.reset()
+    assert not b.broken
+    b.abort()
+    assert b.broken and "broken" in repr(b)
+    b.reset()
     calls = []
     one = shmkit.Barrier(1, action=lambda: calls.append(1))
     assert one.wait() == 0 and calls == [1]
     with pytest.raises(ValueError):
         shmkit.Barrier(0)
+
+
+def _action(flag):
+    time.sleep(0.2)  # the others must still be waiting when it is done
+    flag.value = 1
+
+
+def _party(b, flag, out):
+    i = b.wait(30)
+    out.put((i, flag.value))
+
+
+@pytest.mark.parametrize("ctx", [fork, spawn], ids=["fork", "spawn"])
+def test_barrier_action_runs_before_release_and_a_failing_action_breaks_it(ctx):
+    flag = shmkit.Value("i", 0)
+    b = shmkit.Barrier(3, action=functools.partial(_action, flag))
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_party, args=(b, flag, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    got = sorted(out.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(30)
+    assert got == [(0, 1), (1, 1), (2, 1)]  # every party saw the action's effect
+    bad = shmkit.Barrier(1, action=lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        bad.wait()
+    assert bad.broken
+
+
+def test_barrier_pickles_its_action_and_timeout():
+    b = shmkit.Barrier(2, action=functools.partial(time.sleep, 0), timeout=5)
+    c = pickle.loads(pickle.dumps(b))
+    assert c.name == b.name and c.parties == 2
+    with pytest.raises(threading.BrokenBarrierError):
+        c.wait(0.05)
+    assert b.broken
 
 
 def _consumer(cond, items, out, n):
