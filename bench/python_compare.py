@@ -26,6 +26,9 @@ Figures (one JSON object; times are medians, with min/max and n beside them):
   value_inc_ns, mpvalue_inc_ns
       ``with v.get_lock(): v.value += 1`` on shmkit.Value("q") and
       multiprocessing.Value("q"), per increment (rounds interleaved).
+  barrier_rounds_per_s, mpbarrier_rounds_per_s
+      rounds of a 2-party Barrier (this process and a forked one) per second,
+      shmkit.Barrier against multiprocessing.Barrier (rounds interleaved).
   shareable_list_rw_ns, mpshareable_list_rw_ns
       one read and one write of an int item of shmkit.shared_memory.ShareableList
       and multiprocessing.shared_memory.ShareableList (rounds interleaved).
@@ -240,6 +243,25 @@ def per_op(quick):
             x.shm.unlink()
 
 
+def _barrier_party(b, n):
+    for _ in range(n):
+        b.wait()
+
+
+def barrier_rate(kind, n):
+    ctx = mp.get_context("fork")
+    b = shmkit.Barrier(2) if kind == "shmkit" else ctx.Barrier(2)
+    p = ctx.Process(target=_barrier_party, args=(b, n + 1))
+    p.start()
+    b.wait()  # both started
+    t0 = time.perf_counter()
+    for _ in range(n):
+        b.wait()
+    dt = time.perf_counter() - t0
+    p.join()
+    return n / dt
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true", help="print one JSON object on one line (the only format)")
@@ -264,12 +286,19 @@ def main():
     out["queue_msgs_per_s"] = stat(q)
     out["mpqueue_msgs_per_s"] = stat(mq)
     out.update(per_op(args.quick))
+    br, mbr = [], []
+    for _ in range(3 if args.quick else 5):
+        br.append(barrier_rate("shmkit", 2000 if args.quick else 20000))
+        mbr.append(barrier_rate("mp", 2000 if args.quick else 20000))
+    out["barrier_rounds_per_s"] = stat(br)
+    out["mpbarrier_rounds_per_s"] = stat(mbr)
     base = out["spawn_baseline_pss_bytes"]
     r = {"attach_vs_cpython": out["cpython_attach_us"]["median"] / out["attach_us"]["median"],
          "queue_vs_mpqueue": out["queue_msgs_per_s"]["median"] / out["mpqueue_msgs_per_s"]["median"],
          "lock_vs_mplock": out["mplock_ns"]["median"] / out["lock_ns"]["median"],
          "value_inc_vs_mpvalue": out["mpvalue_inc_ns"]["median"] / out["value_inc_ns"]["median"],
          "shareable_list_vs_mp": out["mpshareable_list_rw_ns"]["median"] / out["shareable_list_rw_ns"]["median"],
+         "barrier_vs_mpbarrier": out["barrier_rounds_per_s"]["median"] / out["mpbarrier_rounds_per_s"]["median"],
          "spawn_shmkit_pss_per_data": (out["spawn_shmkit_pss_bytes"] - base) / nbytes,
          "spawn_shared_memory_pss_per_data": (out["spawn_shared_memory_pss_bytes"] - base) / nbytes}
     if "spawn_pickled_pss_bytes" in out:
