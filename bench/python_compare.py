@@ -26,6 +26,10 @@ Figures (one JSON object; times are medians, with min/max and n beside them):
   value_inc_ns, mpvalue_inc_ns
       ``with v.get_lock(): v.value += 1`` on shmkit.Value("q") and
       multiprocessing.Value("q"), per increment (rounds interleaved).
+  joinable_msgs_per_s, mpjoinable_msgs_per_s
+      small objects through a JoinableQueue, the consumer calling task_done()
+      for each and the producer join()ing at the end, against
+      multiprocessing.JoinableQueue (rounds interleaved).
   barrier_rounds_per_s, mpbarrier_rounds_per_s
       rounds of a 2-party Barrier (this process and a forked one) per second,
       shmkit.Barrier against multiprocessing.Barrier (rounds interleaved).
@@ -243,6 +247,26 @@ def per_op(quick):
             x.shm.unlink()
 
 
+def _joinable_consumer(q, n):
+    for _ in range(n):
+        q.get()
+        q.task_done()
+
+
+def joinable_rate(kind, n):
+    ctx = mp.get_context("fork")
+    q = shmkit.JoinableQueue(capacity=8 << 20) if kind == "shmkit" else ctx.JoinableQueue()
+    p = ctx.Process(target=_joinable_consumer, args=(q, n))
+    p.start()
+    t0 = time.perf_counter()
+    for i in range(n):
+        q.put((i, 3.25, "payload"))
+    q.join()
+    dt = time.perf_counter() - t0
+    p.join()
+    return n / dt
+
+
 def _barrier_party(b, n):
     for _ in range(n):
         b.wait()
@@ -286,6 +310,12 @@ def main():
     out["queue_msgs_per_s"] = stat(q)
     out["mpqueue_msgs_per_s"] = stat(mq)
     out.update(per_op(args.quick))
+    jq, mjq = [], []
+    for _ in range(3 if args.quick else 5):
+        jq.append(joinable_rate("shmkit", msgs))
+        mjq.append(joinable_rate("mp", msgs // 4))
+    out["joinable_msgs_per_s"] = stat(jq)
+    out["mpjoinable_msgs_per_s"] = stat(mjq)
     br, mbr = [], []
     for _ in range(3 if args.quick else 5):
         br.append(barrier_rate("shmkit", 2000 if args.quick else 20000))
@@ -298,6 +328,7 @@ def main():
          "lock_vs_mplock": out["mplock_ns"]["median"] / out["lock_ns"]["median"],
          "value_inc_vs_mpvalue": out["mpvalue_inc_ns"]["median"] / out["value_inc_ns"]["median"],
          "shareable_list_vs_mp": out["mpshareable_list_rw_ns"]["median"] / out["shareable_list_rw_ns"]["median"],
+         "joinable_vs_mpjoinable": out["joinable_msgs_per_s"]["median"] / out["mpjoinable_msgs_per_s"]["median"],
          "barrier_vs_mpbarrier": out["barrier_rounds_per_s"]["median"] / out["mpbarrier_rounds_per_s"]["median"],
          "spawn_shmkit_pss_per_data": (out["spawn_shmkit_pss_bytes"] - base) / nbytes,
          "spawn_shared_memory_pss_per_data": (out["spawn_shared_memory_pss_bytes"] - base) / nbytes}

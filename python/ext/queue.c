@@ -26,38 +26,8 @@ typedef struct {
 	sk_queue *q;
 	sk_segment *view; /* the same queue mapped read-only: counters without its lock */
 	uint64_t capacity, max_msg;
-	uint64_t maxsize; /* messages at most (0: as many as the ring holds); see room_wait */
+	uint64_t maxsize; /* messages at most (0: as many as the ring holds), from the queue itself */
 } QueueObject;
-
-#include <time.h>
-
-/* maxsize, until the library counts messages against a limit itself: a put
- * waits (polling the lock-free counters every millisecond at most, within
- * its deadline) while maxsize messages are waiting. Producers that put at
- * the same instant can each see room, so the bound can be passed by as many
- * messages as producers race; a single producer never passes it. */
-static int room_fn(void *arg, int64_t slice)
-{
-	QueueObject *q = arg;
-	sk_queue_stats st;
-	int rc = sk_queue_stats_peek(q->view, &st);
-	if (rc)
-		return rc;
-	if (st.closed || st.messages < q->maxsize)
-		return 0; /* a shut-down queue: the push itself reports it */
-	if (slice > 0) {
-		struct timespec ts = { 0, slice < 1000000 ? (long)slice : 1000000 };
-		nanosleep(&ts, NULL);
-	}
-	return -ETIMEDOUT;
-}
-
-static int room_wait(QueueObject *q, int64_t deadline)
-{
-	if (!q->maxsize)
-		return 0;
-	return skpy_wait(q, room_fn, q, deadline);
-}
 
 static PyTypeObject Queue_Type;
 
@@ -110,6 +80,7 @@ static int queue_attached(QueueObject *q, const char *name, int generated)
 	}
 	q->capacity = st.capacity;
 	q->max_msg = st.max_msg;
+	q->maxsize = st.max_messages;
 	return 0;
 }
 
@@ -136,10 +107,13 @@ static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	QueueObject *q = (QueueObject *)type->tp_alloc(type, 0);
 	if (!q)
 		return NULL;
-	q->maxsize = maxsize > 0 ? (uint64_t)maxsize : 0; /* <= 0: no limit, as in multiprocessing */
+	/* maxsize <= 0: no limit but the ring's bytes, as in multiprocessing */
+	sk_queue_config cfg = { .capacity = cap,
+				.max_msg = max_msg,
+				.max_messages = maxsize > 0 ? (uint64_t)maxsize : 0 };
 	sk_create_opts o = { .flags = skpy_owned_flag(owned || !name) };
 	int rc;
-	SKPY_RELEASED(q, rc = sk_queue_create(name, cap, max_msg, &o, &q->q));
+	SKPY_RELEASED(q, rc = sk_queue_create_with(name, &cfg, &o, &q->q));
 	if (rc) {
 		q->closed = 1;
 		Py_DECREF(q);
@@ -152,17 +126,14 @@ static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	return (PyObject *)q;
 }
 
-static PyObject *queue_open(PyObject *cls, PyObject *args, PyObject *kw)
+static PyObject *queue_open(PyObject *cls, PyObject *args)
 {
-	static char *kwlist[] = { "name", "maxsize", NULL };
 	const char *name;
-	long long maxsize = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|L", kwlist, skpy_strname_conv, &name, &maxsize))
+	if (!PyArg_ParseTuple(args, "O&", skpy_strname_conv, &name))
 		return NULL;
 	QueueObject *q = (QueueObject *)((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
 	if (!q)
 		return NULL;
-	q->maxsize = maxsize > 0 ? (uint64_t)maxsize : 0;
 	int rc;
 	SKPY_RELEASED(q, rc = sk_queue_open(name, &q->q));
 	if (rc) {
@@ -243,9 +214,7 @@ static PyObject *put_bytes(QueueObject *q, PyObject *data, int64_t deadline)
 	if (PyObject_GetBuffer(data, &view, PyBUF_C_CONTIGUOUS) < 0)
 		return NULL;
 	push_arg a = { q->q, view.buf, (size_t)view.len };
-	int rc = room_wait(q, deadline);
-	if (!rc)
-		rc = (size_t)view.len <= SMALL ? push_fn(&a, 0) : -EAGAIN;
+	int rc = (size_t)view.len <= SMALL ? push_fn(&a, 0) : -EAGAIN;
 	if (rc == -EAGAIN && (deadline != 0 || (size_t)view.len > SMALL))
 		rc = skpy_wait(q, push_fn, &a, deadline);
 	PyBuffer_Release(&view);
@@ -296,9 +265,7 @@ static PyObject *put_oob(QueueObject *q, PyObject *pick, PyObject *bufs, int64_t
 	for (Py_ssize_t i = 0; i <= n; i++)
 		total = align8(total + (size_t)views[i].len);
 	reserve_arg r = { q->q, total, NULL };
-	int rc = room_wait(q, deadline);
-	if (!rc)
-		rc = skpy_wait(q, reserve_fn, &r, deadline);
+	int rc = skpy_wait(q, reserve_fn, &r, deadline);
 	if (rc) {
 		q_raise(q, rc, 1, total);
 		goto out;
@@ -381,20 +348,6 @@ static PyObject *queue_put_many_bytes(QueueObject *q, PyObject *args, PyObject *
 			left = 0;
 		}
 		int chunk = n - done > 1 << 20 ? 1 << 20 : (int)(n - done);
-		if (q->maxsize) {
-			rc = room_wait(q, deadline);
-			if (rc) {
-				if (done > 0 && rc == -ETIMEDOUT)
-					break;
-				if (rc != SKPY_EINTR)
-					q_raise(q, rc, 1, 0);
-				goto out;
-			}
-			sk_queue_stats st;
-			if (sk_queue_stats_peek(q->view, &st) == 0 && st.messages < q->maxsize &&
-			    (uint64_t)chunk > q->maxsize - st.messages)
-				chunk = (int)(q->maxsize - st.messages);
-		}
 		SKPY_RELEASED(q, rc = sk_queue_push_many(q->q, ptrs + done, lens + done, chunk,
 							 left < 0 || left > 50000000 ? 50000000 : left));
 		if (rc > 0) {
@@ -841,9 +794,7 @@ static PyObject *queue_put(QueueObject *q, PyObject *const *args, Py_ssize_t nar
 	if (n == 0)
 		return put_pickled(q, args[0], deadline);
 	push_arg a = { q->q, buf, (size_t)n };
-	int rc = room_wait(q, deadline);
-	if (!rc)
-		rc = push_fn(&a, 0);
+	int rc = push_fn(&a, 0);
 	if (rc == -EAGAIN && deadline != 0)
 		rc = skpy_wait(q, push_fn, &a, deadline);
 	if (rc)
@@ -941,12 +892,14 @@ static PyObject *queue_stats(QueueObject *q, PyObject *unused)
 	sk_queue_stats st;
 	if (stats_of(q, &st))
 		return NULL;
-	return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:O,s:i,s:i,s:K}", "capacity", (unsigned long long)st.capacity,
-			     "max_msg", (unsigned long long)st.max_msg, "used", (unsigned long long)st.used, "messages",
-			     (unsigned long long)st.messages, "pushed", (unsigned long long)st.pushed, "popped",
-			     (unsigned long long)st.popped, "shut_down", st.closed ? Py_True : Py_False,
-			     "waiting_producers", st.waiting_producers, "waiting_consumers", st.waiting_consumers,
-			     "recoveries", (unsigned long long)st.recoveries);
+	return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:O,s:i,s:i,s:K,s:K,s:K,s:i}", "capacity",
+			     (unsigned long long)st.capacity, "max_msg", (unsigned long long)st.max_msg, "used",
+			     (unsigned long long)st.used, "messages", (unsigned long long)st.messages, "pushed",
+			     (unsigned long long)st.pushed, "popped", (unsigned long long)st.popped, "shut_down",
+			     st.closed ? Py_True : Py_False, "waiting_producers", st.waiting_producers,
+			     "waiting_consumers", st.waiting_consumers, "recoveries", (unsigned long long)st.recoveries,
+			     "max_messages", (unsigned long long)st.max_messages, "unfinished",
+			     (unsigned long long)st.unfinished, "in_flight", st.in_flight);
 }
 
 static PyObject *queue_qsize(QueueObject *q, PyObject *unused)
@@ -991,6 +944,49 @@ static PyObject *queue_shutdown(QueueObject *q, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* JoinableQueue: every published message is a task until task_done(). */
+static PyObject *queue_task_done(QueueObject *q, PyObject *unused)
+{
+	(void)unused;
+	if (q_usable(q))
+		return NULL;
+	int rc = sk_queue_task_done(q->q);
+	if (rc == -EINVAL) {
+		PyErr_SetString(PyExc_ValueError, "task_done() called too many times");
+		return NULL;
+	}
+	if (rc)
+		return skpy_raise(rc, q->life.name);
+	Py_RETURN_NONE;
+}
+
+static int join_fn(void *arg, int64_t slice)
+{
+	return sk_queue_join((sk_queue *)arg, slice);
+}
+
+/* join(timeout=None): waits until every published message was marked done;
+ * True, or False when the timeout ran out (multiprocessing's join has no
+ * timeout and returns None; this one returns True then). */
+static PyObject *queue_join(QueueObject *q, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "timeout", NULL };
+	PyObject *timeout = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &timeout) || q_usable(q))
+		return NULL;
+	int64_t deadline = skpy_deadline(1, timeout);
+	if (deadline == -2)
+		return NULL;
+	int rc = sk_queue_join(q->q, 0);
+	if ((rc == -EAGAIN || rc == -ETIMEDOUT) && deadline != 0)
+		rc = skpy_wait(q, join_fn, q->q, deadline);
+	if (rc == -EAGAIN || rc == -ETIMEDOUT)
+		Py_RETURN_FALSE;
+	if (rc)
+		return skpy_raise(rc, q->life.name);
+	Py_RETURN_TRUE;
+}
+
 static PyObject *queue_close(QueueObject *q, PyObject *unused)
 {
 	(void)unused;
@@ -1019,7 +1015,7 @@ static PyObject *queue_reduce(QueueObject *q, PyObject *unused)
 	if (q_usable(q))
 		return NULL;
 	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(q), "open");
-	return open ? Py_BuildValue("N(sK)", open, q->life.name, (unsigned long long)q->maxsize) : NULL;
+	return open ? Py_BuildValue("N(s)", open, q->life.name) : NULL;
 }
 
 static PyObject *queue_get_name(QueueObject *q, void *c)
@@ -1089,14 +1085,18 @@ static PyMethodDef queue_methods[] = {
 	{ "unlink", (PyCFunction)queue_unlink, METH_NOARGS,
 	  "unlink($self, /)\n--\n\n"
 	  "Remove the queue's name." },
+	{ "_task_done", (PyCFunction)queue_task_done, METH_NOARGS,
+	  "_task_done($self, /)\n--\n\nMark one message handled (JoinableQueue.task_done)." },
+	{ "_join", (PyCFunction)(void (*)(void))queue_join, METH_VARARGS | METH_KEYWORDS,
+	  "_join($self, /, timeout=None)\n--\n\nWait until every message was marked handled (JoinableQueue.join)." },
 	{ "join_thread", (PyCFunction)queue_noop, METH_NOARGS,
 	  "join_thread($self, /)\n--\n\n"
 	  "Nothing to join: put() has copied the message into shared memory before it returns." },
 	{ "cancel_join_thread", (PyCFunction)queue_noop, METH_NOARGS,
 	  "cancel_join_thread($self, /)\n--\n\n"
 	  "Nothing to cancel (see join_thread)." },
-	{ "open", (PyCFunction)(void (*)(void))queue_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-	  "open($cls, /, name, maxsize=0)\n--\n\nAttach to a named queue (maxsize: this handle's limit, see Queue)." },
+	{ "open", (PyCFunction)queue_open, METH_VARARGS | METH_CLASS,
+	  "open($type, name, /)\n--\n\nAttach to a named queue." },
 	{ "__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL },
 	{ 0 }
 };

@@ -58,7 +58,7 @@ __all__ = [
     "Value", "Array", "RawValue", "RawArray", "SharedValue", "SharedRawValue", "SynchronizedArray",
     "SharedRawArray",
     "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Barrier", "Event", "Condition",
-    "Queue", "SimpleQueue", "Error", "OwnerDiedWarning", "ShutDown",
+    "Queue", "SimpleQueue", "JoinableQueue", "Error", "OwnerDiedWarning", "ShutDown",
 ]
 
 
@@ -555,8 +555,8 @@ class Queue(_shmkit.Queue):
     in a compact format and pickle the rest (protocol 5; buffers such as
     NumPy arrays travel out of band: copied once straight into the ring, and
     they come out writable); put_bytes/get_bytes move raw bytes. maxsize
-    bounds the messages waiting (0: as many as the ring of capacity bytes
-    holds). block/timeout as in multiprocessing: timeout=None waits forever;
+    bounds the messages held, in the queue itself (0: as many as the ring of
+    capacity bytes holds). block/timeout as in multiprocessing: timeout=None waits forever;
     queue.Empty and queue.Full. put() returns once the message is in shared
     memory: there is no feeder thread, and a process killed in the middle of
     a put loses that message only. Attach with Queue.open(name), by pickling
@@ -583,6 +583,25 @@ class Queue(_shmkit.Queue):
         if self.closed:
             return "<shmkit.%s %s (closed)>" % (type(self).__name__, self.name)
         return "<shmkit.%s %s messages=%d>" % (type(self).__name__, self.name, self.qsize())
+
+
+class JoinableQueue(Queue):
+    """JoinableQueue(maxsize=0, *, name=None, capacity=32 MiB, max_msg=capacity/2, owned=True).
+
+    multiprocessing.JoinableQueue on shmkit: a Queue whose every message is
+    a task until some process calls task_done() for it; join() waits until
+    none is left. The count lives in the queue's segment, shared by every
+    process that has the queue."""
+
+    def task_done(self):
+        """Marks one message taken with get() as handled. ValueError when
+        called more times than messages were put."""
+        self._task_done()
+
+    def join(self, timeout=None):
+        """Waits until every message put was marked handled (Ctrl-C
+        interrupts it). True, or False when timeout (seconds) ran out."""
+        return self._join(timeout)
 
 
 class SimpleQueue(Queue):

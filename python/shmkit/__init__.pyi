@@ -59,6 +59,7 @@ __all__ = [
     "Condition",
     "Queue",
     "SimpleQueue",
+    "JoinableQueue",
     "Error",
     "OwnerDiedWarning",
     "ShutDown",
@@ -133,6 +134,10 @@ class Queue(_CQueue):
     def put_many(self, objs: Iterable[object], block: bool = True, timeout: float | None = None) -> int: ...
     def get_many(self, max: int = 64, block: bool = True,  # noqa: A002
                  timeout: float | None = None) -> list[Any]: ...
+
+class JoinableQueue(Queue):
+    def task_done(self) -> None: ...
+    def join(self, timeout: float | None = None) -> bool: ...
 
 class SimpleQueue(Queue):
     def __new__(cls, *, name: str | None = None, capacity: int = 33554432, max_msg: int | None = None,

@@ -9,9 +9,9 @@ spawn. Every test passes except the ones listed here, each with its reason:
   CPython's own class in a child interpreter (nothing of shmkit's is under
   test), or that check one of the deliberate differences documented in
   docs/python.md ("Where shmkit differs from multiprocessing").
-- PENDING: tests that need a C API another branch is building (the queue's
-  task counting for JoinableQueue). They must fail today; when one passes,
-  this test fails and asks for it to be taken off the list.
+- PENDING (empty now): tests that need a C API another branch is still
+  building. They must fail; when one passes, this test fails and asks for it
+  to be taken off the list.
 """
 import json
 import os
@@ -48,11 +48,7 @@ EXCLUDED = {
     "TestSimpleQueue.test_closed": PRIVATE + " (queue._reader, queue._writer)",
 }
 
-PENDING = {
-    "WithTestQueue.test_task_done": "needs JoinableQueue: task_done/join in C (the queue branch's C API)",
-    "WithTestQueue.test_closed_queue_put_get_exceptions":
-        "needs JoinableQueue: task_done/join in C (the queue branch's C API)",
-}
+PENDING: dict = {}
 
 
 @pytest.mark.skipif(not os.path.exists(SUITE), reason="CPython's test suite is not installed (Debian: "

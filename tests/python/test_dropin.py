@@ -253,3 +253,57 @@ def test_shared_memory_manager():
         s2.shm.close()
     with pytest.raises(FileNotFoundError):
         ShareableList(name=held)
+
+
+def _produce(q, n):
+    for i in range(n):
+        q.put(i)
+
+
+def test_queue_maxsize_is_exact_with_racing_producers():
+    q = shmkit.Queue(2)
+    procs = [fork.Process(target=_produce, args=(q, 50)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    seen, peak = 0, 0
+    while seen < 200:
+        peak = max(peak, q.qsize())
+        q.get(timeout=30)
+        seen += 1
+    for p in procs:
+        p.join(30)
+    assert peak <= 2 and q.stats()["max_messages"] == 2
+
+
+def _work(q, done):
+    while True:
+        item = q.get(timeout=30)
+        if item is None:
+            q.task_done()
+            return
+        done.add(1)
+        q.task_done()
+
+
+@pytest.mark.parametrize("ctx", [fork, spawn], ids=["fork", "spawn"])
+def test_joinable_queue(ctx):
+    q = shmkit.JoinableQueue()
+    done = shmkit.Value("q", 0)
+    procs = [ctx.Process(target=_work, args=(q, done)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for i in range(100):
+        q.put(i)
+    for _ in procs:
+        q.put(None)
+    assert q.join(timeout=60) is True
+    assert done.value == 100 and q.stats()["unfinished"] == 0
+    for p in procs:
+        p.join(30)
+    with pytest.raises(ValueError):
+        q.task_done()  # more than were put
+    q.put(1)
+    assert q.join(timeout=0.05) is False  # one unfinished
+    q.get()
+    q.task_done()
+    assert q.join(timeout=0) is True

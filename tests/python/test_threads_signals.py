@@ -9,6 +9,8 @@ import ctypes
 import multiprocessing as mp
 import os
 import queue
+import subprocess
+import sys
 import time
 
 import pytest
@@ -107,45 +109,88 @@ def _lib():
 
 
 def _hold_queue_lock(name, ready):
-    """Holds the queue's lock for good (a zero-copy reserve never committed),
-    as a stopped or stuck peer would."""
+    """Holds the queue's lock for good, as a stopped or stuck peer would: a
+    zero-copy reserve takes one of the queue's 32 claim slots, and once all
+    are taken the next reserve holds the lock itself until its commit, which
+    never comes."""
     lib = ctypes.CDLL(_lib())
-    q = ctypes.c_void_p()
-    assert lib.sk_queue_open(name.encode(), ctypes.byref(q)) == 0
-    ptr = ctypes.c_void_p()
-    assert lib.sk_queue_reserve(q, ctypes.c_size_t(8), ctypes.byref(ptr), ctypes.c_int64(-1)) == 0
+    lib.sk_queue_reserve.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p),
+                                     ctypes.c_int64]
+    handles = []
+    for _ in range(33):  # 32 claims, then one reserve that holds the lock
+        q = ctypes.c_void_p()
+        assert lib.sk_queue_open(name.encode(), ctypes.byref(q)) == 0
+        ptr = ctypes.c_void_p()
+        if lib.sk_queue_reserve(q, 8, ctypes.byref(ptr), 0) != 0:
+            break  # the previous reserve holds the lock already (a library without claims)
+        handles.append(q)
+    assert handles
     ready.set()
     time.sleep(600)
 
 
-QUEUE_READERS = """
+QUEUE_COUNTERS = """
 import sys, time, shmkit
+q = shmkit.Queue.open(sys.argv[1])  # before the peer gets stuck
+print('open', flush=True)
+sys.stdin.readline()
 t0 = time.monotonic()
-q = shmkit.Queue.open(sys.argv[1])
-print(q.qsize(), q.empty(), q.full(), q.stats()['messages'], repr(q))
-import pickle
-q2 = pickle.loads(pickle.dumps(q))   # what a spawned worker does
-print('done in %.3f' % (time.monotonic() - t0))
+assert q.qsize() >= 1 and not q.empty() and not q.full() and q.stats()["messages"] >= 1
+assert "<shmkit.Queue" in repr(q)
+print(time.monotonic() - t0)
+"""
+
+QUEUE_OPEN = """
+import sys, threading, time, shmkit
+ticks = [0]
+def tick():
+    while True:
+        ticks[0] += 1
+        time.sleep(0.01)
+threading.Thread(target=tick, daemon=True).start()
+t0 = time.monotonic()
+try:
+    shmkit.Queue.open(sys.argv[1])
+    what = 'opened'
+except TimeoutError:
+    what = 'timed out'
+print(what, round(time.monotonic() - t0, 2), ticks[0])
 """
 
 
-def test_queue_counters_and_open_do_not_wait_for_a_stuck_peer():
+def test_queue_counters_and_open_do_not_freeze_behind_a_stuck_peer():
     q = shmkit.Queue(capacity=1 << 16)
     q.put(1)
+    counters = subprocess.Popen([sys.executable, "-c", QUEUE_COUNTERS, q.name], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert counters.stdout.readline().strip() == "open"
     ready = fork.Event()
     p = fork.Process(target=_hold_queue_lock, args=(q.name, ready))
     p.start()
     try:
         assert ready.wait(10)
-        # main: the first qsize() waits forever with the GIL held
-        r = run_python(QUEUE_READERS, q.name, timeout=20)
+        # The counters come from a read-only mapping: no wait at all (on
+        # a56ecd1 the first qsize() waited forever with the GIL held).
+        try:
+            out, err = counters.communicate("go\n", timeout=20)
+        finally:
+            counters.kill()
+            counters.wait()
+        assert counters.returncode == 0, (out, err)
+        assert float(out.split()[-1]) < 1.0, out
+        # Opening (what unpickling in a spawned worker does) waits for the
+        # lock with the GIL released and gives up after the library's bound:
+        # another thread keeps running meanwhile (a56ecd1: frozen for good).
+        r = run_python(QUEUE_OPEN, q.name, timeout=60)
         assert r.returncode == 0, (r.stdout, r.stderr)
-        assert r.stdout.startswith("1 False False 1 <shmkit.Queue")
+        secs, ticks = float(r.stdout.split()[-2]), int(r.stdout.split()[-1])
+        assert secs < 30, r.stdout
+        assert ticks >= secs * 20, r.stdout  # the ticker ran all along: the GIL was released
         with pytest.raises(queue.Empty):
             q.get(timeout=0.2)  # the held lock makes a get time out, as it should
     finally:
         kill(p)
-    assert q.get(timeout=10) == 1  # the dead holder's reserve was dropped
+    assert q.get(timeout=30) == 1  # the dead holder's claims and lock were settled
 
 
 VALUE_CTRL_C = """
