@@ -13,7 +13,8 @@ CMAKE_FLAGS = -DCMAKE_C_COMPILER=$(CC) -DSHMKIT_SANITIZE=$(if $(filter 1,$(SANIT
 
 FUZZ_SECONDS ?= 60
 FORMAT_FILES = include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c cli/*.c cli/*.h tests/*.c tests/*.h \
-	       tests/cli/*.c bench/*.c bench/*.h examples/*.c fuzz/*.c python/ext/*.c python/ext/*.h
+	       tests/cli/*.c bench/*.c bench/*.h examples/*.c fuzz/*.c python/ext/*.c python/ext/*.h \
+	       cluster/*.c cluster/*.h tests/cluster/*.c
 
 all: build
 

@@ -9,8 +9,10 @@ pkgs=""
 for what in "$@"; do
 	case "$what" in
 	build) pkgs="$pkgs gcc make cmake pkg-config python3 python3-dev" ;;
-	test) pkgs="$pkgs libcmocka-dev clang python3 python3-numpy python3-pytest python3-setuptools python3-pip util-linux libpython3.11-testsuite python3-mypy" ;;
-	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev" ;;
+	test) pkgs="$pkgs libcmocka-dev clang python3 python3-numpy python3-pytest python3-setuptools python3-pip util-linux libpython3.11-testsuite python3-mypy"
+	      pkgs="$pkgs openmpi-bin libopenmpi-dev mpich libmpich-dev python3-mpi4py" ;; # cluster tests, both MPIs
+	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev"
+	       pkgs="$pkgs openmpi-bin libopenmpi-dev python3-mpi4py python3-distributed" ;; # bench/cluster_run.py
 	*) echo "deps.sh: unknown set '$what'" >&2; exit 2 ;;
 	esac
 done

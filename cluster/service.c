@@ -1,0 +1,581 @@
+/*
+ * service.c: batched remote operations and the service that answers them.
+ *
+ * Who serves. A node's part of a partitioned object lives in one shmkit
+ * segment that every rank of the node maps, so any of them could answer for
+ * it; the node's leader does. In thread mode (MPI_THREAD_MULTIPLE) it runs a
+ * service thread from sk_cluster_create to sk_cluster_close, so requests are
+ * answered while the leader's main thread computes outside MPI. The thread
+ * polls (MPI_Improbe on the request communicator): without sleeping for
+ * 200 us after its last request, then with naps that grow with the quiet up
+ * to poll_ns (100 us by default), so an idle service costs a poll per
+ * poll_ns, not a core. In inline mode (no MPI_THREAD_MULTIPLE) the leader
+ * serves while it waits inside any call of the library and in
+ * sk_cluster_progress; a leader computing elsewhere then answers late, and
+ * past the deadline its callers fail.
+ *
+ * A call. sk__cl_call checks every index, then works through the batch in
+ * slices of 2^20 elements: each slice is bucketed by owning node (a counting
+ * sort keeping list order), this node's bucket is applied in place, and each
+ * other node's bucket goes in messages of at most 2^18 elements to that
+ * node's leader, all in flight at once, the reply receives posted before the
+ * requests. The call returns when every reply has come, so its updates are
+ * applied before it returns; that is what makes sk_cluster_fence a barrier
+ * and nothing more. Reply tags come from a per-handle counter, so a reply
+ * can only match the call that waits for it.
+ *
+ * Trust. A request is input: its header is read once into a local copy and
+ * checked (magic, version, operation, object, item size, count against the
+ * bytes received), every index is checked against the node's part before
+ * anything is done, and a bad request gets an error reply, never a crash.
+ * Replies are checked the same way by the caller.
+ *
+ * Memory. Elements are read and written with single atomic loads, stores and
+ * read-modify-writes of their own width (floats added by compare-and-swap),
+ * so the ranks of a node and the service work on the same part at once.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Applying operations to a part in this process's mapping ---- */
+
+static void load_elems(const void *base, size_t isz, size_t n, const uint64_t *loc, void *out)
+{
+	switch (isz) {
+	case 1:
+		for (size_t i = 0; i < n; i++)
+			((uint8_t *)out)[i] = __atomic_load_n((const uint8_t *)base + loc[i], __ATOMIC_RELAXED);
+		break;
+	case 2:
+		for (size_t i = 0; i < n; i++)
+			((uint16_t *)out)[i] = __atomic_load_n((const uint16_t *)base + loc[i], __ATOMIC_RELAXED);
+		break;
+	case 4:
+		for (size_t i = 0; i < n; i++)
+			((uint32_t *)out)[i] = __atomic_load_n((const uint32_t *)base + loc[i], __ATOMIC_RELAXED);
+		break;
+	default:
+		for (size_t i = 0; i < n; i++)
+			((uint64_t *)out)[i] = __atomic_load_n((const uint64_t *)base + loc[i], __ATOMIC_RELAXED);
+		break;
+	}
+}
+
+static void store_elems(void *base, size_t isz, size_t n, const uint64_t *loc, const void *in)
+{
+	switch (isz) {
+	case 1:
+		for (size_t i = 0; i < n; i++)
+			__atomic_store_n((uint8_t *)base + loc[i], ((const uint8_t *)in)[i], __ATOMIC_RELAXED);
+		break;
+	case 2:
+		for (size_t i = 0; i < n; i++) {
+			uint16_t v;
+			memcpy(&v, (const char *)in + 2 * i, 2);
+			__atomic_store_n((uint16_t *)base + loc[i], v, __ATOMIC_RELAXED);
+		}
+		break;
+	case 4:
+		for (size_t i = 0; i < n; i++) {
+			uint32_t v;
+			memcpy(&v, (const char *)in + 4 * i, 4);
+			__atomic_store_n((uint32_t *)base + loc[i], v, __ATOMIC_RELAXED);
+		}
+		break;
+	default:
+		for (size_t i = 0; i < n; i++) {
+			uint64_t v;
+			memcpy(&v, (const char *)in + 8 * i, 8);
+			__atomic_store_n((uint64_t *)base + loc[i], v, __ATOMIC_RELAXED);
+		}
+		break;
+	}
+}
+
+/* Integer additions wrap (two's complement); the old value goes to old. */
+#define ADD_INT(T)                                                               \
+	for (size_t i = 0; i < n; i++) {                                         \
+		T d, o;                                                          \
+		memcpy(&d, (const char *)in + sizeof(T) * i, sizeof(T));         \
+		o = __atomic_fetch_add((T *)base + loc[i], d, __ATOMIC_SEQ_CST); \
+		if (out)                                                         \
+			memcpy((char *)out + sizeof(T) * i, &o, sizeof(T));      \
+	}
+
+#define ADD_FLOAT(F, U)                                                                                     \
+	for (size_t i = 0; i < n; i++) {                                                                    \
+		F d;                                                                                        \
+		memcpy(&d, (const char *)in + sizeof(F) * i, sizeof(F));                                    \
+		U *p = (U *)base + loc[i];                                                                  \
+		U o = __atomic_load_n(p, __ATOMIC_RELAXED), w;                                              \
+		do {                                                                                        \
+			F f;                                                                                \
+			memcpy(&f, &o, sizeof f);                                                           \
+			f += d;                                                                             \
+			memcpy(&w, &f, sizeof w);                                                           \
+		} while (!__atomic_compare_exchange_n(p, &o, w, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)); \
+		if (out)                                                                                    \
+			memcpy((char *)out + sizeof(F) * i, &o, sizeof(F));                                 \
+	}
+
+static void add_elems(void *base, sk_dtype dt, size_t n, const uint64_t *loc, const void *in, void *out)
+{
+	switch (dt) {
+	case SK_INT8:
+	case SK_UINT8: ADD_INT(uint8_t) break;
+	case SK_INT16:
+	case SK_UINT16: ADD_INT(uint16_t) break;
+	case SK_INT32:
+	case SK_UINT32: ADD_INT(uint32_t) break;
+	case SK_INT64:
+	case SK_UINT64: ADD_INT(uint64_t) break;
+	case SK_FLOAT32: ADD_FLOAT(float, uint32_t) break;
+	case SK_FLOAT64: ADD_FLOAT(double, uint64_t) break;
+	default: break;
+	}
+}
+
+static void bits_op(uint64_t *words, int op, size_t n, const uint64_t *loc, uint8_t *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t *w = words + loc[i] / 64, m = UINT64_C(1) << (loc[i] % 64), was;
+		if (op == SK__CL_BTEST)
+			was = __atomic_load_n(w, __ATOMIC_RELAXED);
+		else if (op == SK__CL_BSET)
+			was = __atomic_fetch_or(w, m, __ATOMIC_SEQ_CST);
+		else
+			was = __atomic_fetch_and(w, ~m, __ATOMIC_SEQ_CST);
+		if (out)
+			out[i] = (was & m) != 0;
+	}
+}
+
+/* The bytes per element a request carries in and a reply carries out. */
+static size_t in_size(const sk__cl_obj *o, int op)
+{
+	return op == SK__CL_SCATTER || op == SK__CL_ADD ? o->itemsize : 0;
+}
+
+static size_t out_size(const sk__cl_obj *o, int op, uint32_t flags)
+{
+	switch (op) {
+	case SK__CL_GATHER: return o->itemsize;
+	case SK__CL_ADD: return flags & SK__CL_WANT_OLD ? o->itemsize : 0;
+	case SK__CL_BTEST: return 1;
+	case SK__CL_BSET:
+	case SK__CL_BCLEAR: return flags & SK__CL_WANT_OLD ? 1 : 0;
+	default: return 0;
+	}
+}
+
+/* 0 if op is allowed on o, else the code. */
+static int op_allowed(const sk__cl_obj *o, int op)
+{
+	switch (op) {
+	case SK__CL_GATHER: return o->is_bits ? SK_EKIND : 0;
+	case SK__CL_SCATTER: return o->is_bits ? SK_EKIND : o->writable ? 0 : SK_EREADONLY;
+	case SK__CL_ADD:
+		if (o->is_bits)
+			return SK_EKIND;
+		if (o->dtype == SK_BOOL)
+			return SK_ETYPE;
+		return o->writable ? 0 : SK_EREADONLY;
+	case SK__CL_BTEST: return o->is_bits ? 0 : SK_EKIND;
+	case SK__CL_BSET:
+	case SK__CL_BCLEAR:
+		if (!o->is_bits)
+			return SK_EKIND;
+		return o->writable ? 0 : SK_EREADONLY;
+	default: return SK_ECLUSTER_PROTO;
+	}
+}
+
+int sk__cl_apply(const sk__cl_obj *o, int op, uint32_t flags, size_t n, const uint64_t *loc, const void *in, void *out)
+{
+	int rc = op_allowed(o, op);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (loc[i] >= o->count)
+			return -ERANGE;
+	if (n == 0)
+		return 0;
+	switch (op) {
+	case SK__CL_GATHER: load_elems(o->base, o->itemsize, n, loc, out); break;
+	case SK__CL_SCATTER: store_elems(o->base, o->itemsize, n, loc, in); break;
+	case SK__CL_ADD: add_elems(o->base, o->dtype, n, loc, in, flags & SK__CL_WANT_OLD ? out : NULL); break;
+	default:
+		bits_op(o->base, op, n, loc, op == SK__CL_BTEST || (flags & SK__CL_WANT_OLD) ? (uint8_t *)out : NULL);
+		break;
+	}
+	return 0;
+}
+
+/* ---- The server ---- */
+
+static int grow(void **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 4096;
+	while (n < need)
+		n *= 2;
+	void *p = realloc(*buf, n);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+/* Checks and applies one request of `bytes` bytes in cl->srv_in; builds the
+ * reply in cl->srv_out and returns its size. */
+static size_t handle(sk_cluster *cl, size_t bytes)
+{
+	sk__cl_req h;
+	sk__cl_rep *rep = cl->srv_out;
+	memset(rep, 0, sizeof *rep);
+	rep->magic = SK__CL_REP_MAGIC;
+	rep->version = SK__CL_VERSION;
+	if (bytes < sizeof h) {
+		rep->status = SK_ECLUSTER_PROTO;
+		return sizeof *rep;
+	}
+	memcpy(&h, cl->srv_in, sizeof h); /* read once */
+	rep->op = h.op;
+	if (h.magic != SK__CL_REQ_MAGIC || h.version != SK__CL_VERSION || h.count > SK__CL_PIECE) {
+		rep->status = SK_ECLUSTER_PROTO;
+		return sizeof *rep;
+	}
+	int status = 0;
+	size_t rsize = sizeof *rep;
+	pthread_mutex_lock(&cl->objs_mu);
+	const sk__cl_obj *o = h.obj >= 1 && h.obj <= cl->nobjs ? cl->objs[h.obj - 1] : NULL;
+	if (!o) {
+		status = SK_ECLUSTER_PROTO;
+	} else if (h.itemsize != o->itemsize) {
+		status = SK_ECLUSTER_PROTO;
+	} else if ((status = op_allowed(o, h.op)) == 0) {
+		size_t isz = in_size(o, h.op), osz = out_size(o, h.op, h.flags);
+		if (bytes != sizeof h + h.count * (8 + isz)) {
+			status = SK_ECLUSTER_PROTO;
+		} else {
+			/* srv_in is malloc'd and the header is 48 bytes: the
+			 * indices are aligned. */
+			const uint64_t *loc = (const uint64_t *)((const char *)cl->srv_in + sizeof h);
+			const void *in = (const char *)cl->srv_in + sizeof h + h.count * 8;
+			status = sk__cl_apply(o, h.op, h.flags, h.count, loc, in, (char *)rep + sizeof *rep);
+			if (!status) {
+				rsize += h.count * osz;
+				rep->count = h.count;
+				atomic_fetch_add(&cl->st_elements_served, h.count);
+			}
+		}
+	}
+	pthread_mutex_unlock(&cl->objs_mu);
+	rep->status = status;
+	if (status)
+		rsize = sizeof *rep;
+	return rsize;
+}
+
+int sk__cl_serve(sk_cluster *cl, int max)
+{
+	int served = 0;
+	while (served < max) {
+		int flag = 0;
+		MPI_Message msg;
+		MPI_Status st;
+		if (sk__cl_mpi(cl, MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, cl->req, &flag, &msg, &st)))
+			return sk__cl_fail(cl, SK_ECLUSTER_MPI);
+		if (!flag)
+			break;
+		int bytes = 0;
+		MPI_Get_count(&st, MPI_BYTE, &bytes);
+		size_t max_in = sizeof(sk__cl_req) + SK__CL_PIECE * 16;
+		/* An oversized message is received into a short buffer (MPI
+		 * reports the truncation) and refused. */
+		size_t take = bytes >= 0 && (size_t)bytes <= max_in ? (size_t)bytes : sizeof(sk__cl_req);
+		if (grow(&cl->srv_in, &cl->srv_in_cap, take > 64 ? take : 64) ||
+		    grow(&cl->srv_out, &cl->srv_out_cap, sizeof(sk__cl_rep) + SK__CL_PIECE * 8))
+			return sk__cl_fail(cl, -ENOMEM);
+		MPI_Status rst;
+		int e = MPI_Mrecv(cl->srv_in, (int)take, MPI_BYTE, &msg, &rst);
+		size_t rsize;
+		if (e != MPI_SUCCESS || take != (size_t)bytes) {
+			sk__cl_rep *rep = cl->srv_out;
+			memset(rep, 0, sizeof *rep);
+			rep->magic = SK__CL_REP_MAGIC;
+			rep->version = SK__CL_VERSION;
+			rep->status = SK_ECLUSTER_PROTO;
+			rsize = sizeof *rep;
+		} else {
+			rsize = handle(cl, take);
+		}
+		/* Counted before the reply goes: once a caller has its reply,
+		 * the count includes its request. */
+		served++;
+		atomic_fetch_add(&cl->st_requests_served, 1);
+		MPI_Request r;
+		if (sk__cl_mpi(cl,
+			       MPI_Isend(cl->srv_out, (int)rsize, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, cl->rep, &r)))
+			return sk__cl_fail(cl, SK_ECLUSTER_MPI);
+		/* The caller posted its receive before its request: this
+		 * completes at once unless the caller is gone. */
+		int64_t deadline = sk__cl_now() + cl->deadline_ns;
+		for (;;) {
+			int done = 0;
+			if (sk__cl_mpi(cl, MPI_Test(&r, &done, MPI_STATUS_IGNORE)))
+				return sk__cl_fail(cl, SK_ECLUSTER_MPI);
+			if (done)
+				break;
+			if (sk__cl_now() >= deadline)
+				return sk__cl_fail(cl, SK_ECLUSTER_TIMEOUT);
+			if (atomic_load(&cl->stop))
+				return sk__cl_fail(cl, SK_ECLUSTER_TIMEOUT);
+			sched_yield();
+		}
+	}
+	return served;
+}
+
+void *sk__cl_service_main(void *arg)
+{
+	sk_cluster *cl = arg;
+	int64_t last = sk__cl_now();
+	while (!atomic_load_explicit(&cl->stop, memory_order_acquire)) {
+		int n = atomic_load(&cl->failed) ? 0 : sk__cl_serve(cl, 64);
+		int64_t t = sk__cl_now();
+		if (n > 0) {
+			last = t;
+			continue;
+		}
+		if (n == 0 && t - last < SK__CL_SERVE_SPIN_NS) {
+			sched_yield();
+			continue;
+		}
+		int64_t d = (t - last) / 16;
+		if (d < 2000)
+			d = 2000;
+		if (d > cl->poll_ns)
+			d = cl->poll_ns;
+		sk__cl_nap(d);
+	}
+	return NULL;
+}
+
+/* ---- The caller's side ---- */
+
+typedef struct piece {
+	int node;
+	size_t first, count; /* positions in the bucketed order */
+	void *req, *rep;
+	size_t req_size, rep_size;
+} piece;
+
+typedef struct call_state {
+	piece *pieces;
+	int npieces;
+	const size_t *perm; /* bucketed position -> position in the caller's lists */
+	size_t base;        /* the slice's first position in the caller's lists */
+	size_t osz;
+	void *out;
+	int op;
+} call_state;
+
+/* A reply arrived (even indices are receives, odd ones sends). */
+static int on_done(void *arg, int i, const MPI_Status *st)
+{
+	call_state *cs = arg;
+	if (i % 2)
+		return 0;
+	piece *p = &cs->pieces[i / 2];
+	int got = 0;
+	MPI_Get_count(st, MPI_BYTE, &got);
+	sk__cl_rep h;
+	if (got < (int)sizeof h)
+		return SK_ECLUSTER_PROTO;
+	memcpy(&h, p->rep, sizeof h);
+	if (h.magic != SK__CL_REP_MAGIC || h.version != SK__CL_VERSION || h.op != cs->op)
+		return SK_ECLUSTER_PROTO;
+	if (h.status < 0)
+		return h.status >= -4095 ? h.status : SK_ECLUSTER_PROTO;
+	if (h.count != p->count || (size_t)got != p->rep_size)
+		return SK_ECLUSTER_PROTO;
+	if (cs->out && cs->osz) {
+		const char *v = (const char *)p->rep + sizeof h;
+		for (size_t k = 0; k < p->count; k++)
+			memcpy((char *)cs->out + (cs->base + cs->perm[p->first + k]) * cs->osz, v + k * cs->osz,
+			       cs->osz);
+	}
+	return 0;
+}
+
+int sk__cl_call(sk_cluster *cl, const sk__cl_obj *local, const void *obj, uint64_t total, sk__cl_locate_fn locate,
+		int op, uint32_t flags, size_t n, const uint64_t *index, const void *in, void *out)
+{
+	int rc = sk__cl_check(cl);
+	if (rc)
+		return rc;
+	if (n > 0 && !index)
+		return -EINVAL;
+	if ((rc = op_allowed(local, op)) != 0)
+		return rc;
+	size_t isz = in_size(local, op), osz = out_size(local, op, flags);
+	if ((isz && !in) || (osz && !out))
+		return n ? -EINVAL : 0;
+	for (size_t i = 0; i < n; i++)
+		if (index[i] >= total)
+			return -ERANGE;
+	int nodes = cl->nodes, me = cl->node_id;
+	size_t slice = n < SK__CL_SLICE ? n : SK__CL_SLICE;
+	int *owner = malloc(sizeof *owner * (slice ? slice : 1));
+	uint64_t *lt = malloc(sizeof *lt * (slice ? slice : 1));   /* list order */
+	uint64_t *loc = malloc(sizeof *loc * (slice ? slice : 1)); /* bucketed order */
+	size_t *perm = malloc(sizeof *perm * (slice ? slice : 1));
+	size_t *start = calloc((size_t)nodes + 1, sizeof *start);
+	char *vals = isz ? malloc(isz * (slice ? slice : 1)) : NULL;
+	char *res = osz ? malloc(osz * (slice ? slice : 1)) : NULL;
+	if (!owner || !lt || !loc || !perm || !start || (isz && !vals) || (osz && !res)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t base = 0; base < n && !rc; base += slice) {
+		size_t m = n - base < slice ? n - base : slice;
+		memset(start, 0, sizeof *start * ((size_t)nodes + 1));
+		for (size_t i = 0; i < m; i++) {
+			owner[i] = locate(obj, index[base + i], &lt[i]);
+			start[owner[i] + 1]++;
+		}
+		for (int k = 0; k < nodes; k++)
+			start[k + 1] += start[k];
+		size_t *fill = malloc(sizeof *fill * (size_t)nodes);
+		if (!fill) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(fill, start, sizeof *fill * (size_t)nodes);
+		for (size_t i = 0; i < m; i++) {
+			size_t pos = fill[owner[i]]++;
+			perm[pos] = i;
+			loc[pos] = lt[i];
+			if (isz)
+				memcpy(vals + pos * isz, (const char *)in + (base + i) * isz, isz);
+		}
+		free(fill);
+
+		/* This node's share, in place. */
+		size_t mine = start[me + 1] - start[me];
+		if (mine) {
+			rc = sk__cl_apply(local, op, flags, mine, loc + start[me], isz ? vals + start[me] * isz : NULL,
+					  res);
+			if (rc)
+				break;
+			for (size_t k = 0; osz && k < mine; k++)
+				memcpy((char *)out + (base + perm[start[me] + k]) * osz, res + k * osz, osz);
+			atomic_fetch_add(&cl->st_elements_local, mine);
+		}
+
+		/* The others' shares: requests in pieces, all in flight. */
+		int np = 0;
+		for (int k = 0; k < nodes; k++)
+			if (k != me)
+				np += (int)((start[k + 1] - start[k] + SK__CL_PIECE - 1) / SK__CL_PIECE);
+		if (np == 0)
+			continue;
+		piece *pc = calloc((size_t)np, sizeof *pc);
+		MPI_Request *reqs = malloc(sizeof *reqs * 2 * (size_t)np);
+		if (!pc || !reqs) {
+			free(pc);
+			free(reqs);
+			rc = -ENOMEM;
+			break;
+		}
+		int j = 0;
+		for (int k = 0; k < nodes && !rc; k++) {
+			if (k == me)
+				continue;
+			for (size_t f = start[k]; f < start[k + 1]; f += SK__CL_PIECE) {
+				piece *p = &pc[j];
+				p->node = k;
+				p->first = f;
+				p->count = start[k + 1] - f < SK__CL_PIECE ? start[k + 1] - f : SK__CL_PIECE;
+				p->req_size = sizeof(sk__cl_req) + p->count * (8 + isz);
+				p->rep_size = sizeof(sk__cl_rep) + p->count * osz;
+				p->req = malloc(p->req_size);
+				p->rep = malloc(p->rep_size);
+				reqs[2 * j] = reqs[2 * j + 1] = MPI_REQUEST_NULL;
+				j++;
+				if (!p->req || !p->rep) {
+					rc = -ENOMEM;
+					break;
+				}
+				sk__cl_req h = { .magic = SK__CL_REQ_MAGIC,
+						 .version = SK__CL_VERSION,
+						 .op = (uint16_t)op,
+						 .obj = local->id,
+						 .itemsize = (uint32_t)local->itemsize,
+						 .flags = flags,
+						 .count = p->count };
+				memcpy(p->req, &h, sizeof h);
+				memcpy((char *)p->req + sizeof h, loc + f, p->count * 8);
+				if (isz)
+					memcpy((char *)p->req + sizeof h + p->count * 8, vals + f * isz,
+					       p->count * isz);
+			}
+		}
+		for (int q = 0; q < j && !rc; q++) {
+			piece *p = &pc[q];
+			cl->tag = cl->tag % (uint32_t)cl->tag_max + 1;
+			int dest = cl->leader_of[p->node];
+			if (sk__cl_mpi(cl, MPI_Irecv(p->rep, (int)p->rep_size, MPI_BYTE, dest, (int)cl->tag, cl->rep,
+						     &reqs[2 * q])) ||
+			    sk__cl_mpi(cl, MPI_Isend(p->req, (int)p->req_size, MPI_BYTE, dest, (int)cl->tag, cl->req,
+						     &reqs[2 * q + 1]))) {
+				rc = sk__cl_fail(cl, SK_ECLUSTER_MPI);
+				break;
+			}
+			atomic_fetch_add(&cl->st_requests_sent, 1);
+			atomic_fetch_add(&cl->st_elements_sent, p->count);
+		}
+		if (!rc) {
+			call_state cs = {
+				.pieces = pc, .npieces = j, .perm = perm, .base = base, .osz = osz, .out = out, .op = op
+			};
+			rc = sk__cl_wait(cl, 2 * j, reqs, sk__cl_now() + cl->deadline_ns, on_done, &cs);
+			/* A refused request after others went out: the
+			 * outstanding ones must still complete. */
+			if (rc < 0 && !atomic_load(&cl->failed)) {
+				int e = sk__cl_wait(cl, 2 * j, reqs, sk__cl_now() + cl->deadline_ns, NULL, NULL);
+				if (e)
+					rc = e;
+			}
+		}
+		/* Buffers of requests still in flight after a failure are
+		 * left to MPI: the handle is failed and the job goes. */
+		bool inflight = false;
+		for (int q = 0; q < 2 * j; q++)
+			inflight |= reqs[q] != MPI_REQUEST_NULL;
+		if (!inflight) {
+			for (int q = 0; q < j; q++) {
+				free(pc[q].req);
+				free(pc[q].rep);
+			}
+			free(pc);
+			free(reqs);
+		}
+	}
+out:
+	free(owner);
+	free(lt);
+	free(loc);
+	free(perm);
+	free(start);
+	free(vals);
+	free(res);
+	return rc;
+}
