@@ -36,7 +36,9 @@ def sanitizer_env():
     live until exit are not leaks of ours (tests/cluster/lsan.supp)."""
     if os.environ.get("SHMKIT_SANITIZE") not in ("1", "ON", "TRUE"):
         return {}
-    return {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
+    return {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0",
+            # Open MPI unloads its components at MPI_Finalize: their frames could not be named.
+            "OMPI_MCA_mca_base_component_disable_dlclose": "1",
             "LSAN_OPTIONS": "suppressions=%s:print_suppressions=0" % os.path.join(ROOT, "tests", "cluster",
                                                                                     "lsan.supp"),
             # UCX replaces malloc and mmap hooks, which ASan must own.
