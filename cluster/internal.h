@@ -15,11 +15,17 @@
 #include "shmkit.h"
 #include "shmkit/cluster.h"
 
-/* Elements per request message at most: 2^18 indices (2 MiB) plus as many
- * values. A call's batch is cut into slices of SK__CL_SLICE elements, each
- * bucketed by owner and sent as one message per owner and piece. */
-#define SK__CL_PIECE (UINT64_C(1) << 18)
+/* Elements a request may carry at most (the protocol's limit, which every
+ * server accepts): 2^18 indices (2 MiB) plus as many values. Callers send
+ * pieces of SK__CL_PIECE elements, several in flight, so that an owner works
+ * on one while the next travels. A call's batch is cut into slices of
+ * SK__CL_SLICE elements, each bucketed by owner. */
+#define SK__CL_PIECE_MAX (UINT64_C(1) << 18)
+#ifndef SK__CL_PIECE
+#define SK__CL_PIECE (UINT64_C(1) << 15)
+#endif
 #define SK__CL_SLICE (UINT64_C(1) << 20)
+_Static_assert(SK__CL_PIECE <= SK__CL_PIECE_MAX, "pieces within the protocol's limit");
 
 /* After activity the service thread polls without sleeping for this long,
  * then sleeps between polls, longer as the quiet lasts, up to poll_ns. The
@@ -157,18 +163,76 @@ void sk__cl_unregister(sk_cluster *cl, uint32_t id);
  * negative code (the handle has failed). */
 int sk__cl_serve(sk_cluster *cl, int max);
 void *sk__cl_service_main(void *arg);
-/* Maps a flat index (< total) of an object to its owner node, returned, and
- * its index in that node's part. */
-typedef int (*sk__cl_locate_fn)(const void *obj, uint64_t i, uint64_t *local);
-/* Runs one batched operation: indices checked (< total) and located, this node's
- * share applied in place, the rest sent to the owners, replies waited for.
- * in: n values of in_size bytes (or NULL); out: n values of out_size bytes
- * (or NULL). */
-int sk__cl_call(sk_cluster *cl, const sk__cl_obj *local, const void *obj, uint64_t total, sk__cl_locate_fn locate,
-		int op, uint32_t flags, size_t n, const uint64_t *index, const void *in, void *out);
+/* A split of [0, total) into `parts` parts, first[k] = floor(total*k/parts):
+ * finding x's part takes a multiplication by a fixed-point reciprocal
+ * (floor(2^64 * parts / total)) and a step or two, not a division. */
+typedef struct sk__cl_split {
+	const uint64_t *first; /* [parts + 1] */
+	uint64_t recip;
+	int parts;
+} sk__cl_split;
+
+static inline sk__cl_split sk__cl_split_of(const uint64_t *first, int parts, uint64_t total)
+{
+	unsigned __int128 r = total ? ((unsigned __int128)(unsigned)parts << 64) / total : 0;
+	return (sk__cl_split){ first, r > UINT64_MAX ? UINT64_MAX : (uint64_t)r, parts };
+}
+
+static inline int sk__cl_find(const sk__cl_split *s, uint64_t x)
+{
+	uint64_t g = (uint64_t)(((unsigned __int128)x * s->recip) >> 64);
+	int k = g < (uint64_t)s->parts ? (int)g : s->parts - 1;
+	while (k + 1 < s->parts && s->first[k + 1] <= x)
+		k++;
+	while (k > 0 && s->first[k] > x)
+		k--;
+	return k;
+}
+
+/* Where the elements of an object live: a flat index's owner node and its
+ * index in that node's part. */
+enum { SK__CL_MAP_LOCAL = 1, SK__CL_MAP_SPLIT = 2, SK__CL_MAP_BLOCKS = 3 };
+typedef struct sk__cl_map {
+	int kind;                    /* LOCAL: every index is this node's (replicated) */
+	int me;                      /* this rank's node */
+	int shift;                   /* SPLIT: an index's unit is index >> shift (6: words of bits; 0: elements) */
+	int pcols;                   /* BLOCKS: node = grid row * pcols + grid column */
+	sk__cl_split nodes_split;    /* SPLIT: units over the nodes */
+	uint64_t cols;               /* BLOCKS: the array as rows x cols */
+	sk__cl_split rsplit, csplit; /* BLOCKS: rows over the grid's rows, columns over its columns */
+} sk__cl_map;
+
+/* Owner of flat index i (< the object's total), and i's index there. */
+static inline int sk__cl_locate(const sk__cl_map *m, uint64_t i, uint64_t *local)
+{
+	if (m->kind == SK__CL_MAP_LOCAL) {
+		*local = i;
+		return m->me;
+	}
+	if (m->kind == SK__CL_MAP_SPLIT) {
+		int k = sk__cl_find(&m->nodes_split, i >> m->shift);
+		*local = i - (m->nodes_split.first[k] << m->shift);
+		return k;
+	}
+	uint64_t r = i / m->cols, c = i - r * m->cols;
+	int a = sk__cl_find(&m->rsplit, r), bb = sk__cl_find(&m->csplit, c);
+	const uint64_t *cb = m->csplit.first;
+	*local = (r - m->rsplit.first[a]) * (cb[bb + 1] - cb[bb]) + (c - cb[bb]);
+	return a * m->pcols + bb;
+}
+
+/* Runs one batched operation: indices checked (< total) and located with
+ * map; this node's share applied in place while the rest is in flight to the
+ * owners' leaders; replies waited for. in: n values of the element size (or
+ * NULL); out: n values of the element size, or n bytes for bits (or NULL). */
+int sk__cl_call(sk_cluster *cl, const sk__cl_obj *local, const sk__cl_map *map, uint64_t total, int op, uint32_t flags,
+		size_t n, const uint64_t *index, const void *in, void *out);
 /* Applies an operation to a part in this process's mapping; indices are
  * checked against o->count first (-ERANGE: nothing done). */
 int sk__cl_apply(const sk__cl_obj *o, int op, uint32_t flags, size_t n, const uint64_t *loc, const void *in, void *out);
+/* The same without the checks, for indices this process located itself. */
+int sk__cl_apply_trusted(const sk__cl_obj *o, int op, uint32_t flags, size_t n, const uint64_t *loc, const void *in,
+			 void *out);
 
 /* npy.c: a .npy file's header, checked (trust: the file is input). */
 typedef struct sk__cl_npy {

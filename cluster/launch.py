@@ -179,7 +179,7 @@ def run_job(topology, argv, timeout=120, extra_env=None, done=None, finalize_gra
     runs every 20 ms (to kill a rank at a chosen moment, say). mpirun_args go
     to mpirun before the program."""
     t = TOPOLOGIES[topology]
-    hosts = FakeHosts(t["hosts"], t["n"] // t["hosts"]) if t.get("hosts") else None
+    hosts = FakeHosts(t["hosts"], max((n or t["n"]) // t["hosts"], 1)) if t.get("hosts") else None
     env = job_env(topology, extra_env)
     tag = os.urandom(8).hex()
     env["SKC_JOB_TAG"] = tag

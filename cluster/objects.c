@@ -52,6 +52,8 @@ struct sk_cluster_array {
 	sk__cl_obj obj;
 	sk_array *local;
 	layout L;
+	sk__cl_map map;
+	uint64_t *bounds; /* the map's */
 	sk_dtype dtype;
 	int ndim;
 	uint64_t shape[SK_MAX_DIMS];
@@ -63,6 +65,8 @@ struct sk_cluster_bits {
 	sk__cl_obj obj;
 	sk_bits *local;
 	layout L;
+	sk__cl_map map;
+	uint64_t *bounds;
 	uint64_t nbits;
 };
 
@@ -72,47 +76,39 @@ static uint64_t split(uint64_t total, int parts, int k)
 	return (uint64_t)((unsigned __int128)total * (unsigned)k / (unsigned)parts);
 }
 
-/* The part holding x < total. */
-static int owner_of(uint64_t x, uint64_t total, int parts)
+/* The map of an object (service.c locates indices with it): replicated
+ * objects are all local; rows and words of bits are split into element (or
+ * word) bounds; blocks into row and column bounds. */
+static int build_map(const layout *L, uint64_t size, int shift, sk__cl_map *m, uint64_t **bounds)
 {
-	int k = (int)((unsigned __int128)x * (unsigned)parts / total);
-	while (k + 1 < parts && split(total, parts, k + 1) <= x)
-		k++;
-	while (k > 0 && split(total, parts, k) > x)
-		k--;
-	return k;
-}
-
-static int array_locate(const void *obj, uint64_t i, uint64_t *local)
-{
-	const layout *L = &((const sk_cluster_array *)obj)->L;
-	if (L->kind == SK_CLUSTER_REPLICATED) {
-		*local = i;
-		return L->me;
-	}
-	uint64_t r = i / L->cols, c = i % L->cols;
+	*m = (sk__cl_map){ .kind = SK__CL_MAP_LOCAL, .me = L->me };
+	*bounds = NULL;
+	if (L->kind == SK_CLUSTER_REPLICATED)
+		return 0;
+	uint64_t *b = malloc(sizeof *b * ((size_t)L->prows + (size_t)L->pcols + 2 + (size_t)L->nodes + 1));
+	if (!b)
+		return -ENOMEM;
+	*bounds = b;
 	if (L->kind == SK_CLUSTER_ROWS) {
-		int k = owner_of(r, L->rows, L->nodes);
-		*local = i - split(L->rows, L->nodes, k) * L->cols;
-		return k;
+		/* Rows of cols elements, or words of 64 bits (shift 6). */
+		m->kind = SK__CL_MAP_SPLIT;
+		m->shift = shift;
+		for (int k = 0; k <= L->nodes; k++)
+			b[k] = split(L->rows, L->nodes, k) * (shift ? 1 : L->cols);
+		m->nodes_split = sk__cl_split_of(b, L->nodes, shift ? L->rows : size);
+		return 0;
 	}
-	int a = owner_of(r, L->rows, L->prows), b = owner_of(c, L->cols, L->pcols);
-	uint64_t r0 = split(L->rows, L->prows, a), c0 = split(L->cols, L->pcols, b);
-	uint64_t w = split(L->cols, L->pcols, b + 1) - c0;
-	*local = (r - r0) * w + (c - c0);
-	return a * L->pcols + b;
-}
-
-static int bits_locate(const void *obj, uint64_t i, uint64_t *local)
-{
-	const layout *L = &((const sk_cluster_bits *)obj)->L;
-	if (L->kind == SK_CLUSTER_REPLICATED) {
-		*local = i;
-		return L->me;
-	}
-	int k = owner_of(i / 64, L->rows, L->nodes);
-	*local = i - 64 * split(L->rows, L->nodes, k);
-	return k;
+	m->kind = SK__CL_MAP_BLOCKS;
+	m->cols = L->cols;
+	m->pcols = L->pcols;
+	uint64_t *rb = b, *cb = b + L->prows + 1;
+	for (int i = 0; i <= L->prows; i++)
+		rb[i] = split(L->rows, L->prows, i);
+	for (int j = 0; j <= L->pcols; j++)
+		cb[j] = split(L->cols, L->pcols, j);
+	m->rsplit = sk__cl_split_of(rb, L->prows, L->rows);
+	m->csplit = sk__cl_split_of(cb, L->pcols, L->cols);
+	return 0;
 }
 
 static void seg_name(const sk_cluster *cl, uint32_t id, char *buf, size_t n)
@@ -403,6 +399,7 @@ static int array_replicate(sk_cluster *cl, int root, rdesc *d, const void *buf, 
 	a->L = (layout){ .kind = SK_CLUSTER_REPLICATED, .nodes = cl->nodes, .me = cl->node_id, .prows = 1, .pcols = 1 };
 	a->L.rows = a->ndim ? a->shape[0] : 1;
 	a->L.cols = a->L.rows ? a->size / a->L.rows : 0;
+	build_map(&a->L, a->size, 0, &a->map, &a->bounds); /* all local: allocates nothing */
 	a->obj = (sk__cl_obj){ .id = id,
 			       .dtype = s.dtype,
 			       .itemsize = sk_dtype_size(s.dtype),
@@ -535,6 +532,7 @@ int sk_cluster_bits_replicate(sk_cluster *cl, int root, uint64_t nbits, const ui
 	b->nbits = d.nbits;
 	b->L = (layout){ .kind = SK_CLUSTER_REPLICATED, .nodes = cl->nodes, .me = cl->node_id, .prows = 1, .pcols = 1 };
 	b->L.rows = (d.nbits + 63) / 64;
+	build_map(&b->L, d.nbits, 6, &b->map, &b->bounds);
 	b->obj = (sk__cl_obj){ .id = id, .is_bits = true, .itemsize = 1, .base = sk_bits_words(h.b), .count = d.nbits };
 	cl->nopen++;
 	*out = b;
@@ -638,10 +636,12 @@ int sk_cluster_array_partition(sk_cluster *cl, sk_dtype dtype, int ndim, const u
 	a->obj.count = sk_array_size(hd.a);
 	/* The leader's service knows the part before anyone can ask for it:
 	 * no rank returns before every leader has registered. */
-	rc = sk__cl_agree(cl, sk__cl_register(cl, &a->obj));
+	rc = build_map(L, size, 0, &a->map, &a->bounds);
+	rc = sk__cl_agree(cl, rc ? rc : sk__cl_register(cl, &a->obj));
 	if (rc) {
 		sk__cl_unregister(cl, id);
 		sk_array_close(hd.a);
+		free(a->bounds);
 		free(a);
 		return rc;
 	}
@@ -691,10 +691,12 @@ int sk_cluster_bits_partition(sk_cluster *cl, uint64_t nbits, sk_cluster_bits **
 			       .itemsize = 1,
 			       .base = sk_bits_words(hd.b),
 			       .count = hi - lo };
-	rc = sk__cl_agree(cl, sk__cl_register(cl, &b->obj));
+	rc = build_map(&b->L, nbits, 6, &b->map, &b->bounds);
+	rc = sk__cl_agree(cl, rc ? rc : sk__cl_register(cl, &b->obj));
 	if (rc) {
 		sk__cl_unregister(cl, id);
 		sk_bits_close(hd.b);
+		free(b->bounds);
 		free(b);
 		return rc;
 	}
@@ -720,6 +722,7 @@ int sk_cluster_array_close(sk_cluster_array *a)
 		return 0;
 	int rc = close_common(a->cl, a->obj.id);
 	sk_array_close(a->local);
+	free(a->bounds);
 	free(a);
 	return rc;
 }
@@ -730,6 +733,7 @@ int sk_cluster_bits_close(sk_cluster_bits *b)
 		return 0;
 	int rc = close_common(b->cl, b->obj.id);
 	sk_bits_close(b->local);
+	free(b->bounds);
 	free(b);
 	return rc;
 }
@@ -738,35 +742,35 @@ int sk_cluster_bits_close(sk_cluster_bits *b)
 
 int sk_cluster_array_gather(sk_cluster_array *a, size_t n, const uint64_t *index, void *out)
 {
-	return sk__cl_call(a->cl, &a->obj, a, a->size, array_locate, SK__CL_GATHER, 0, n, index, NULL, out);
+	return sk__cl_call(a->cl, &a->obj, &a->map, a->size, SK__CL_GATHER, 0, n, index, NULL, out);
 }
 
 int sk_cluster_array_scatter(sk_cluster_array *a, size_t n, const uint64_t *index, const void *values)
 {
-	return sk__cl_call(a->cl, &a->obj, a, a->size, array_locate, SK__CL_SCATTER, 0, n, index, values, NULL);
+	return sk__cl_call(a->cl, &a->obj, &a->map, a->size, SK__CL_SCATTER, 0, n, index, values, NULL);
 }
 
 int sk_cluster_array_add(sk_cluster_array *a, size_t n, const uint64_t *index, const void *delta, void *old)
 {
-	return sk__cl_call(a->cl, &a->obj, a, a->size, array_locate, SK__CL_ADD, old ? SK__CL_WANT_OLD : 0, n, index,
-			   delta, old);
+	return sk__cl_call(a->cl, &a->obj, &a->map, a->size, SK__CL_ADD, old ? SK__CL_WANT_OLD : 0, n, index, delta,
+			   old);
 }
 
 int sk_cluster_bits_test(sk_cluster_bits *b, size_t n, const uint64_t *index, uint8_t *out)
 {
-	return sk__cl_call(b->cl, &b->obj, b, b->nbits, bits_locate, SK__CL_BTEST, 0, n, index, NULL, out);
+	return sk__cl_call(b->cl, &b->obj, &b->map, b->nbits, SK__CL_BTEST, 0, n, index, NULL, out);
 }
 
 int sk_cluster_bits_set(sk_cluster_bits *b, size_t n, const uint64_t *index, uint8_t *old)
 {
-	return sk__cl_call(b->cl, &b->obj, b, b->nbits, bits_locate, SK__CL_BSET, old ? SK__CL_WANT_OLD : 0, n, index,
-			   NULL, old);
+	return sk__cl_call(b->cl, &b->obj, &b->map, b->nbits, SK__CL_BSET, old ? SK__CL_WANT_OLD : 0, n, index, NULL,
+			   old);
 }
 
 int sk_cluster_bits_clear(sk_cluster_bits *b, size_t n, const uint64_t *index, uint8_t *old)
 {
-	return sk__cl_call(b->cl, &b->obj, b, b->nbits, bits_locate, SK__CL_BCLEAR, old ? SK__CL_WANT_OLD : 0, n, index,
-			   NULL, old);
+	return sk__cl_call(b->cl, &b->obj, &b->map, b->nbits, SK__CL_BCLEAR, old ? SK__CL_WANT_OLD : 0, n, index, NULL,
+			   old);
 }
 
 /* ---- Accessors ---- */
@@ -808,7 +812,7 @@ int sk_cluster_array_owner(const sk_cluster_array *a, uint64_t i)
 	if (i >= a->size)
 		return -ERANGE;
 	uint64_t local;
-	return array_locate(a, i, &local);
+	return sk__cl_locate(&a->map, i, &local);
 }
 
 sk_cluster_layout sk_cluster_array_layout(const sk_cluster_array *a)
@@ -877,7 +881,7 @@ int sk_cluster_bits_owner(const sk_cluster_bits *b, uint64_t i)
 	if (i >= b->nbits)
 		return -ERANGE;
 	uint64_t local;
-	return bits_locate(b, i, &local);
+	return sk__cl_locate(&b->map, i, &local);
 }
 
 sk_cluster_layout sk_cluster_bits_layout(const sk_cluster_bits *b)

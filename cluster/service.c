@@ -202,6 +202,12 @@ int sk__cl_apply(const sk__cl_obj *o, int op, uint32_t flags, size_t n, const ui
 	for (size_t i = 0; i < n; i++)
 		if (loc[i] >= o->count)
 			return -ERANGE;
+	return sk__cl_apply_trusted(o, op, flags, n, loc, in, out);
+}
+
+int sk__cl_apply_trusted(const sk__cl_obj *o, int op, uint32_t flags, size_t n, const uint64_t *loc, const void *in,
+			 void *out)
+{
 	if (n == 0)
 		return 0;
 	switch (op) {
@@ -247,7 +253,7 @@ static size_t handle(sk_cluster *cl, size_t bytes)
 	}
 	memcpy(&h, cl->srv_in, sizeof h); /* read once */
 	rep->op = h.op;
-	if (h.magic != SK__CL_REQ_MAGIC || h.version != SK__CL_VERSION || h.count > SK__CL_PIECE) {
+	if (h.magic != SK__CL_REQ_MAGIC || h.version != SK__CL_VERSION || h.count > SK__CL_PIECE_MAX) {
 		rep->status = SK_ECLUSTER_PROTO;
 		return sizeof *rep;
 	}
@@ -296,12 +302,12 @@ int sk__cl_serve(sk_cluster *cl, int max)
 			break;
 		int bytes = 0;
 		MPI_Get_count(&st, MPI_BYTE, &bytes);
-		size_t max_in = sizeof(sk__cl_req) + SK__CL_PIECE * 16;
+		size_t max_in = sizeof(sk__cl_req) + SK__CL_PIECE_MAX * 16;
 		/* An oversized message is received into a short buffer (MPI
 		 * reports the truncation) and refused. */
 		size_t take = bytes >= 0 && (size_t)bytes <= max_in ? (size_t)bytes : sizeof(sk__cl_req);
 		if (grow(&cl->srv_in, &cl->srv_in_cap, take > 64 ? take : 64) ||
-		    grow(&cl->srv_out, &cl->srv_out_cap, sizeof(sk__cl_rep) + SK__CL_PIECE * 8))
+		    grow(&cl->srv_out, &cl->srv_out_cap, sizeof(sk__cl_rep) + SK__CL_PIECE_MAX * 8))
 			return sk__cl_fail(cl, -ENOMEM);
 		MPI_Status rst;
 		int e = MPI_Mrecv(cl->srv_in, (int)take, MPI_BYTE, &msg, &rst);
@@ -379,8 +385,7 @@ typedef struct piece {
 
 typedef struct call_state {
 	piece *pieces;
-	int npieces;
-	const size_t *perm; /* bucketed position -> position in the caller's lists */
+	const size_t *perm; /* bucketed position -> position in the slice; NULL: the same */
 	size_t base;        /* the slice's first position in the caller's lists */
 	size_t osz;
 	void *out;
@@ -408,15 +413,113 @@ static int on_done(void *arg, int i, const MPI_Status *st)
 		return SK_ECLUSTER_PROTO;
 	if (cs->out && cs->osz) {
 		const char *v = (const char *)p->rep + sizeof h;
-		for (size_t k = 0; k < p->count; k++)
-			memcpy((char *)cs->out + (cs->base + cs->perm[p->first + k]) * cs->osz, v + k * cs->osz,
-			       cs->osz);
+		char *out = (char *)cs->out + cs->base * cs->osz;
+		if (!cs->perm)
+			memcpy(out + p->first * cs->osz, v, p->count * cs->osz);
+		else if (cs->osz == 8)
+			for (size_t k = 0; k < p->count; k++)
+				memcpy(out + cs->perm[p->first + k] * 8, v + k * 8, 8);
+		else
+			for (size_t k = 0; k < p->count; k++)
+				memcpy(out + cs->perm[p->first + k] * cs->osz, v + k * cs->osz, cs->osz);
 	}
 	return 0;
 }
 
-int sk__cl_call(sk_cluster *cl, const sk__cl_obj *local, const void *obj, uint64_t total, sk__cl_locate_fn locate,
-		int op, uint32_t flags, size_t n, const uint64_t *index, const void *in, void *out)
+/* Sends the pieces of one slice to their nodes and waits for the replies.
+ * loc (and vals) are in bucketed order; start[k]..start[k+1] is node k's. */
+static int exchange(sk_cluster *cl, const sk__cl_obj *local, int op, uint32_t flags, const size_t *start,
+		    const uint64_t *loc, const char *vals, size_t isz, size_t osz, call_state *cs)
+{
+	int nodes = cl->nodes, me = cl->node_id, np = 0, rc = 0;
+	for (int k = 0; k < nodes; k++)
+		if (k != me)
+			np += (int)((start[k + 1] - start[k] + SK__CL_PIECE - 1) / SK__CL_PIECE);
+	if (np == 0)
+		return 0;
+	piece *pc = calloc((size_t)np, sizeof *pc);
+	MPI_Request *reqs = malloc(sizeof *reqs * 2 * (size_t)np);
+	if (!pc || !reqs) {
+		free(pc);
+		free(reqs);
+		return -ENOMEM;
+	}
+	int j = 0;
+	for (int k = 0; k < nodes && !rc; k++) {
+		if (k == me)
+			continue;
+		for (size_t f = start[k]; f < start[k + 1]; f += SK__CL_PIECE) {
+			piece *p = &pc[j];
+			p->node = k;
+			p->first = f;
+			p->count = start[k + 1] - f < SK__CL_PIECE ? start[k + 1] - f : SK__CL_PIECE;
+			p->req_size = sizeof(sk__cl_req) + p->count * (8 + isz);
+			p->rep_size = sizeof(sk__cl_rep) + p->count * osz;
+			p->req = malloc(p->req_size);
+			p->rep = malloc(p->rep_size);
+			reqs[2 * j] = reqs[2 * j + 1] = MPI_REQUEST_NULL;
+			j++;
+			if (!p->req || !p->rep) {
+				rc = -ENOMEM;
+				break;
+			}
+			sk__cl_req h = { .magic = SK__CL_REQ_MAGIC,
+					 .version = SK__CL_VERSION,
+					 .op = (uint16_t)op,
+					 .obj = local->id,
+					 .itemsize = (uint32_t)local->itemsize,
+					 .flags = flags,
+					 .count = p->count };
+			memcpy(p->req, &h, sizeof h);
+			memcpy((char *)p->req + sizeof h, loc + f, p->count * 8);
+			if (isz)
+				memcpy((char *)p->req + sizeof h + p->count * 8, vals + f * isz, p->count * isz);
+		}
+	}
+	/* The receives first, then the requests: all in flight at once. */
+	for (int q = 0; q < j && !rc; q++) {
+		piece *p = &pc[q];
+		cl->tag = cl->tag % (uint32_t)cl->tag_max + 1;
+		int dest = cl->leader_of[p->node];
+		if (sk__cl_mpi(
+			cl, MPI_Irecv(p->rep, (int)p->rep_size, MPI_BYTE, dest, (int)cl->tag, cl->rep, &reqs[2 * q])) ||
+		    sk__cl_mpi(cl, MPI_Isend(p->req, (int)p->req_size, MPI_BYTE, dest, (int)cl->tag, cl->req,
+					     &reqs[2 * q + 1]))) {
+			rc = SK_ECLUSTER_MPI;
+			break;
+		}
+		atomic_fetch_add(&cl->st_requests_sent, 1);
+		atomic_fetch_add(&cl->st_elements_sent, p->count);
+	}
+	if (!rc) {
+		cs->pieces = pc;
+		rc = sk__cl_wait(cl, 2 * j, reqs, sk__cl_now() + cl->deadline_ns, on_done, cs);
+		/* A refused request after others went out: the outstanding ones
+		 * must still complete. */
+		if (rc < 0 && !atomic_load(&cl->failed)) {
+			int e = sk__cl_wait(cl, 2 * j, reqs, sk__cl_now() + cl->deadline_ns, NULL, NULL);
+			if (e)
+				rc = e;
+		}
+	}
+	/* Buffers of requests still in flight after a failure are left to
+	 * MPI: the handle is failed and the job goes. */
+	bool inflight = false;
+	for (int q = 0; q < 2 * j; q++)
+		inflight |= reqs[q] != MPI_REQUEST_NULL;
+	if (!inflight) {
+		for (int q = 0; q < j; q++) {
+			free(pc[q].req);
+			free(pc[q].rep);
+		}
+		free(pc);
+		free(reqs);
+	}
+	return rc;
+}
+
+int sk__cl_call(sk_cluster *cl, const sk__cl_obj *local, const sk__cl_map *map, uint64_t total, int op, uint32_t flags,
+		size_t n, const uint64_t *index, const void *in, void *out)
 {
 	int rc = sk__cl_check(cl);
 	if (rc)
@@ -437,137 +540,75 @@ int sk__cl_call(sk_cluster *cl, const sk__cl_obj *local, const void *obj, uint64
 	uint64_t *lt = malloc(sizeof *lt * (slice ? slice : 1));   /* list order */
 	uint64_t *loc = malloc(sizeof *loc * (slice ? slice : 1)); /* bucketed order */
 	size_t *perm = malloc(sizeof *perm * (slice ? slice : 1));
-	size_t *start = calloc((size_t)nodes + 1, sizeof *start);
+	size_t *start = calloc((size_t)nodes + 2, sizeof *start), *fill = calloc((size_t)nodes + 1, sizeof *fill);
 	char *vals = isz ? malloc(isz * (slice ? slice : 1)) : NULL;
-	char *res = osz ? malloc(osz * (slice ? slice : 1)) : NULL;
-	if (!owner || !lt || !loc || !perm || !start || (isz && !vals) || (osz && !res)) {
+	if (!owner || !lt || !loc || !perm || !start || !fill || (isz && !vals)) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (size_t base = 0; base < n && !rc; base += slice) {
 		size_t m = n - base < slice ? n - base : slice;
-		memset(start, 0, sizeof *start * ((size_t)nodes + 1));
+		const char *in_s = isz ? (const char *)in + base * isz : NULL;
+		char *out_s = osz ? (char *)out + base * osz : NULL;
+		bool single = true;
+		const sk__cl_map mp = *map; /* a local copy: the stores below cannot alias it */
 		for (size_t i = 0; i < m; i++) {
-			owner[i] = locate(obj, index[base + i], &lt[i]);
-			start[owner[i] + 1]++;
+			owner[i] = sk__cl_locate(&mp, index[base + i], &lt[i]);
+			single &= owner[i] == owner[0];
 		}
+		call_state cs = { .base = base, .osz = osz, .out = out, .op = op };
+		if (single) {
+			/* One owner: no reordering at all. */
+			int k = owner[0];
+			if (k == me) {
+				rc = sk__cl_apply_trusted(local, op, flags, m, lt, in_s, out_s);
+				atomic_fetch_add(&cl->st_elements_local, m);
+				continue;
+			}
+			memset(start, 0, sizeof *start * ((size_t)nodes + 1));
+			for (int q = k + 1; q <= nodes; q++)
+				start[q] = m;
+			rc = exchange(cl, local, op, flags, start, lt, in_s, isz, osz, &cs);
+			continue;
+		}
+		/* Bucketed by owner, keeping list order within a node. */
+		memset(start, 0, sizeof *start * ((size_t)nodes + 1));
+		for (size_t i = 0; i < m; i++)
+			start[owner[i] + 1]++;
 		for (int k = 0; k < nodes; k++)
 			start[k + 1] += start[k];
-		size_t *fill = malloc(sizeof *fill * (size_t)nodes);
-		if (!fill) {
-			rc = -ENOMEM;
-			break;
-		}
 		memcpy(fill, start, sizeof *fill * (size_t)nodes);
 		for (size_t i = 0; i < m; i++) {
 			size_t pos = fill[owner[i]]++;
 			perm[pos] = i;
 			loc[pos] = lt[i];
-			if (isz)
-				memcpy(vals + pos * isz, (const char *)in + (base + i) * isz, isz);
 		}
-		free(fill);
-
-		/* This node's share, in place. */
+		if (isz == 8)
+			for (size_t pos = 0; pos < m; pos++)
+				memcpy(vals + pos * 8, in_s + perm[pos] * 8, 8);
+		else if (isz)
+			for (size_t pos = 0; pos < m; pos++)
+				memcpy(vals + pos * isz, in_s + perm[pos] * isz, isz);
+		cs.perm = perm;
+		/* The others' shares go out first, this node's is done meanwhile
+		 * (the requests are in flight), then the replies. */
 		size_t mine = start[me + 1] - start[me];
 		if (mine) {
-			rc = sk__cl_apply(local, op, flags, mine, loc + start[me], isz ? vals + start[me] * isz : NULL,
-					  res);
+			/* Results of this node go to a spare stretch: lt is free now. */
+			char *res = osz ? (char *)lt : NULL;
+			if (osz > 8) {
+				rc = -EINVAL;
+				break;
+			}
+			rc = sk__cl_apply_trusted(local, op, flags, mine, loc + start[me],
+						  isz ? vals + start[me] * isz : NULL, res);
 			if (rc)
 				break;
 			for (size_t k = 0; osz && k < mine; k++)
-				memcpy((char *)out + (base + perm[start[me] + k]) * osz, res + k * osz, osz);
+				memcpy(out_s + perm[start[me] + k] * osz, res + k * osz, osz);
 			atomic_fetch_add(&cl->st_elements_local, mine);
 		}
-
-		/* The others' shares: requests in pieces, all in flight. */
-		int np = 0;
-		for (int k = 0; k < nodes; k++)
-			if (k != me)
-				np += (int)((start[k + 1] - start[k] + SK__CL_PIECE - 1) / SK__CL_PIECE);
-		if (np == 0)
-			continue;
-		piece *pc = calloc((size_t)np, sizeof *pc);
-		MPI_Request *reqs = malloc(sizeof *reqs * 2 * (size_t)np);
-		if (!pc || !reqs) {
-			free(pc);
-			free(reqs);
-			rc = -ENOMEM;
-			break;
-		}
-		int j = 0;
-		for (int k = 0; k < nodes && !rc; k++) {
-			if (k == me)
-				continue;
-			for (size_t f = start[k]; f < start[k + 1]; f += SK__CL_PIECE) {
-				piece *p = &pc[j];
-				p->node = k;
-				p->first = f;
-				p->count = start[k + 1] - f < SK__CL_PIECE ? start[k + 1] - f : SK__CL_PIECE;
-				p->req_size = sizeof(sk__cl_req) + p->count * (8 + isz);
-				p->rep_size = sizeof(sk__cl_rep) + p->count * osz;
-				p->req = malloc(p->req_size);
-				p->rep = malloc(p->rep_size);
-				reqs[2 * j] = reqs[2 * j + 1] = MPI_REQUEST_NULL;
-				j++;
-				if (!p->req || !p->rep) {
-					rc = -ENOMEM;
-					break;
-				}
-				sk__cl_req h = { .magic = SK__CL_REQ_MAGIC,
-						 .version = SK__CL_VERSION,
-						 .op = (uint16_t)op,
-						 .obj = local->id,
-						 .itemsize = (uint32_t)local->itemsize,
-						 .flags = flags,
-						 .count = p->count };
-				memcpy(p->req, &h, sizeof h);
-				memcpy((char *)p->req + sizeof h, loc + f, p->count * 8);
-				if (isz)
-					memcpy((char *)p->req + sizeof h + p->count * 8, vals + f * isz,
-					       p->count * isz);
-			}
-		}
-		for (int q = 0; q < j && !rc; q++) {
-			piece *p = &pc[q];
-			cl->tag = cl->tag % (uint32_t)cl->tag_max + 1;
-			int dest = cl->leader_of[p->node];
-			if (sk__cl_mpi(cl, MPI_Irecv(p->rep, (int)p->rep_size, MPI_BYTE, dest, (int)cl->tag, cl->rep,
-						     &reqs[2 * q])) ||
-			    sk__cl_mpi(cl, MPI_Isend(p->req, (int)p->req_size, MPI_BYTE, dest, (int)cl->tag, cl->req,
-						     &reqs[2 * q + 1]))) {
-				rc = sk__cl_fail(cl, SK_ECLUSTER_MPI);
-				break;
-			}
-			atomic_fetch_add(&cl->st_requests_sent, 1);
-			atomic_fetch_add(&cl->st_elements_sent, p->count);
-		}
-		if (!rc) {
-			call_state cs = {
-				.pieces = pc, .npieces = j, .perm = perm, .base = base, .osz = osz, .out = out, .op = op
-			};
-			rc = sk__cl_wait(cl, 2 * j, reqs, sk__cl_now() + cl->deadline_ns, on_done, &cs);
-			/* A refused request after others went out: the
-			 * outstanding ones must still complete. */
-			if (rc < 0 && !atomic_load(&cl->failed)) {
-				int e = sk__cl_wait(cl, 2 * j, reqs, sk__cl_now() + cl->deadline_ns, NULL, NULL);
-				if (e)
-					rc = e;
-			}
-		}
-		/* Buffers of requests still in flight after a failure are
-		 * left to MPI: the handle is failed and the job goes. */
-		bool inflight = false;
-		for (int q = 0; q < 2 * j; q++)
-			inflight |= reqs[q] != MPI_REQUEST_NULL;
-		if (!inflight) {
-			for (int q = 0; q < j; q++) {
-				free(pc[q].req);
-				free(pc[q].rep);
-			}
-			free(pc);
-			free(reqs);
-		}
+		rc = exchange(cl, local, op, flags, start, loc, vals, isz, osz, &cs);
 	}
 out:
 	free(owner);
@@ -575,7 +616,7 @@ out:
 	free(loc);
 	free(perm);
 	free(start);
+	free(fill);
 	free(vals);
-	free(res);
 	return rc;
 }
