@@ -153,6 +153,14 @@ def main():
     else:
         fig["python"] = None
 
+    if os.path.exists(os.path.join(args.build, "cluster", "openmpi", "bench_cluster")):
+        log("cluster mode on Open MPI over TCP: memory per node, replication, remote elements (bench/cluster_run.py)")
+        fig["cluster"] = run_json([py, os.path.join(HERE, "cluster_run.py"), "--build", args.build, "--json"] +
+                                  (["--quick"] if quick else []), timeout=3600)
+    else:
+        log("cluster mode not built (no MPI when CMake configured): skipped")
+        fig["cluster"] = None
+
     # Ratios, each from this run.
     last = sweep[-1]
     med = lambda d: d["median"]
@@ -178,6 +186,8 @@ def main():
             r["queue_%s_vs_%s" % (name, peer)] = ratio["median"]
     if fig["python"]:
         r.update({"python_" + k: v for k, v in fig["python"]["ratios"].items()})
+    if fig["cluster"]:
+        r.update({"cluster_" + k: v for k, v in fig["cluster"]["ratios"].items()})
     res["seconds"] = round(time.time() - t_start, 1)
 
     path = os.path.join(args.out, "latest.json")
@@ -312,6 +322,22 @@ def summary(res, out):
              "%.0f k/s" % (pyf["queue_msgs_per_s"]["median"] / 1e3),
              "multiprocessing.Queue: %.0f k/s (%.1fx)" % (pyf["mpqueue_msgs_per_s"]["median"] / 1e3,
                                                           r["python_queue_vs_mpqueue"])),
+        ]
+    cf = f.get("cluster")
+    if cf:
+        cr, rep, rem, rma = cf["ratios"], cf["replicate"], cf["remote"], cf["remote_rma"]
+        rows += [
+            ("Cluster (2 fake hosts, TCP): %d MiB replicated, %d ranks per node" % (cf["data_mib"],
+                                                                                 rep["ranks_per_node"]),
+             "%.2fx the data per node (PSS); %.2f GB/s" % (cr["pss_per_node_vs_data"], rep["replicate_gbps"]["median"]),
+             "MPI_Bcast copies: %.2fx, %.2f GB/s (%.2fx); Dask scatter(broadcast=True), %d workers: %.2fx" % (
+                 cr["copy_pss_per_node_vs_data"], rep["bcast_gbps"]["median"], cr["replicate_vs_bcast"]["median"],
+                 cr["dask_workers"], cr["dask_pss_vs_data"])),
+            ("Cluster: batched gather of remote int64 elements",
+             "%.1f M/s; one element %.0f us" % (rem["gather_elems_per_s"]["median"] / 1e6, rem["gather_us"]["median"]),
+             "batched MPI_Get: %.3f M/s (%.0fx); ping-pong %.0f us; remote add %.0fx MPI_Fetch_and_op" % (
+                 rma["mpi_get_elems_per_s"]["median"] / 1e6, cr["gather_vs_mpi_get"]["median"],
+                 rem["rtt_us"]["median"], cr["add_vs_fetch_and_op"]["median"])),
         ]
     lines = ["| figure | shmkit | baseline, same run |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % row for row in rows]

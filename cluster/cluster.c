@@ -14,7 +14,7 @@
  * Every wait for another rank is non-blocking MPI plus a test loop against a
  * deadline on CLOCK_MONOTONIC (sk__cl_wait): it polls without sleeping for
  * 1 ms after the last completion (progress of large transfers needs it), then
- * naps up to 50 us between polls. When the deadline passes, the handle fails
+ * naps a sixteenth of the quiet so far, up to 1 ms, between polls. When the deadline passes, the handle fails
  * for good (fail-stop, as MPI itself): every later call returns
  * SK_ECLUSTER_FAILED, and close becomes local. The first failure is kept in
  * an atomic int, which the service thread also sets.
@@ -82,7 +82,12 @@ int sk__cl_check(const sk_cluster *cl)
 	return atomic_load((_Atomic int *)&cl->failed) ? SK_ECLUSTER_FAILED : 0;
 }
 
-int sk__cl_wait(sk_cluster *cl, int n, MPI_Request *reqs, int64_t deadline,
+int64_t sk__cl_sync_spin(const sk_cluster *cl)
+{
+	return cl->thread_started ? SK__CL_SYNC_SPIN_NS : SK__CL_WAIT_SPIN_NS;
+}
+
+int sk__cl_wait(sk_cluster *cl, int n, MPI_Request *reqs, int64_t deadline, int64_t spin_ns,
 		int (*on_done)(void *arg, int i, const MPI_Status *st), void *arg)
 {
 	int *idx = malloc(sizeof *idx * (size_t)(n > 0 ? n : 1));
@@ -92,7 +97,7 @@ int sk__cl_wait(sk_cluster *cl, int n, MPI_Request *reqs, int64_t deadline,
 		rc = -ENOMEM;
 		goto out;
 	}
-	int64_t quiet_since = sk__cl_now(), nap = 1000;
+	int64_t quiet_since = sk__cl_now();
 	for (;;) {
 		int outcount = 0;
 		int e = MPI_Testsome(n, reqs, &outcount, idx, sts);
@@ -117,7 +122,6 @@ int sk__cl_wait(sk_cluster *cl, int n, MPI_Request *reqs, int64_t deadline,
 					goto out;
 			}
 			quiet_since = t;
-			nap = 1000;
 			continue;
 		}
 		if (cl->serving && cl->mode == SK_CLUSTER_SERVE_INLINE) {
@@ -135,13 +139,13 @@ int sk__cl_wait(sk_cluster *cl, int n, MPI_Request *reqs, int64_t deadline,
 			rc = sk__cl_fail(cl, SK_ECLUSTER_TIMEOUT);
 			goto out;
 		}
-		if (t - quiet_since < SK__CL_WAIT_SPIN_NS) {
+		if (t - quiet_since < spin_ns) {
 			sched_yield();
 			continue;
 		}
-		int64_t d = nap < deadline - t ? nap : deadline - t;
-		sk__cl_nap(d);
-		nap = nap * 2 < SK__CL_WAIT_NAP_NS ? nap * 2 : SK__CL_WAIT_NAP_NS;
+		int64_t d = (t - quiet_since) / 16;
+		d = d < 1000 ? 1000 : d > SK__CL_WAIT_NAP_NS ? SK__CL_WAIT_NAP_NS : d;
+		sk__cl_nap(d < deadline - t ? d : deadline - t);
 	}
 out:
 	free(idx);
@@ -154,7 +158,7 @@ int sk__cl_barrier(sk_cluster *cl, MPI_Comm comm)
 	MPI_Request r;
 	if (sk__cl_mpi(cl, MPI_Ibarrier(comm, &r)))
 		return sk__cl_fail(cl, SK_ECLUSTER_MPI);
-	return sk__cl_wait(cl, 1, &r, sk__cl_now() + cl->deadline_ns, NULL, NULL);
+	return sk__cl_wait(cl, 1, &r, sk__cl_now() + cl->deadline_ns, sk__cl_sync_spin(cl), NULL, NULL);
 }
 
 /* Large broadcasts go in pieces: MPI counts are ints, and the pieces let the
@@ -178,7 +182,7 @@ int sk__cl_bcast(sk_cluster *cl, void *buf, uint64_t bytes, int root, MPI_Comm c
 		if (k == 0)
 			break;
 		/* Each window gets the full deadline: progress resets it. */
-		int rc = sk__cl_wait(cl, k, r, sk__cl_now() + cl->deadline_ns, NULL, NULL);
+		int rc = sk__cl_wait(cl, k, r, sk__cl_now() + cl->deadline_ns, SK__CL_WAIT_SPIN_NS, NULL, NULL);
 		if (!rc && tick)
 			rc = tick(cl, arg);
 		if (rc)
@@ -192,7 +196,7 @@ int sk__cl_allmin(sk_cluster *cl, int64_t *v, int n, MPI_Comm comm)
 	MPI_Request r;
 	if (sk__cl_mpi(cl, MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_MIN, comm, &r)))
 		return sk__cl_fail(cl, SK_ECLUSTER_MPI);
-	return sk__cl_wait(cl, 1, &r, sk__cl_now() + cl->deadline_ns, NULL, NULL);
+	return sk__cl_wait(cl, 1, &r, sk__cl_now() + cl->deadline_ns, sk__cl_sync_spin(cl), NULL, NULL);
 }
 
 int sk__cl_agree(sk_cluster *cl, int rc)
@@ -346,7 +350,7 @@ static int build_nodes(sk_cluster *cl, int ranks_per_node)
 		free(pairs);
 		return sk__cl_fail(cl, SK_ECLUSTER_MPI);
 	}
-	rc = sk__cl_wait(cl, 1, &r, sk__cl_now() + cl->deadline_ns, NULL, NULL);
+	rc = sk__cl_wait(cl, 1, &r, sk__cl_now() + cl->deadline_ns, sk__cl_sync_spin(cl), NULL, NULL);
 	if (!rc) {
 		for (int i = 0; i < cl->nodes; i++)
 			cl->leader_of[i] = -1;

@@ -27,13 +27,17 @@
 #define SK__CL_SLICE (UINT64_C(1) << 20)
 _Static_assert(SK__CL_PIECE <= SK__CL_PIECE_MAX, "pieces within the protocol's limit");
 
-/* After activity the service thread polls without sleeping for this long,
- * then sleeps between polls, longer as the quiet lasts, up to poll_ns. The
- * waits of calls poll without sleeping for SK__CL_WAIT_SPIN_NS after the last
- * completion, then sleep at most SK__CL_WAIT_NAP_NS between polls. */
-#define SK__CL_SERVE_SPIN_NS 200000
-#define SK__CL_WAIT_SPIN_NS  1000000
-#define SK__CL_WAIT_NAP_NS   50000
+/* The idle service thread sleeps between polls a sixteenth of the quiet
+ * since its last request, at least SK__CL_SERVE_NAP_MIN_NS, at most poll_ns.
+ * The waits of calls poll without sleeping for SK__CL_WAIT_SPIN_NS after the
+ * last completion (large transfers progress only while polled), then sleep a
+ * sixteenth of the quiet so far, up to SK__CL_WAIT_NAP_NS: a rank waiting
+ * long in a fence polls 1000 times a second, not 20000, and does not crowd
+ * its node's service thread out of MPI. */
+#define SK__CL_SERVE_NAP_MIN_NS 2000
+#define SK__CL_WAIT_SPIN_NS     1000000
+#define SK__CL_WAIT_NAP_NS      1000000
+#define SK__CL_SYNC_SPIN_NS     20000
 
 /* Operations of the request protocol (docs/cluster.md, "Wire format"). */
 enum {
@@ -141,8 +145,13 @@ int sk__cl_check(const sk_cluster *cl);
  * on_done(arg, i, status) is called once per request as it completes; a
  * negative return stops the wait with that code (the handle does not fail).
  * Returns 0, or fails the handle with SK_ECLUSTER_TIMEOUT / _MPI. */
-int sk__cl_wait(sk_cluster *cl, int n, MPI_Request *reqs, int64_t deadline,
+int sk__cl_wait(sk_cluster *cl, int n, MPI_Request *reqs, int64_t deadline, int64_t spin_ns,
 		int (*on_done)(void *arg, int i, const MPI_Status *st), void *arg);
+/* How long a wait polls without sleeping: waits for data (replies,
+ * broadcasts) poll SK__CL_WAIT_SPIN_NS, since transfers progress only while
+ * polled; waits for agreement (barriers, reductions) in a process that runs a
+ * service thread poll only briefly, so as not to take MPI from the service. */
+int64_t sk__cl_sync_spin(const sk_cluster *cl);
 /* Collectives with the handle's deadline, on comm (one of the handle's). */
 int sk__cl_barrier(sk_cluster *cl, MPI_Comm comm);
 /* Broadcasts in pieces of 16 MiB, four in flight; each window of pieces gets

@@ -269,7 +269,7 @@ static int node_tell(sk_cluster *cl, int done, int code)
 			free(r);
 			return sk__cl_fail(cl, SK_ECLUSTER_MPI);
 		}
-	int rc = sk__cl_wait(cl, n, r, sk__cl_now() + cl->deadline_ns, NULL, NULL);
+	int rc = sk__cl_wait(cl, n, r, sk__cl_now() + cl->deadline_ns, sk__cl_sync_spin(cl), NULL, NULL);
 	if (!rc)
 		free(r);
 	return rc;
@@ -319,7 +319,7 @@ static int replicate_fill(sk_cluster *cl, void *ctx, const char *name, handle *h
 				rc = sk__cl_fail(cl, SK_ECLUSTER_MPI);
 				break;
 			}
-			rc = sk__cl_wait(cl, 1, &r, sk__cl_now() + cl->deadline_ns, NULL, NULL);
+			rc = sk__cl_wait(cl, 1, &r, sk__cl_now() + cl->deadline_ns, sk__cl_sync_spin(cl), NULL, NULL);
 			if (rc)
 				break;
 			if (msg[0]) {

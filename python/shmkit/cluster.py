@@ -352,14 +352,14 @@ class Cluster:
     # -- the service --
 
     def _service(self):
+        # Never a busy loop: a thread spinning in MPI calls takes MPI's locks
+        # from the process's other threads. Naps grow with the quiet.
         last = _time.monotonic()
         while not self._stop:
             n = 0 if self._failed else self._serve()
             now = _time.monotonic()
             if n:
                 last = now
-            elif now - last < 2e-4:
-                _time.sleep(0)
             else:
                 _time.sleep(min(max((now - last) / 16, 2e-6), self._poll))
 
