@@ -275,7 +275,11 @@ static void destroy(sk_cluster *cl, bool comms)
 	pthread_mutex_destroy(&cl->objs_mu);
 	free(cl->objs);
 	free(cl->srv_in);
-	free(cl->srv_out);
+	/* A reply still in flight (a failed handle) keeps its buffer: MPI may
+	 * still read it. */
+	for (int i = 0; i < SK__CL_REPLY_SLOTS; i++)
+		if (cl->slots[i].req == MPI_REQUEST_NULL)
+			free(cl->slots[i].buf);
 	free(cl->node_of);
 	free(cl->leader_of);
 	free(cl);
@@ -403,6 +407,8 @@ int sk_cluster_create(MPI_Comm comm, const sk_cluster_opts *opts, sk_cluster **o
 	if (!cl)
 		return -ENOMEM; /* the others time out: fail-stop */
 	cl->comm = cl->req = cl->rep = cl->node = cl->leaders = MPI_COMM_NULL;
+	for (int i = 0; i < SK__CL_REPLY_SLOTS; i++)
+		cl->slots[i].req = MPI_REQUEST_NULL;
 	pthread_mutex_init(&cl->objs_mu, NULL);
 	cl->deadline_ns = o.deadline_ns ? o.deadline_ns : env_deadline();
 	cl->poll_ns = o.poll_ns ? o.poll_ns : 100000;
@@ -489,7 +495,9 @@ int sk_cluster_close(sk_cluster *cl)
 	if (!failed && cl->nopen > 0)
 		return -EBUSY;
 	int rc = failed ? failed : sk__cl_barrier(cl, cl->comm);
-	stop_service(cl);
+	stop_service(cl); /* the thread drains its replies */
+	if (!rc && cl->serving && cl->mode == SK_CLUSTER_SERVE_INLINE)
+		rc = sk__cl_serve_drain(cl);
 	destroy(cl, rc == 0);
 	return rc;
 }

@@ -95,6 +95,15 @@ typedef struct sk__cl_obj {
 	uint64_t count;  /* elements or bits in the node's part */
 } sk__cl_obj;
 
+/* A reply in flight from a server (service.c). */
+#define SK__CL_REPLY_SLOTS 4
+typedef struct sk__cl_slot {
+	void *buf;
+	size_t cap;
+	MPI_Request req; /* MPI_REQUEST_NULL when free */
+	int64_t since;
+} sk__cl_slot;
+
 struct sk_cluster {
 	MPI_Comm comm;    /* the library's collectives */
 	MPI_Comm req;     /* requests to the servers */
@@ -124,8 +133,9 @@ struct sk_cluster {
 	pthread_mutex_t objs_mu; /* guards objs against the service thread */
 	sk__cl_obj **objs;       /* indexed by id - 1; NULL when closed */
 	uint32_t nobjs;
-	void *srv_in, *srv_out; /* the server's message buffers */
-	size_t srv_in_cap, srv_out_cap;
+	void *srv_in; /* the server's request buffer */
+	size_t srv_in_cap;
+	sk__cl_slot slots[SK__CL_REPLY_SLOTS];
 
 	_Atomic uint64_t st_requests_sent, st_elements_sent, st_elements_local, st_requests_served, st_elements_served;
 };
@@ -171,6 +181,8 @@ void sk__cl_unregister(sk_cluster *cl, uint32_t id);
 /* Serves up to max requests waiting for this rank; returns how many, or a
  * negative code (the handle has failed). */
 int sk__cl_serve(sk_cluster *cl, int max);
+/* Waits (with the deadline) until every reply this server sent is out. */
+int sk__cl_serve_drain(sk_cluster *cl);
 void *sk__cl_service_main(void *arg);
 /* A split of [0, total) into `parts` parts, first[k] = floor(total*k/parts):
  * finding x's part takes a multiplication by a fixed-point reciprocal
