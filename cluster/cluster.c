@@ -143,8 +143,10 @@ int sk__cl_wait(sk_cluster *cl, int n, MPI_Request *reqs, int64_t deadline, int6
 			sched_yield();
 			continue;
 		}
+		/* A leader that serves inline answers within poll_ns. */
+		int64_t most = cl->serving && cl->mode == SK_CLUSTER_SERVE_INLINE ? cl->poll_ns : SK__CL_WAIT_NAP_NS;
 		int64_t d = (t - quiet_since) / 16;
-		d = d < 1000 ? 1000 : d > SK__CL_WAIT_NAP_NS ? SK__CL_WAIT_NAP_NS : d;
+		d = d < 1000 ? 1000 : d > most ? most : d;
 		sk__cl_nap(d < deadline - t ? d : deadline - t);
 	}
 out:
