@@ -12,12 +12,16 @@
  * node ranks 0, numbered in the order of their ranks, which numbers the nodes.
  *
  * Every wait for another rank is non-blocking MPI plus a test loop against a
- * deadline on CLOCK_MONOTONIC (sk__cl_wait): it polls without sleeping for
- * 1 ms after the last completion (progress of large transfers needs it), then
- * naps a sixteenth of the quiet so far, up to 1 ms, between polls. When the deadline passes, the handle fails
- * for good (fail-stop, as MPI itself): every later call returns
- * SK_ECLUSTER_FAILED, and close becomes local. The first failure is kept in
- * an atomic int, which the service thread also sets.
+ * deadline on CLOCK_MONOTONIC (sk__cl_wait). A wait for data (replies,
+ * broadcast pieces) polls without sleeping for 1 ms after the last
+ * completion, since large transfers progress only while polled; a wait for
+ * agreement in a process that runs a service thread polls for 20 us only, so
+ * as not to take MPI's locks from the service. Then it naps a sixteenth of
+ * the quiet so far, up to 1 ms (up to poll_ns in a leader serving inline).
+ * When the deadline passes, the handle fails for good (fail-stop, as MPI
+ * itself): every later call returns SK_ECLUSTER_FAILED, and close becomes
+ * local. The first failure is kept in an atomic int, which the service thread
+ * also sets, and the MPI error code behind an SK_ECLUSTER_MPI in another.
  *
  * Everything in shared memory is an ordinary shmkit array or bit array: this
  * file keeps no state there.

@@ -6,23 +6,26 @@
  * it; the node's leader does. In thread mode (MPI_THREAD_MULTIPLE) it runs a
  * service thread from sk_cluster_create to sk_cluster_close, so requests are
  * answered while the leader's main thread computes outside MPI. The thread
- * polls (MPI_Improbe on the request communicator): without sleeping for
- * 200 us after its last request, then with naps that grow with the quiet up
- * to poll_ns (100 us by default), so an idle service costs a poll per
- * poll_ns, not a core. In inline mode (no MPI_THREAD_MULTIPLE) the leader
- * serves while it waits inside any call of the library and in
- * sk_cluster_progress; a leader computing elsewhere then answers late, and
- * past the deadline its callers fail.
+ * probes (MPI_Improbe on the request communicator) and never spins: it naps
+ * 2 us after a request, then a sixteenth of the quiet so far, up to poll_ns
+ * (100 us by default), so an idle service costs a probe per poll_ns and the
+ * process's other threads keep MPI's locks (a prober in a loop made the main
+ * thread's ping-pong 10 to 200 times slower here). Up to four replies are in
+ * flight while it takes the next request. In inline mode (no
+ * MPI_THREAD_MULTIPLE) the leader serves while it waits inside any call of
+ * the library and in sk_cluster_progress; a leader computing elsewhere then
+ * answers late, and past the deadline its callers fail.
  *
  * A call. sk__cl_call checks every index, then works through the batch in
  * slices of 2^20 elements: each slice is bucketed by owning node (a counting
- * sort keeping list order), this node's bucket is applied in place, and each
- * other node's bucket goes in messages of at most 2^18 elements to that
- * node's leader, all in flight at once, the reply receives posted before the
- * requests. The call returns when every reply has come, so its updates are
- * applied before it returns; that is what makes sk_cluster_fence a barrier
- * and nothing more. Reply tags come from a per-handle counter, so a reply
- * can only match the call that waits for it.
+ * sort keeping list order; a slice with one owner is not reordered), this
+ * node's bucket is applied in place, and each other node's bucket goes in
+ * pieces of 2^15 elements (the protocol allows 2^18) to that node's leader,
+ * all in flight at once, the reply receives posted before the requests. The
+ * call returns when every reply has come, so its updates are applied before
+ * it returns; that is what makes sk_cluster_fence a barrier and nothing
+ * more. Reply tags come from a per-handle counter, so a reply can only match
+ * the call that waits for it.
  *
  * Trust. A request is input: its header is read once into a local copy and
  * checked (magic, version, operation, object, item size, count against the

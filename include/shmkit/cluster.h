@@ -192,7 +192,7 @@ int sk_cluster_array_close(sk_cluster_array *a);
 /* Elements are named by their flat C-order index in the whole array. All
  * calls below are local to the calling rank (not collective), take a batch of
  * n elements, handle those of this rank's node in its own mapping, send one
- * request per other owning node (in pieces of at most 2^18 elements) and
+ * request per other owning node (in pieces of 2^15 elements) and
  * return once every owner has answered: 0, or a negative code. Before any
  * request is sent, every index is checked (-ERANGE: nothing done). A failed
  * owner gives SK_ECLUSTER_TIMEOUT within the deadline and fails the handle;

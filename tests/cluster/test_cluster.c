@@ -1161,8 +1161,8 @@ static void test_errors_and_stats(void **state)
 	test_done = 1;
 }
 
-/* Stores into the node's part, made straight through the mapping, are seen
- * by the node's other ranks at once and by every rank after a fence. */
+/* Stores into the node's part, made straight through the mapping by every
+ * rank of the node, are seen by every rank after a fence. */
 static void test_zero_copy_and_fence(void **state)
 {
 	(void)state;
