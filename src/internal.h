@@ -197,8 +197,6 @@ bool sk__simd_supported(int level);
  * cannot run it, -EINVAL for an unknown level. Not thread-safe. */
 int sk__simd_force(int level);
 
-#endif
-
 /* ---- OS layer: processes and waiting (src/sys/linux.c) ---- */
 
 int64_t sk__sys_monotonic_ns(void);
@@ -226,8 +224,11 @@ int sk__sys_eventfd(int *fd);
 void sk__sys_eventfd_signal(int fd);
 void sk__sys_eventfd_drain(int fd);
 /* Waits until one of fds is readable or timeout_ms passes (-1: no limit).
- * Sets ready[i] for each readable fd; returns how many, 0 on timeout, -errno. */
+ * Sets ready[i] for each readable fd (all false on failure); returns how
+ * many, 0 on timeout, or -errno. */
 int sk__sys_wait_readable(const int *fds, int n, int timeout_ms, bool *ready);
+/* Sleeps ns nanoseconds (signals do not cut it short). */
+void sk__sys_sleep_ns(int64_t ns);
 /* Flushes every stdio stream, so a fork does not duplicate buffered output. */
 void sk__sys_flush_stdio(void);
 
@@ -290,3 +291,5 @@ int sk__sys_proc_gone(pid_t pid);
 int sk__sys_fd_ready(int fd);
 /* CLOCK_BOOTTIME in clock ticks: the unit and clock of /proc start times. */
 uint64_t sk__sys_boot_ticks(void);
+
+#endif

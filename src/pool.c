@@ -4,8 +4,8 @@
  * Memory layout: one anonymous MAP_SHARED block, made before the workers are
  * forked, so every worker has it at the same address:
  *
- *   pool_shm           job description, generation counter (the futex the
- *                      idle workers sleep on), chunk counters, flags
+ *   pool_shm           job description and its tag, generation counter (the
+ *                      futex the idle workers sleep on), chunk counters, flags
  *   arg[ARG_MAX]       the running job's argument bytes
  *   slot[0..n-1]       per worker: a 64-byte header (current chunk, error,
  *                      last generation finished) and result_bytes of result
@@ -19,6 +19,22 @@
  * worker: it learns of completion and of deaths without spinning. An error
  * or a death sets `abort`; the others stop taking chunks. Dead workers are
  * reaped through their pidfd and replaced after the job.
+ *
+ * Trust: every worker can write the whole block, and a job function with a
+ * stray pointer may. So no process takes the block's layout from the block:
+ * the slot stride, result size, worker count and eventfd are private copies
+ * (the workers inherit them at fork). The job description is read once into
+ * a local copy and checked against a tag, a keyed hash of it whose 64-bit key
+ * lives only in private memory (drawn before the first fork); a worker runs
+ * nothing, and in particular calls no function pointer, from a description
+ * whose tag does not match. The tag stops stray writes, not a worker that
+ * reads the key from its own memory: workers are the caller's own program.
+ * While it waits, the caller puts back the generation and the description
+ * if they changed, so a stray write cannot make a sleeping worker miss the
+ * job. What a scribbling worker can still do is spoil the job's results or,
+ * by rewriting another worker's completion mark, make the caller wait until
+ * the job's timeout; it cannot make another process follow a pointer of its
+ * choosing or touch memory outside the block.
  */
 #include <errno.h>
 #include <signal.h>
@@ -31,21 +47,24 @@
 
 #define SLOT_HDR 64u
 
+/* A job as the caller describes it; copied out of shared memory before use. */
+typedef struct job_desc {
+	uint64_t gen; /* the generation it belongs to */
+	uint64_t begin, end, chunk, nchunks;
+	uint64_t arg_size;
+	uint64_t schedule;
+	uint64_t fn;  /* sk_pool_fn: the same program image in every worker */
+	uint64_t tag; /* keyed hash of the fields above */
+} job_desc;
+
 typedef struct pool_shm {
 	uint32_t gen;   /* futex: bumped to start a job */
 	uint32_t quit;  /* workers exit at the next generation */
 	uint32_t abort; /* stop taking chunks */
-	int32_t schedule;
-	int32_t nworkers;
 	uint32_t resv;
 	uint64_t next;        /* next chunk (dynamic) */
 	uint64_t chunks_done; /* progress */
-	uint64_t nchunks, begin, end, chunk;
-	uint64_t arg_size;
-	uint64_t result_bytes;
-	uint64_t slot_stride;
-	sk_pool_fn fn; /* same program image in every worker */
-	int efd;
+	job_desc job;
 } pool_shm;
 
 typedef struct slot_hdr {
@@ -54,6 +73,7 @@ typedef struct slot_hdr {
 	int32_t rc;                  /* fn's error */
 	uint64_t fail_begin, fail_end;
 	uint32_t ran_gen; /* last generation finished */
+	uint32_t bad_job; /* 1: the job description failed its check; nothing ran */
 } slot_hdr;
 static_assert(sizeof(slot_hdr) <= SLOT_HDR, "slot header fits");
 
@@ -61,6 +81,11 @@ struct sk_pool {
 	pool_shm *shm;
 	size_t map_size;
 	int n;
+	/* The block's layout, never read back from the block. */
+	uint64_t stride;       /* bytes per slot */
+	uint32_t result_bytes; /* of each slot's result */
+	int efd;               /* workers signal it when they finish a job */
+	uint64_t key;          /* for job tags; never in shared memory */
 	pid_t owner;
 	bool broken;
 	pid_t *pids;
@@ -73,25 +98,54 @@ static inline uint8_t *arg_area(pool_shm *s)
 	return (uint8_t *)s + sk__round_up(sizeof *s, 64);
 }
 
-static inline slot_hdr *slot(pool_shm *s, int w)
+static inline slot_hdr *slot(const sk_pool *p, int w)
 {
-	return (slot_hdr *)(arg_area(s) + SK_POOL_ARG_MAX + (size_t)w * s->slot_stride);
+	return (slot_hdr *)(arg_area(p->shm) + SK_POOL_ARG_MAX + (size_t)w * p->stride);
 }
 
 #define LOAD(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	return x ^ (x >> 31);
+}
+
+/* The tag of a job description: every field but the tag, mixed with the key. */
+static uint64_t job_tag(uint64_t key, const job_desc *j)
+{
+	const uint64_t f[] = { j->gen, j->begin, j->end, j->chunk, j->nchunks, j->arg_size, j->schedule, j->fn };
+	uint64_t h = mix64(key ^ UINT64_C(0x736b706f6f6c6a62));
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		h = mix64(h ^ f[i]) + key;
+	return mix64(h ^ key);
+}
+
+/* Whether a job description is one the caller wrote for generation gen: its
+ * tag matches and its fields agree with each other. */
+static bool job_valid(uint64_t key, const job_desc *j, uint32_t gen)
+{
+	return j->tag == job_tag(key, j) && j->gen == gen && j->begin <= j->end && j->chunk > 0 &&
+	       j->nchunks == (j->end - j->begin) / j->chunk + ((j->end - j->begin) % j->chunk != 0) &&
+	       j->arg_size <= SK_POOL_ARG_MAX && (j->schedule == SK_POOL_DYNAMIC || j->schedule == SK_POOL_STATIC) &&
+	       j->fn != 0;
+}
+
 /* ---- the worker side ---- */
 
-/* Runs chunk i; returns false when the job must stop. */
-static bool run_chunk(pool_shm *s, slot_hdr *h, const sk_pool_ctx *ctx, uint64_t i)
+/* Runs chunk i of job j (a validated private copy); returns false when the job must stop. */
+static bool run_chunk(pool_shm *s, slot_hdr *h, const job_desc *j, const sk_pool_ctx *ctx, uint64_t i)
 {
-	uint64_t b = s->begin + i * s->chunk;
-	uint64_t e = s->end - b > s->chunk ? b + s->chunk : s->end;
+	uint64_t b = j->begin + i * j->chunk;
+	uint64_t e = j->end - b > j->chunk ? b + j->chunk : j->end;
 	STORE(&h->cur_begin, b);
 	STORE(&h->cur_end, e);
 	STORE(&h->busy, 1);
-	int rc = s->fn(ctx, b, e);
+	int rc = ((sk_pool_fn)(uintptr_t)j->fn)(ctx, b, e);
 	STORE(&h->busy, 0);
 	if (rc) {
 		h->fail_begin = b;
@@ -104,25 +158,36 @@ static bool run_chunk(pool_shm *s, slot_hdr *h, const sk_pool_ctx *ctx, uint64_t
 	return true;
 }
 
-static void run_job(pool_shm *s, int w)
+static void run_job(const sk_pool *p, int w, uint32_t gen)
 {
-	slot_hdr *h = slot(s, w);
+	pool_shm *s = p->shm;
+	slot_hdr *h = slot(p, w);
+	job_desc j;
+	memcpy(&j, &s->job, sizeof j); /* once: the block may change under us */
+	if (!job_valid(p->key, &j, gen)) {
+		/* Not what the caller wrote: run nothing, and say so. */
+		h->fail_begin = h->fail_end = 0;
+		STORE(&h->bad_job, 1);
+		STORE(&h->rc, SK_ECORRUPT);
+		STORE(&s->abort, 1);
+		return;
+	}
 	sk_pool_ctx ctx = { .worker = w,
-			    .nworkers = s->nworkers,
-			    .arg = s->arg_size ? arg_area(s) : NULL,
+			    .nworkers = p->n,
+			    .arg = j.arg_size ? arg_area(s) : NULL,
 			    .result = (uint8_t *)h + SLOT_HDR,
-			    .result_bytes = (size_t)s->result_bytes };
-	if (s->schedule == SK_POOL_STATIC) {
-		uint64_t per = s->nchunks / (uint64_t)s->nworkers, extra = s->nchunks % (uint64_t)s->nworkers;
+			    .result_bytes = p->result_bytes };
+	if (j.schedule == SK_POOL_STATIC) {
+		uint64_t per = j.nchunks / (uint64_t)p->n, extra = j.nchunks % (uint64_t)p->n;
 		uint64_t first = (uint64_t)w * per + ((uint64_t)w < extra ? (uint64_t)w : extra);
 		uint64_t count = per + ((uint64_t)w < extra);
 		for (uint64_t i = first; i < first + count && !LOAD(&s->abort); i++)
-			if (!run_chunk(s, h, &ctx, i))
+			if (!run_chunk(s, h, &j, &ctx, i))
 				break;
 	} else {
 		while (!LOAD(&s->abort)) {
 			uint64_t i = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
-			if (i >= s->nchunks || !run_chunk(s, h, &ctx, i))
+			if (i >= j.nchunks || !run_chunk(s, h, &j, &ctx, i))
 				break;
 		}
 	}
@@ -142,10 +207,10 @@ static void worker_main(sk_pool *p, int w, uint32_t seen)
 		seen = g;
 		if (LOAD(&s->quit))
 			_exit(0);
-		run_job(s, w);
+		run_job(p, w, g);
 		sk__sys_flush_stdio(); /* _exit would drop what a job printed */
-		STORE(&slot(s, w)->ran_gen, g);
-		sk__sys_eventfd_signal(s->efd);
+		STORE(&slot(p, w)->ran_gen, g);
+		sk__sys_eventfd_signal(p->efd);
 	}
 }
 
@@ -175,10 +240,9 @@ static int spawn(sk_pool *p, int w)
 
 static void free_pool(sk_pool *p)
 {
-	if (p->shm) {
-		sk__sys_close(p->shm->efd);
+	sk__sys_close(p->efd);
+	if (p->shm)
 		sk__sys_unmap(p->shm, p->map_size);
-	}
 	free(p->pids);
 	free(p->pidfds);
 	free(p->dead);
@@ -224,6 +288,7 @@ int sk_pool_create(int nworkers, const sk_pool_opts *opts, sk_pool **out)
 	if (!p)
 		return -ENOMEM;
 	p->n = nworkers;
+	p->efd = -1;
 	p->owner = getpid();
 	p->pids = calloc((size_t)nworkers, sizeof *p->pids);
 	p->pidfds = malloc((size_t)nworkers * sizeof *p->pidfds);
@@ -234,21 +299,20 @@ int sk_pool_create(int nworkers, const sk_pool_opts *opts, sk_pool **out)
 	}
 	for (int w = 0; w < nworkers; w++)
 		p->pidfds[w] = -1;
-	uint64_t stride = sk__round_up(SLOT_HDR + result_bytes, 64);
+	p->stride = sk__round_up(SLOT_HDR + result_bytes, 64);
+	p->result_bytes = result_bytes;
 	p->map_size = (size_t)sk__round_up(
-	    sk__round_up(sizeof(pool_shm), 64) + SK_POOL_ARG_MAX + (uint64_t)nworkers * stride, SK__PAGE);
-	void *m;
-	int rc = sk__sys_map_shared_anon(p->map_size, &m);
+	    sk__round_up(sizeof(pool_shm), 64) + SK_POOL_ARG_MAX + (uint64_t)nworkers * p->stride, SK__PAGE);
+	int rc = sk__sys_random(&p->key, sizeof p->key);
+	void *m = NULL;
+	if (!rc)
+		rc = sk__sys_map_shared_anon(p->map_size, &m);
 	if (rc) {
 		free_pool(p);
 		return rc;
 	}
 	p->shm = m;
-	p->shm->efd = -1;
-	p->shm->nworkers = nworkers;
-	p->shm->result_bytes = result_bytes;
-	p->shm->slot_stride = stride;
-	rc = sk__sys_eventfd(&p->shm->efd);
+	rc = sk__sys_eventfd(&p->efd);
 	for (int w = 0; !rc && w < nworkers; w++)
 		rc = spawn(p, w);
 	if (rc) {
@@ -275,6 +339,10 @@ static void describe(sk_pool_failure *f)
 	else if (f->signal)
 		snprintf(f->message, sizeof f->message, "worker %d (pid %d) was killed by signal %d (%s)%s", f->worker,
 			 (int)f->pid, f->signal, sigabbrev_np(f->signal) ? sigabbrev_np(f->signal) : "?", chunk);
+	else if (!f->has_chunk && f->fn_rc == SK_ECORRUPT)
+		snprintf(f->message, sizeof f->message,
+			 "worker %d (pid %d) found the job description in shared memory damaged and ran nothing",
+			 f->worker, (int)f->pid);
 	else if (f->exit_code >= 0)
 		snprintf(f->message, sizeof f->message, "worker %d (pid %d) exited with code %d%s", f->worker,
 			 (int)f->pid, f->exit_code, chunk);
@@ -333,24 +401,30 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 		if (!chunk)
 			chunk = 1;
 	}
-	s->fn = job->fn;
-	s->begin = job->begin;
-	s->end = job->end;
-	s->chunk = chunk;
-	s->nchunks = len / chunk + (len % chunk != 0);
-	s->schedule = job->schedule;
+	/* The generation differs from the current one, whatever wrote it, so
+	 * every worker wakes. */
+	uint32_t gen = LOAD(&s->gen) + 1;
+	job_desc j = { .gen = gen,
+		       .begin = job->begin,
+		       .end = job->end,
+		       .chunk = chunk,
+		       .nchunks = len / chunk + (len % chunk != 0),
+		       .arg_size = job->arg_size,
+		       .schedule = (uint64_t)job->schedule,
+		       .fn = (uint64_t)(uintptr_t)job->fn };
+	j.tag = job_tag(p->key, &j);
+	const uint64_t nchunks = j.nchunks; /* the caller's own copy from here on */
+	s->job = j;
 	s->next = 0;
 	s->chunks_done = 0;
 	s->abort = 0;
-	s->arg_size = job->arg_size;
+	s->quit = 0;
 	if (job->arg_size)
 		memcpy(arg_area(s), job->arg, job->arg_size);
 	for (int w = 0; w < p->n; w++) {
-		uint32_t ran = slot(s, w)->ran_gen;
-		memset(slot(s, w), 0, (size_t)s->slot_stride);
-		slot(s, w)->ran_gen = ran;
+		memset(slot(p, w), 0, (size_t)p->stride);
+		slot(p, w)->ran_gen = gen - 1;
 	}
-	uint32_t gen = s->gen + 1;
 	STORE(&s->gen, gen);
 	sk__sys_futex_wake(&s->gen, 0x7fffffff);
 
@@ -372,10 +446,20 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 		return -ENOMEM;
 	}
 	for (;;) {
+		/* A stray write may have put back an older generation (a worker
+		 * still asleep would then miss the job) or damaged the
+		 * description: put both back, at most every 100 ms. */
+		if (LOAD(&s->gen) != gen || memcmp(&s->job, &j, sizeof j)) {
+			s->job = j;
+			STORE(&s->gen, gen);
+			sk__sys_futex_wake(&s->gen, 0x7fffffff);
+		}
 		int pending = 0, nfds = 0;
-		fds[nfds++] = s->efd;
+		fds[nfds++] = p->efd;
 		for (int w = 0; w < p->n; w++) {
-			if (p->dead[w] || LOAD(&slot(s, w)->ran_gen) == gen)
+			/* Done: finished this generation, or refused a damaged
+			 * description (then it will not finish this one). */
+			if (p->dead[w] || LOAD(&slot(p, w)->ran_gen) == gen || LOAD(&slot(p, w)->bad_job))
 				continue;
 			pending++;
 			who[nfds] = w;
@@ -396,20 +480,27 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 				wait_ms = (int)(left / 1000000) + 1;
 			}
 		}
-		sk__sys_wait_readable(fds, nfds, wait_ms, ready);
+		if (sk__sys_wait_readable(fds, nfds, wait_ms, ready) < 0) {
+			/* Cannot wait (poll refused: too many descriptors for
+			 * RLIMIT_NOFILE, or no memory): look at every worker
+			 * without blocking, after a short pause. */
+			sk__sys_sleep_ns((int64_t)(wait_ms < 10 ? wait_ms : 10) * 1000000);
+			for (int k = 0; k < nfds; k++)
+				ready[k] = true;
+		}
 		if (ready[0])
-			sk__sys_eventfd_drain(s->efd);
+			sk__sys_eventfd_drain(p->efd);
 		for (int k = 1; k < nfds; k++) {
 			int w = who[k];
 			if (!ready[k] || !check_dead(p, w, &code, &sig))
 				continue;
-			if (LOAD(&slot(s, w)->ran_gen) == gen)
+			if (LOAD(&slot(p, w)->ran_gen) == gen)
 				continue; /* finished its part, then died: the job is intact */
 			STORE(&s->abort, 1);
 			if (failed)
 				continue;
 			failed = true;
-			slot_hdr *h = slot(s, w);
+			slot_hdr *h = slot(p, w);
 			fail.worker = w;
 			fail.pid = p->pids[w];
 			fail.has_chunk = LOAD(&h->busy) != 0;
@@ -420,23 +511,24 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 			fail.timed_out = timed_out;
 		}
 		if (job->progress && sk__sys_monotonic_ns() >= next_progress) {
-			job->progress(LOAD(&s->chunks_done), s->nchunks, job->progress_arg);
+			job->progress(LOAD(&s->chunks_done), nchunks, job->progress_arg);
 			next_progress += 100000000;
 		}
 	}
 	free(fds), free(ready), free(who);
 	/* A function's error, if no death was seen first: lowest worker wins. */
 	for (int w = 0; w < p->n && !failed; w++) {
-		slot_hdr *h = slot(s, w);
-		if (!LOAD(&h->rc))
+		slot_hdr *h = slot(p, w);
+		int32_t frc = LOAD(&h->rc);
+		if (!frc)
 			continue;
 		failed = true;
 		fail.worker = w;
 		fail.pid = p->pids[w];
-		fail.has_chunk = 1;
-		fail.chunk_begin = h->fail_begin;
-		fail.chunk_end = h->fail_end;
-		fail.fn_rc = h->rc;
+		fail.has_chunk = !LOAD(&h->bad_job);
+		fail.chunk_begin = fail.has_chunk ? LOAD(&h->fail_begin) : 0;
+		fail.chunk_end = fail.has_chunk ? LOAD(&h->fail_end) : 0;
+		fail.fn_rc = frc;
 		fail.exit_code = -1;
 	}
 	int rc = replace_dead(p);
@@ -449,10 +541,10 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 	if (rc)
 		return rc;
 	if (job->progress)
-		job->progress(s->chunks_done, s->nchunks, job->progress_arg);
+		job->progress(LOAD(&s->chunks_done), nchunks, job->progress_arg);
 	if (job->reduce)
 		for (int w = 0; w < p->n; w++)
-			job->reduce(job->reduce_acc, (uint8_t *)slot(s, w) + SLOT_HDR, w);
+			job->reduce(job->reduce_acc, (uint8_t *)slot(p, w) + SLOT_HDR, w);
 	return 0;
 }
 
@@ -468,7 +560,7 @@ pid_t sk_pool_pid(const sk_pool *p, int w)
 
 void *sk_pool_result(const sk_pool *p, int w)
 {
-	return w >= 0 && w < p->n ? (uint8_t *)slot(p->shm, w) + SLOT_HDR : NULL;
+	return w >= 0 && w < p->n ? (uint8_t *)slot(p, w) + SLOT_HDR : NULL;
 }
 
 int sk_pool_close(sk_pool *p)
@@ -477,7 +569,7 @@ int sk_pool_close(sk_pool *p)
 		return 0;
 	if (p->owner == getpid()) {
 		STORE(&p->shm->quit, 1);
-		STORE(&p->shm->gen, p->shm->gen + 1);
+		STORE(&p->shm->gen, LOAD(&p->shm->gen) + 1);
 		sk__sys_futex_wake(&p->shm->gen, 0x7fffffff);
 		reap_all(p);
 	}

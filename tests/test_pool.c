@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -482,6 +483,139 @@ static void test_bad_arguments(void **state)
 	sk_pool_close(p);
 }
 
+/* Waits at most `seconds` for the child pid; kills it and fails the test
+ * if it is still running then (a hang is the failure this catches). */
+static int wait_bounded(pid_t pid, int seconds)
+{
+	int status;
+	int64_t deadline = t_now_ns() + (int64_t)seconds * 1000000000;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return status;
+		assert_true(r == 0 || (r < 0 && errno == EINTR));
+		if (t_now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("the pool's caller (pid %d) still waited after %d s", (int)pid, seconds);
+		}
+		usleep(10000);
+	}
+}
+
+static int kill_self_at_zero(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
+{
+	(void)ctx;
+	if (b == 0)
+		raise(SIGKILL);
+	(void)e;
+	return 0;
+}
+
+/* With poll refused (RLIMIT_NOFILE below the number of descriptors it is
+ * given), the caller must still learn of completion and of deaths. */
+static int run_with_poll_refused(void *arg)
+{
+	(void)arg;
+	sk_pool *p;
+	if (sk_pool_create(4, NULL, &p))
+		return 10;
+	struct rlimit rl = { 1, 1 }; /* poll of 2 or more descriptors now fails with EINVAL */
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return 11;
+	sums got = { 0 };
+	uint64_t want = 0;
+	for (uint64_t i = 0; i < 100000; i++)
+		want += i * i;
+	sk_pool_job job = { .fn = sum_squares, .end = 100000, .reduce = add_sums, .reduce_acc = &got };
+	if (sk_pool_run(p, &job, NULL) || got.sum != want || got.count != 100000)
+		return 12;
+	sk_pool_failure f;
+	job = (sk_pool_job){ .fn = kill_self_at_zero, .end = 1000, .chunk = 10 };
+	if (sk_pool_run(p, &job, &f) != SK_EWORKER || f.signal != SIGKILL || !f.has_chunk || f.chunk_begin != 0)
+		return 13;
+	sk_pool_destroy(p);
+	return 0;
+}
+
+static void test_wait_refused_still_sees_deaths(void **state)
+{
+	(void)state;
+	int status = wait_bounded(t_spawn(run_with_poll_refused, NULL), 60);
+	t_assert_exit0(status);
+}
+
+/* The worker that runs index 0 overwrites the pool's whole control block
+ * (the bytes before the argument, from the start of its page) with bytes
+ * chosen by the round (all ones, all zeros, random), as a job function with
+ * a stray pointer might; once per round, so that a reset chunk counter does
+ * not bring it back to index 0 forever. */
+static int scribble_control_block(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
+{
+	static uint64_t last_round = UINT64_MAX; /* per worker process */
+	uint64_t round;
+	memcpy(&round, ctx->arg, sizeof round);
+	if (b == 0 && round != last_round) {
+		last_round = round;
+		uint8_t *arg = ctx->arg, *base = (uint8_t *)((uintptr_t)arg & ~(uintptr_t)4095);
+		uint64_t seed = round + 1;
+		for (uint8_t *q = base; q < arg; q++)
+			*q = round == 0 ? 0xff : round == 1 ? 0 : (uint8_t)t_rand(&seed);
+	}
+	return sum_squares(ctx, b, e);
+}
+
+static int survive_scribbles(void *arg)
+{
+	(void)arg;
+	sk_pool *p;
+	if (sk_pool_create(4, NULL, &p))
+		return 10;
+	uint64_t want = 0;
+	for (uint64_t i = 0; i < 200000; i++)
+		want += i * i;
+	for (int round = 0; round < 30; round++) {
+		uint64_t r = (uint64_t)round;
+		sk_pool_job job = { .fn = scribble_control_block,
+				    .arg = &r,
+				    .arg_size = sizeof r,
+				    .end = 200000,
+				    .chunk = 1000,
+				    .schedule = round % 2 ? SK_POOL_STATIC : SK_POOL_DYNAMIC };
+		sk_pool_failure f;
+		int rc = sk_pool_run(p, &job, &f);
+		if (rc != 0 && rc != SK_EWORKER)
+			return 20 + round;
+		/* Clean jobs afterwards: a worker may still report the damage it
+		 * saw once; then the pool computes right again. */
+		int ok = 0;
+		for (int tries = 0; tries < 3 && !ok; tries++) {
+			sums got = { 0 };
+			sk_pool_job clean = {
+				.fn = sum_squares, .end = 200000, .reduce = add_sums, .reduce_acc = &got
+			};
+			rc = sk_pool_run(p, &clean, &f);
+			if (rc == 0 && (got.sum != want || got.count != 200000))
+				return 60 + round;
+			if (rc != 0 && rc != SK_EWORKER)
+				return 100 + round;
+			ok = rc == 0;
+		}
+		if (!ok)
+			return 140 + round;
+	}
+	sk_pool_close(p);
+	return 0;
+}
+
+static void test_scribbled_control_block(void **state)
+{
+	(void)state;
+	/* The caller runs in a child so that a crash is seen, not suffered. */
+	int status = wait_bounded(t_spawn(survive_scribbles, NULL), 120);
+	t_assert_exit0(status);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +627,8 @@ int main(void)
 		cmocka_unit_test(test_close_and_destroy_leave_no_process),
 		cmocka_unit_test(test_workers_die_with_parent),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_wait_refused_still_sees_deaths),
+		cmocka_unit_test(test_scribbled_control_block),
 		/* Last: it leaves a thread behind until it joins it. */
 		cmocka_unit_test(test_threads_refused_unless_allowed),
 	};

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "internal.h" /* twice on purpose: its include guard must cover all of it */
 
 static void test_name_check(void **state)
 {

@@ -651,6 +651,8 @@ void sk__sys_eventfd_drain(int fd)
 
 int sk__sys_wait_readable(const int *fds, int n, int timeout_ms, bool *ready)
 {
+	for (int i = 0; i < n; i++)
+		ready[i] = false;
 	struct pollfd stack[64], *p = n <= 64 ? stack : calloc((size_t)n, sizeof *p);
 	if (!p)
 		return -ENOMEM;
@@ -666,6 +668,13 @@ int sk__sys_wait_readable(const int *fds, int n, int timeout_ms, bool *ready)
 	if (p != stack)
 		free(p);
 	return rc;
+}
+
+void sk__sys_sleep_ns(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000) };
+	while (ns > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }
 
 void sk__sys_flush_stdio(void)
