@@ -33,8 +33,16 @@ int fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2,
 bool parse_size(const char *s, uint64_t *out);
 /* "A,B,C" of sizes (or "" / "()" for zero dimensions). */
 bool parse_shape(const char *s, int *ndim, uint64_t *shape);
-/* Octal permission bits like "0640" or "640". */
+/* Octal permission bits like "0640" or "640": 1 to 0777, no setuid, setgid
+ * or sticky bit. */
 bool parse_mode(const char *s, uint32_t *out);
+#define MODE_HELP "octal permission bits 1 to 0777, like 0640 (no setuid, setgid or sticky bit)"
+/* Why opening name failed with rc: sk_strerror's text, or for SK_EOWNER a
+ * sentence naming the segment's owner. buf holds at least 256 bytes. */
+const char *open_error(const char *name, int rc, char *buf, size_t len);
+/* Writes s for a terminal: printable ASCII as is, a backslash doubled, any
+ * other byte as \xHH (names in /dev/shm may hold escape sequences). */
+void print_escaped(FILE *f, const char *s);
 /* "1.5 GiB"; buf holds at least 32 bytes. */
 const char *human_size(uint64_t n, char *buf);
 /* "(3, 4)", "(5,)", "()"; buf holds at least 32 * 22 + 4 bytes. */
@@ -47,11 +55,13 @@ void json_string(FILE *f, const char *s);
 void json_info_fields(FILE *f, const sk_segment_info *info);
 /* For values and named locks: a one-line state ("held by pid 12 (running)",
  * "count 2", "42, lock free") in buf, the lock's state in *st. Returns false
- * for other kinds or when the segment cannot be read. */
-bool segment_state(const char *name, const sk_segment_info *in, char *buf, size_t len, sk_lock_state *st,
+ * for other kinds or when the segment cannot be read. oflags is 0 or
+ * SK_OPEN_ANY_OWNER; without it another user's segment is not opened and
+ * the state says so. */
+bool segment_state(const char *name, const sk_segment_info *in, int oflags, char *buf, size_t len, sk_lock_state *st,
 		   bool *has_lock);
-/* A queue's statistics read without its lock; false if it cannot be read. */
-bool queue_state(const char *name, sk_queue_stats *qs);
+/* A queue's statistics read without its lock; 0, or the open's error. */
+int queue_state(const char *name, int oflags, sk_queue_stats *qs);
 /* Writes ", \"queue\": {...}". */
 void json_queue_fields(FILE *f, const sk_queue_stats *qs);
 /* Writes ", \"state\": ..." and, with a lock, ", \"lock\": {...}". */

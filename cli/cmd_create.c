@@ -19,7 +19,8 @@ static const char help[] = "usage: shmkit create [NAME] --dtype TYPE --shape A,B
 			   "                 0-d array)\n"
 			   "  --bits N       a bit array of N bits (up to 2^40)\n"
 			   "  --size SIZE    a raw segment of SIZE bytes\n"
-			   "  --mode MODE    octal permission bits (default 0600)\n"
+			   "  --mode MODE    octal permission bits 1 to 0777 (default 0600; setuid,\n"
+			   "                 setgid and sticky bits are refused)\n"
 			   "  --json         print the new segment's header as JSON\n"
 			   "  -h, --help     show this help\n\n"
 			   "Numbers take binary suffixes: 4K = 4096, 1.5M, 2G, 1T. NAME is 1 to 200 characters\n"
@@ -46,7 +47,7 @@ int cmd_create(int argc, char **argv)
 		case 'z': size_s = optarg; break;
 		case 'm':
 			if (!parse_mode(optarg, &co.mode))
-				return usage_error("create", "invalid --mode '%s' (octal, like 0640)", optarg);
+				return usage_error("create", "invalid --mode '%s' (" MODE_HELP ")", optarg);
 			break;
 		case 'j': json = true; break;
 		case 'h': fputs(help, stdout); return 0;

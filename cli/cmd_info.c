@@ -7,30 +7,37 @@
 
 #include "cli.h"
 
-static const char help[] = "usage: shmkit info [--json] [--count] NAME\n\n"
+static const char help[] = "usage: shmkit info [--json] [--count] [--any-owner] NAME\n\n"
 			   "Show a segment's header: kind, dtype and shape (arrays), length (bit arrays),\n"
 			   "sizes, permissions, the creating process and whether it still runs; for a\n"
 			   "value its current value, for a named lock its state (free or held, by which\n"
 			   "pid, alive or dead, waiters; a semaphore's count, an event's flag), for a\n"
 			   "queue its capacity, bytes used, messages and waiting producers and consumers.\n\n"
-			   "  --count  bit arrays: also count the set bits (reads the whole array)\n"
-			   "  --json   print one JSON object on stdout\n"
-			   "  -h, --help  show this help\n\n"
+			   "The header of another user's segment is shown, but the segment itself is not\n"
+			   "opened (its state is \"not inspected\") unless --any-owner says to: shmkit\n"
+			   "opens only segments of the caller and of root by default.\n\n"
+			   "  --count      bit arrays: also count the set bits (reads the whole array)\n"
+			   "  --any-owner  open the segment even when another user owns it\n"
+			   "  --json       print one JSON object on stdout\n"
+			   "  -h, --help   show this help\n\n"
 			   "Exit status 1 if NAME is missing, not a shmkit segment or damaged.\n";
 
 int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
 					      { "count", no_argument, 0, 'c' },
+					      { "any-owner", no_argument, 0, 'o' },
 					      { "help", no_argument, 0, 'h' },
 					      { 0 } };
 	bool json = false, count = false;
+	int oflags = 0;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'c': count = true; break;
+		case 'o': oflags = SK_OPEN_ANY_OWNER; break;
 		case 'h': fputs(help, stdout); return 0;
 		default: return usage_error("info", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -46,9 +53,10 @@ int cmd_info(int argc, char **argv)
 	int64_t set_bits = -1;
 	if (count && in.kind == SK_KIND_BITS) {
 		sk_bits *b;
-		rc = sk_bits_open(name, SK_RDONLY, &b);
+		rc = sk_bits_open(name, SK_RDONLY | oflags, &b);
+		char why[256];
 		if (rc)
-			return fail("info", "%s: %s", name, sk_strerror(rc));
+			return fail("info", "%s: %s", name, open_error(name, rc, why, sizeof why));
 		set_bits = sk_bits_count(b, 0, sk_bits_len(b));
 		sk_bits_close(b);
 	}
@@ -56,14 +64,14 @@ int cmd_info(int argc, char **argv)
 	char state[256];
 	sk_lock_state st;
 	bool has_lock;
-	bool has_state = segment_state(name, &in, state, sizeof state, &st, &has_lock);
+	bool has_state = segment_state(name, &in, oflags, state, sizeof state, &st, &has_lock);
 	if (json) {
 		printf("{");
 		json_info_fields(stdout, &in);
 		if (has_state)
 			json_state_fields(stdout, state, &st, has_lock);
 		sk_queue_stats qs;
-		if (in.kind == SK_KIND_QUEUE && queue_state(name, &qs))
+		if (in.kind == SK_KIND_QUEUE && queue_state(name, oflags, &qs) == 0)
 			json_queue_fields(stdout, &qs);
 		if (set_bits >= 0)
 			printf(", \"set_bits\": %lld", (long long)set_bits);
@@ -96,7 +104,7 @@ int cmd_info(int argc, char **argv)
 	if (has_state)
 		printf("%-10s%s\n", in.kind == SK_KIND_VALUE ? "value:" : "state:", state);
 	sk_queue_stats qs;
-	if (in.kind == SK_KIND_QUEUE && queue_state(name, &qs)) {
+	if (in.kind == SK_KIND_QUEUE && queue_state(name, oflags, &qs) == 0) {
 		printf("capacity: %s ring, messages of at most %s\n", human_size(qs.capacity, a),
 		       human_size(qs.max_msg, b));
 		printf("traffic:  %llu pushed, %llu popped; %llu recoveries from a dead holder\n",

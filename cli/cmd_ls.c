@@ -7,16 +7,20 @@
 
 #include "cli.h"
 
-static const char help[] = "usage: shmkit ls [--json] [--all]\n\n"
+static const char help[] = "usage: shmkit ls [--json] [--all] [--any-owner]\n\n"
 			   "List the shmkit segments in /dev/shm, one line each: name, kind, type, shape,\n"
 			   "size, creating process, creation time (UTC), and for values and named locks\n"
 			   "their state (the value; held or free, by which pid, waiters).\n\n"
 			   "Entries whose shmkit header is damaged (checksum, truncation, newer version)\n"
 			   "are reported on stderr and do not fail the listing. Entries that are not\n"
 			   "shmkit segments (other programs' files, symlinks) are skipped silently.\n\n"
-			   "  --all    also name the skipped entries and why (on stderr)\n"
-			   "  --json   print {\"segments\": [...], \"skipped\": [...]} on stdout\n"
-			   "  -h, --help  show this help\n";
+			   "Other users' segments are listed from their headers; their state is not\n"
+			   "read unless --any-owner says to (see shmkit info).\n\n"
+			   "  --all        also name the skipped entries and why (on stderr; bytes that\n"
+			   "               are not printable ASCII are shown as \\xHH)\n"
+			   "  --any-owner  also read the state of other users' segments\n"
+			   "  --json       print {\"segments\": [...], \"skipped\": [...]} on stdout\n"
+			   "  -h, --help   show this help\n";
 
 typedef struct row {
 	sk_segment_info info;
@@ -77,16 +81,20 @@ static void type_and_shape(const sk_segment_info *in, char *type, size_t tlen, c
 
 int cmd_ls(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, 0, 'j' }, { "all", no_argument, 0, 'a' }, { "help", no_argument, 0, 'h' }, { 0 }
-	};
+	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
+					      { "all", no_argument, 0, 'a' },
+					      { "any-owner", no_argument, 0, 'o' },
+					      { "help", no_argument, 0, 'h' },
+					      { 0 } };
 	bool json = false, all = false;
+	int oflags = 0;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'a': all = true; break;
+		case 'o': oflags = SK_OPEN_ANY_OWNER; break;
 		case 'h': fputs(help, stdout); return 0;
 		default: return usage_error("ls", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -114,7 +122,7 @@ int cmd_ls(int argc, char **argv)
 			char state[256];
 			sk_lock_state st;
 			bool has_lock;
-			if (segment_state(r.v[i].info.name, &r.v[i].info, state, sizeof state, &st, &has_lock))
+			if (segment_state(r.v[i].info.name, &r.v[i].info, oflags, state, sizeof state, &st, &has_lock))
 				json_state_fields(stdout, state, &st, has_lock);
 			printf("}");
 		}
@@ -156,7 +164,7 @@ int cmd_ls(int argc, char **argv)
 			char state[256] = "";
 			sk_lock_state st;
 			bool has_lock;
-			segment_state(in->name, in, state, sizeof state, &st, &has_lock);
+			segment_state(in->name, in, oflags, state, sizeof state, &st, &has_lock);
 			printf("%-*s  %-7s  %-*s  %-*s  %10s  %-16s  %-20s  %s\n", (int)wname, in->name,
 			       sk_kind_name(in->kind), (int)wtype, type, (int)wshape, shape,
 			       human_size(in->data_size, size), creator, time_str(in->ctime_ns, when), state);
@@ -164,9 +172,12 @@ int cmd_ls(int argc, char **argv)
 	}
 	for (size_t i = 0; i < r.n; i++) {
 		int st = r.v[i].status;
-		if (st && (is_damaged(st) || all))
-			fprintf(stderr, "shmkit ls: %s%s: %s\n", is_damaged(st) ? "warning: " : "skipped ",
-				r.v[i].info.name, sk_strerror(st));
+		if (st && (is_damaged(st) || all)) {
+			/* Foreign names can be anything: never send their bytes raw to a terminal. */
+			fprintf(stderr, "shmkit ls: %s", is_damaged(st) ? "warning: " : "skipped ");
+			print_escaped(stderr, r.v[i].info.name);
+			fprintf(stderr, ": %s\n", sk_strerror(st));
+		}
 	}
 	free(r.v);
 	return 0;

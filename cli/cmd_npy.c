@@ -19,15 +19,19 @@ static const char import_help[] = "usage: shmkit import [--mode MODE] NAME FILE.
 				  "little-endian byte order. Object, structured, big-endian and Fortran-order\n"
 				  "arrays are refused with a one-line reason; so is a truncated file, and then no\n"
 				  "segment is left behind.\n\n"
-				  "  --mode MODE  octal permission bits of the new segment (default 0600)\n"
+				  "  --mode MODE  octal permission bits 1 to 0777 of the new segment (default\n"
+				  "               0600; setuid, setgid and sticky bits are refused)\n"
 				  "  -h, --help   show this help\n";
 
-static const char export_help[] = "usage: shmkit export NAME FILE.npy\n\n"
+static const char export_help[] = "usage: shmkit export [--any-owner] NAME FILE.npy\n\n"
 				  "Write segment NAME to a NumPy .npy file that numpy.load reads back exactly\n"
 				  "('-' writes standard output). Arrays keep their dtype and shape; a bit array\n"
 				  "is written as its packed bytes (uint8, little bit order: numpy.unpackbits(a,\n"
 				  "bitorder='little')[:nbits] gives the bits); a raw segment as uint8 bytes.\n"
-				  "FILE is replaced atomically: if the export fails, an existing FILE is untouched.\n\n"
+				  "FILE is replaced atomically: if the export fails, an existing FILE is untouched.\n"
+				  "FILE gets the segment's read and write permission bits, less the umask: never\n"
+				  "more than the segment allows (a 0600 segment gives a 0600 file).\n\n"
+				  "  --any-owner  export even a segment that another user owns\n"
 				  "  -h, --help   show this help\n";
 
 static int read_full(int fd, void *buf, size_t n, size_t *got)
@@ -64,10 +68,12 @@ static int write_full(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-/* Parses options common to both commands; returns -1 to go on, else an exit code. */
-static int parse_opts(const char *cmd, const char *help, int argc, char **argv, uint32_t *mode)
+/* Parses options common to both commands (--mode for import, --any-owner
+ * for export: NULL where not taken); returns -1 to go on, else an exit code. */
+static int parse_opts(const char *cmd, const char *help, int argc, char **argv, uint32_t *mode, int *oflags)
 {
 	static const struct option opts[] = { { "mode", required_argument, 0, 'm' },
+					      { "any-owner", no_argument, 0, 'o' },
 					      { "help", no_argument, 0, 'h' },
 					      { 0 } };
 	int c;
@@ -78,7 +84,12 @@ static int parse_opts(const char *cmd, const char *help, int argc, char **argv, 
 			if (!mode)
 				return usage_error(cmd, "unknown option '--mode'");
 			if (!parse_mode(optarg, mode))
-				return usage_error(cmd, "invalid --mode '%s' (octal, like 0640)", optarg);
+				return usage_error(cmd, "invalid --mode '%s' (" MODE_HELP ")", optarg);
+			break;
+		case 'o':
+			if (!oflags)
+				return usage_error(cmd, "unknown option '--any-owner'");
+			*oflags = SK_OPEN_ANY_OWNER;
 			break;
 		case 'h': fputs(help, stdout); return 0;
 		case ':': return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
@@ -93,7 +104,7 @@ static int parse_opts(const char *cmd, const char *help, int argc, char **argv, 
 int cmd_import(int argc, char **argv)
 {
 	sk_create_opts co = { 0 };
-	int rc = parse_opts("import", import_help, argc, argv, &co.mode);
+	int rc = parse_opts("import", import_help, argc, argv, &co.mode, NULL);
 	if (rc >= 0)
 		return rc;
 	const char *name = argv[optind], *file = argv[optind + 1];
@@ -158,15 +169,17 @@ out:
 
 int cmd_export(int argc, char **argv)
 {
-	int rc = parse_opts("export", export_help, argc, argv, NULL);
+	int oflags = 0;
+	int rc = parse_opts("export", export_help, argc, argv, NULL, &oflags);
 	if (rc >= 0)
 		return rc;
 	const char *name = argv[optind], *file = argv[optind + 1];
 
 	sk_segment *seg;
-	rc = sk_segment_open(name, SK_RDONLY, &seg);
+	rc = sk_segment_open(name, SK_RDONLY | oflags, &seg);
+	char why[256];
 	if (rc)
-		return fail("export", "%s: %s", name, sk_strerror(rc));
+		return fail("export", "%s: %s", name, open_error(name, rc, why, sizeof why));
 	sk_segment_info in;
 	sk_segment_info_get(seg, &in);
 	sk_dtype dt = SK_UINT8;
@@ -197,9 +210,19 @@ int cmd_export(int argc, char **argv)
 			sk_segment_close(seg);
 			return rc;
 		}
+		/* The segment's read and write bits, less the umask: the file
+		 * never lets anyone read what the segment would not. mkostemp
+		 * made it 0600, so it is never wider in between. */
 		mode_t um = umask(0);
 		umask(um);
-		fchmod(fd, 0666 & ~um);
+		if (fchmod(fd, (mode_t)(in.mode & 0666) & ~um) < 0) {
+			rc = fail("export", "%s: %s", file, strerror(errno));
+			close(fd);
+			unlink(tmp);
+			free(tmp);
+			sk_segment_close(seg);
+			return rc;
+		}
 	}
 	rc = write_full(fd, hdr, hl);
 	if (!rc && nbytes)

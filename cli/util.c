@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,7 @@ bool parse_mode(const char *s, uint32_t *out)
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 8);
-	if (errno || !*s || *end || v == 0 || v > 07777)
+	if (errno || !*s || *end || v == 0 || v > 0777)
 		return false;
 	*out = (uint32_t)v;
 	return true;
@@ -168,6 +169,29 @@ const char *time_str(int64_t ns, char *buf)
 	gmtime_r(&t, &tm);
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return buf;
+}
+
+const char *open_error(const char *name, int rc, char *buf, size_t len)
+{
+	sk_segment_info in;
+	if (rc != SK_EOWNER || sk_segment_stat(name, &in))
+		return sk_strerror(rc);
+	struct passwd *pw = getpwuid(in.uid);
+	snprintf(buf, len, "owned by %s (uid %u), neither you nor root: not opened (--any-owner opens it anyway)",
+		 pw ? pw->pw_name : "an unknown user", (unsigned)in.uid);
+	return buf;
+}
+
+void print_escaped(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\\')
+			fputs("\\\\", f);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
 }
 
 void json_string(FILE *f, const char *s)
@@ -260,24 +284,36 @@ static void describe_lock(int kind, const sk_lock_state *st, char *buf, size_t l
 		snprintf(buf + o, len - o, ", %d waiting", st->waiters);
 }
 
-bool queue_state(const char *name, sk_queue_stats *qs)
+int queue_state(const char *name, int oflags, sk_queue_stats *qs)
 {
 	sk_segment *seg;
-	if (sk_segment_open(name, SK_RDONLY, &seg))
-		return false;
-	int rc = sk_queue_stats_peek(seg, qs);
+	int rc = sk_segment_open(name, SK_RDONLY | oflags, &seg);
+	if (rc)
+		return rc;
+	rc = sk_queue_stats_peek(seg, qs);
 	sk_segment_close(seg);
-	return rc == 0;
+	return rc;
 }
 
-bool segment_state(const char *name, const sk_segment_info *in, char *buf, size_t len, sk_lock_state *st,
+/* The state of another user's segment that was not opened. */
+static void not_inspected(const sk_segment_info *in, char *buf, size_t len)
+{
+	snprintf(buf, len, "not inspected: owned by uid %u (--any-owner)", (unsigned)in->uid);
+}
+
+bool segment_state(const char *name, const sk_segment_info *in, int oflags, char *buf, size_t len, sk_lock_state *st,
 		   bool *has_lock)
 {
 	*has_lock = false;
 	memset(st, 0, sizeof *st);
 	if (in->kind == SK_KIND_QUEUE) {
 		sk_queue_stats qs;
-		if (!queue_state(name, &qs)) {
+		int rc = queue_state(name, oflags, &qs);
+		if (rc == SK_EOWNER) {
+			not_inspected(in, buf, len);
+			return true;
+		}
+		if (rc) {
 			snprintf(buf, len, "damaged");
 			return true;
 		}
@@ -294,7 +330,12 @@ bool segment_state(const char *name, const sk_segment_info *in, char *buf, size_
 	}
 	if (in->kind == SK_KIND_VALUE) {
 		sk_value *v;
-		if (sk_value_open(name, SK_RDONLY, &v))
+		int rc = sk_value_open(name, SK_RDONLY | oflags, &v);
+		if (rc == SK_EOWNER) {
+			not_inspected(in, buf, len);
+			return true;
+		}
+		if (rc)
 			return false;
 		char val[64];
 		format_element(sk_value_ptr(v), sk_value_dtype(v), val, sizeof val);
@@ -311,7 +352,12 @@ bool segment_state(const char *name, const sk_segment_info *in, char *buf, size_
 	if (in->kind < SK_KIND_MUTEX || in->kind > SK_KIND_COND)
 		return false;
 	sk_segment *seg;
-	if (sk_segment_open(name, SK_RDONLY, &seg))
+	int orc = sk_segment_open(name, SK_RDONLY | oflags, &seg);
+	if (orc == SK_EOWNER) {
+		not_inspected(in, buf, len);
+		return true;
+	}
+	if (orc)
 		return false;
 	const void *p = sk_segment_data(seg);
 	int rc = -1;

@@ -36,6 +36,9 @@ const char *sk_strerror(int code)
 		return "the lock is unusable: a holder died and it was released without being marked consistent";
 	case SK_ECLOSED: return "the queue is closed";
 	case SK_EFROZEN: return "the segment is frozen: it can only be opened read-only";
+	case SK_EOWNER:
+		return "the segment belongs to another user (neither you nor root): refused unless opened with "
+		       "SK_OPEN_ANY_OWNER";
 	case SK_EBROKEN: return "the barrier is broken (aborted, or a party timed out); reset it to use it again";
 	case SK_ENOTHELD:
 		return "the condition wait timed out before its mutex could be taken back: the caller does not hold it";

@@ -87,14 +87,15 @@ typedef struct sk__seg_desc {
 
 struct sk_segment {
 	char name[SK_NAME_MAX + 1];
-	uint8_t *base;    /* start of the mapping (the header page) */
-	size_t map_size;  /* bytes mapped */
-	int flags;        /* SK_RDONLY or SK_RDWR */
-	uint32_t mode;    /* permission bits when opened */
-	uid_t uid;        /* owner when opened */
-	int fd;           /* anonymous segments: the memfd, kept open; -1 for named ones */
-	size_t page_size; /* of the file system behind it: 4096, or 2 MiB for hugetlb */
-	sk__header hdr;   /* validated private copy of the descriptor */
+	uint8_t *base;     /* start of the mapping (the header page) */
+	size_t map_size;   /* bytes mapped */
+	int flags;         /* SK_RDONLY or SK_RDWR */
+	uint32_t mode;     /* permission bits when opened */
+	uid_t uid;         /* owner when opened */
+	uint64_t dev, ino; /* the file mapped: a reopen by name must find the same one */
+	int fd;            /* anonymous segments: the memfd, kept open; -1 for named ones */
+	size_t page_size;  /* of the file system behind it: 4096, or 2 MiB for hugetlb */
+	sk__header hdr;    /* validated private copy of the descriptor */
 };
 
 int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts, sk_segment **out);
@@ -105,8 +106,11 @@ int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk
 /* The creation flags every kind accepts, besides its own. */
 #define SK__CREATE_COMMON ((uint32_t)(SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE))
 #define SK__HUGE_PAGE     (UINT64_C(2) << 20)
-/* Opens and checks the kind (0: any kind). */
+/* Opens and checks the kind (0: any kind). flags: SK_RDONLY and
+ * SK_OPEN_ANY_OWNER; without the latter a file owned by neither the
+ * effective uid nor root gives SK_EOWNER. Every kind's _open comes here. */
 int sk__segment_open(const char *name, int flags, int kind, sk_segment **out);
+#define SK__OPEN_FLAGS ((int)(SK_RDONLY | SK_OPEN_ANY_OWNER))
 void sk__info_from_header(const sk__header *h, sk_segment_info *info);
 
 static inline uint64_t sk__round_up(uint64_t x, uint64_t a)
@@ -137,6 +141,10 @@ int sk__sys_send_fd(int sock, int fd);
 int sk__sys_recv_fd(int sock, int *fd);
 /* Size, mode and owner of the regular file open as fd (SK_EFOREIGN otherwise). */
 int sk__sys_fd_stat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid);
+/* Device and inode of the file open as fd. */
+int sk__sys_fd_ident(int fd, uint64_t *dev, uint64_t *ino);
+/* The effective uid of the calling process. */
+uid_t sk__sys_euid(void);
 int sk__sys_dup(int fd, int *out);
 /* Seals a memfd against writes, growth and shrinking. -EBUSY while any
  * process still maps it writable. */

@@ -223,6 +223,10 @@ static int map_handle(int fd, void *base, const char *name, const sk__header *h,
 		if (sk__sys_thp_mapped((uint8_t *)base + h->data_offset))
 			got = SK__HUGE_PAGE;
 	}
+	if (sk__sys_fd_ident(fd, &s->dev, &s->ino)) {
+		s->dev = 0;
+		s->ino = 0;
+	}
 	snprintf(s->name, sizeof s->name, "%s", name);
 	s->fd = -1;
 	s->mode = mode;
@@ -244,8 +248,8 @@ static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 	if ((opts->flags &
 	     ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW | SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE)) ||
 	    ((opts->flags & SK_CREATE_ANON) && (opts->flags & SK_CREATE_OWNED)) ||
-	    !all_zero(opts->resv, sizeof opts->resv) || (opts->mode & ~07777u))
-		return -EINVAL;
+	    !all_zero(opts->resv, sizeof opts->resv) || (opts->mode & ~0777u))
+		return -EINVAL; /* permission bits only: no setuid, setgid or sticky bit */
 	if (opts->mode)
 		*mode = opts->mode;
 	return 0;
@@ -378,7 +382,6 @@ int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opt
 	return sk__segment_create(name, &d, opts, out);
 }
 
-/* Opens name, reads and validates its header. On success *fd is open. */
 static bool read_frozen(int fd)
 {
 	uint32_t fz[2] = { 0, 0 };
@@ -386,7 +389,21 @@ static bool read_frozen(int fd)
 	       fz[1] == 1;
 }
 
-static int open_checked(const char *name, bool rdonly, int *fd, sk__header *h, uint32_t *mode, uid_t *uid)
+/* Whether a file owned by uid may be attached with these open flags: it
+ * must be the caller's (effective uid) or root's, unless the caller asked
+ * for any owner. Decided on the open descriptor's fstat, so the file checked
+ * is the file mapped. */
+static int check_owner(uid_t uid, int flags)
+{
+	if (uid == 0 || uid == sk__sys_euid() || (flags & SK_OPEN_ANY_OWNER))
+		return 0;
+	return SK_EOWNER;
+}
+
+/* Opens name, checks its owner (when check_owner_flags >= 0), reads and
+ * validates its header. On success *fd is open. */
+static int open_checked(const char *name, bool rdonly, int check_owner_flags, int *fd, sk__header *h, uint32_t *mode,
+			uid_t *uid)
 {
 	if (sk_name_check(name))
 		return SK_EBADNAME;
@@ -395,6 +412,10 @@ static int open_checked(const char *name, bool rdonly, int *fd, sk__header *h, u
 	int rc = sk__sys_open(name, rdonly, &f, &size, mode, uid);
 	if (rc)
 		return rc;
+	if (check_owner_flags >= 0 && (rc = check_owner(*uid, check_owner_flags)) != 0) {
+		sk__sys_close(f);
+		return rc;
+	}
 	memset(h, 0, sizeof *h);
 	ssize_t got = sk__sys_pread(f, h, sizeof *h, 0);
 	if (got < 0)
@@ -411,14 +432,14 @@ static int open_checked(const char *name, bool rdonly, int *fd, sk__header *h, u
 
 int sk__segment_open(const char *name, int flags, int kind, sk_segment **out)
 {
-	if (!out || (flags & ~SK_RDONLY))
+	if (!out || (flags & ~SK__OPEN_FLAGS))
 		return -EINVAL;
 	*out = NULL;
 	int fd;
 	sk__header h;
 	uint32_t mode;
 	uid_t uid;
-	int rc = open_checked(name, flags & SK_RDONLY, &fd, &h, &mode, &uid);
+	int rc = open_checked(name, flags & SK_RDONLY, flags, &fd, &h, &mode, &uid);
 	if (rc)
 		return rc;
 	if (kind && h.kind != (uint32_t)kind)
@@ -476,7 +497,7 @@ int sk_segment_stat(const char *name, sk_segment_info *info)
 	sk__header h;
 	uint32_t mode;
 	uid_t uid;
-	int rc = open_checked(name, true, &fd, &h, &mode, &uid);
+	int rc = open_checked(name, true, -1, &fd, &h, &mode, &uid);
 	if (rc)
 		return rc;
 	snprintf(info->name, sizeof info->name, "%s", name);
@@ -589,7 +610,7 @@ static int gc_run(int flags, int cap, int (*report)(const char *, const sk_segme
 		uint32_t mode;
 		uid_t uid;
 		if (!sk_name_check(name) && (!cap || examined++ < cap) &&
-		    open_checked(name, true, &fd, &h, &mode, &uid) == 0) {
+		    open_checked(name, true, -1, &fd, &h, &mode, &uid) == 0) {
 			if ((h.flags & SK__HF_OWNED) && creator_state(&h) == 0 &&
 			    ((flags & SK_GC_DRY_RUN) || sk__sys_unlink_if_same(name, fd) == 0)) {
 				removed++;
@@ -641,13 +662,15 @@ int sk_segment_fd(const sk_segment *seg)
 
 int sk_segment_open_fd(int fd, int flags, sk_segment **out)
 {
-	if (!out || fd < 0 || (flags & ~SK_RDONLY))
+	if (!out || fd < 0 || (flags & ~SK__OPEN_FLAGS))
 		return -EINVAL;
 	*out = NULL;
 	uint64_t size;
 	uint32_t mode;
 	uid_t uid;
 	int rc = sk__sys_fd_stat(fd, &size, &mode, &uid);
+	if (!rc)
+		rc = check_owner(uid, flags);
 	if (rc)
 		return rc;
 	sk__header h;
@@ -672,6 +695,26 @@ int sk_segment_open_fd(int fd, int flags, sk_segment **out)
 	return rc;
 }
 
+/* Opens a named segment's name again, refusing (-ESTALE) if the name now
+ * belongs to another file than the one this handle maps. */
+static int reopen_same(const sk_segment *seg, bool rdonly, int *out)
+{
+	int fd;
+	int rc = sk__sys_open(seg->name, rdonly, &fd, NULL, NULL, NULL);
+	if (rc)
+		return rc;
+	uint64_t dev, ino;
+	rc = sk__sys_fd_ident(fd, &dev, &ino);
+	if (!rc && (dev != seg->dev || ino != seg->ino))
+		rc = -ESTALE; /* unlinked and made again, or replaced: not ours to hand out */
+	if (rc) {
+		sk__sys_close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
 int sk_segment_send(int sock, const sk_segment *seg)
 {
 	if (!seg)
@@ -680,7 +723,7 @@ int sk_segment_send(int sock, const sk_segment *seg)
 		return sk__sys_send_fd(sock, seg->fd);
 	/* A named segment travels as a descriptor too: the receiver needs no name. */
 	int fd;
-	int rc = sk__sys_open(seg->name, seg->flags & SK_RDONLY, &fd, NULL, NULL, NULL);
+	int rc = reopen_same(seg, seg->flags & SK_RDONLY, &fd);
 	if (rc)
 		return rc;
 	rc = sk__sys_send_fd(sock, fd);
@@ -713,8 +756,7 @@ int sk_segment_freeze(sk_segment *seg)
 	if (!(k == SK_KIND_RAW || k == SK_KIND_BITS || k == SK_KIND_ARRAY) || (seg->hdr.flags & SK__HF_LOCKED))
 		return -EINVAL;
 	/* A read-only descriptor: the new mapping must not count as writable. */
-	int ro, rc = seg->fd >= 0 ? sk__sys_reopen_rdonly(seg->fd, &ro)
-				  : sk__sys_open(seg->name, true, &ro, NULL, NULL, NULL);
+	int ro, rc = seg->fd >= 0 ? sk__sys_reopen_rdonly(seg->fd, &ro) : reopen_same(seg, true, &ro);
 	if (rc)
 		return rc;
 	uint32_t *fz = (uint32_t *)(seg->base + SK__FREEZE_OFFSET);

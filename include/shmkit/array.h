@@ -34,7 +34,8 @@ int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *
 		    sk_array **out);
 
 /* Opens an existing array by name; dtype and shape come from its header.
- * SK_EKIND if the segment is not an array; header errors as sk_segment_open. */
+ * flags as sk_segment_open (SK_RDONLY, SK_OPEN_ANY_OWNER). SK_EKIND if the
+ * segment is not an array; header and owner errors as sk_segment_open. */
 int sk_array_open(const char *name, int flags, sk_array **out);
 
 /* Like sk_array_open, but refuses with SK_ETYPE unless the array has the given

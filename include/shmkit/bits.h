@@ -37,7 +37,8 @@ typedef struct sk_bits sk_bits;
 /* Creates a zeroed bit array of nbits (0..SK_BITS_MAX) bits under name (NULL:
  * generated). Errors as sk_array_create; -EINVAL above SK_BITS_MAX. */
 int sk_bits_create(const char *name, uint64_t nbits, const sk_create_opts *opts, sk_bits **out);
-/* Opens an existing bit array; SK_EKIND if the segment is not one. */
+/* Opens an existing bit array; flags and errors as sk_segment_open, and
+ * SK_EKIND if the segment is not one. */
 int sk_bits_open(const char *name, int flags, sk_bits **out);
 /* Unmaps and frees the handle; accepts NULL. Returns 0. */
 int sk_bits_close(sk_bits *b);

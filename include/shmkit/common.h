@@ -43,6 +43,7 @@ enum {
 	SK_ENOTRECOVERABLE = -1016, /* a holder died and the lock was released unrepaired: unusable */
 	SK_ECLOSED = -1017,         /* the queue is closed (and, for consumers, empty) */
 	SK_EFROZEN = -1018,         /* the segment is frozen: it opens read-only only */
+	SK_EOWNER = -1019,          /* the segment's file belongs to another user (neither you nor root) */
 	SK_EBROKEN = -1031,         /* the barrier is broken (abort, a party's timeout): reset it */
 	SK_ENOTHELD = -1032,        /* a condition wait ended without its mutex: the caller does not hold it */
 };
@@ -54,6 +55,13 @@ const char *sk_strerror(int code);
 /* Open flags. */
 #define SK_RDWR   0x0 /* map read-write (default) */
 #define SK_RDONLY 0x1 /* map PROT_READ: writes through the mapping fault */
+/* Attach even when the segment's file belongs to another user. By default
+ * every open (of any kind, by name or by descriptor) refuses, with SK_EOWNER,
+ * a segment whose file owner is neither the caller's effective uid nor root:
+ * another local user could have made the name first and filled it with what
+ * it likes. Pass this flag only for deliberate sharing between users, and
+ * treat what such a segment holds as that user's input. */
+#define SK_OPEN_ANY_OWNER 0x2
 
 /* Segment names: 1..SK_NAME_MAX characters of [A-Za-z0-9._-], not "." or "..". */
 #define SK_NAME_MAX 200
@@ -82,7 +90,8 @@ int sk_name_check(const char *name);
 /* Options for every _create call. Pass NULL for the defaults. Zero-initialise
  * the struct and set what you need: a zero field means "default". */
 typedef struct sk_create_opts {
-	uint32_t mode;    /* permission bits applied exactly (no umask); 0 means 0600 */
+	uint32_t mode;    /* permission bits 0..0777 applied exactly (no umask); 0 means 0600.
+			   * Setuid, setgid and sticky bits are refused (-EINVAL). */
 	uint32_t flags;   /* SK_CREATE_*: OWNED and ANON for any kind, LOCKED and RAW where allowed */
 	uint64_t resv[6]; /* must be zero */
 } sk_create_opts;

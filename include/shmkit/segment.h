@@ -82,10 +82,14 @@ typedef struct sk_segment sk_segment;
  * On success *out is a read-write handle the caller closes with sk_segment_close. */
 int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opts, sk_segment **out);
 
-/* Opens an existing segment of any kind by name. flags: SK_RDWR or SK_RDONLY.
- * Validates the header against the file (SK_ETOOSMALL, SK_EFOREIGN,
- * SK_EVERSION, SK_ECHECKSUM, SK_ECORRUPT, SK_ETRUNCATED, SK_ESYMLINK, -ENOENT,
- * -EACCES) and maps it. Attaching costs the same for 1 MiB or 1 TiB. */
+/* Opens an existing segment of any kind by name. flags: SK_RDWR or
+ * SK_RDONLY, plus SK_OPEN_ANY_OWNER. Refuses with SK_EOWNER a file owned by
+ * neither the caller's effective uid nor root unless SK_OPEN_ANY_OWNER is
+ * given (checked on the opened descriptor: what is checked is what is
+ * mapped; sk_segment_stat tells who the owner is). Validates the header
+ * against the file (SK_ETOOSMALL, SK_EFOREIGN, SK_EVERSION, SK_ECHECKSUM,
+ * SK_ECORRUPT, SK_ETRUNCATED, SK_ESYMLINK, -ENOENT, -EACCES) and maps it.
+ * Attaching costs the same for 1 MiB or 1 TiB. */
 int sk_segment_open(const char *name, int flags, sk_segment **out);
 
 /* Unmaps the segment and frees the handle. The name stays (see
@@ -101,7 +105,8 @@ int sk_segment_close(sk_segment *seg);
 int sk_segment_unlink(const char *name);
 
 /* Reads and validates the header of the named segment without mapping it.
- * Errors as sk_segment_open. */
+ * Errors as sk_segment_open, except that any owner's segment is read (only
+ * into a private copy): info->uid names the owner. */
 int sk_segment_stat(const char *name, sk_segment_info *info);
 
 /* Accessors of an open handle. */
@@ -133,14 +138,18 @@ int sk_segment_gc(int flags, int (*report)(const char *name, const sk_segment_in
 /* The memfd of an anonymous segment (owned by the handle), or -1 for a named one. */
 int sk_segment_fd(const sk_segment *seg);
 /* Attaches to the segment behind a descriptor (one from sk_segment_recv,
- * or any descriptor of a segment file); validates it like sk_segment_open.
- * The handle keeps its own duplicate: the caller still owns fd. */
+ * or any descriptor of a segment file); validates it like sk_segment_open,
+ * owner check (SK_EOWNER, SK_OPEN_ANY_OWNER) included. The handle keeps its
+ * own duplicate: the caller still owns fd. */
 int sk_segment_open_fd(int fd, int flags, sk_segment **out);
 /* Sends the segment (anonymous or named) over a connected Unix socket as a
- * descriptor (SCM_RIGHTS); the receiver needs no name. */
+ * descriptor (SCM_RIGHTS); the receiver needs no name. A named segment is
+ * opened again by name for this: -ESTALE if the name now belongs to another
+ * file than the one the handle maps. */
 int sk_segment_send(int sock, const sk_segment *seg);
-/* Receives a segment sent by sk_segment_send and attaches to it. -EBADMSG if
- * the message carried no segment, -ECONNRESET if the peer closed. */
+/* Receives a segment sent by sk_segment_send and attaches to it (flags as
+ * sk_segment_open_fd: a segment from another user needs SK_OPEN_ANY_OWNER).
+ * -EBADMSG if the message carried no segment, -ECONNRESET if the peer closed. */
 int sk_segment_recv(int sock, int flags, sk_segment **out);
 
 /* Freezes the segment: from now on it opens read-only only (read-write opens
@@ -148,7 +157,8 @@ int sk_segment_recv(int sock, int flags, sk_segment **out);
  * anonymous segment the kernel enforces it: the memfd is sealed against
  * writes, which fails with -EBUSY (nothing changed) while any process still
  * maps it writable. For a named one, processes that already have it mapped
- * writable keep that mapping: freeze before sharing. Cannot be undone. */
+ * writable keep that mapping: freeze before sharing; -ESTALE if its name now
+ * belongs to another file. Cannot be undone. */
 int sk_segment_freeze(sk_segment *seg);
 
 /* Called by sk_segment_list for each entry of /dev/shm. status is 0 for a

@@ -45,7 +45,7 @@ static int new_file(int f, uint32_t mode, int *fd, uid_t *owner)
 {
 	if (f < 0)
 		return -errno;
-	if (fchmod(f, mode & 07777) < 0) {
+	if (fchmod(f, mode & 0777) < 0) {
 		int e = -errno;
 		close(f);
 		return e;
@@ -180,6 +180,21 @@ int sk__sys_fd_stat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid)
 	*mode = (uint32_t)(st.st_mode & 07777);
 	*uid = st.st_uid;
 	return 0;
+}
+
+int sk__sys_fd_ident(int fd, uint64_t *dev, uint64_t *ino)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+uid_t sk__sys_euid(void)
+{
+	return geteuid();
 }
 
 int sk__sys_seal_writes(int fd)

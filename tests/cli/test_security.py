@@ -1,0 +1,137 @@
+"""The shmkit command against other users and hostile names: modes limited to
+permission bits, export keeping the segment's bits, escaped foreign names,
+other owners' segments opened only on request."""
+import json
+import os
+import stat
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import BIN, run
+
+NOBODY = 65534
+
+
+def as_user(uid, *args):
+    """Runs the command as uid:uid (the test runs as root)."""
+    def drop():
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    p = subprocess.run([BIN, *map(str, args)], capture_output=True, preexec_fn=drop)
+    p.out = p.stdout.decode(errors="replace")
+    p.err = p.stderr.decode(errors="replace")
+    return p
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+
+
+@pytest.mark.parametrize("mode", ["4777", "2777", "1777", "7777", "4755", "1000", "10000", "0"])
+def test_create_refuses_special_mode_bits(names, tmp_path, mode):
+    n = names("mode")
+    p = run("create", n, "--size", "4K", "--mode", mode, check=2)
+    assert "permission bits 1 to 0777" in p.err and "setuid" in p.err
+    assert not os.path.exists("/dev/shm/" + n)
+    f = tmp_path / "a.npy"
+    np.save(f, np.arange(3))
+    assert "permission bits 1 to 0777" in run("import", "--mode", mode, n, f, check=2).err
+    assert not os.path.exists("/dev/shm/" + n)
+
+
+def test_create_accepts_all_permission_bits(names):
+    n = names("m777")
+    assert json.loads(run("create", n, "--size", "1", "--mode", "777", "--json", check=0).out)["mode"] == "0777"
+    assert stat.S_IMODE(os.stat("/dev/shm/" + n).st_mode) == 0o777
+
+
+@pytest.mark.parametrize("seg_mode,umask,want", [
+    ("0600", 0o022, 0o600), ("0640", 0o022, 0o640), ("0666", 0o022, 0o644),
+    ("0666", 0o077, 0o600), ("0400", 0o022, 0o400), ("0755", 0o000, 0o644),
+])
+def test_export_keeps_segment_bits_or_stricter(names, tmp_path, seg_mode, umask, want):
+    n = names("exp")
+    run("create", n, "--size", "100", "--mode", seg_mode, check=0)
+    out = tmp_path / "out.npy"
+    out.write_bytes(b"old")
+    os.chmod(out, 0o666)                # the file it replaces was wider
+    old = os.umask(umask)
+    try:
+        run("export", n, out, check=0)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(out).st_mode) == want
+    assert np.load(out).shape == (100,)
+
+
+def test_ls_all_escapes_foreign_names(names):
+    base = names("esc")
+    hostile = base + "-\x1b]0;pwned\x07\x1b[31mred\n"
+    with open(os.path.join("/dev/shm", hostile), "wb") as f:
+        f.write(b"not a segment")
+    try:
+        p = subprocess.run([BIN, "ls", "--all"], capture_output=True)
+        assert p.returncode == 0
+        assert b"\x1b" not in p.stderr and b"\x07" not in p.stderr
+        line = [l for l in p.stderr.decode().splitlines() if base in l]
+        assert line == ["shmkit ls: skipped %s-\\x1b]0;pwned\\x07\\x1b[31mred\\x0a: not a shmkit segment "
+                        "(foreign file)" % base]
+        j = json.loads(run("ls", "--json", check=0).out)   # JSON escapes as before
+        assert hostile in [s["name"] for s in j["skipped"]]
+    finally:
+        os.unlink(os.path.join("/dev/shm", hostile))
+
+
+@needs_root
+def test_other_owner_opened_only_on_request(names, tmp_path):
+    raw, bits, val = names("nraw"), names("nbits"), names("nval")
+    p = as_user(NOBODY, "create", raw, "--size", "100", "--mode", "0666")
+    assert p.returncode == 0, p.err
+    assert as_user(NOBODY, "create", bits, "--bits", "1000", "--mode", "0644").returncode == 0
+    # The header is shown whoever owns it.
+    j = json.loads(run("info", "--json", raw, check=0).out)
+    assert j["uid"] == NOBODY
+    assert "owner nobody (uid %d)" % NOBODY in run("info", raw, check=0).out
+    # Opening it is refused, naming the owner; --any-owner opens it.
+    out = tmp_path / "x.npy"
+    p = run("export", raw, out, check=1)
+    assert "owned by nobody (uid %d), neither you nor root" % NOBODY in p.err
+    assert "--any-owner" in p.err and not out.exists()
+    run("export", "--any-owner", raw, out, check=0)
+    assert np.load(out).shape == (100,)
+    assert "owned by nobody" in run("info", "--count", bits, check=1).err
+    assert json.loads(run("info", "--count", "--any-owner", "--json", bits, check=0).out)["set_bits"] == 0
+    assert "owned by nobody" in run("freeze", bits, check=1).err
+    assert json.loads(run("info", "--json", bits, check=0).out)["frozen"] is False
+    run("freeze", "--any-owner", bits, check=0)
+    assert json.loads(run("info", "--json", bits, check=0).out)["frozen"] is True
+    # Another user's named lock: listed, its state not read unless asked.
+    helper = os.environ.get("SHMKIT_MAKE_LOCKS") or os.path.join(os.path.dirname(BIN), "make_locks")
+    prefix = names("nlocks")
+    made = [prefix + "-" + k for k in
+            ["mutex", "rwlock", "sem", "barrier", "event", "cond", "value", "larray", "queue"]]
+    try:
+        def drop():
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+        subprocess.run([helper, prefix], capture_output=True, check=True, preexec_fn=drop)
+        segs = {s["name"]: s for s in json.loads(run("ls", "--json", check=0).out)["segments"]}
+        for n in made:
+            if segs[n]["kind"] in ("value", "mutex", "sem", "queue"):
+                assert segs[n]["state"] == "not inspected: owned by uid %d (--any-owner)" % NOBODY
+        segs = {s["name"]: s for s in json.loads(run("ls", "--json", "--any-owner", check=0).out)["segments"]}
+        assert segs[prefix + "-value"]["state"] == "42, lock free"
+        assert segs[prefix + "-sem"]["state"] == "count 2 of at most 5"
+        qj = json.loads(run("info", "--json", "--any-owner", prefix + "-queue", check=0).out)
+        assert qj["queue"]["messages"] == 3
+        assert "queue" not in json.loads(run("info", "--json", prefix + "-queue", check=0).out)
+    finally:
+        for n in made:
+            if os.path.exists("/dev/shm/" + n):
+                os.unlink("/dev/shm/" + n)
+    # And the other way round: root's segments are trusted by everyone.
+    mine = names("rootown")
+    run("create", mine, "--size", "10", "--mode", "0644", check=0)
+    p = as_user(NOBODY, "export", mine, "-")
+    assert p.returncode == 0, p.err
