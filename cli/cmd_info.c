@@ -117,7 +117,11 @@ int cmd_info(int argc, char **argv)
 	printf("file:     %s (%llu bytes), mode %04o, owner %s (uid %u)\n", human_size(in.file_size, b),
 	       (unsigned long long)in.file_size, in.mode, pw ? pw->pw_name : "?", (unsigned)in.uid);
 	printf("created:  %s by pid %d (%s)\n", time_str(in.ctime_ns, a), (int)in.creator_pid,
-	       in.creator_alive ? "running" : "exited");
+	       in.creator_alive > 0    ? "running"
+	       : in.creator_alive == 0 ? "exited"
+				       : "not judged from here: another pid namespace, or /proc cannot tell");
+	if (in.creator_pidns)
+		printf("pidns:    pid:[%llu] (the creator's pid namespace)\n", (unsigned long long)in.creator_pidns);
 	if (in.owned)
 		printf("lifetime: owned: the name goes once pid %d has exited (shmkit gc)\n", (int)in.creator_pid);
 	else

@@ -10,7 +10,9 @@
 static const char help[] = "usage: shmkit ls [--json] [--all] [--any-owner]\n\n"
 			   "List the shmkit segments in /dev/shm, one line each: name, kind, type, shape,\n"
 			   "size, creating process, creation time (UTC), and for values and named locks\n"
-			   "their state (the value; held or free, by which pid, waiters).\n\n"
+			   "their state (the value; held or free, by which pid, waiters). The creator is\n"
+			   "marked (gone) when it has died, (?) when that cannot be judged from here\n"
+			   "(it lived in another container's pid namespace: see shmkit gc).\n\n"
 			   "Entries whose shmkit header is damaged (checksum, truncation, newer version)\n"
 			   "are reported on stderr and do not fail the listing. Entries that are not\n"
 			   "shmkit segments (other programs' files, symlinks) are skipped silently.\n\n"
@@ -160,7 +162,9 @@ int cmd_ls(int argc, char **argv)
 			type_and_shape(in, type, sizeof type, shape, sizeof shape);
 			char creator[32];
 			snprintf(creator, sizeof creator, "%d%s", (int)in->creator_pid,
-				 in->creator_alive ? "" : " (gone)");
+				 in->creator_alive > 0    ? ""
+				 : in->creator_alive == 0 ? " (gone)"
+							  : " (?)");
 			char state[256] = "";
 			sk_lock_state st;
 			bool has_lock;

@@ -229,12 +229,15 @@ void json_info_fields(FILE *f, const sk_segment_info *info)
 	char t[32];
 	fprintf(f,
 		", \"data_bytes\": %llu, \"data_offset\": %llu, \"file_bytes\": %llu, \"mode\": \"%04o\", "
-		"\"uid\": %u, \"creator_pid\": %d, \"creator_alive\": %s, \"created\": \"%s\", "
-		"\"created_ns\": %lld, \"version\": %u",
+		"\"uid\": %u, \"creator_pid\": %d, \"creator_pidns\": %llu, \"creator_alive\": %s, "
+		"\"created\": \"%s\", \"created_ns\": %lld, \"version\": %u",
 		(unsigned long long)info->data_size, (unsigned long long)info->data_offset,
 		(unsigned long long)info->file_size, info->mode, (unsigned)info->uid, (int)info->creator_pid,
-		info->creator_alive ? "true" : "false", time_str(info->ctime_ns, t), (long long)info->ctime_ns,
-		info->version);
+		(unsigned long long)info->creator_pidns,
+		info->creator_alive > 0    ? "true"
+		: info->creator_alive == 0 ? "false"
+					   : "null",
+		time_str(info->ctime_ns, t), (long long)info->ctime_ns, info->version);
 }
 
 static void format_element(const void *p, sk_dtype dt, char *buf, size_t len)

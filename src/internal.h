@@ -20,14 +20,16 @@
 /* ---- The segment header (docs/format.md) ---- */
 
 #define SK__MAGIC          "\x89SHMKIT\n"
-#define SK__LAYOUT_VERSION 1u
+#define SK__LAYOUT_VERSION 2u    /* written; version 1 is still read (no namespace record) */
 #define SK__HEADER_SIZE    4096u /* the header page: descriptor + live area */
 #define SK__DESC_SIZE      512u  /* the checksummed descriptor at offset 0 */
 #define SK__PAGE           4096u
 
 /* The descriptor: immutable after creation, checksummed. Little-endian,
  * fixed width, no pointers. Offsets are asserted below and documented in
- * docs/format.md; changing any of them needs a new layout version. */
+ * docs/format.md; changing any of them needs a new layout version.
+ * Version 2 took 24 bytes of version 1's reserved space for the creator's
+ * namespaces; in version 1 they are zero, as all reserved bytes. */
 typedef struct sk__header {
 	uint8_t magic[8];            /* 0 */
 	uint32_t version;            /* 8 */
@@ -45,13 +47,18 @@ typedef struct sk__header {
 	uint32_t ndim;               /* 76 */
 	uint64_t nitems;             /* 80 */
 	uint64_t shape[SK_MAX_DIMS]; /* 88 */
-	uint8_t resv[160];           /* 344 */
+	uint64_t ns_dev;             /* 344: v2: device of the creator's namespace files, 0 unknown */
+	uint64_t pidns;              /* 352: v2: inode of its pid namespace, 0 unknown */
+	uint64_t timens;             /* 360: v2: inode of its time namespace, 0 none or unknown */
+	uint8_t resv[136];           /* 368 */
 	uint64_t checksum;           /* 504: FNV-1a 64 of bytes 0..503 */
 } sk__header;
 
 static_assert(sizeof(sk__header) == SK__DESC_SIZE, "descriptor must be 512 bytes");
 static_assert(offsetof(sk__header, shape) == 88, "shape offset");
-static_assert(offsetof(sk__header, resv) == 344, "resv offset");
+static_assert(offsetof(sk__header, ns_dev) == 344, "ns_dev offset");
+static_assert(offsetof(sk__header, timens) == 360, "timens offset");
+static_assert(offsetof(sk__header, resv) == 368, "resv offset");
 static_assert(offsetof(sk__header, checksum) == 504, "checksum offset");
 
 uint64_t sk__header_checksum(const sk__header *h);
@@ -176,8 +183,30 @@ int sk__sys_unlink_if_same(const char *name, int fd);
 /* Start time of pid in clock ticks since boot (/proc/PID/stat field 22). */
 int sk__sys_proc_start(pid_t pid, uint64_t *start);
 /* The calling process's pid and start time, and the calling thread's id:
- * cached, and forgotten in a child forked through fork(3). */
+ * cached, and forgotten in a child forked through fork(3). The start time
+ * is read from /proc/self, so it is right even when /proc belongs to an
+ * ancestor pid namespace; 0 when /proc cannot tell. */
 void sk__sys_self(pid_t *pid, uint64_t *start);
+/* The calling process's namespaces: the device of the namespace files and
+ * the inodes of its pid and time namespaces (0 when unknown; timens 0 on
+ * kernels without time namespaces). Cached like sk__sys_self. */
+void sk__sys_self_ns(uint64_t *dev, uint64_t *pidns, uint64_t *timens);
+/* What this process's /proc shows: *own when it is the process's own pid
+ * namespace (its NSpid line has one entry), *all when it is the initial pid
+ * namespace, where every process of the machine appears. */
+void sk__sys_proc_view(bool *own, bool *all);
+/* One process seen in /proc: its pid namespace (ns_known 0 when its
+ * namespace link cannot be read: another user's process), its pid inside
+ * that namespace (the last NSpid entry) and its start time. */
+typedef struct sk__proc {
+	uint64_t ns_dev, ns_ino;
+	uint64_t start;
+	int32_t pid;
+	uint32_t ns_known;
+} sk__proc;
+/* Every process in /proc; *ticks is the boot clock (in the units of start
+ * times) just before the listing began. The caller frees *procs. */
+int sk__sys_proc_scan(sk__proc **procs, size_t *n, uint64_t *ticks);
 pid_t sk__sys_tid(void);
 int sk__sys_random(void *buf, size_t n);
 int64_t sk__sys_realtime_ns(void);

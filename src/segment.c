@@ -122,6 +122,8 @@ int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size)
 	 * (or forged), not random damage. */
 	if (h->header_size != SK__HEADER_SIZE || h->resv0 || !all_zero(h->resv, sizeof h->resv))
 		return SK_ECORRUPT;
+	if (h->version == 1 && (h->ns_dev || h->pidns || h->timens))
+		return SK_ECORRUPT; /* reserved bytes in version 1 */
 	if (h->data_offset < SK__HEADER_SIZE || h->data_offset % SK__PAGE || h->creator_pid <= 0)
 		return SK_ECORRUPT;
 	uint64_t end;
@@ -136,7 +138,8 @@ int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size)
 	return 0;
 }
 
-void sk__info_from_header(const sk__header *h, sk_segment_info *info)
+/* Everything but creator_alive. */
+static void info_from_fields(const sk__header *h, sk_segment_info *info)
 {
 	info->kind = (int)h->kind;
 	info->version = h->version;
@@ -145,8 +148,7 @@ void sk__info_from_header(const sk__header *h, sk_segment_info *info)
 	info->file_size = h->file_size;
 	info->creator_pid = h->creator_pid;
 	info->creator_start = h->creator_start;
-	uint64_t now_start;
-	info->creator_alive = sk__sys_proc_start(h->creator_pid, &now_start) == 0 && now_start == h->creator_start;
+	info->creator_pidns = h->pidns;
 	info->ctime_ns = h->ctime_ns;
 	info->dtype = (sk_dtype)h->dtype;
 	info->ndim = (int)h->ndim;
@@ -154,6 +156,129 @@ void sk__info_from_header(const sk__header *h, sk_segment_info *info)
 	info->nitems = h->nitems;
 	info->locked = (h->flags & SK__HF_LOCKED) != 0;
 	info->owned = (h->flags & SK__HF_OWNED) != 0;
+}
+
+/* ---- Is the creator alive? ----
+ *
+ * A creator is named by its pid as its own pid namespace sees it, its start
+ * time (clock ticks since boot as its time namespace sees it), and, from
+ * layout 2 on, those namespaces. Another process can judge it only where
+ * these mean the same to it:
+ *   - a different time namespace: start times do not compare (kept);
+ *   - the same pid namespace, with /proc showing that namespace: look up
+ *     the pid directly, as before;
+ *   - otherwise scan /proc (once per judge, again only if the creator could
+ *     have started after the scan): a process in the creator's namespace
+ *     with its pid there and its start time is the creator. Not finding it
+ *     proves death only if the scan could see the whole namespace: if it
+ *     saw any process of that namespace (then /proc belongs to an ancestor,
+ *     which sees all of them), or if /proc is the initial namespace's
+ *     (which sees every process). Otherwise the namespace is hidden (a
+ *     sibling container): kept.
+ * Anything /proc cannot tell keeps the segment. */
+typedef struct judge {
+	bool viewed, proc_own, proc_all;
+	bool scanned;
+	int scan_rc;
+	sk__proc *procs;
+	size_t nprocs;
+	uint64_t scan_ticks;
+} judge;
+
+static void judge_free(judge *j)
+{
+	free(j->procs);
+	memset(j, 0, sizeof *j);
+}
+
+static int judge_creator(judge *j, const sk__header *h)
+{
+	if (h->version < 2)
+		return SK_GC_OLD_LAYOUT;
+	if (!h->pidns || !h->creator_start)
+		return SK_GC_UNKNOWN;
+	uint64_t dev, pidns, timens;
+	sk__sys_self_ns(&dev, &pidns, &timens);
+	if (!pidns || dev != h->ns_dev)
+		return SK_GC_UNKNOWN;
+	if (timens != h->timens)
+		return SK_GC_TIMENS;
+	if (!j->viewed) {
+		sk__sys_proc_view(&j->proc_own, &j->proc_all);
+		j->viewed = true;
+	}
+	if (pidns == h->pidns && j->proc_own) {
+		uint64_t start;
+		int rc = sk__sys_proc_start(h->creator_pid, &start);
+		if (rc == -ESRCH)
+			return SK_GC_DEAD;
+		if (rc)
+			return SK_GC_UNKNOWN;
+		return start == h->creator_start ? SK_GC_ALIVE : SK_GC_DEAD; /* another start: pid reused */
+	}
+	/* A scan that began before the creator started cannot have seen it (a
+	 * tick of margin for rounding): scan again. A scan made now began after
+	 * the header was read, hence after the creator started. */
+	if (!j->scanned || (!j->scan_rc && j->scan_ticks <= h->creator_start + 1)) {
+		free(j->procs);
+		j->procs = NULL;
+		j->nprocs = 0;
+		j->scan_rc = sk__sys_proc_scan(&j->procs, &j->nprocs, &j->scan_ticks);
+		j->scanned = true;
+	}
+	if (j->scan_rc)
+		return SK_GC_UNKNOWN;
+	/* A namespace's inode can be reused once it has died; then its
+	 * processes are all dead, and so is the creator: whatever runs there
+	 * now has another start time. */
+	bool seen_ns = false, hidden_candidate = false;
+	for (size_t i = 0; i < j->nprocs; i++) {
+		const sk__proc *p = &j->procs[i];
+		bool in_ns = p->ns_known && p->ns_dev == h->ns_dev && p->ns_ino == h->pidns;
+		seen_ns |= in_ns;
+		if (p->pid != h->creator_pid)
+			continue;
+		if (in_ns)
+			return p->start == h->creator_start ? SK_GC_ALIVE : SK_GC_DEAD;
+		if (!p->ns_known)
+			hidden_candidate = true; /* this one's namespace is not ours to read */
+	}
+	if (hidden_candidate)
+		return SK_GC_UNKNOWN;
+	return seen_ns || j->proc_all ? SK_GC_DEAD : SK_GC_NS_HIDDEN;
+}
+
+const char *sk_gc_verdict_str(int verdict)
+{
+	switch (verdict) {
+	case SK_GC_DEAD:
+		return "its creator has died (no process with its pid and start time runs in its pid namespace)";
+	case SK_GC_ALIVE: return "its creator still runs";
+	case SK_GC_NS_HIDDEN:
+		return "its creator lived in a pid namespace this process cannot see (another container): not judged";
+	case SK_GC_TIMENS:
+		return "its creator lived in another time namespace, whose start times do not compare: not judged";
+	case SK_GC_UNKNOWN:
+		return "/proc cannot tell whether its creator runs (not mounted, not readable, or no start time "
+		       "recorded): not judged";
+	case SK_GC_OLD_LAYOUT: return "layout version 1 records no pid namespace for its creator: not judged";
+	case SK_GC_UNLINK_FAILED: return "its creator has died, but its name could not be removed";
+	}
+	return "unknown verdict";
+}
+
+static void info_judged(const sk__header *h, sk_segment_info *info, judge *j)
+{
+	info_from_fields(h, info);
+	int v = judge_creator(j, h);
+	info->creator_alive = v == SK_GC_ALIVE ? 1 : v == SK_GC_DEAD ? 0 : -1;
+}
+
+void sk__info_from_header(const sk__header *h, sk_segment_info *info)
+{
+	judge j = { 0 };
+	info_judged(h, info, &j);
+	judge_free(&j);
 }
 
 const char *sk_kind_name(int kind)
@@ -288,6 +413,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	pid_t pid;
 	sk__sys_self(&pid, &h.creator_start);
 	h.creator_pid = pid;
+	sk__sys_self_ns(&h.ns_dev, &h.pidns, &h.timens);
 	h.ctime_ns = sk__sys_realtime_ns();
 	h.dtype = (uint32_t)d->dtype;
 	h.ndim = (uint32_t)d->ndim;
@@ -488,7 +614,7 @@ int sk_segment_unlink(const char *name)
 	return sk__sys_unlink(name);
 }
 
-int sk_segment_stat(const char *name, sk_segment_info *info)
+static int stat_judged(const char *name, sk_segment_info *info, judge *j)
 {
 	if (!info)
 		return -EINVAL;
@@ -501,13 +627,21 @@ int sk_segment_stat(const char *name, sk_segment_info *info)
 	if (rc)
 		return rc;
 	snprintf(info->name, sizeof info->name, "%s", name);
-	sk__info_from_header(&h, info);
+	info_judged(&h, info, j);
 	info->mode = mode;
 	info->uid = uid;
 	info->frozen = read_frozen(fd);
 	info->page_size = sk__sys_fs_page(fd);
 	sk__sys_close(fd);
 	return 0;
+}
+
+int sk_segment_stat(const char *name, sk_segment_info *info)
+{
+	judge j = { 0 };
+	int rc = stat_judged(name, info, &j);
+	judge_free(&j);
+	return rc;
 }
 
 const char *sk_segment_name(const sk_segment *seg)
@@ -559,6 +693,7 @@ int sk_segment_list(sk_list_fn fn, void *arg)
 	if (rc)
 		return rc;
 	int visited = 0, stop = 0;
+	judge j = { 0 }; /* one /proc scan, if any, for the whole listing */
 	for (size_t i = 0; i < n; i++) {
 		if (!stop) {
 			sk_segment_info info;
@@ -569,7 +704,7 @@ int sk_segment_list(sk_list_fn fn, void *arg)
 				snprintf(info.name, sizeof info.name, "%s", names[i]);
 				st = SK_EFOREIGN;
 			} else {
-				st = sk_segment_stat(names[i], &info);
+				st = stat_judged(names[i], &info, &j);
 				if (st)
 					snprintf(info.name, sizeof info.name, "%s", names[i]);
 			}
@@ -579,23 +714,32 @@ int sk_segment_list(sk_list_fn fn, void *arg)
 		free(names[i]);
 	}
 	free(names);
+	judge_free(&j);
 	return stop ? stop : visited;
 }
 
-/* 1: the creator still runs; 0: it is gone; -1: cannot tell (then it is
- * treated as running: nothing is removed on a guess). */
-static int creator_state(const sk__header *h)
+/* Judges one owned segment open as fd and removes its name if its creator
+ * is dead (unless dry). Calls fn with the verdict. Returns 1 if removed. */
+static int gc_one(const char *name, int fd, const sk__header *h, uint32_t mode, uid_t uid, int flags, judge *j,
+		  sk_gc_explain_fn fn, void *arg)
 {
-	uint64_t start;
-	int rc = sk__sys_proc_start(h->creator_pid, &start);
-	if (rc == -ESRCH)
-		return 0;
-	if (rc || h->creator_start == 0)
-		return -1;
-	return start == h->creator_start; /* another start time: the pid was reused */
+	int verdict = judge_creator(j, h), err = 0;
+	if (verdict == SK_GC_DEAD && !(flags & SK_GC_DRY_RUN) && (err = sk__sys_unlink_if_same(name, fd)) != 0)
+		verdict = SK_GC_UNLINK_FAILED;
+	if (fn) {
+		sk_segment_info info;
+		memset(&info, 0, sizeof info);
+		snprintf(info.name, sizeof info.name, "%s", name);
+		info_from_fields(h, &info);
+		info.creator_alive = verdict == SK_GC_ALIVE ? 1 : verdict == SK_GC_DEAD ? 0 : -1;
+		info.mode = mode;
+		info.uid = uid;
+		fn(name, &info, verdict, err, arg);
+	}
+	return verdict == SK_GC_DEAD;
 }
 
-static int gc_run(int flags, int cap, int (*report)(const char *, const sk_segment_info *, void *), void *arg)
+static int gc_run(int flags, int cap, sk_gc_explain_fn fn, void *arg)
 {
 	char **names;
 	size_t n;
@@ -603,6 +747,7 @@ static int gc_run(int flags, int cap, int (*report)(const char *, const sk_segme
 	if (rc)
 		return rc;
 	int removed = 0, examined = 0;
+	judge j = { 0 };
 	for (size_t i = 0; i < n; i++) {
 		const char *name = names[i];
 		int fd;
@@ -611,32 +756,42 @@ static int gc_run(int flags, int cap, int (*report)(const char *, const sk_segme
 		uid_t uid;
 		if (!sk_name_check(name) && (!cap || examined++ < cap) &&
 		    open_checked(name, true, -1, &fd, &h, &mode, &uid) == 0) {
-			if ((h.flags & SK__HF_OWNED) && creator_state(&h) == 0 &&
-			    ((flags & SK_GC_DRY_RUN) || sk__sys_unlink_if_same(name, fd) == 0)) {
-				removed++;
-				if (report) {
-					sk_segment_info info;
-					memset(&info, 0, sizeof info);
-					snprintf(info.name, sizeof info.name, "%s", name);
-					sk__info_from_header(&h, &info);
-					info.mode = mode;
-					info.uid = uid;
-					report(name, &info, arg);
-				}
-			}
+			if (h.flags & SK__HF_OWNED)
+				removed += gc_one(name, fd, &h, mode, uid, flags, &j, fn, arg);
 			sk__sys_close(fd);
 		}
 		free(names[i]);
 	}
 	free(names);
+	judge_free(&j);
 	return removed;
+}
+
+int sk_segment_gc_explain(int flags, sk_gc_explain_fn fn, void *arg)
+{
+	if (flags & ~SK_GC_DRY_RUN)
+		return -EINVAL;
+	return gc_run(flags, 0, fn, arg);
+}
+
+typedef struct removed_only {
+	int (*report)(const char *name, const sk_segment_info *info, void *arg);
+	void *arg;
+} removed_only;
+
+static int report_removed(const char *name, const sk_segment_info *info, int verdict, int error, void *arg)
+{
+	(void)error;
+	const removed_only *r = arg;
+	if (verdict == SK_GC_DEAD && r->report)
+		r->report(name, info, r->arg);
+	return 0;
 }
 
 int sk_segment_gc(int flags, int (*report)(const char *name, const sk_segment_info *info, void *arg), void *arg)
 {
-	if (flags & ~SK_GC_DRY_RUN)
-		return -EINVAL;
-	return gc_run(flags, 0, report, arg);
+	removed_only r = { report, arg };
+	return sk_segment_gc_explain(flags, report_removed, &r);
 }
 
 /* At create time: at most once per 10 s per process, at most 256 headers. */

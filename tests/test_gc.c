@@ -10,11 +10,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -293,6 +295,320 @@ static void test_sweep_at_create(void **state)
 	assert_int_equal(sk_bits_create(t_name("x"), 10, &o, &b), -EINVAL);
 }
 
+/* ---- Containers: pid and time namespaces ---- */
+
+typedef struct verdicts {
+	char name[8][128];
+	int verdict[8];
+	int n;
+} verdicts;
+
+static int note_verdict(const char *name, const sk_segment_info *info, int verdict, int error, void *arg)
+{
+	(void)info, (void)error;
+	verdicts *v = arg;
+	for (int i = 0; i < v->n; i++)
+		if (!strcmp(v->name[i], name))
+			v->verdict[i] = verdict;
+	return 0;
+}
+
+/* The verdict gc gives name now (-1: not examined). */
+static int verdict_of(const char *name, int flags)
+{
+	verdicts v = { .n = 1, .verdict = { -1 } };
+	snprintf(v.name[0], sizeof v.name[0], "%s", name);
+	assert_true(sk_segment_gc_explain(flags, note_verdict, &v) >= 0);
+	return v.verdict[0];
+}
+
+typedef struct ns_job {
+	int (*fn)(void *);
+	void *arg;
+	int time_ns; /* also a new time namespace with a boot-time offset */
+} ns_job;
+
+/* Runs job->fn as pid 1 of a new pid namespace with its own /proc (what
+ * `unshare --pid --fork --mount-proc` does), sharing /dev/shm. Returns the
+ * pid of the outer child; its exit code is fn's (99: no namespaces here). */
+static int ns_outer(void *arg)
+{
+	const ns_job *job = arg;
+	if (unshare(CLONE_NEWPID | CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return 99;
+	if (job->time_ns) {
+		if (unshare(CLONE_NEWTIME))
+			return 98;
+		int f = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+		if (f < 0 || dprintf(f, "boottime 1000 0\n") < 0)
+			return 98;
+		close(f);
+	}
+	pid_t pid = fork();
+	if (pid < 0)
+		return 97;
+	if (pid == 0) {
+		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+			_exit(96);
+		_exit(job->fn(job->arg));
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 95;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 94;
+}
+
+static bool namespaces_usable(void)
+{
+	if (geteuid() != 0) {
+		print_message("needs root for pid namespaces: skipped\n");
+		return false;
+	}
+	return true;
+}
+
+static char host_live[128], host_dead[128], ctr_name[128];
+
+static int make_owned(void *arg)
+{
+	sk_create_opts o = { .flags = SK_CREATE_OWNED };
+	sk_segment *s;
+	return sk_segment_create(arg, 64, &o, &s) ? 1 : 0;
+}
+
+/* Inside a container: a create sweeps and an explicit gc runs; neither may
+ * remove the host's segments, whose creators it cannot see. */
+static int container_sweeps_and_gcs(void *arg)
+{
+	(void)arg;
+	if (getpid() != 1)
+		return 10;
+	unsetenv("SHMKIT_SWEEP");
+	sk_segment *s;
+	if (sk_segment_create(ctr_name, 10, NULL, &s)) /* the first create sweeps */
+		return 11;
+	sk_segment_close(s);
+	if (access(t_path(host_live), F_OK) || access(t_path(host_dead), F_OK))
+		return 12;
+	if (verdict_of(host_live, 0) != SK_GC_NS_HIDDEN)
+		return 40 + verdict_of(host_live, 0);
+	if (verdict_of(host_dead, 0) != SK_GC_NS_HIDDEN)
+		return 50 + verdict_of(host_dead, 0);
+	if (sk_segment_gc(0, NULL, NULL) < 0 || access(t_path(host_live), F_OK) || access(t_path(host_dead), F_OK))
+		return 14;
+	sk_segment_info in;
+	if (sk_segment_stat(host_live, &in) || in.creator_alive != -1)
+		return 15;
+	/* Its own segment is judged: alive while this process runs. */
+	sk_create_opts o = { .flags = SK_CREATE_OWNED };
+	if (sk_segment_create(NULL, 10, &o, &s))
+		return 16;
+	if (verdict_of(sk_segment_name(s), 0) != SK_GC_ALIVE)
+		return 17;
+	if (sk_segment_stat(sk_segment_name(s), &in) || in.creator_alive != 1 || in.creator_pid != 1)
+		return 18;
+	sk_segment_unlink(sk_segment_name(s));
+	return 0;
+}
+
+static void test_container_never_removes_host_segments(void **state)
+{
+	(void)state;
+	if (!namespaces_usable())
+		skip();
+	snprintf(host_live, sizeof host_live, "%s", t_name("host-live"));
+	snprintf(host_dead, sizeof host_dead, "%s", t_name("host-dead"));
+	snprintf(ctr_name, sizeof ctr_name, "%s", t_name("ctr-made"));
+	sk_create_opts o = { .flags = SK_CREATE_OWNED };
+	sk_segment *s;
+	assert_int_equal(sk_segment_create(host_live, 64, &o, &s), 0); /* this process: alive */
+	t_assert_exit0(t_fork(make_owned, host_dead));                 /* a host process that has exited */
+	ns_job job = { container_sweeps_and_gcs, NULL, 0 };
+	int status = t_fork(ns_outer, &job);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 99) {
+		print_message("no pid namespaces here: skipped\n");
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(access(t_path(host_live), F_OK), 0);
+	/* The host judges both: its dead one goes, the live one stays. */
+	assert_int_equal(verdict_of(host_dead, SK_GC_DRY_RUN), SK_GC_DEAD);
+	assert_int_equal(verdict_of(host_live, 0), SK_GC_ALIVE);
+	assert_int_equal(access(t_path(host_dead), F_OK), -1);
+	sk_segment_close(s);
+	sk_segment_unlink(host_live);
+	sk_segment_unlink(ctr_name);
+}
+
+static int ctl_pipe[2], ack_pipe[2];
+
+/* Inside a container: makes an owned segment, says so, and lives until told. */
+static int container_holds(void *arg)
+{
+	sk_create_opts o = { .flags = SK_CREATE_OWNED };
+	sk_segment *s;
+	char c = sk_segment_create(arg, 64, &o, &s) ? 'x' : 'k';
+	if (write(ack_pipe[1], &c, 1) != 1)
+		return 20;
+	(void)!read(ctl_pipe[0], &c, 1); /* until the host closes it */
+	return 0;
+}
+
+/* ns_outer, holding only the pipe ends the container uses: the host's
+ * close of ctl_pipe[1] must be the last one. */
+static int outer_holding(void *arg)
+{
+	close(ctl_pipe[1]);
+	close(ack_pipe[0]);
+	return ns_outer(arg);
+}
+
+static void host_judges_container(int time_ns)
+{
+	const char *name = t_name(time_ns ? "ctr-timens" : "ctr-live");
+	assert_int_equal(pipe(ctl_pipe), 0);
+	assert_int_equal(pipe(ack_pipe), 0);
+	ns_job job = { container_holds, (void *)name, time_ns };
+	pid_t outer = t_spawn(outer_holding, &job);
+	close(ack_pipe[1]);
+	close(ctl_pipe[0]);
+	char c = 0;
+	ssize_t got = read(ack_pipe[0], &c, 1);
+	close(ack_pipe[0]);
+	if (got != 1) { /* the container never started */
+		close(ctl_pipe[1]);
+		int status;
+		waitpid(outer, &status, 0);
+		if (WIFEXITED(status) && WEXITSTATUS(status) >= 98) {
+			print_message("no %s namespaces here: skipped\n", time_ns ? "time" : "pid");
+			skip();
+		}
+		fail_msg("the container failed: status %#x", status);
+	}
+	assert_int_equal(c, 'k');
+	/* While its creator runs, gc on the host keeps it. */
+	sk_segment_info in;
+	assert_int_equal(sk_segment_stat(name, &in), 0);
+	assert_true(in.creator_pid <= 2); /* pid 1 of its namespace */
+	assert_true(in.creator_pidns != 0);
+	if (time_ns) {
+		/* Its start time counts from another boot time: not comparable. */
+		assert_int_equal(in.creator_alive, -1);
+		assert_int_equal(verdict_of(name, 0), SK_GC_TIMENS);
+	} else {
+		assert_int_equal(in.creator_alive, 1);
+		assert_int_equal(verdict_of(name, 0), SK_GC_ALIVE);
+	}
+	assert_int_equal(sk_segment_gc(0, NULL, NULL) >= 0, 1);
+	assert_int_equal(access(t_path(name), F_OK), 0);
+	/* Once the container is gone, the host (which sees every pid
+	 * namespace) judges its creator dead, except across time namespaces. */
+	close(ctl_pipe[1]);
+	int status;
+	assert_int_equal(waitpid(outer, &status, 0), outer);
+	t_assert_exit0(status);
+	if (time_ns) {
+		assert_int_equal(verdict_of(name, 0), SK_GC_TIMENS);
+		assert_int_equal(access(t_path(name), F_OK), 0);
+		assert_int_equal(sk_segment_unlink(name), 0);
+	} else {
+		assert_int_equal(verdict_of(name, 0), SK_GC_DEAD);
+		assert_int_equal(access(t_path(name), F_OK), -1);
+	}
+}
+
+static void test_host_never_removes_live_container_segments(void **state)
+{
+	(void)state;
+	if (!namespaces_usable())
+		skip();
+	host_judges_container(0);
+}
+
+static void test_time_namespace_not_judged(void **state)
+{
+	(void)state;
+	if (!namespaces_usable())
+		skip();
+	host_judges_container(1);
+}
+
+/* A sibling container cannot see another's processes: it keeps their
+ * segments while they run (their namespace is alive, so it cannot have been
+ * reused for the sibling's); the host removes them once they have died. */
+static int sibling_judges(void *arg)
+{
+	return verdict_of(arg, 0) == SK_GC_NS_HIDDEN && access(t_path(arg), F_OK) == 0 ? 0 : 30;
+}
+
+static void test_sibling_container_keeps_what_it_cannot_see(void **state)
+{
+	(void)state;
+	if (!namespaces_usable())
+		skip();
+	const char *name = t_name("ctr-sib");
+	assert_int_equal(pipe(ctl_pipe), 0);
+	assert_int_equal(pipe(ack_pipe), 0);
+	ns_job job = { container_holds, (void *)name, 0 };
+	pid_t outer = t_spawn(outer_holding, &job);
+	close(ack_pipe[1]);
+	close(ctl_pipe[0]);
+	char c = 0;
+	assert_int_equal(read(ack_pipe[0], &c, 1), 1);
+	close(ack_pipe[0]);
+	assert_int_equal(c, 'k');
+	ns_job judge = { sibling_judges, (void *)name, 0 };
+	t_assert_exit0(t_fork(ns_outer, &judge));
+	assert_int_equal(verdict_of(name, 0), SK_GC_ALIVE);
+	close(ctl_pipe[1]);
+	int status;
+	assert_int_equal(waitpid(outer, &status, 0), outer);
+	t_assert_exit0(status);
+	assert_int_equal(verdict_of(name, 0), SK_GC_DEAD);
+	assert_int_equal(access(t_path(name), F_OK), -1);
+}
+
+/* Layout 1 headers are read as before, and their owned segments are never
+ * removed: they do not say which pid namespace their creator lived in. */
+static void test_layout1_readable_never_collected(void **state)
+{
+	(void)state;
+	const char *name = t_name("v1");
+	t_assert_exit0(t_fork(make_owned, (void *)name)); /* its creator is dead */
+	int fd = open(t_path(name), O_RDWR);
+	assert_true(fd >= 0);
+	sk__header h;
+	assert_int_equal(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+	assert_int_equal(h.version, 2);
+	assert_true(h.pidns != 0);
+	h.version = 1;
+	h.ns_dev = h.pidns = h.timens = 0;
+	h.checksum = sk__header_checksum(&h);
+	assert_int_equal(pwrite(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+	sk_segment *s;
+	assert_int_equal(sk_segment_open(name, SK_RDWR, &s), 0);
+	sk_segment_info in;
+	sk_segment_info_get(s, &in);
+	assert_int_equal(in.version, 1);
+	assert_int_equal(in.creator_alive, -1);
+	assert_int_equal(in.creator_pidns, 0);
+	sk_segment_close(s);
+	assert_int_equal(verdict_of(name, 0), SK_GC_OLD_LAYOUT);
+	assert_int_equal(access(t_path(name), F_OK), 0);
+	/* A version 1 header with the namespace bytes set is corrupt. */
+	h.pidns = 5;
+	h.checksum = sk__header_checksum(&h);
+	assert_int_equal(pwrite(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+	assert_int_equal(sk_segment_open(name, SK_RDONLY, &s), SK_ECORRUPT);
+	close(fd);
+	assert_int_equal(sk_segment_unlink(name), 0);
+	assert_string_not_equal(sk_gc_verdict_str(SK_GC_OLD_LAYOUT), "unknown verdict");
+	for (int v = SK_GC_DEAD; v <= SK_GC_UNLINK_FAILED; v++)
+		assert_string_not_equal(sk_gc_verdict_str(v), "unknown verdict");
+}
+
 int main(void)
 {
 	setenv("SHMKIT_SWEEP", "0", 1);
@@ -301,6 +617,11 @@ int main(void)
 		cmocka_unit_test(test_reused_pid_does_not_fool_it),
 		cmocka_unit_test(test_creators_killed_then_gc),
 		cmocka_unit_test(test_sweep_at_create),
+		cmocka_unit_test(test_container_never_removes_host_segments),
+		cmocka_unit_test(test_host_never_removes_live_container_segments),
+		cmocka_unit_test(test_time_namespace_not_judged),
+		cmocka_unit_test(test_sibling_container_keeps_what_it_cannot_see),
+		cmocka_unit_test(test_layout1_readable_never_collected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

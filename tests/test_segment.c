@@ -75,7 +75,7 @@ static void test_create_open_roundtrip(void **state)
 	assert_int_equal(sk_segment_info_get(b, &in), 0);
 	assert_string_equal(in.name, name);
 	assert_int_equal(in.kind, SK_KIND_RAW);
-	assert_int_equal(in.version, 1);
+	assert_int_equal(in.version, 2);
 	assert_int_equal(in.data_size, 10000);
 	assert_int_equal(in.data_offset, 4096);
 	assert_int_equal(in.file_size, 4096 + 12288);
@@ -276,7 +276,7 @@ static void forge(const char *name, void (*edit)(sk__header *))
 
 static void ed_version(sk__header *h)
 {
-	h->version = 2;
+	h->version = 3;
 }
 static void ed_version0(sk__header *h)
 {

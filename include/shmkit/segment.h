@@ -57,9 +57,12 @@ typedef struct sk_segment_info {
 	uint64_t data_size;          /* bytes of data */
 	uint64_t data_offset;        /* where data starts in the file */
 	uint64_t file_size;          /* bytes the file occupies */
-	pid_t creator_pid;           /* process that created the segment */
-	uint64_t creator_start;      /* its start time, clock ticks since boot */
-	int creator_alive;           /* 1 if that process (same pid and start time) still runs, else 0 */
+	pid_t creator_pid;           /* process that created the segment, as its own pid namespace numbers it */
+	uint64_t creator_start;      /* its start time, clock ticks since boot (as its time namespace sees it) */
+	uint64_t creator_pidns;      /* inode of its pid namespace (layout 2); 0 if not recorded */
+	int creator_alive;           /* 1: that process (pid, start time, namespace) still runs; 0: it has died;
+				      * -1: cannot be judged from here (another container's pid namespace,
+				      * another time namespace, layout 1, /proc unreadable): see sk_segment_gc */
 	int64_t ctime_ns;            /* creation time, ns since the Unix epoch */
 	sk_dtype dtype;              /* arrays: element type; 0 otherwise */
 	int ndim;                    /* arrays: number of dimensions */
@@ -119,15 +122,40 @@ int sk_segment_flags(const sk_segment *seg); /* SK_RDONLY or SK_RDWR as opened *
 int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info);
 
 /* Removes the names of owned segments (SK_CREATE_OWNED) whose creator has
- * died: no process with that pid and start time runs (a reused pid does not
- * fool it; where /proc does not tell, the creator counts as alive). Processes
- * that have such a segment mapped keep it. With SK_GC_DRY_RUN nothing is
- * removed. report (may be NULL) is called for each segment removed (or that
- * would be). Returns how many, or a negative code if /dev/shm cannot be read.
- * The library also runs this at create time, at most once per 10 s per
- * process and reading at most 256 headers; SHMKIT_SWEEP=0 turns that off. */
+ * died: no process with that pid and start time runs in the creator's pid
+ * namespace (a reused pid does not fool it). A creator is judged only where
+ * it can be: in its own pid namespace, or from an ancestor namespace that
+ * sees the creator's (the host sees its containers'); a segment whose
+ * creator cannot be judged (a sibling container, another time namespace,
+ * layout 1 segments that record no namespace, /proc unreadable) is never
+ * removed. Processes that have a removed segment mapped keep it. With
+ * SK_GC_DRY_RUN nothing is removed. report (may be NULL) is called for each
+ * segment removed (or that would be). Returns how many, or a negative code
+ * if /dev/shm cannot be read. The library also runs this at create time, at
+ * most once per 10 s per process and reading at most 256 headers;
+ * SHMKIT_SWEEP=0 turns that off. */
 #define SK_GC_DRY_RUN 0x1
 int sk_segment_gc(int flags, int (*report)(const char *name, const sk_segment_info *info, void *arg), void *arg);
+
+/* What gc decided for an owned segment, and why. */
+enum {
+	SK_GC_DEAD = 0,          /* removed (or would be, dry run): its creator has died */
+	SK_GC_ALIVE = 1,         /* kept: its creator still runs */
+	SK_GC_NS_HIDDEN = 2,     /* kept: its creator's pid namespace is not visible from here */
+	SK_GC_TIMENS = 3,        /* kept: its creator's time namespace differs: start times do not compare */
+	SK_GC_UNKNOWN = 4,       /* kept: /proc cannot tell (not mounted or readable, no start time recorded) */
+	SK_GC_OLD_LAYOUT = 5,    /* kept: a layout 1 header records no pid namespace */
+	SK_GC_UNLINK_FAILED = 6, /* kept: its creator has died, but removing the name failed (error given) */
+};
+/* Called by sk_segment_gc_explain for every owned segment examined: its
+ * verdict (SK_GC_*), and for SK_GC_UNLINK_FAILED the error (-EPERM for
+ * another user's name in a sticky /dev/shm, -ESTALE when the name was
+ * replaced meanwhile), else 0. The return value is ignored. */
+typedef int (*sk_gc_explain_fn)(const char *name, const sk_segment_info *info, int verdict, int error, void *arg);
+/* As sk_segment_gc, telling fn about every owned segment, kept or removed. */
+int sk_segment_gc_explain(int flags, sk_gc_explain_fn fn, void *arg);
+/* A sentence saying what a verdict means. */
+const char *sk_gc_verdict_str(int verdict);
 
 /* Anonymous segments (SK_CREATE_ANON) have no name: the handle holds a memfd,
  * forked children inherit the mapping, and any process can be given the

@@ -389,10 +389,10 @@ int sk__sys_unlink_if_same(const char *name, int fd)
 	return unlink(path) == 0 ? 0 : -errno;
 }
 
-int sk__sys_proc_start(pid_t pid, uint64_t *start)
+/* Field 22 of a /proc/.../stat file. */
+static int read_start(const char *path, uint64_t *start)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	char buf[1024];
 	int f = open(path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
@@ -421,18 +421,79 @@ int sk__sys_proc_start(pid_t pid, uint64_t *start)
 	return 0;
 }
 
+int sk__sys_proc_start(pid_t pid, uint64_t *start)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	return read_start(path, start);
+}
+
+/* The inode of the initial pid namespace (PROC_PID_INIT_INO in the kernel's
+ * include/linux/proc_ns.h, fixed since Linux 3.8). */
+#define INIT_PIDNS_INO UINT64_C(0xEFFFFFFC)
+
+/* Device and inode of a namespace link such as /proc/self/ns/pid. */
+static int ns_ident(const char *path, uint64_t *dev, uint64_t *ino)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+/* The last number of the NSpid line of a /proc/.../status file: the pid in
+ * the process's own pid namespace; the count of numbers in *levels. */
+static int read_nspid(const char *path, int32_t *pid, int *levels)
+{
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	char buf[4096];
+	ssize_t n = sk__sys_pread(f, buf, sizeof buf - 1, 0);
+	close(f);
+	if (n < 0)
+		return (int)n;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "\nNSpid:");
+	if (!p)
+		return -ENOTSUP; /* a kernel before 4.1 */
+	p += 7;
+	long last = -1;
+	int count = 0;
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		char *end;
+		last = strtol(p, &end, 10);
+		p = end;
+		count++;
+	}
+	if (count == 0 || last <= 0 || last > INT32_MAX)
+		return -EIO;
+	*pid = (int32_t)last;
+	*levels = count;
+	return 0;
+}
 /* getpid and gettid are system calls (glibc caches neither), and locks need
  * them on every acquisition: they are cached, per process and per thread,
  * and forgotten in a child by a pthread_atfork handler. */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static pid_t cached_pid;
 static uint64_t cached_start;
+static int cached_ns_ok; /* cached_ns is valid */
+static uint64_t cached_ns[3];
 static __thread pid_t cached_tid __attribute__((tls_model("initial-exec")));
 
 static void forget_ids(void)
 {
 	cached_tid = 0;
 	__atomic_store_n(&cached_pid, 0, __ATOMIC_RELEASE);
+	/* A child forked after unshare(CLONE_NEWPID) lives in another pid namespace. */
+	__atomic_store_n(&cached_ns_ok, 0, __ATOMIC_RELEASE);
 }
 
 static void register_forget(void)
@@ -447,13 +508,123 @@ void sk__sys_self(pid_t *pid, uint64_t *start)
 		pthread_once(&atfork_once, register_forget);
 		me = getpid();
 		uint64_t s = 0;
-		if (sk__sys_proc_start(me, &s) < 0)
+		/* /proc/self, not /proc/<getpid()>: when /proc is an ancestor pid
+		 * namespace's, the latter is another process. */
+		if (read_start("/proc/self/stat", &s) < 0)
 			s = 0;
 		cached_start = s;
 		__atomic_store_n(&cached_pid, me, __ATOMIC_RELEASE);
 	}
 	*pid = me;
 	*start = cached_start;
+}
+
+void sk__sys_self_ns(uint64_t *dev, uint64_t *pidns, uint64_t *timens)
+{
+	if (!__atomic_load_n(&cached_ns_ok, __ATOMIC_ACQUIRE)) {
+		pthread_once(&atfork_once, register_forget);
+		uint64_t d = 0, p = 0, t = 0, td = 0;
+		if (ns_ident("/proc/self/ns/pid", &d, &p) < 0)
+			d = p = 0;
+		/* No time namespaces (before Linux 5.6): 0, as for every process. */
+		if (p && (ns_ident("/proc/self/ns/time", &td, &t) < 0 || td != d))
+			t = 0;
+		cached_ns[0] = d;
+		cached_ns[1] = p;
+		cached_ns[2] = t;
+		__atomic_store_n(&cached_ns_ok, 1, __ATOMIC_RELEASE);
+	}
+	*dev = cached_ns[0];
+	*pidns = cached_ns[1];
+	*timens = cached_ns[2];
+}
+
+void sk__sys_proc_view(bool *own, bool *all)
+{
+	int32_t pid;
+	int levels = 0;
+	*own = read_nspid("/proc/self/status", &pid, &levels) == 0 && levels == 1 && pid == getpid();
+	uint64_t d = 0, ino = 0;
+	if (ns_ident("/proc/1/ns/pid", &d, &ino) == 0) {
+		*all = ino == INIT_PIDNS_INO;
+	} else { /* pid 1 is another user's: only our own namespace can tell */
+		uint64_t pidns, timens;
+		sk__sys_self_ns(&d, &pidns, &timens);
+		*all = *own && pidns == INIT_PIDNS_INO;
+	}
+}
+
+static uint64_t boot_ticks(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0)
+		hz = 100;
+	return (uint64_t)ts.tv_sec * (uint64_t)hz + (uint64_t)ts.tv_nsec / (1000000000u / (uint64_t)hz);
+}
+
+int sk__sys_proc_scan(sk__proc **procs, size_t *count, uint64_t *ticks)
+{
+	*ticks = boot_ticks();
+	/* A process whose NSpid has one entry lives in /proc's own namespace:
+	 * known without reading its namespace link (which needs the right to
+	 * trace it) when that namespace is ours. */
+	bool own, all;
+	sk__sys_proc_view(&own, &all);
+	uint64_t my_dev, my_pidns, my_timens;
+	sk__sys_self_ns(&my_dev, &my_pidns, &my_timens);
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -errno;
+	sk__proc *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long q = strtol(e->d_name, &end, 10);
+		if (*end || q <= 0 || e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		char path[64];
+		sk__proc p = { 0 };
+		int levels;
+		snprintf(path, sizeof path, "/proc/%ld/status", q);
+		if (read_nspid(path, &p.pid, &levels) < 0)
+			continue; /* gone, or no NSpid: nothing to match against */
+		snprintf(path, sizeof path, "/proc/%ld/stat", q);
+		if (read_start(path, &p.start) < 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/ns/pid", q);
+		int r = ns_ident(path, &p.ns_dev, &p.ns_ino);
+		if (r == -ENOENT || r == -ESRCH)
+			continue; /* exited meanwhile */
+		p.ns_known = r == 0;
+		if (r && levels == 1 && own && my_pidns) {
+			p.ns_dev = my_dev;
+			p.ns_ino = my_pidns;
+			p.ns_known = 1;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			sk__proc *nv = realloc(v, ncap * sizeof *nv);
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[n++] = p;
+	}
+	closedir(d);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*procs = v;
+	*count = n;
+	return 0;
 }
 
 pid_t sk__sys_tid(void)

@@ -135,3 +135,72 @@ def test_other_owner_opened_only_on_request(names, tmp_path):
     run("create", mine, "--size", "10", "--mode", "0644", check=0)
     p = as_user(NOBODY, "export", mine, "-")
     assert p.returncode == 0, p.err
+
+
+def unshare_available():
+    if os.geteuid() != 0:
+        return False
+    p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True)
+    return p.returncode == 0
+
+
+def demo_entries():
+    return sorted(n for n in os.listdir("/dev/shm") if n.startswith("shmkit-demo-"))
+
+
+@pytest.mark.skipif(not unshare_available(), reason="needs root and pid namespaces (unshare)")
+def test_gc_json_says_why_across_containers():
+    import signal
+    import time
+    before = demo_entries()
+    assert before == []
+    # A demo running in a container, stopped once its owned segments exist.
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", BIN, "demo", "--size", "64M",
+                             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 30
+        while len(demo_entries()) < 4 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGSTOP)
+        made = demo_entries()
+        assert len(made) == 4, made
+        # The host sees the container's process: alive, kept.
+        j = json.loads(run("gc", "--json", check=0).out)
+        kept = {k["name"]: k for k in j["kept"]}
+        for n in made:
+            assert kept[n]["reason"] == "alive", kept[n]
+            assert kept[n]["creator_pid"] == 1 and kept[n]["creator_pidns"] > 0
+        assert not [r for r in j["removed"] if r["name"] in made]
+        # Another container cannot see it: kept, and it says why.
+        p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", BIN, "gc", "--json"],
+                           capture_output=True, check=True)
+        kept = {k["name"]: k for k in json.loads(p.stdout)["kept"]}
+        for n in made:
+            assert kept[n]["reason"] == "ns_hidden"
+            assert "cannot see" in kept[n]["why"]
+        p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", BIN, "gc"], capture_output=True,
+                           check=True)
+        assert "kept %s: its creator lived in a pid namespace" % made[0] in p.stdout.decode()
+        assert demo_entries() == made
+        # Killed outright, the container is gone: the host removes them.
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.time() + 20     # the kernel tears the namespace down after its init died
+        while True:
+            j = json.loads(run("gc", "--json", "--dry-run", check=0).out)
+            removed = {r["name"]: r for r in j["removed"]}
+            if all(n in removed for n in made) or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        for n in made:
+            assert removed[n]["reason"] == "dead" and "has died" in removed[n]["why"]
+        assert demo_entries() == made
+        run("gc", check=0)
+        assert demo_entries() == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for n in demo_entries():
+            os.unlink("/dev/shm/" + n)
