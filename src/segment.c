@@ -739,6 +739,15 @@ static int gc_one(const char *name, int fd, const sk__header *h, uint32_t mode, 
 	return verdict == SK_GC_DEAD;
 }
 
+/* The sweep's place in the sorted names: it goes on after the last name it
+ * examined, so that every name is examined in turn however many sort
+ * before it. A process's first sweep starts at a random name, since most
+ * processes sweep once. Guarded by the sweep's own exclusion. */
+static char sweep_after[SK_NAME_MAX + 1];
+static bool sweep_started;
+
+/* Examines the names in sorted order, all of them (cap 0), or at most cap
+ * valid names from the sweep's place on, wrapping around. */
 static int gc_run(int flags, int cap, sk_gc_explain_fn fn, void *arg)
 {
 	char **names;
@@ -746,22 +755,40 @@ static int gc_run(int flags, int cap, sk_gc_explain_fn fn, void *arg)
 	int rc = sk__sys_list(&names, &n);
 	if (rc)
 		return rc;
+	size_t first = 0;
+	if (cap && n) {
+		if (sweep_started) {
+			while (first < n && strcmp(names[first], sweep_after) <= 0)
+				first++;
+			first %= n;
+		} else {
+			uint64_t r = 0;
+			sk__sys_random(&r, sizeof r);
+			first = (size_t)(r % n);
+			sweep_started = true;
+		}
+	}
 	int removed = 0, examined = 0;
 	judge j = { 0 };
-	for (size_t i = 0; i < n; i++) {
-		const char *name = names[i];
+	for (size_t k = 0; k < n; k++) {
+		const char *name = names[(first + k) % n];
+		if (sk_name_check(name) || (cap && examined >= cap))
+			continue;
+		examined++;
+		if (cap)
+			snprintf(sweep_after, sizeof sweep_after, "%s", name);
 		int fd;
 		sk__header h;
 		uint32_t mode;
 		uid_t uid;
-		if (!sk_name_check(name) && (!cap || examined++ < cap) &&
-		    open_checked(name, true, -1, &fd, &h, &mode, &uid) == 0) {
+		if (open_checked(name, true, -1, &fd, &h, &mode, &uid) == 0) {
 			if (h.flags & SK__HF_OWNED)
 				removed += gc_one(name, fd, &h, mode, uid, flags, &j, fn, arg);
 			sk__sys_close(fd);
 		}
-		free(names[i]);
 	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
 	free(names);
 	judge_free(&j);
 	return removed;
@@ -794,7 +821,9 @@ int sk_segment_gc(int flags, int (*report)(const char *name, const sk_segment_in
 	return sk_segment_gc_explain(flags, report_removed, &r);
 }
 
-/* At create time: at most once per 10 s per process, at most 256 headers. */
+/* At create time: at most once per 10 s per process, at most 256 headers,
+ * from where the last sweep of this process stopped (a random place for its
+ * first): every name is examined in turn. */
 static void sweep(void)
 {
 	static int64_t last;
@@ -807,7 +836,11 @@ static void sweep(void)
 		return;
 	if (!__atomic_compare_exchange_n(&last, &prev, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return; /* another thread sweeps */
+	static int sweeping;
+	if (__atomic_exchange_n(&sweeping, 1, __ATOMIC_ACQUIRE))
+		return; /* a sweep of more than 10 s still runs */
 	gc_run(0, 256, NULL, NULL);
+	__atomic_store_n(&sweeping, 0, __ATOMIC_RELEASE);
 }
 
 int sk_segment_fd(const sk_segment *seg)

@@ -295,6 +295,80 @@ static void test_sweep_at_create(void **state)
 	assert_int_equal(sk_bits_create(t_name("x"), 10, &o, &b), -EINVAL);
 }
 
+/* 256 live names sort before every dead one: a sweep that always read the
+ * first 256 names would never reach them. Fresh processes, each sweeping
+ * once at its first create, must between them remove every dead one. */
+static char sweep_prefix[64];
+
+static int create_dead_after(void *arg)
+{
+	(void)arg;
+	sk_create_opts o = { .flags = SK_CREATE_OWNED };
+	for (int i = 0; i < 40; i++) {
+		char name[128];
+		snprintf(name, sizeof name, "zzz-%s-%03d", sweep_prefix, i);
+		sk_segment *s;
+		if (sk_segment_create(name, 16, &o, &s))
+			return 1;
+	}
+	return 0;
+}
+
+static int one_sweep(void *arg)
+{
+	(void)arg;
+	unsetenv("SHMKIT_SWEEP");
+	sk_segment *s;
+	char name[128];
+	snprintf(name, sizeof name, "mmm-%s-%d", sweep_prefix, (int)getpid());
+	if (sk_segment_create(name, 1, NULL, &s)) /* its first create sweeps */
+		return 1;
+	sk_segment_close(s);
+	return sk_segment_unlink(name) ? 2 : 0;
+}
+
+static int count_prefix(const char *p)
+{
+	int n;
+	char **v = snapshot(&n);
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		k += strncmp(v[i], p, strlen(p)) == 0;
+	free_names(v, n);
+	return k;
+}
+
+static void test_sweep_reaches_every_name(void **state)
+{
+	(void)state;
+	snprintf(sweep_prefix, sizeof sweep_prefix, "sktest-%d", (int)getpid());
+	char live_p[96], dead_p[96];
+	snprintf(live_p, sizeof live_p, "aaa-%s-", sweep_prefix);
+	snprintf(dead_p, sizeof dead_p, "zzz-%s-", sweep_prefix);
+	for (int i = 0; i < 256; i++) {
+		char name[128];
+		snprintf(name, sizeof name, "%s%03d", live_p, i);
+		sk_segment *s;
+		assert_int_equal(sk_segment_create(name, 1, NULL, &s), 0);
+		sk_segment_close(s);
+	}
+	t_assert_exit0(t_fork(create_dead_after, NULL));
+	assert_int_equal(count_prefix(dead_p), 40);
+	int sweeps = 0;
+	while (count_prefix(dead_p) > 0 && sweeps < 200) {
+		t_assert_exit0(t_fork(one_sweep, NULL));
+		sweeps++;
+	}
+	print_message("40 dead segments behind 256 live names: all swept after %d fresh processes\n", sweeps);
+	assert_int_equal(count_prefix(dead_p), 0);
+	assert_int_equal(count_prefix(live_p), 256); /* persistent ones are never touched */
+	for (int i = 0; i < 256; i++) {
+		char name[128];
+		snprintf(name, sizeof name, "%s%03d", live_p, i);
+		assert_int_equal(sk_segment_unlink(name), 0);
+	}
+}
+
 /* ---- Containers: pid and time namespaces ---- */
 
 typedef struct verdicts {
@@ -617,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_reused_pid_does_not_fool_it),
 		cmocka_unit_test(test_creators_killed_then_gc),
 		cmocka_unit_test(test_sweep_at_create),
+		cmocka_unit_test(test_sweep_reaches_every_name),
 		cmocka_unit_test(test_container_never_removes_host_segments),
 		cmocka_unit_test(test_host_never_removes_live_container_segments),
 		cmocka_unit_test(test_time_namespace_not_judged),

@@ -132,8 +132,9 @@ int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info);
  * SK_GC_DRY_RUN nothing is removed. report (may be NULL) is called for each
  * segment removed (or that would be). Returns how many, or a negative code
  * if /dev/shm cannot be read. The library also runs this at create time, at
- * most once per 10 s per process and reading at most 256 headers;
- * SHMKIT_SWEEP=0 turns that off. */
+ * most once per 10 s per process and reading at most 256 headers, from
+ * where that process's previous sweep stopped (a random place for its
+ * first), so every name is reached in turn; SHMKIT_SWEEP=0 turns that off. */
 #define SK_GC_DRY_RUN 0x1
 int sk_segment_gc(int flags, int (*report)(const char *name, const sk_segment_info *info, void *arg), void *arg);
 
