@@ -14,7 +14,9 @@
 
 static const char import_help[] = "usage: shmkit import [--mode MODE] NAME FILE.npy\n\n"
 				  "Create array NAME from a NumPy .npy file (format 1.0, 2.0 or 3.0; '-' reads\n"
-				  "standard input). The data is read straight into shared memory.\n"
+				  "standard input). The data is read straight into shared memory, into a\n"
+				  "segment that gets its name only once all of it is there: no process ever\n"
+				  "sees a half-filled NAME, and an import that fails or is killed leaves nothing.\n"
 				  "Accepted: C-order arrays of bool, int8-64, uint8-64, float32, float64 in\n"
 				  "little-endian byte order. Object, structured, big-endian and Fortran-order\n"
 				  "arrays are refused with a one-line reason; so is a truncated file, and then no\n"
@@ -144,7 +146,15 @@ int cmd_import(int argc, char **argv)
 		fail("import", "%s: %s", file, err);
 		goto out;
 	}
-	rc = sk_array_create(name, h.dtype, h.ndim, h.shape, &co, &a);
+	/* Fail early when the name is taken (publishing checks again, atomically). */
+	sk_segment_info exists;
+	if ((rc = sk_segment_stat(name, &exists)) != -ENOENT) {
+		fail("import", "%s: %s", name, sk_strerror(rc ? rc : -EEXIST));
+		goto out;
+	}
+	/* Made without a name, filled, then named: complete or absent. */
+	co.flags |= SK_CREATE_UNPUBLISHED;
+	rc = sk_array_create(NULL, h.dtype, h.ndim, h.shape, &co, &a);
 	if (rc) {
 		fail("import", "%s: %s", name, sk_strerror(rc));
 		goto out;
@@ -155,7 +165,10 @@ int cmd_import(int argc, char **argv)
 		else
 			fail("import", "%s: truncated file: %llu bytes of data, expected %llu", file,
 			     (unsigned long long)got, (unsigned long long)h.data_len);
-		sk_segment_unlink(name);
+		goto out; /* closing the handle discards the unnamed segment */
+	}
+	if ((rc = sk_segment_publish(sk_array_segment(a), name))) {
+		fail("import", "%s: %s", name, sk_strerror(rc));
 		goto out;
 	}
 	status = 0;

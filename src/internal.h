@@ -100,7 +100,9 @@ struct sk_segment {
 	uint32_t mode;     /* permission bits when opened */
 	uid_t uid;         /* owner when opened */
 	uint64_t dev, ino; /* the file mapped: a reopen by name must find the same one */
-	int fd;            /* anonymous segments: the memfd, kept open; -1 for named ones */
+	int fd;            /* anonymous segments: the memfd, kept open; unpublished ones: their
+			    * unnamed file until sk_segment_publish; -1 for named ones */
+	bool unpublished;  /* made with SK_CREATE_UNPUBLISHED and not yet published */
 	size_t page_size;  /* of the file system behind it: 4096, or 2 MiB for hugetlb */
 	sk__header hdr;    /* validated private copy of the descriptor */
 };
@@ -111,7 +113,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
 			       int (*wrap)(sk_segment *seg, void *out), void *out);
 /* The creation flags every kind accepts, besides its own. */
-#define SK__CREATE_COMMON ((uint32_t)(SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE))
+#define SK__CREATE_COMMON ((uint32_t)(SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE | SK_CREATE_UNPUBLISHED))
 #define SK__HUGE_PAGE     (UINT64_C(2) << 20)
 /* Opens and checks the kind (0: any kind). flags: SK_RDONLY and
  * SK_OPEN_ANY_OWNER; without the latter a file owned by neither the

@@ -314,6 +314,29 @@ static int gen_name(char *buf, size_t len)
 	return 0;
 }
 
+/* Links the unnamed file fd under name, or under a generated name when name
+ * is NULL; the name given is copied to out. -EEXIST if name is taken. */
+static int publish_name(int fd, const char *name, char out[SK_NAME_MAX + 1])
+{
+	if (name) {
+		int rc = sk__sys_publish(fd, name);
+		if (!rc)
+			snprintf(out, SK_NAME_MAX + 1, "%s", name);
+		return rc;
+	}
+	/* Generated names carry 48 random bits: a clash is rare, but retry. */
+	int rc = -EEXIST;
+	for (int tries = 0; tries < 16 && rc == -EEXIST; tries++) {
+		char gen[64];
+		rc = gen_name(gen, sizeof gen);
+		if (!rc)
+			rc = sk__sys_publish(fd, gen);
+		if (!rc)
+			snprintf(out, SK_NAME_MAX + 1, "%s", gen);
+	}
+	return rc;
+}
+
 /* Segments whose data starts on a 2 MiB boundary of the file are mapped on a
  * 2 MiB boundary of memory too, so that huge pages can back the data. */
 static size_t huge_align(const sk__header *h)
@@ -370,9 +393,8 @@ static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 	*mode = 0600;
 	if (!opts)
 		return 0;
-	if ((opts->flags &
-	     ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW | SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE)) ||
-	    ((opts->flags & SK_CREATE_ANON) && (opts->flags & SK_CREATE_OWNED)) ||
+	if ((opts->flags & ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW | SK__CREATE_COMMON)) ||
+	    ((opts->flags & SK_CREATE_ANON) && (opts->flags & (SK_CREATE_OWNED | SK_CREATE_UNPUBLISHED))) ||
 	    !all_zero(opts->resv, sizeof opts->resv) || (opts->mode & ~0777u))
 		return -EINVAL; /* permission bits only: no setuid, setgid or sticky bit */
 	if (opts->mode)
@@ -386,8 +408,9 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 		return -EINVAL;
 	*out = NULL;
 	bool anon = opts && (opts->flags & SK_CREATE_ANON);
-	if (anon && name)
-		return -EINVAL; /* an anonymous segment has no name */
+	bool unpub = opts && (opts->flags & SK_CREATE_UNPUBLISHED);
+	if ((anon || unpub) && name)
+		return -EINVAL; /* an anonymous segment has no name; an unpublished one gets it later */
 	if (name && sk_name_check(name))
 		return SK_EBADNAME;
 	uint32_t mode;
@@ -452,36 +475,42 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	}
 	if (!rc && d->init)
 		rc = d->init(base, d->init_arg);
-	char gen[64];
-	if (!rc && anon) {
-		name = ""; /* never published; the handle keeps the memfd */
-	} else if (!rc) {
-		if (name) {
-			rc = sk__sys_publish(fd, name);
-		} else {
-			/* Generated names carry 48 random bits: a clash is rare, but retry. */
-			for (int tries = 0; tries < 16; tries++) {
-				rc = gen_name(gen, sizeof gen);
-				if (!rc)
-					rc = sk__sys_publish(fd, gen);
-				if (rc != -EEXIST)
-					break;
-			}
-			name = gen;
-		}
-	}
+	char published[SK_NAME_MAX + 1];
+	if (!rc && (anon || unpub))
+		name = ""; /* no name (yet): the handle keeps the descriptor */
+	else if (!rc && (rc = publish_name(fd, name, published)) == 0)
+		name = published;
 	if (!rc) {
 		rc = map_handle(fd, base, name, &h, SK_RDWR | SK_MAPPED_HERE_ADVISED, mode, owner, out);
-		if (rc && !anon)
+		if (rc && !anon && !unpub)
 			sk__sys_unlink(name);
 	}
 	if (rc && base)
 		sk__sys_unmap(base, msize);
-	if (!rc && anon)
+	if (!rc && (anon || unpub)) {
 		(*out)->fd = fd;
-	else
+		(*out)->unpublished = unpub;
+	} else {
 		sk__sys_close(fd); /* an unnamed file that was never linked vanishes here */
+	}
 	return rc;
+}
+
+int sk_segment_publish(sk_segment *seg, const char *name)
+{
+	if (!seg || !seg->unpublished)
+		return -EINVAL;
+	if (name && sk_name_check(name))
+		return SK_EBADNAME;
+	char published[SK_NAME_MAX + 1];
+	int rc = publish_name(seg->fd, name, published);
+	if (rc)
+		return rc; /* still unpublished: another name may be tried */
+	snprintf(seg->name, sizeof seg->name, "%s", published);
+	sk__sys_close(seg->fd);
+	seg->fd = -1;
+	seg->unpublished = false;
+	return 0;
 }
 
 int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
@@ -952,7 +981,7 @@ int sk_segment_freeze(sk_segment *seg)
 	__atomic_store_n(&fz[1], 1, __ATOMIC_RELEASE);
 	/* This handle becomes read-only, at the same address: pointers stay valid. */
 	rc = sk__sys_remap_fixed(ro, seg->base, seg->map_size, true);
-	if (!rc && seg->fd >= 0 && (rc = sk__sys_seal_writes(seg->fd)) != 0) {
+	if (!rc && seg->fd >= 0 && !seg->unpublished && (rc = sk__sys_seal_writes(seg->fd)) != 0) {
 		/* Someone still maps it writable: undo, through the writable memfd. */
 		if (sk__sys_remap_fixed(seg->fd, seg->base, seg->map_size, false) == 0)
 			__atomic_store_n(&fz[1], 0, __ATOMIC_RELEASE);

@@ -656,6 +656,159 @@ static void test_other_owner_needs_consent(void **state)
 	unlink_kinds(u2.base);
 }
 
+static int open_fails_enoent(void *arg)
+{
+	sk_segment *s;
+	return sk_segment_open(arg, SK_RDONLY, &s) == -ENOENT ? 0 : 1;
+}
+
+static int open_sees_pattern(void *arg)
+{
+	sk_array *a;
+	if (sk_array_open(arg, SK_RDONLY, &a))
+		return 1;
+	const int64_t *d = sk_array_data(a);
+	for (uint64_t i = 0; i < sk_array_size(a); i++)
+		if (d[i] != (int64_t)(i * 7))
+			return 2;
+	sk_array_close(a);
+	return 0;
+}
+
+static int count_entries(void)
+{
+	int n = 0;
+	char **names;
+	size_t k;
+	assert_int_equal(sk__sys_list(&names, &k), 0);
+	for (size_t i = 0; i < k; i++)
+		free(names[i]);
+	free(names);
+	n = (int)k;
+	return n;
+}
+
+static int fill_then_wait(void *arg)
+{
+	int *fds = arg;
+	sk_create_opts o = { .flags = SK_CREATE_UNPUBLISHED };
+	sk_bits *b;
+	if (sk_bits_create(NULL, UINT64_C(1) << 28, &o, &b)) /* 32 MiB */
+		return 1;
+	sk_bits_set_range(b, 0, sk_bits_len(b));
+	char c = 'f';
+	if (write(fds[1], &c, 1) != 1)
+		return 2;
+	pause(); /* killed here, before publishing */
+	return 0;
+}
+
+static void test_create_fill_publish(void **state)
+{
+	(void)state;
+	const char *name = t_name("pub");
+	sk_create_opts o = { .flags = SK_CREATE_UNPUBLISHED };
+	sk_array *a;
+	uint64_t n = 100000;
+	assert_int_equal(sk_array_create(name, SK_INT64, 1, &n, &o, &a), -EINVAL); /* the name comes later */
+	sk_create_opts anon = { .flags = SK_CREATE_UNPUBLISHED | SK_CREATE_ANON };
+	assert_int_equal(sk_array_create(NULL, SK_INT64, 1, &n, &anon, &a), -EINVAL);
+
+	int before = count_entries();
+	assert_int_equal(sk_array_create(NULL, SK_INT64, 1, &n, &o, &a), 0);
+	sk_segment *seg = sk_array_segment(a);
+	assert_string_equal(sk_array_name(a), "");
+	assert_true(sk_segment_fd(seg) >= 0);
+	assert_int_equal(count_entries(), before); /* nothing visible while it is filled */
+	int64_t *d = sk_array_data(a);
+	for (uint64_t i = 0; i < n; i++)
+		d[i] = (int64_t)(i * 7);
+	t_assert_exit0(t_fork(open_fails_enoent, (void *)name));
+	assert_int_equal(sk_segment_publish(seg, "bad/name"), SK_EBADNAME);
+	assert_int_equal(sk_segment_publish(seg, name), 0);
+	assert_string_equal(sk_array_name(a), name);
+	assert_int_equal(sk_segment_fd(seg), -1);
+	assert_int_equal(sk_segment_publish(seg, name), -EINVAL); /* once */
+	t_assert_exit0(t_fork(open_sees_pattern, (void *)name));
+	sk_segment_info in;
+	assert_int_equal(sk_segment_stat(name, &in), 0);
+	assert_int_equal(in.nitems, n);
+	d[0] = 0; /* the creator's handle maps the published file */
+	sk_array *b;
+	assert_int_equal(sk_array_open(name, SK_RDONLY, &b), 0);
+	assert_int_equal(((int64_t *)sk_array_data(b))[0], 0);
+	sk_array_close(b);
+
+	/* A taken name: refused, still unpublished; another name works. */
+	sk_segment *s2;
+	assert_int_equal(sk_segment_create(NULL, 10, &o, &s2), 0);
+	assert_int_equal(sk_segment_publish(s2, name), -EEXIST);
+	assert_int_equal(sk_segment_stat(name, &in), 0);
+	assert_int_equal(in.kind, SK_KIND_ARRAY);          /* the existing one is untouched */
+	assert_int_equal(sk_segment_publish(s2, NULL), 0); /* a generated name */
+	assert_int_equal(sk_name_check(sk_segment_name(s2)), 0);
+	assert_int_equal(sk_segment_unlink(sk_segment_name(s2)), 0);
+	sk_segment_close(s2);
+	assert_int_equal(sk_segment_publish(s2 = NULL, name), -EINVAL);
+	sk_array_close(a);
+	assert_int_equal(sk_segment_unlink(name), 0);
+
+	/* Closed before publishing: discarded. */
+	assert_int_equal(sk_segment_create(NULL, 1 << 20, &o, &s2), 0);
+	sk_segment_close(s2);
+	assert_int_equal(count_entries(), before);
+
+	/* Killed while filling: nothing is left, under any name. */
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = t_spawn(fill_then_wait, fds);
+	char c;
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	assert_int_equal(count_entries(), before);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(count_entries(), before);
+
+	/* Every kind can be published; frozen first, it is never writable by name. */
+	sk_bits *bits;
+	const char *bn = t_name("pubbits");
+	assert_int_equal(sk_bits_create(NULL, 1000, &o, &bits), 0);
+	sk_bits_set(bits, 999);
+	assert_int_equal(sk_segment_freeze(sk_bits_segment(bits)), 0);
+	assert_int_equal(sk_segment_publish(sk_bits_segment(bits), bn), 0);
+	sk_bits *bb;
+	assert_int_equal(sk_bits_open(bn, SK_RDWR, &bb), SK_EFROZEN);
+	assert_int_equal(sk_bits_open(bn, SK_RDONLY, &bb), 0);
+	assert_int_equal(sk_bits_test(bb, 999), 1);
+	sk_bits_close(bb);
+	sk_bits_close(bits);
+	sk_segment_unlink(bn);
+	sk_segment *ms;
+	sk_mutex *m;
+	const char *mn = t_name("pubmtx");
+	assert_int_equal(sk_mutex_create(NULL, &o, &ms, &m), 0);
+	assert_int_equal(sk_segment_publish(ms, mn), 0);
+	sk_segment *ms2;
+	sk_mutex *m2;
+	assert_int_equal(sk_mutex_open(mn, &ms2, &m2), 0);
+	assert_int_equal(sk_mutex_lock(m2, 0), 0);
+	assert_int_equal(sk_mutex_unlock(m2), 0);
+	sk_segment_close(ms2);
+	sk_segment_close(ms);
+	sk_segment_unlink(mn);
+	/* Owned and unpublished: judged like any owned segment once named. */
+	sk_create_opts ow = { .flags = SK_CREATE_UNPUBLISHED | SK_CREATE_OWNED };
+	assert_int_equal(sk_segment_create(NULL, 10, &ow, &s2), 0);
+	assert_int_equal(sk_segment_publish(s2, NULL), 0);
+	assert_int_equal(sk_segment_stat(sk_segment_name(s2), &in), 0);
+	assert_int_equal(in.owned, 1);
+	assert_int_equal(in.creator_alive, 1);
+	sk_segment_unlink(sk_segment_name(s2));
+	sk_segment_close(s2);
+}
+
 static void test_creator_gone(void **state)
 {
 	(void)state;
@@ -795,6 +948,7 @@ int main(void)
 		cmocka_unit_test(test_other_user_refused),
 		cmocka_unit_test(test_other_owner_needs_consent),
 		cmocka_unit_test(test_creator_gone),
+		cmocka_unit_test(test_create_fill_publish),
 		cmocka_unit_test(test_freeze),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_dtypes),

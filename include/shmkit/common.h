@@ -86,6 +86,12 @@ int sk_name_check(const char *name);
  * transparent huge pages apply where the tmpfs or shmem_enabled allows them).
  * sk_segment_info.page_size of the handle says what its mapping obtained. */
 #define SK_CREATE_HUGE 0x10
+/* Any kind: create the segment without a name (name must be NULL), so that
+ * its creator can fill it through the handle before anyone can open it;
+ * sk_segment_publish(seg, name) then gives it its name atomically. Until
+ * then it is an unnamed file that goes away with its last handle: a creator
+ * killed while filling leaves nothing behind. Not with SK_CREATE_ANON. */
+#define SK_CREATE_UNPUBLISHED 0x20
 
 /* Options for every _create call. Pass NULL for the defaults. Zero-initialise
  * the struct and set what you need: a zero field means "default". */

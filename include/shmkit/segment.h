@@ -85,6 +85,22 @@ typedef struct sk_segment sk_segment;
  * On success *out is a read-write handle the caller closes with sk_segment_close. */
 int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opts, sk_segment **out);
 
+/* Publishes a segment made with SK_CREATE_UNPUBLISHED (of any kind: pass
+ * sk_array_segment(a), sk_bits_segment(b), ...): links it under name, or
+ * under a generated name when name is NULL, atomically (a name that exists
+ * is never replaced). From then on it is an ordinary named segment and
+ * sk_segment_name returns the name. Returns 0; -EEXIST if the name is
+ * taken, SK_EBADNAME for an invalid one (the segment then stays unpublished
+ * and another name can be tried, or it can be closed, which discards it);
+ * -EINVAL if seg is not an unpublished segment. Do not call it while other
+ * threads use the handle. The create-fill-publish sequence:
+ *     sk_create_opts o = { .flags = SK_CREATE_UNPUBLISHED };
+ *     sk_array_create(NULL, SK_FLOAT64, 2, shape, &o, &a);
+ *     fill(sk_array_data(a));
+ *     rc = sk_segment_publish(sk_array_segment(a), "name");
+ */
+int sk_segment_publish(sk_segment *seg, const char *name);
+
 /* Opens an existing segment of any kind by name. flags: SK_RDWR or
  * SK_RDONLY, plus SK_OPEN_ANY_OWNER. Refuses with SK_EOWNER a file owned by
  * neither the caller's effective uid nor root unless SK_OPEN_ANY_OWNER is
@@ -164,7 +180,8 @@ const char *sk_gc_verdict_str(int verdict);
  * has it (mapped or as a descriptor) lets go, however it ends: nothing can
  * leak into /dev/shm. sk_segment_name is "" for them. */
 
-/* The memfd of an anonymous segment (owned by the handle), or -1 for a named one. */
+/* The memfd of an anonymous segment, or the unnamed file of an unpublished
+ * one (owned by the handle); -1 for a named one. */
 int sk_segment_fd(const sk_segment *seg);
 /* Attaches to the segment behind a descriptor (one from sk_segment_recv,
  * or any descriptor of a segment file); validates it like sk_segment_open,

@@ -204,3 +204,38 @@ def test_gc_json_says_why_across_containers():
             proc.wait()
         for n in demo_entries():
             os.unlink("/dev/shm/" + n)
+
+
+def test_import_publishes_only_when_complete(names, tmp_path):
+    import io
+    import signal
+    import time
+    a = np.arange(1 << 20, dtype=np.int64)          # 8 MiB of data
+    buf = io.BytesIO()
+    np.save(buf, a)
+    data = buf.getvalue()
+    n = names("half")
+    proc = subprocess.Popen([BIN, "import", n, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(data[:len(data) // 2])     # the header and half the data
+        proc.stdin.flush()
+        time.sleep(0.3)                             # it has read what there is
+        assert proc.poll() is None
+        assert not os.path.exists("/dev/shm/" + n)  # a half-filled array is never visible
+        assert n not in [s["name"] for s in json.loads(run("ls", "--json", check=0).out)["segments"]]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert not os.path.exists("/dev/shm/" + n)  # killed: nothing left behind
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # Completed: visible, complete.
+    p = subprocess.run([BIN, "import", n, "-"], input=data, capture_output=True)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "back.npy"
+    run("export", n, out, check=0)
+    np.testing.assert_array_equal(np.load(out), a)
+    # A name taken meanwhile is never replaced.
+    assert "already exists" in run("import", n, "-", input=data, check=1).err
