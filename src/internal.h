@@ -158,6 +158,12 @@ int sk__sys_dup(int fd, int *out);
 /* Seals a memfd against writes, growth and shrinking. -EBUSY while any
  * process still maps it writable. */
 int sk__sys_seal_writes(int fd);
+/* Seals a memfd against shrinking, so that no process can truncate it under
+ * another's mapping (SIGBUS). -EPERM where sealing is not allowed (named
+ * tmpfs files, memfds sealed with F_SEAL_SEAL). */
+int sk__sys_seal_shrink(int fd);
+/* Whether the file open as fd is sealed against shrinking: 1 or 0. */
+int sk__sys_shrink_sealed(int fd);
 /* Reserves (allocates and zeroes) size bytes of fd. -ENOSPC when full. */
 int sk__sys_reserve(int fd, uint64_t size);
 /* Gives the unnamed file fd the name; -EEXIST if taken. Never follows symlinks. */

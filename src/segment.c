@@ -452,7 +452,8 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	int fd = -1;
 	uid_t owner;
 	if (anon && huge && sk__sys_memfd_huge(mode, &fd, &owner) == 0 &&
-	    sk__sys_reserve(fd, sk__round_up(h.file_size, sk__sys_fs_page(fd))) != 0) {
+	    (sk__sys_reserve(fd, sk__round_up(h.file_size, sk__sys_fs_page(fd))) != 0 ||
+	     sk__sys_seal_shrink(fd) != 0)) {
 		sk__sys_close(fd); /* the huge-page pool cannot hold it: plain pages */
 		fd = -1;
 	}
@@ -463,6 +464,11 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	size_t page = sk__sys_fs_page(fd), msize = (size_t)sk__round_up(h.file_size, page);
 	if (page == SK__PAGE)
 		rc = sk__sys_reserve(fd, h.file_size);
+	/* An anonymous segment can be sealed: no process it is passed to can
+	 * shrink it under another's mapping. Named files cannot be (see
+	 * docs/security.md). */
+	if (!rc && anon && page == SK__PAGE)
+		rc = sk__sys_seal_shrink(fd);
 	/* Map, write the header (through the mapping: hugetlbfs has no write()) and
 	 * initialise before the name exists: no one sees a half-made segment. */
 	void *base = NULL;
@@ -706,9 +712,10 @@ int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
 	info->mode = seg->mode;
 	info->uid = seg->uid;
 	info->page_size = seg->page_size;
-	const uint32_t *fz = (const uint32_t *)(seg->base + SK__FREEZE_OFFSET);
-	info->frozen = __atomic_load_n(&fz[0], __ATOMIC_ACQUIRE) == SK__FREEZE_MAGIC &&
-		       __atomic_load_n(&fz[1], __ATOMIC_ACQUIRE) == 1;
+	info->sealed = seg->fd >= 0 && sk__sys_shrink_sealed(seg->fd);
+	/* The freeze mark {magic, 1}, read once: one 64-bit load (little-endian). */
+	uint64_t fz = __atomic_load_n((const uint64_t *)(seg->base + SK__FREEZE_OFFSET), __ATOMIC_ACQUIRE);
+	info->frozen = fz == ((uint64_t)1 << 32 | SK__FREEZE_MAGIC);
 	return 0;
 }
 
@@ -900,6 +907,10 @@ int sk_segment_open_fd(int fd, int flags, sk_segment **out)
 		return rc;
 	if (!(flags & SK_RDONLY) && read_frozen(fd))
 		return SK_EFROZEN;
+	/* A memfd that arrives unsealed (made elsewhere) is sealed against
+	 * shrinking here when the descriptor allows it; a named file cannot be. */
+	if (!sk__sys_shrink_sealed(fd))
+		(void)sk__sys_seal_shrink(fd);
 	int own;
 	rc = sk__sys_dup(fd, &own);
 	if (rc)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -271,6 +272,84 @@ static void test_freeze_seals(void **state)
 	sk_bits_close(b);
 }
 
+/* The receiver of a sealed segment tries to shrink it: refused. */
+static int recv_and_try_truncate(void *arg)
+{
+	int sock = *(int *)arg;
+	sk_segment *s;
+	if (sk_segment_recv(sock, SK_RDWR, &s))
+		return 1;
+	if (ftruncate(sk_segment_fd(s), 0) == 0 || errno != EPERM)
+		return 2;
+	if (ftruncate(sk_segment_fd(s), 4096) == 0 || errno != EPERM)
+		return 3;
+	sk_segment_info in;
+	sk_segment_info_get(s, &in);
+	if (in.sealed != 1)
+		return 4;
+	volatile const uint8_t *d = sk_segment_data(s);
+	uint64_t sum = 0;
+	for (uint64_t i = 0; i < sk_segment_size(s); i += 4096)
+		sum += d[i]; /* every page still there: no SIGBUS */
+	(void)sum;
+	sk_segment_close(s);
+	return 0;
+}
+
+static void test_anonymous_cannot_be_shrunk(void **state)
+{
+	(void)state;
+	sk_create_opts o[] = { { .flags = SK_CREATE_ANON }, { .flags = SK_CREATE_ANON | SK_CREATE_HUGE } };
+	for (size_t k = 0; k < sizeof o / sizeof *o; k++) {
+		sk_segment *s;
+		assert_int_equal(sk_segment_create(NULL, 4 << 20, &o[k], &s), 0);
+		memset(sk_segment_data(s), 0x5a, 4 << 20);
+		int fd = sk_segment_fd(s);
+		assert_int_equal(ftruncate(fd, 0), -1);
+		assert_int_equal(errno, EPERM);
+		sk_segment_info in;
+		sk_segment_info_get(s, &in);
+		assert_int_equal(in.sealed, 1);
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		pid_t pid = t_spawn(recv_and_try_truncate, &sv[1]);
+		assert_int_equal(sk_segment_send(sv[0], s), 0);
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		t_assert_exit0(status);
+		close(sv[0]);
+		close(sv[1]);
+		assert_int_equal(((uint8_t *)sk_segment_data(s))[(4 << 20) - 1], 0x5a);
+		sk_segment_close(s);
+	}
+	/* A memfd made elsewhere, unsealed: attaching seals it when it can. */
+	sk_segment *named;
+	const char *name = t_name("tomemfd");
+	assert_int_equal(sk_segment_create(name, 100000, NULL, &named), 0);
+	sk_segment_info in;
+	sk_segment_info_get(named, &in);
+	assert_int_equal(in.sealed, 0); /* named files cannot be sealed */
+	int src = open(t_path(name), O_RDONLY);
+	assert_true(src >= 0);
+	int mfd = memfd_create("copy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	assert_true(mfd >= 0);
+	char buf[65536];
+	ssize_t r;
+	while ((r = read(src, buf, sizeof buf)) > 0)
+		assert_int_equal(write(mfd, buf, (size_t)r), r);
+	close(src);
+	sk_segment *s;
+	assert_int_equal(sk_segment_open_fd(mfd, SK_RDWR, &s), 0);
+	assert_int_equal(ftruncate(mfd, 0), -1);
+	assert_int_equal(errno, EPERM);
+	sk_segment_info_get(s, &in);
+	assert_int_equal(in.sealed, 1);
+	sk_segment_close(s);
+	close(mfd);
+	sk_segment_close(named);
+	sk_segment_unlink(name);
+}
+
 int main(void)
 {
 	/* Counting /dev/shm entries: no sweep of others' dead segments meanwhile. */
@@ -281,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_memory_freed_when_holder_killed),
 		cmocka_unit_test(test_bad_descriptors_and_messages),
 		cmocka_unit_test(test_freeze_seals),
+		cmocka_unit_test(test_anonymous_cannot_be_shrunk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -809,6 +809,56 @@ static void test_create_fill_publish(void **state)
 	sk_segment_close(s2);
 }
 
+/* What holds for named segments (docs/security.md): a process that may write
+ * the file can truncate it, and every process that has it mapped then gets
+ * SIGBUS past the new end; the kernel cannot be told to refuse (tmpfs files
+ * cannot be sealed). shmkit only guarantees that opens after it see the
+ * truncation (SK_ETRUNCATED). This test pins that behaviour down. */
+static int trunc_pipe[2], trunc_go[2];
+
+static int map_then_read_after_truncation(void *arg)
+{
+	signal(SIGBUS, SIG_DFL); /* cmocka catches it in the test process */
+	sk_segment *s;
+	if (sk_segment_open(arg, SK_RDONLY, &s))
+		return 1;
+	char c = 'o';
+	if (write(trunc_pipe[1], &c, 1) != 1 || read(trunc_go[0], &c, 1) != 1)
+		return 2;
+	volatile const char *d = sk_segment_data(s);
+	return d[60000]; /* past the new end: SIGBUS */
+}
+
+static void test_named_truncation_documented(void **state)
+{
+	(void)state;
+	const char *name = t_name("trunc-live");
+	sk_segment *s;
+	assert_int_equal(sk_segment_create(name, 65536, NULL, &s), 0);
+	sk_segment_info in;
+	sk_segment_info_get(s, &in);
+	assert_int_equal(in.sealed, 0);
+	assert_int_equal(pipe(trunc_pipe), 0);
+	assert_int_equal(pipe(trunc_go), 0);
+	pid_t pid = t_spawn(map_then_read_after_truncation, (void *)name);
+	char c;
+	assert_int_equal(read(trunc_pipe[0], &c, 1), 1);
+	assert_int_equal(truncate(t_path(name), 4096), 0); /* the owner may */
+	assert_int_equal(write(trunc_go[1], &c, 1), 1);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGBUS);
+	close(trunc_pipe[0]);
+	close(trunc_pipe[1]);
+	close(trunc_go[0]);
+	close(trunc_go[1]);
+	sk_segment *t;
+	assert_int_equal(sk_segment_open(name, SK_RDONLY, &t), SK_ETRUNCATED);
+	sk_segment_close(s);
+	assert_int_equal(sk_segment_unlink(name), 0);
+}
+
 static void test_creator_gone(void **state)
 {
 	(void)state;
@@ -949,6 +999,7 @@ int main(void)
 		cmocka_unit_test(test_other_owner_needs_consent),
 		cmocka_unit_test(test_creator_gone),
 		cmocka_unit_test(test_create_fill_publish),
+		cmocka_unit_test(test_named_truncation_documented),
 		cmocka_unit_test(test_freeze),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_dtypes),

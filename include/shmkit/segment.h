@@ -6,7 +6,10 @@
  * its sizes, dtype and shape, who created it and when, and a checksum; every
  * open validates it against the file before mapping anything. Space for the
  * whole segment is reserved at creation, so a full /dev/shm fails at create
- * time with -ENOSPC instead of killing a process with SIGBUS later.
+ * time with -ENOSPC instead of killing a process with SIGBUS later. (A
+ * process that may write a named segment's file can still truncate it, and
+ * processes that have it mapped then get SIGBUS past the new end: tmpfs files
+ * cannot be sealed. Anonymous segments are sealed against shrinking.)
  *
  * A segment is published atomically: it is built as an unnamed file and given
  * its name only once the header is complete, so no process ever opens a
@@ -74,6 +77,9 @@ typedef struct sk_segment_info {
 	uint64_t page_size;          /* pages behind the data: 4096, or 2 MiB (hugetlb, or THP; see SK_CREATE_HUGE) */
 	uint32_t mode;               /* permission bits of the file */
 	uid_t uid;                   /* owner of the file */
+	int sealed;                  /* 1: the kernel refuses to shrink the file (anonymous segments), so
+				      * no process can make this mapping SIGBUS by truncating it; 0 for named
+				      * segments (docs/security.md) */
 } sk_segment_info;
 
 typedef struct sk_segment sk_segment;
@@ -178,7 +184,10 @@ const char *sk_gc_verdict_str(int verdict);
  * forked children inherit the mapping, and any process can be given the
  * segment over a Unix socket. The memory is freed when the last process that
  * has it (mapped or as a descriptor) lets go, however it ends: nothing can
- * leak into /dev/shm. sk_segment_name is "" for them. */
+ * leak into /dev/shm. sk_segment_name is "" for them. The memfd is sealed
+ * against shrinking at creation (F_SEAL_SHRINK), so no process it reaches can
+ * truncate it under another's mapping; sk_segment_open_fd adds that seal to
+ * a memfd that arrives without it when it can (sk_segment_info.sealed). */
 
 /* The memfd of an anonymous segment, or the unnamed file of an unpublished
  * one (owned by the handle); -1 for a named one. */

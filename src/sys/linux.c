@@ -204,6 +204,17 @@ int sk__sys_seal_writes(int fd)
 	return -errno;
 }
 
+int sk__sys_seal_shrink(int fd)
+{
+	return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0 ? 0 : -errno;
+}
+
+int sk__sys_shrink_sealed(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+	return seals >= 0 && (seals & F_SEAL_SHRINK) ? 1 : 0;
+}
+
 int sk__sys_dup(int fd, int *out)
 {
 	int f = fcntl(fd, F_DUPFD_CLOEXEC, 3);
