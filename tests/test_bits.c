@@ -5,8 +5,13 @@
  */
 #include "helpers.h"
 
+#include <sys/stat.h>
+#include <sys/mman.h>
+#include <signal.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -397,6 +402,131 @@ static void test_atomic_test_and_set_processes(void **state)
 	sk_segment_unlink(wn);
 }
 
+/* ---- A hostile peer (issue 13): it maps the segment's file itself and
+ * writes random bytes at random offsets, header page and data alike, until
+ * killed. The victim must get clean errors or wrong data, never a crash and
+ * never an access outside its mappings (ASan checks the latter in CI).
+ * ITER sets the victim's rounds (default 2000). ---- */
+static int scribble_forever(void *arg)
+{
+	char path[300];
+	snprintf(path, sizeof path, "/dev/shm/%s", (const char *)arg);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return 1;
+	uint8_t *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return 2;
+	sk__header orig;
+	memcpy(&orig, p, sizeof orig);
+	uint64_t seed = (uint64_t)getpid() * 2654435761u;
+	for (;;) {
+		uint64_t r = t_rand(&seed);
+		if (r % 4 == 0) {
+			/* A forged descriptor with a valid checksum: the original, or
+			 * one field changed. Half of them change nothing. */
+			sk__header h = orig;
+			uint64_t *w = (uint64_t *)&h;
+			if (r & 8)
+				w[(r >> 8) % (offsetof(sk__header, checksum) / 8)] ^= t_rand(&seed);
+			h.checksum = sk__header_checksum(&h);
+			memcpy(p, &h, sizeof h);
+			continue;
+		}
+		for (int k = 0; k < 64; k++) {
+			r = t_rand(&seed);
+			size_t off = r & 1 ? (size_t)(r >> 8) % 4096 : (size_t)(r >> 8) % (size_t)st.st_size;
+			p[off] = (uint8_t)(r >> 56);
+		}
+	}
+	return 0;
+}
+
+static int hostile_iters(void)
+{
+	const char *e = getenv("ITER");
+	int n = e ? atoi(e) : 0;
+	return n > 0 ? n : 2000;
+}
+
+static sk_bits *victim_bits; /* opened before the peer starts; inherited */
+
+static int bits_victim(void *arg)
+{
+	char name[256], path[300];
+	snprintf(name, sizeof name, "%s", (const char *)arg); /* t_name's buffers are reused */
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	sk_bits *b = victim_bits, *other;
+	const uint64_t n = sk_bits_len(b);
+	sk_create_opts anon = { .flags = SK_CREATE_ANON };
+	if (sk_bits_create(NULL, n, &anon, &other))
+		return 2;
+	uint64_t seed = 11;
+	int opened = 0, refused = 0;
+	for (int round = 0; round < hostile_iters(); round++) {
+		for (int k = 0; k < 16; k++) {
+			uint64_t i = t_rand(&seed) % n;
+			if (sk_bits_set(b, i) || sk_bits_test(b, i) < 0 || sk_bits_test_and_clear(b, i) < 0 ||
+			    sk_bits_flip(b, i) || sk_bits_test_and_set(b, i) < 0)
+				return 3;
+		}
+		uint64_t x = t_rand(&seed) % n, y = t_rand(&seed) % n, lo = x < y ? x : y, hi = x < y ? y : x;
+		if (sk_bits_set_range(b, lo, hi) || sk_bits_clear_range(b, lo, (lo + hi) / 2))
+			return 4;
+		int64_t c = sk_bits_count(b, 0, n), c2 = sk_bits_count(b, lo, hi);
+		if (c < 0 || (uint64_t)c > n || c2 < 0 || (uint64_t)c2 > hi - lo)
+			return 5;
+		int64_t f = sk_bits_find_next_set(b, lo), g = sk_bits_find_next_clear(b, lo);
+		if ((f != SK_ENOTFOUND && (f < (int64_t)lo || (uint64_t)f >= n)) ||
+		    (g != SK_ENOTFOUND && (g < (int64_t)lo || (uint64_t)g >= n)))
+			return 6;
+		if (sk_bits_and(other, b, other) || sk_bits_or(other, other, b) || sk_bits_xor(b, b, other) ||
+		    sk_bits_not(other, b))
+			return 7;
+		/* Padding bits past the length are never counted, whatever is in them. */
+		if ((uint64_t)sk_bits_count(other, 0, n) > n)
+			return 8;
+		if (sk_bits_len(b) != n)
+			return 9;
+		sk_bits *fresh;
+		int rc = sk_bits_open(name, SK_RDONLY, &fresh);
+		if (rc == 0) {
+			struct stat st;
+			if (stat(path, &st) || (sk_bits_len(fresh) + 63) / 64 * 8 > (uint64_t)st.st_size)
+				return 10;
+			if (sk_bits_count(fresh, 0, sk_bits_len(fresh)) < 0)
+				return 11;
+			sk_bits_close(fresh);
+			opened++;
+		} else if (rc > -1000) {
+			return 12;
+		} else {
+			refused++;
+		}
+	}
+	sk_bits_close(other);
+	print_message("hostile peer: %d fresh opens accepted, %d refused with a clean error\n", opened, refused);
+	return 0;
+}
+
+static void test_hostile_peer_scribbles_bits(void **state)
+{
+	(void)state;
+	const char *name = t_name("hostile");
+	sk_bits *b;
+	assert_int_equal(sk_bits_create(name, 100003, NULL, &b), 0); /* a partial last word */
+	sk_bits_close(b);
+	assert_int_equal(sk_bits_open(name, SK_RDWR, &victim_bits), 0);
+	pid_t peer = t_spawn(scribble_forever, (void *)name);
+	int status = t_fork(bits_victim, (void *)name);
+	kill(peer, SIGKILL);
+	waitpid(peer, NULL, 0);
+	t_assert_exit0(status);
+	sk_bits_close(victim_bits);
+	sk_segment_unlink(name);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--print-simd")) {
@@ -411,6 +541,7 @@ int main(int argc, char **argv)
 		printf(" %d", levels[k]);
 	printf("\n");
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hostile_peer_scribbles_bits),
 		cmocka_unit_test(test_single_bits_and_ranges),
 		cmocka_unit_test(test_count_and_find_every_path),
 		cmocka_unit_test(test_bulk_ops_every_path),
