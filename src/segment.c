@@ -15,7 +15,14 @@
  * a private validated copy of the descriptor, so a stray write into the
  * mapped header cannot change what this process believes the shape is.
  * Creation is atomic (see sys/linux.c): the name appears only after the
- * header is complete.
+ * header is complete, or, with SK_CREATE_UNPUBLISHED, only when the creator
+ * publishes it after filling the data.
+ *
+ * Trust: opens check the owner of the file on the descriptor they map
+ * (SK_EOWNER unless SK_OPEN_ANY_OWNER); nothing but the freeze mark is read
+ * from the mapped header page after the open, and that in one load. Owned
+ * segments are removed only when their creator is judged dead in the pid and
+ * time namespaces recorded in the header ("Is the creator alive?" below).
  */
 #include <errno.h>
 #include <stdio.h>
