@@ -929,11 +929,10 @@ static void test_strerror(void **state)
 {
 	(void)state;
 	/* Every shmkit code: a new code without a text, or missing here, fails. */
-	int codes[] = { SK_EBADNAME,        SK_ETOOSMALL,  SK_EFOREIGN, SK_EVERSION,  SK_ECHECKSUM,
-			SK_ECORRUPT,        SK_ETRUNCATED, SK_EKIND,    SK_ETYPE,     SK_ESYMLINK,
-			SK_EREADONLY,       SK_ENOTFOUND,  SK_EWORKER,  SK_ETHREADED, SK_EOWNERDEAD,
-			SK_ENOTRECOVERABLE, SK_ECLOSED,    SK_EFROZEN,  SK_EOWNER,    SK_EBROKEN,
-			SK_ENOTHELD };
+	int codes[] = { SK_EBADNAME,   SK_ETOOSMALL, SK_EFOREIGN,   SK_EVERSION,        SK_ECHECKSUM, SK_ECORRUPT,
+			SK_ETRUNCATED, SK_EKIND,     SK_ETYPE,      SK_ESYMLINK,        SK_EREADONLY, SK_ENOTFOUND,
+			SK_EWORKER,    SK_ETHREADED, SK_EOWNERDEAD, SK_ENOTRECOVERABLE, SK_ECLOSED,   SK_EFROZEN,
+			SK_EOWNER,     SK_EBROKEN,   SK_ENOTHELD };
 	size_t n = sizeof codes / sizeof *codes;
 	for (size_t i = 0; i < n; i++) {
 		assert_true(codes[i] < -1000);

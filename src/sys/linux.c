@@ -565,19 +565,9 @@ void sk__sys_proc_view(bool *own, bool *all)
 	}
 }
 
-static uint64_t boot_ticks(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	long hz = sysconf(_SC_CLK_TCK);
-	if (hz <= 0)
-		hz = 100;
-	return (uint64_t)ts.tv_sec * (uint64_t)hz + (uint64_t)ts.tv_nsec / (1000000000u / (uint64_t)hz);
-}
-
 int sk__sys_proc_scan(sk__proc **procs, size_t *count, uint64_t *ticks)
 {
-	*ticks = boot_ticks();
+	*ticks = sk__sys_boot_ticks();
 	/* A process whose NSpid has one entry lives in /proc's own namespace:
 	 * known without reading its namespace link (which needs the right to
 	 * trace it) when that namespace is ours. */
