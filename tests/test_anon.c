@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,20 +163,22 @@ static int hold_256_mib(void *arg)
 		pause();
 }
 
-static void test_memory_freed_when_holder_killed(void **state)
+/* One attempt: 0 if the 256 MiB were seen held and then freed after the
+ * holder's SIGKILL. Shmem is machine-wide, so other processes' activity can
+ * disturb a reading: the caller tries again. The holder is always reaped. */
+static int hold_kill_measure(void)
 {
-	(void)state;
 	int64_t base = shmem_kib();
-	assert_true(base >= 0);
 	int p[2];
-	assert_int_equal(pipe(p), 0);
+	if (base < 0 || pipe(p))
+		return 1;
 	pipe_w = p[1];
 	pid_t pid = t_spawn(hold_256_mib, NULL);
 	close(p[1]); /* a child that fails before writing ends the read, not hangs it */
 	char c;
-	assert_int_equal(read(p[0], &c, 1), 1);
+	bool ready = read(p[0], &c, 1) == 1;
+	close(p[0]);
 	int64_t held = shmem_kib();
-	assert_true(held - base >= 200 * 1024); /* the 256 MiB are in use */
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	int64_t after = shmem_kib();
@@ -185,8 +188,19 @@ static void test_memory_freed_when_holder_killed(void **state)
 	}
 	print_message("Shmem: %lld KiB before, %lld held, %lld after SIGKILL\n", (long long)base, (long long)held,
 		      (long long)after);
-	assert_true(after - base < 64 * 1024); /* freed: nothing leaked, no name to remove */
-	close(p[0]);
+	if (!ready)
+		return 2;
+	/* The 256 MiB were in use, then freed: nothing leaked, no name to remove. */
+	return held - base >= 200 * 1024 && after - base < 64 * 1024 ? 0 : 3;
+}
+
+static void test_memory_freed_when_holder_killed(void **state)
+{
+	(void)state;
+	int rc = 1;
+	for (int attempt = 0; attempt < 5 && rc; attempt++)
+		rc = hold_kill_measure();
+	assert_int_equal(rc, 0);
 }
 
 static void test_bad_descriptors_and_messages(void **state)
