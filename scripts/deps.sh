@@ -9,7 +9,7 @@ pkgs=""
 for what in "$@"; do
 	case "$what" in
 	build) pkgs="$pkgs gcc make cmake pkg-config python3 python3-dev" ;;
-	test) pkgs="$pkgs libcmocka-dev clang python3 python3-numpy python3-pytest python3-setuptools python3-pip util-linux libpython3.11-testsuite python3-mypy"
+	test) pkgs="$pkgs libcmocka-dev clang python3 python3-numpy python3-pytest python3-setuptools python3-pip util-linux libpython3.11-testsuite python3-mypy python3-distributed"
 	      pkgs="$pkgs openmpi-bin libopenmpi-dev mpich libmpich-dev python3-mpi4py" ;; # cluster tests, both MPIs
 	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev"
 	       pkgs="$pkgs openmpi-bin libopenmpi-dev python3-mpi4py python3-distributed" ;; # bench/cluster_run.py

@@ -1,0 +1,569 @@
+"""shmkit.dask: one copy per host of a large array for every worker of a Dask cluster.
+
+Dask's own way to give every worker the same large array,
+``client.scatter(x, broadcast=True)``, keeps one copy per worker process. Here
+``share(client, x)`` keeps one copy per host, in a shmkit segment, and hands
+out a small handle (``Shared``) instead: tasks receive the handle, and the
+handle reads the host's copy read-only, without a copy, however many workers
+and tasks use it::
+
+    import shmkit.dask
+    h = shmkit.dask.share(client, x)               # one segment per host
+    client.submit(lambda a: float(a.sum()), h)     # a is the handle: np.asarray(a) is a view
+    h.to_dask_array(chunks=...).map_blocks(f)      # every chunk a view of the host's copy
+    h.release()                                    # the copies are gone on every host
+
+See docs/dask.md. This module is imported only by ``import shmkit.dask``;
+``import shmkit`` never imports Dask. It uses the public shmkit API only.
+
+How it works. *Hosts*: the workers are grouped by what they see as
+/dev/shm: the kernel's boot id plus the device and inode of /dev/shm
+(``host_key()``), so that two workers share a copy exactly when each can open
+the other's segments; Dask's own host address cannot tell apart two mount
+namespaces on one machine, nor a host whose processes see different /dev/shm.
+*Copies*: one task per host, pinned to one of its workers (the creator),
+creates the segment under one random name used on every host (``skdask-`` and
+64 random bits), owned by that worker process. On the client's own host the
+client writes the data straight into it; every other host's creator gets the
+data once over Dask's own transfer (one scatter, then worker to worker) and
+writes it in. Each copy is frozen once filled (read-write opens fail).
+*Handles*: a ``Shared`` pickles to its name, type and shape; where it is
+unpickled it attaches to that host's copy read-only (a PROT_READ mapping) by
+name, once per process (a cache keyed by name), and checks that the segment's
+header matches what was shared.
+
+Lifetime. The creation task's result (a Dask key the handle holds, its
+*lease*) keeps each copy: a worker plugin removes the copy's name when that key
+is released on the creator, which happens when ``release()`` is called, when
+the handle is garbage collected, and when the client disconnects or dies. A
+creator that closes (the cluster closes, the worker retires or restarts)
+removes its copies in the plugin's teardown and at interpreter exit. A creator
+killed outright leaves an owned segment, which shmkit's sweep (at the next
+create on that host) or ``shmkit gc`` removes. Workers that attached drop their
+mapping when ``release()`` tells them, or within a second of the name going
+(the plugin checks), as soon as no task still holds a view of it.
+
+Later (issue 18): ``share(client, obj)`` for whole object graphs slots in as one
+more entry of ``_KINDS`` (see docs/dask.md, "Object graphs").
+"""
+
+import atexit as _atexit
+import os as _os
+import secrets as _secrets
+import threading as _threading
+
+import numpy as _np
+
+import shmkit as _shmkit
+
+try:
+    import distributed as _distributed
+    from distributed.core import Status as _Status
+    from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
+    from tornado.ioloop import PeriodicCallback as _PeriodicCallback
+except ImportError as _e:  # pragma: no cover - the message is the point
+    raise ImportError("shmkit.dask needs Dask's distributed package (Debian: python3-distributed; "
+                      "pip: distributed): %s" % _e) from _e
+
+__all__ = ["share", "Shared", "hosts", "host_key", "MemoryLimitWarning"]
+
+# Where the segments live: the library's fixed directory (docs/api.md).
+_SHM_DIR = "/dev/shm"
+_PREFIX = "skdask-"
+_PLUGIN_NAME = "shmkit-dask"
+# How often each worker looks for copies whose name has gone (seconds).
+_SWEEP_SECONDS = 1.0
+
+
+# ---- hosts ------------------------------------------------------------------------
+
+def host_key():
+    """The identity of the /dev/shm this process sees, as a string: the
+    kernel's boot id, then the device and inode of /dev/shm. Two processes
+    have the same key exactly when they see the same /dev/shm directory (the
+    same machine, and the same tmpfs mounted there): a separate mount
+    namespace with its own tmpfs (``unshare -m``, a container) is another
+    host, a container that shares the machine's /dev/shm is the same one."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot = f.read().strip()
+    st = _os.stat(_SHM_DIR)
+    return "%s/%d:%d/%d" % (boot, _os.major(st.st_dev), _os.minor(st.st_dev), st.st_ino)
+
+
+def _probe():
+    """Run on every worker by hosts(): what share() needs to know of it."""
+    import socket
+    return {"host": host_key(), "uid": _os.getuid(), "hostname": socket.gethostname(), "pid": _os.getpid()}
+
+
+def hosts(client):
+    """The client's workers grouped by host (``host_key()``): a dict from
+    host key to the sorted list of worker addresses there. Dask's own view,
+    the IP address of each worker (``client.scheduler_info()``), can put two
+    hosts under one address (two mount namespaces of one machine) and is not
+    used."""
+    return {h: sorted(w) for h, w in _group(client.run(_probe)).items()}
+
+
+def _group(probes):
+    out = {}
+    for addr, p in probes.items():
+        out.setdefault(p["host"], []).append(addr)
+    return out
+
+
+# ---- the kinds of object that can be shared ----------------------------------------
+#
+# Each kind says how to describe an object (spec: what a handle carries and an
+# attach checks), what travels to other hosts (payload), how a creator makes
+# and fills a copy, how the client fills the copy on its own host, and how a
+# process attaches read-only. Object graphs (issue 18) will be one more kind.
+
+# NumPy dtype names shmkit arrays store (docs/python.md).
+_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"}
+
+
+class _ArrayKind:
+    name = "array"
+
+    @staticmethod
+    def spec(obj):
+        a = _np.asarray(obj)
+        dt = a.dtype
+        if dt.name not in _DTYPES or not dt.isnative:
+            raise TypeError("shmkit.dask shares arrays of bool, int8..int64, uint8..uint64, float32 and float64 "
+                            "in native byte order, not %s" % dt)
+        return {"kind": "array", "dtype": dt.name, "shape": tuple(int(n) for n in a.shape), "nbytes": int(a.nbytes)}
+
+    @staticmethod
+    def payload(obj):
+        return _np.ascontiguousarray(obj)
+
+    @staticmethod
+    def create(name, spec):
+        return _shmkit.create(name, spec["shape"], spec["dtype"], owned=True)
+
+    @staticmethod
+    def fill(seg, data):
+        view = _np.asarray(seg)
+        try:
+            view[...] = data
+        finally:
+            del view
+
+    @staticmethod
+    def attach(name, spec):
+        seg = _shmkit.open(name, readonly=True)
+        if (not isinstance(seg, _shmkit.SharedArray) or seg.dtype != spec["dtype"]
+                or tuple(seg.shape) != tuple(spec["shape"])):
+            what = "%s %s" % (getattr(seg, "dtype", type(seg).__name__), getattr(seg, "shape", ""))
+            seg.close()
+            raise TypeError("segment %s on this host holds %s, not the shared %s %s"
+                            % (name, what, spec["dtype"], tuple(spec["shape"])))
+        return seg, _np.asarray(seg)
+
+
+class _BitsKind:
+    name = "bits"
+
+    @staticmethod
+    def spec(obj):
+        n = len(obj)
+        return {"kind": "bits", "nbits": n, "nbytes": ((n + 63) // 64) * 8}
+
+    @staticmethod
+    def payload(obj):
+        return _np.array(obj.words(), dtype=_np.uint64)
+
+    @staticmethod
+    def create(name, spec):
+        return _shmkit.Bits(spec["nbits"], name, owned=True)
+
+    @staticmethod
+    def fill(seg, data):
+        words = seg.words()
+        try:
+            words[...] = data.words() if isinstance(data, _shmkit.Bits) else data
+        finally:
+            del words
+
+    @staticmethod
+    def attach(name, spec):
+        seg = _shmkit.open(name, readonly=True)
+        if not isinstance(seg, _shmkit.Bits) or len(seg) != spec["nbits"]:
+            seg.close()
+            raise TypeError("segment %s on this host is not the shared bit array of %d bits" % (name, spec["nbits"]))
+        return seg, seg
+
+
+_KINDS = {"array": _ArrayKind, "bits": _BitsKind}
+
+
+def _kind_of(obj):
+    if isinstance(obj, _shmkit.Bits):
+        return _BitsKind
+    if isinstance(obj, (_np.ndarray, _shmkit.SharedArray)) or hasattr(obj, "__array_interface__") \
+            or hasattr(obj, "__array__"):
+        return _ArrayKind
+    raise TypeError("shmkit.dask.share takes a NumPy array (or anything numpy.asarray makes one of) or a "
+                    "shmkit.Bits, not %s; whole object graphs wait for shmkit.share (docs/dask.md)"
+                    % type(obj).__name__)
+
+
+# ---- what each process holds -----------------------------------------------------------
+#
+# _owned: in a creator, task key -> segment name of the copies it made (it
+# removes them). _attached: in any process, name -> (segment, view) of the
+# copies it reads. Tasks run in threads: both are guarded by _lock.
+
+_lock = _threading.Lock()
+_owned = {}
+_attached = {}
+_atexit_set = False
+
+
+def _unlink_own(name):
+    """Removes a copy's name if this process made it (its header names us)."""
+    try:
+        if _shmkit.stat(name)["creator_pid"] != _os.getpid():
+            return False
+        _shmkit.unlink(name)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _drop_owned(keys):
+    """Removes the copies made under these lease keys; returns their names."""
+    with _lock:
+        names = [_owned.pop(k) for k in keys if k in _owned]
+    for n in names:
+        _unlink_own(n)
+    return names
+
+
+def _drop_all_owned():
+    with _lock:
+        keys = list(_owned)
+    return _drop_owned(keys)
+
+
+def _forget(name):
+    """Lets go of this process's mapping of a copy (the mapping goes with the
+    last view that tasks still hold)."""
+    with _lock:
+        return _attached.pop(name, None) is not None
+
+
+def _sweep_attached():
+    """Forgets the copies whose name has gone (released, or their creator died
+    and was swept)."""
+    with _lock:
+        names = list(_attached)
+    for n in names:
+        if not _os.path.lexists(_os.path.join(_SHM_DIR, n)):
+            _forget(n)
+
+
+def _attach(spec):
+    name = spec["name"]
+    with _lock:
+        ent = _attached.get(name)
+        if ent is None:
+            try:
+                ent = _KINDS[spec["kind"]].attach(name, spec)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    "no copy of %s on this host (%s): it was released, or this worker's host joined after "
+                    "share() (share again to reach it)" % (name, host_key())) from None
+            _attached[name] = ent
+        return ent[1]
+
+
+def _create_copy(key, spec, data):
+    """The task that makes one host's copy (run on that host's creator)."""
+    global _atexit_set
+    kind = _KINDS[spec["kind"]]
+    seg = kind.create(spec["name"], spec)
+    try:
+        with _lock:
+            _owned[key] = spec["name"]
+            if not _atexit_set:
+                _atexit.register(_drop_all_owned)
+                _atexit_set = True
+        if data is not None:
+            kind.fill(seg, data)
+            seg.freeze()
+    except BaseException:
+        _drop_owned([key])
+        raise
+    finally:
+        seg.close()
+    return {"host": host_key(), "pid": _os.getpid()}
+
+
+class _Plugin(_WorkerPlugin):
+    """On every worker: removes the copies it made when their lease key is
+    released or the worker closes, and forgets the copies whose name has gone."""
+
+    def __init__(self):
+        self._pc = None
+
+    def setup(self, worker):
+        self._pc = _PeriodicCallback(_sweep_attached, _SWEEP_SECONDS * 1000)
+        worker.periodic_callbacks[_PLUGIN_NAME] = self._pc
+        self._pc.start()
+
+    def teardown(self, worker):
+        if self._pc is not None:
+            self._pc.stop()
+            if worker.periodic_callbacks.get(_PLUGIN_NAME) is self._pc:
+                del worker.periodic_callbacks[_PLUGIN_NAME]
+        # Replaced by another registration, the worker runs on: its copies stay.
+        if worker.status in (_Status.closing, _Status.closed, _Status.closing_gracefully, _Status.failed):
+            _drop_all_owned()
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish in ("released", "forgotten") and key in _owned:
+            _drop_owned([key])
+
+
+def _ensure_plugin(client):
+    # Registering replaces an earlier registration (on every worker, and for
+    # workers that join later); that is harmless (the teardown of the one
+    # replaced keeps the copies), so every share() registers: nothing to track.
+    client.register_worker_plugin(_Plugin(), name=_PLUGIN_NAME)
+
+
+# ---- sharing ---------------------------------------------------------------------------
+
+def share(client, obj, *, timeout=None):
+    """Puts obj on every host of client's cluster, one copy per host, and
+    returns a Shared handle to give to tasks.
+
+    obj: a NumPy array of a dtype shmkit stores (bool, int8..int64,
+    uint8..uint64, float32, float64) or an array-like object (one with
+    __array__ or __array_interface__: a shmkit.SharedArray, a memmap), or a
+    shmkit.Bits. Lists, tuples and dicts are object graphs, which wait for
+    shmkit.share (docs/dask.md): TypeError.
+    timeout: seconds to wait for every host's copy (None: as long as it takes);
+    on timeout the copies made so far are removed and TimeoutError raised.
+
+    Every host of the workers the client sees now gets one copy; a host that
+    joins later has none (its tasks get FileNotFoundError: share again). The
+    copies go with release(), with the handle (garbage collected), with the
+    client, and with the workers that made them (docs/dask.md)."""
+    kind = _kind_of(obj)
+    spec = dict(kind.spec(obj), name=_PREFIX + _secrets.token_hex(8))
+    probes = client.run(_probe)
+    if not probes:
+        raise ValueError("the client has no workers to share with")
+    _warn_memory_limit(client, spec, probes)
+    groups = {h: sorted(w) for h, w in _group(probes).items()}
+    me, uid = host_key(), _os.getuid()
+    _ensure_plugin(client)
+
+    # One creator per host; the client writes its own host's copy itself when
+    # it may open the creator's segment (same user), else that host is remote.
+    creators = {h: ws[0] for h, ws in groups.items()}
+    local = me if me in creators and probes[creators[me]]["uid"] == uid else None
+    remote = [h for h in sorted(creators) if h != local]
+    payload = None
+    leases = {}
+    try:
+        if remote:
+            payload = client.scatter(kind.payload(obj), workers=[creators[remote[0]]], hash=False)
+        for i, h in enumerate(sorted(creators)):
+            key = "%s-%d" % (spec["name"], i)
+            leases[h] = client.submit(_create_copy, key, spec, None if h == local else payload, key=key,
+                                      workers=[creators[h]], allow_other_workers=False, pure=False, retries=0)
+        _distributed.wait(list(leases.values()), timeout=timeout)
+        for f in leases.values():
+            if f.status != "finished":
+                f.result()  # raises the creator's error
+        if local is not None:
+            seg = _shmkit.open(spec["name"])
+            try:
+                kind.fill(seg, obj)
+                seg.freeze()
+            finally:
+                seg.close()
+    except BaseException:
+        _release(client, spec["name"], leases, creators)
+        raise
+    finally:
+        if payload is not None:
+            payload.release()
+    return Shared(spec, client, leases, creators)
+
+
+class MemoryLimitWarning(UserWarning):
+    """share() was given more data than half a worker's memory limit: Dask
+    counts the pages of the host's copy that a worker has read in its memory
+    (RSS), pauses it at 80% of its limit and restarts it at 95%."""
+
+
+def _warn_memory_limit(client, spec, probes):
+    try:
+        limits = [w.get("memory_limit") or 0 for a, w in client.scheduler_info()["workers"].items() if a in probes]
+    except Exception:  # no scheduler information: nothing to compare with
+        return
+    limits = [n for n in limits if n > 0]
+    if limits and spec["nbytes"] > min(limits) // 2:
+        import warnings
+        warnings.warn("sharing %d MiB with workers whose memory limit is %d MiB: Dask counts the pages of the "
+                      "shared copy a worker reads in its memory and pauses it at 80%% of its limit (restarts it "
+                      "at 95%%); give the workers a memory_limit above their own needs plus the data "
+                      "(docs/dask.md, 'Memory limits')" % (spec["nbytes"] >> 20, min(limits) >> 20),
+                      MemoryLimitWarning, stacklevel=3)
+
+
+def _release(client, name, leases, creators):
+    """Removes every host's copy now and makes the workers let go of it."""
+    try:
+        keys = [f.key for f in leases.values()]
+        client.run(_drop_owned, keys, workers=sorted(set(creators[h] for h in leases)), on_error="ignore")
+        client.run(_forget, name, on_error="ignore")
+    except Exception:  # the client or cluster is gone: the leases and teardowns do it
+        pass
+    finally:
+        for f in leases.values():
+            f.release()
+        _forget(name)
+
+
+# ---- the handle ------------------------------------------------------------------------
+
+def _restore(spec):
+    return Shared(spec)
+
+
+class Shared:
+    """A handle to an object shared with every host of a Dask cluster.
+
+    Where share() returned it, it also holds the copies (release() removes
+    them). Pickled, it is its name, type and shape (about 200 bytes); in any
+    process of a host with a copy, get() / numpy.asarray(h) / h[i] read that
+    copy read-only without a copy. Attributes: name, kind ("array" or
+    "bits"), nbytes; arrays also dtype, shape, ndim; bits nbits."""
+
+    def __init__(self, spec, client=None, leases=None, creators=None):
+        self._spec = spec
+        self._client = client
+        self._leases = leases or {}
+        self._creators = creators or {}
+        self._released = False
+        if client is None:
+            # Unpickled in a process (a task's argument): attach now if this
+            # host has the copy; where it has none (a scheduler or client on
+            # another machine), the first read says so.
+            try:
+                _attach(spec)
+            except (OSError, TypeError, ValueError):
+                pass
+
+    # -- what it is
+    name = property(lambda self: self._spec["name"], doc="the segment's name (the same on every host)")
+    kind = property(lambda self: self._spec["kind"], doc='"array" or "bits"')
+    nbytes = property(lambda self: self._spec["nbytes"], doc="bytes of data in one copy")
+
+    @property
+    def dtype(self):
+        self._need("array", "dtype")
+        return _np.dtype(self._spec["dtype"])
+
+    @property
+    def shape(self):
+        self._need("array", "shape")
+        return tuple(self._spec["shape"])
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def nbits(self):
+        self._need("bits", "nbits")
+        return self._spec["nbits"]
+
+    @property
+    def hosts(self):
+        """Host key -> the worker that made that host's copy (on the handle
+        share() returned; empty elsewhere)."""
+        return dict(self._creators)
+
+    def _need(self, kind, what):
+        if self._spec["kind"] != kind:
+            raise AttributeError("a shared %s has no %s" % (self._spec["kind"], what))
+
+    # -- reading the host's copy
+    def get(self):
+        """This host's copy, attached read-only by name (once per process): a
+        read-only NumPy array for an array, a read-only shmkit.Bits for bits."""
+        if self._released:
+            raise ValueError("%s was released" % self.name)
+        return _attach(self._spec)
+
+    def __array__(self, dtype=None, copy=None):
+        if self._spec["kind"] != "array":
+            raise TypeError("a shared bit array is not a NumPy array: h.get() is the Bits, "
+                            "h.get().words() its uint64 words")
+        a = self.get()
+        if copy:
+            return _np.array(a, dtype=dtype, copy=True)
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def __getitem__(self, index):
+        return self.get()[index]
+
+    def __len__(self):
+        return self._spec["nbits"] if self._spec["kind"] == "bits" else self.shape[0]
+
+    def to_dask_array(self, chunks="auto"):
+        """A dask.array over this host's copy, whatever the host: one task per
+        chunk takes a read-only view of that host's copy (no copy per chunk)
+        and Dask fuses it with what follows (map_blocks, reductions, ...)."""
+        self._need("array", "to_dask_array")
+        import dask.array as da
+        meta = _np.empty((0,) * len(self.shape), dtype=self.dtype)
+        return da.from_array(self, chunks=chunks, asarray=False, meta=meta, inline_array=True, lock=False)
+
+    # -- lifetime
+    def release(self):
+        """Removes the copy on every host and has every worker let go of it
+        (a task still using a view keeps its mapping until it ends). Only the
+        handle share() returned can; later reads raise ValueError. Calling it
+        again does nothing."""
+        if self._client is None:
+            raise ValueError("only the handle share() returned can release %s" % self.name)
+        if self._released:
+            return
+        self._released = True
+        _release(self._client, self.name, self._leases, self._creators)
+        self._leases = {}
+
+    def __del__(self):
+        # The leases go with this object (Dask then removes the copies); the
+        # client's own mapping, if it read the copy, goes here.
+        if getattr(self, "_client", None) is not None and not self._released:
+            _forget(self._spec["name"])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._client is not None:
+            self.release()
+
+    # -- pickling and Dask
+    def __reduce__(self):
+        return (_restore, (self._spec,))
+
+    def __dask_tokenize__(self):
+        return ("shmkit.dask.Shared", self._spec["name"])
+
+    def __repr__(self):
+        s = self._spec
+        what = "%s %s" % (s["dtype"], tuple(s["shape"])) if s["kind"] == "array" else "%d bits" % s["nbits"]
+        where = " on %d host(s)" % len(self._creators) if self._client is not None else ""
+        return "<shmkit.dask.Shared %s: %s%s%s>" % (s["name"], what, where, " (released)" if self._released else "")
