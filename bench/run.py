@@ -152,6 +152,10 @@ def main():
             sys.exit("bench: python_compare reported wrong results")
     else:
         fig["python"] = None
+    if fig["python"] is not None:
+        log("shmkit.dask against Dask's client.scatter(broadcast=True)")
+        fig["dask"] = run_json([py, os.path.join(HERE, "dask_compare.py"), "--json"] +
+                               (["--quick"] if quick else []), timeout=3600, env=env)
 
     if os.path.exists(os.path.join(args.build, "cluster", "openmpi", "bench_cluster")):
         log("cluster mode on Open MPI over TCP: memory per node, replication, remote elements (bench/cluster_run.py)")
@@ -188,6 +192,9 @@ def main():
         r.update({"python_" + k: v for k, v in fig["python"]["ratios"].items()})
     if fig["cluster"]:
         r.update({"cluster_" + k: v for k, v in fig["cluster"]["ratios"].items()})
+    if fig.get("dask"):
+        r["dask_shmkit_pss_per_data"] = fig["dask"]["shmkit_pss_per_data"]["median"]
+        r.update({"dask_" + k: v for k, v in fig["dask"]["ratios"].items()})
     res["seconds"] = round(time.time() - t_start, 1)
 
     path = os.path.join(args.out, "latest.json")
@@ -339,6 +346,13 @@ def summary(res, out):
                  rma["mpi_get_elems_per_s"]["median"] / 1e6, cr["gather_vs_mpi_get"]["median"],
                  rem["rtt_us"]["median"], cr["add_vs_fetch_and_op"]["median"])),
         ]
+    dk = f.get("dask")
+    if dk:
+        rows.append(("Dask: %d workers get %d MiB (growth of their PSS; until every worker summed it)" % (
+            dk["workers"], dk["bytes"] // mib), "shmkit.dask: %.2fx the data, %.2f s" % (
+            dk["shmkit_pss_per_data"]["median"], dk["shmkit_seconds"]["median"]),
+            "client.scatter(broadcast=True): %.2fx, %.2f s" % (dk["scatter_pss_per_data"]["median"],
+                                                              dk["scatter_seconds"]["median"])))
     lines = ["| figure | shmkit | baseline, same run |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % row for row in rows]
     lines += queue_peer_table(f.get("queue_peers"))

@@ -90,10 +90,34 @@ def host_key():
     return "%s/%d:%d/%d" % (boot, _os.major(st.st_dev), _os.minor(st.st_dev), st.st_ino)
 
 
-def _probe():
-    """Run on every worker by hosts(): what share() needs to know of it."""
+def _probe(spec=None):
+    """Run on every worker by hosts() and share(): what they need to know of
+    it, and with spec, the state of that copy on its host: "ok" (complete,
+    its creator alive), "orphan" (complete, its creator dead: owned, so the
+    next sweep removes it), "none" (no copy), "busy" (being filled, or not
+    frozen with its creator dead), "foreign" (another segment of that name)."""
     import socket
-    return {"host": host_key(), "uid": _os.getuid(), "hostname": socket.gethostname(), "pid": _os.getpid()}
+    p = {"host": host_key(), "uid": _os.getuid(), "hostname": socket.gethostname(), "pid": _os.getpid()}
+    if spec is not None:
+        try:
+            st = _shmkit.stat(spec["name"])
+        except FileNotFoundError:
+            p["state"] = "none"
+        else:
+            if not _matches(st, spec):
+                p["state"] = "foreign"
+            elif not st["frozen"]:
+                p["state"] = "busy"
+            else:
+                p["state"] = "ok" if st["creator_alive"] else "orphan"
+    return p
+
+
+def _matches(st, spec):
+    """Whether a segment's header (shmkit.stat) describes what spec shared."""
+    if spec["kind"] == "array":
+        return st["kind"] == "array" and st["dtype"] == spec["dtype"] and tuple(st["shape"]) == tuple(spec["shape"])
+    return st["kind"] == "bits" and st["nitems"] == spec["nbits"]
 
 
 def hosts(client):
@@ -152,6 +176,10 @@ class _ArrayKind:
             del view
 
     @staticmethod
+    def read(view):
+        return _np.array(view)
+
+    @staticmethod
     def attach(name, spec):
         seg = _shmkit.open(name, readonly=True)
         if (not isinstance(seg, _shmkit.SharedArray) or seg.dtype != spec["dtype"]
@@ -188,6 +216,10 @@ class _BitsKind:
             del words
 
     @staticmethod
+    def read(bits):
+        return _np.array(bits.words(), dtype=_np.uint64)
+
+    @staticmethod
     def attach(name, spec):
         seg = _shmkit.open(name, readonly=True)
         if not isinstance(seg, _shmkit.Bits) or len(seg) != spec["nbits"]:
@@ -212,9 +244,9 @@ def _kind_of(obj):
 
 # ---- what each process holds -----------------------------------------------------------
 #
-# _owned: in a creator, task key -> segment name of the copies it made (it
-# removes them). _attached: in any process, name -> (segment, view) of the
-# copies it reads. Tasks run in threads: both are guarded by _lock.
+# _owned: in a creator, lease key -> (name, creation time) of the copies it
+# made (it removes them). _attached: in any process, name -> (segment, view)
+# of the copies it reads. Tasks run in threads: both are guarded by _lock.
 
 _lock = _threading.Lock()
 _owned = {}
@@ -222,10 +254,13 @@ _attached = {}
 _atexit_set = False
 
 
-def _unlink_own(name):
-    """Removes a copy's name if this process made it (its header names us)."""
+def _unlink_own(name, ctime_ns):
+    """Removes a copy's name if it is still the one this process made then
+    (its header names us and that creation time: a copy made again under the
+    same name by a later lease stays)."""
     try:
-        if _shmkit.stat(name)["creator_pid"] != _os.getpid():
+        st = _shmkit.stat(name)
+        if st["creator_pid"] != _os.getpid() or st["ctime_ns"] != ctime_ns:
             return False
         _shmkit.unlink(name)
         return True
@@ -236,10 +271,10 @@ def _unlink_own(name):
 def _drop_owned(keys):
     """Removes the copies made under these lease keys; returns their names."""
     with _lock:
-        names = [_owned.pop(k) for k in keys if k in _owned]
-    for n in names:
-        _unlink_own(n)
-    return names
+        made = [_owned.pop(k) for k in keys if k in _owned]
+    for name, ctime_ns in made:
+        _unlink_own(name, ctime_ns)
+    return [name for name, _ in made]
 
 
 def _drop_all_owned():
@@ -274,32 +309,81 @@ def _attach(spec):
                 ent = _KINDS[spec["kind"]].attach(name, spec)
             except FileNotFoundError:
                 raise FileNotFoundError(
-                    "no copy of %s on this host (%s): it was released, or this worker's host joined after "
-                    "share() (share again to reach it)" % (name, host_key())) from None
+                    "no copy of %s on this host (%s): it was released, or this host joined after share() or "
+                    "lost its copy with the worker that made it (the client's handle.update() makes one)"
+                    % (name, host_key())) from None
             _attached[name] = ent
         return ent[1]
 
 
-def _create_copy(key, spec, data):
-    """The task that makes one host's copy (run on that host's creator)."""
+def _read_copy(spec):
+    """A task on a host that has the copy: a private copy of its data (what
+    update() sends to the hosts without one)."""
+    return _KINDS[spec["kind"]].read(_attach(spec))
+
+
+def _create_copy(lease, spec, source, data=None):
+    """The task that makes one host's copy, run on that host's creator.
+    lease: the key of the small datum the client scattered to this worker;
+    the copy lives while that key does. source: "client" (the client fills
+    it: its own host), "data" (fill it with data), "adopt" (fill it from the
+    complete copy its dead creator left on this host)."""
     global _atexit_set
-    kind = _KINDS[spec["kind"]]
-    seg = kind.create(spec["name"], spec)
+    kind, name = _KINDS[spec["kind"]], spec["name"]
+    old = None
+    if source == "adopt":
+        # Mapped first: the create below may sweep it away (its creator is dead).
+        try:
+            st = _shmkit.stat(name)
+            if st["owned"] and st["frozen"] and not st["creator_alive"] and _matches(st, spec):
+                old = kind.attach(name, spec)
+        except FileNotFoundError:
+            pass
+        if old is None:
+            raise FileNotFoundError("no complete copy of %s left on this host to adopt" % name)
+    try:
+        try:
+            seg = kind.create(name, spec)
+        except FileExistsError:
+            # Only a copy whose creator died may be replaced (it is owned: the
+            # next sweep would remove it anyway).
+            st = _shmkit.stat(name)
+            if not st["owned"] or st["creator_alive"] or not _matches(st, spec):
+                raise
+            _shmkit.unlink(name)
+            seg = kind.create(name, spec)
+    except BaseException:
+        if old is not None:
+            old_seg, old = old[0], None
+            old_seg.close()
+        raise
     try:
         with _lock:
-            _owned[key] = spec["name"]
+            _owned[lease] = (name, seg.info()["ctime_ns"])
             if not _atexit_set:
                 _atexit.register(_drop_all_owned)
                 _atexit_set = True
-        if data is not None:
+        # The lease may have gone before we registered it (the client gave up):
+        # then nothing else would remove the copy.
+        if lease not in _distributed.get_worker().data:
+            raise RuntimeError("the lease of %s was released before its copy was made" % name)
+        if source == "adopt":
+            data = old[1]
+        if source != "client":
             kind.fill(seg, data)
             seg.freeze()
     except BaseException:
-        _drop_owned([key])
+        _drop_owned([lease])
         raise
     finally:
         seg.close()
-    return {"host": host_key(), "pid": _os.getpid()}
+        if old is not None:
+            old_seg, old, data = old[0], None, None  # its view goes first
+            old_seg.close()
+    return host_key()
+
+
+_CLOSING = {getattr(_Status, n) for n in ("closing", "closed", "closing_gracefully", "failed") if hasattr(_Status, n)}
 
 
 class _Plugin(_WorkerPlugin):
@@ -320,7 +404,7 @@ class _Plugin(_WorkerPlugin):
             if worker.periodic_callbacks.get(_PLUGIN_NAME) is self._pc:
                 del worker.periodic_callbacks[_PLUGIN_NAME]
         # Replaced by another registration, the worker runs on: its copies stay.
-        if worker.status in (_Status.closing, _Status.closed, _Status.closing_gracefully, _Status.failed):
+        if worker.status in _CLOSING:
             _drop_all_owned()
 
     def transition(self, key, start, finish, **kwargs):
@@ -349,52 +433,87 @@ def share(client, obj, *, timeout=None):
     timeout: seconds to wait for every host's copy (None: as long as it takes);
     on timeout the copies made so far are removed and TimeoutError raised.
 
-    Every host of the workers the client sees now gets one copy; a host that
-    joins later has none (its tasks get FileNotFoundError: share again). The
-    copies go with release(), with the handle (garbage collected), with the
-    client, and with the workers that made them (docs/dask.md)."""
+    Every host of the workers the client sees now gets one copy; hosts that
+    join later, or lose their copy with the worker that made it, get one from
+    handle.update(). The copies go with release(), with the handle (garbage
+    collected), with the client, and with the workers that made them
+    (docs/dask.md)."""
     kind = _kind_of(obj)
-    spec = dict(kind.spec(obj), name=_PREFIX + _secrets.token_hex(8))
-    probes = client.run(_probe)
-    if not probes:
-        raise ValueError("the client has no workers to share with")
-    _warn_memory_limit(client, spec, probes)
-    groups = {h: sorted(w) for h, w in _group(probes).items()}
-    me, uid = host_key(), _os.getuid()
-    _ensure_plugin(client)
-
-    # One creator per host; the client writes its own host's copy itself when
-    # it may open the creator's segment (same user), else that host is remote.
-    creators = {h: ws[0] for h, ws in groups.items()}
-    local = me if me in creators and probes[creators[me]]["uid"] == uid else None
-    remote = [h for h in sorted(creators) if h != local]
-    payload = None
-    leases = {}
+    h = Shared(dict(kind.spec(obj), name=_PREFIX + _secrets.token_hex(8)), client)
     try:
-        if remote:
-            payload = client.scatter(kind.payload(obj), workers=[creators[remote[0]]], hash=False)
-        for i, h in enumerate(sorted(creators)):
-            key = "%s-%d" % (spec["name"], i)
-            leases[h] = client.submit(_create_copy, key, spec, None if h == local else payload, key=key,
-                                      workers=[creators[h]], allow_other_workers=False, pure=False, retries=0)
-        _distributed.wait(list(leases.values()), timeout=timeout)
-        for f in leases.values():
+        if not _extend(h, obj, timeout):
+            raise ValueError("the client has no workers to share with")
+    except BaseException:
+        h.release()
+        raise
+    return h
+
+
+def _extend(handle, obj, timeout):
+    """Makes a copy on every host of the client's workers that has no
+    complete copy with a live creator: from obj (share), else by adopting
+    the complete copy a dead creator left on that host, else from another
+    host's copy (update). Returns how many hosts have a copy."""
+    client, spec = handle._client, handle._spec
+    kind = _KINDS[spec["kind"]]
+    probes = client.run(_probe, spec)
+    groups = {}
+    for addr in sorted(probes):
+        groups.setdefault(probes[addr]["host"], []).append(addr)
+    states = {h: {probes[a]["state"] for a in ws} for h, ws in groups.items()}
+    bad = sorted(h for h, st in states.items() if st & {"foreign", "busy"})
+    if bad:
+        raise FileExistsError("%s on host(s) %s is not a complete shared copy (being made, or another segment)"
+                              % (spec["name"], ", ".join(bad)))
+    have = sorted(h for h, st in states.items() if st == {"ok"})
+    todo = {h: ws[0] for h, ws in groups.items() if h not in have}
+    if not todo:
+        return len(have)
+    _warn_memory_limit(client, spec, probes)
+    _ensure_plugin(client)
+    me = host_key()
+    if obj is not None:
+        # The client writes its own host's copy itself (it may open the
+        # creator's segment: same user); the other hosts get obj once via Dask.
+        local = me if me in todo and probes[todo[me]]["uid"] == _os.getuid() else None
+        how = {h: "client" if h == local else "data" for h in todo}
+    else:
+        how = {h: "adopt" if states[h] == {"orphan"} else "data" for h in todo}
+    need = sorted(h for h in todo if how[h] == "data")
+    if need and obj is None and not have:
+        raise FileNotFoundError("no host has a copy of %s left to make one from for %s: share it again"
+                                % (spec["name"], ", ".join(need)))
+    payload, made = None, []
+    try:
+        if need and obj is not None:
+            payload = client.scatter(kind.payload(obj), workers=[todo[need[0]]], hash=False)
+        elif need:
+            payload = client.submit(_read_copy, spec, workers=groups[have[0]], allow_other_workers=False,
+                                    pure=False)
+        for h in sorted(todo):
+            w = todo[h]
+            lease = client.scatter(spec["name"], workers=[w], hash=False)
+            old = handle._leases.pop(h, None)
+            if old is not None:
+                old.release()
+            handle._leases[h], handle._creators[h] = lease, w
+            made.append(client.submit(_create_copy, lease.key, spec, how[h], payload if how[h] == "data" else None,
+                                      workers=[w], allow_other_workers=False, pure=False, retries=0))
+        _distributed.wait(made, timeout=timeout)
+        for f in made:
             if f.status != "finished":
                 f.result()  # raises the creator's error
-        if local is not None:
+        if "client" in how.values():
             seg = _shmkit.open(spec["name"])
             try:
                 kind.fill(seg, obj)
                 seg.freeze()
             finally:
                 seg.close()
-    except BaseException:
-        _release(client, spec["name"], leases, creators)
-        raise
     finally:
-        if payload is not None:
-            payload.release()
-    return Shared(spec, client, leases, creators)
+        for f in made + ([payload] if payload is not None else []):
+            f.release()
+    return len(have) + len(todo)
 
 
 class MemoryLimitWarning(UserWarning):
@@ -422,7 +541,10 @@ def _release(client, name, leases, creators):
     """Removes every host's copy now and makes the workers let go of it."""
     try:
         keys = [f.key for f in leases.values()]
-        client.run(_drop_owned, keys, workers=sorted(set(creators[h] for h in leases)), on_error="ignore")
+        alive = client.scheduler_info()["workers"]  # a departed creator would cost a connect timeout
+        there = sorted(set(creators[h] for h in leases) & set(alive))
+        if keys and there:
+            client.run(_drop_owned, keys, workers=there, on_error="ignore")
         client.run(_forget, name, on_error="ignore")
     except Exception:  # the client or cluster is gone: the leases and teardowns do it
         pass
@@ -447,11 +569,11 @@ class Shared:
     copy read-only without a copy. Attributes: name, kind ("array" or
     "bits"), nbytes; arrays also dtype, shape, ndim; bits nbits."""
 
-    def __init__(self, spec, client=None, leases=None, creators=None):
+    def __init__(self, spec, client=None):
         self._spec = spec
         self._client = client
-        self._leases = leases or {}
-        self._creators = creators or {}
+        self._leases = {}  # host key -> the lease future (on the client's handle)
+        self._creators = {}  # host key -> address of the worker that made its copy
         self._released = False
         if client is None:
             # Unpickled in a process (a task's argument): attach now if this
@@ -517,7 +639,11 @@ class Shared:
         return self.get()[index]
 
     def __len__(self):
-        return self._spec["nbits"] if self._spec["kind"] == "bits" else self.shape[0]
+        if self._spec["kind"] == "bits":
+            return self._spec["nbits"]
+        if not self.shape:
+            raise TypeError("len() of a shared 0-d array")
+        return self.shape[0]
 
     def to_dask_array(self, chunks="auto"):
         """A dask.array over this host's copy, whatever the host: one task per
@@ -529,6 +655,17 @@ class Shared:
         return da.from_array(self, chunks=chunks, asarray=False, meta=meta, inline_array=True, lock=False)
 
     # -- lifetime
+    def update(self, timeout=None):
+        """Makes a copy on the hosts that have none: hosts whose workers joined
+        after share(), and hosts that lost their copy with the worker that made
+        it (restarted, retired, killed). The data comes from another host's
+        copy, once per host. Returns the number of hosts with a copy."""
+        if self._client is None:
+            raise ValueError("only the handle share() returned can update %s" % self.name)
+        if self._released:
+            raise ValueError("%s was released" % self.name)
+        return _extend(self, None, timeout)
+
     def release(self):
         """Removes the copy on every host and has every worker let go of it
         (a task still using a view keeps its mapping until it ends). Only the

@@ -8,6 +8,7 @@ Every test runs under an alarm, and none may leave a copy in /dev/shm.
 Run by hand with a private /dev/shm:
     /work/wt/iso env PYTHONPATH=build/python /usr/bin/python3 -m pytest tests/python/test_dask.py
 """
+import contextlib
 import logging
 import os
 import pickle
@@ -69,9 +70,9 @@ def new_cluster(n, **kw):
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory):
     signal.alarm(ALARM)
-    with new_cluster(4) as cluster, Client(cluster) as c:
+    with new_cluster(4, local_directory=str(tmp_path_factory.mktemp("dask"))) as cluster, Client(cluster) as c:
         signal.alarm(0)
         c.wait_for_workers(4, timeout=120)
         yield c
@@ -327,9 +328,8 @@ def test_mismatched_or_missing_segment(names):
         h.get()
 
 
-def test_cluster_close_removes_copies_and_memory_warning():
-    signal.alarm(ALARM)
-    with new_cluster(2, memory_limit="400MiB") as cluster, Client(cluster) as c:
+def test_cluster_close_removes_copies_and_memory_warning(tmp_path):
+    with new_cluster(2, memory_limit="400MiB", local_directory=str(tmp_path)) as cluster, Client(cluster) as c:
         c.wait_for_workers(2, timeout=120)
         h = skd.share(c, np.ones(1 << 16), timeout=120)
         assert copies() == [h.name]
@@ -347,7 +347,7 @@ def test_everything_killed_then_sweep(tmp_path):
     code = ("import logging, sys, numpy as np, shmkit.dask as skd\n"
             "from distributed import Client, LocalCluster\n"
             "cl = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=':0',\n"
-            "                  silence_logs=logging.ERROR)\n"
+            "                  silence_logs=logging.ERROR, local_directory='.')\n"
             "c = Client(cl)\n"
             "h = skd.share(c, np.ones(4096), timeout=120)\n"
             "print(h.name, flush=True)\n"
@@ -369,11 +369,11 @@ def test_everything_killed_then_sweep(tmp_path):
     assert copies() == []
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def second_host(client, tmp_path):
     """Two more workers of the cluster, started by `dask worker` in a mount
     namespace of their own whose /dev/shm is a tmpfs mounted here (so that
-    what they leave can be seen). Yields that directory."""
+    what they leave can be seen). Gives that directory and their addresses."""
     if os.geteuid() != 0:
         pytest.skip("needs root for unshare -m and a tmpfs mount (the test suite runs under /work/wt/iso)")
     d = tmp_path / "hostb"
@@ -400,30 +400,91 @@ def second_host(client, tmp_path):
         assert left == [], "the second host's workers left %s" % left
 
 
-def test_two_hosts(client, second_host):
+def test_two_hosts(client, tmp_path):
     """Two groups of workers with different /dev/shm on one machine: Dask
     gives them the same host address, shmkit.dask tells them apart and makes
-    one copy in each /dev/shm."""
-    hostb, wb = second_host
-    info = client.scheduler_info()["workers"]
-    assert len({info[w]["host"] for w in info}) == 1  # Dask's own host address cannot tell them apart
-    groups = skd.hosts(client)
-    assert len(groups) == 2 and sorted(wb) in groups.values()
+    one copy in each /dev/shm; a host that joins later gets one from update()."""
     x = np.arange(3 << 18, dtype=np.float64).reshape(768, 1024)
+    early = skd.share(client, x, timeout=120)
+    with second_host(client, tmp_path) as (hostb, wb):
+        info = client.scheduler_info()["workers"]
+        assert len({info[w]["host"] for w in info}) == 1  # Dask's own host address cannot tell them apart
+        groups = skd.hosts(client)
+        assert len(groups) == 2 and sorted(wb) in groups.values()
+
+        # Shared before the second host came: its tasks are told, update() copies it there.
+        assert copies(hostb) == [] and len(early.hosts) == 1
+        with pytest.raises(FileNotFoundError, match=r"no copy of .*update\(\)"):
+            client.submit(read_all, early, workers=wb[:1], allow_other_workers=False, pure=False).result()
+        assert early.update(timeout=120) == 2 and copies(hostb) == [early.name] and len(early.hosts) == 2
+        assert early.update(timeout=120) == 2  # nothing to do
+        got = on_each(client, read_all, early)
+        assert len(got) == 6 and all(g["same"] and g["sum"] == int(x.sum()) for g in got)
+        early.release()
+        assert copies() == [] and copies(hostb) == []
+
+        with skd.share(client, x, timeout=120) as h:
+            assert copies() == [h.name] and copies(hostb) == [h.name]
+            assert len(h.hosts) == 2
+            got = on_each(client, read_all, h)
+            assert len(got) == 6 and all(g["same"] and not g["writeable"] and g["sum"] == int(x.sum()) for g in got)
+            d = h.to_dask_array(chunks=(128, 256))
+            flags = d.map_blocks(block_flags, h, chunks=((1,) * 6, (1,) * 4), dtype=np.int64).compute()
+            assert (flags == 3).all()
+            assert float(d.sum().compute()) == float(x.sum())
+            # One creator on each host.
+            creators = client.run(owned)
+            assert sum(1 for w in wb if creators[w]) == 1 and sum(1 for w in creators if creators[w]) == 2
+        assert copies() == [] and copies(hostb) == []
+        # Once more, then the second host's workers close (second_host checks its /dev/shm).
+        h = skd.share(client, x, timeout=120)
+        assert copies(hostb) == [h.name]
+    h.release()
+
+
+def creator_pid(c, h):
+    (addr,) = h.hosts.values()
+    return addr, c.run(os.getpid)[addr]
+
+
+def restarted(c, addr):
+    """Waits for the nanny to replace the worker at addr."""
+    assert wait_for(lambda: addr not in workers(c) and len(workers(c)) == 4, timeout=120)
+    c.wait_for_workers(4, timeout=120)
+
+
+def test_update_after_creator_killed(client):
+    """The worker that made the host's copy is SIGKILLed: the complete copy it
+    left (owned by a dead process) still serves, and update() has a live
+    worker adopt it before a sweep would remove it."""
+    x = np.arange(1 << 16, dtype=np.int32)
     with skd.share(client, x, timeout=120) as h:
-        assert copies() == [h.name] and copies(hostb) == [h.name]
-        assert len(h.hosts) == 2
-        got = on_each(client, read_all, h)
-        assert len(got) == 6 and all(g["same"] and not g["writeable"] and g["sum"] == int(x.sum()) for g in got)
-        d = h.to_dask_array(chunks=(128, 256))
-        flags = d.map_blocks(block_flags, h, chunks=((1,) * 6, (1,) * 4), dtype=np.int64).compute()
-        assert (flags == 3).all()
-        assert float(d.sum().compute()) == float(x.sum())
-        # A task on the second host read that host's copy: its creator is there.
-        creators = client.run(owned)
-        assert sum(1 for w in wb if creators[w]) == 1 and sum(1 for w in creators if creators[w]) == 2
-    assert copies() == [] and copies(hostb) == []
-    # Once more, then the second host's workers close (the fixture checks its /dev/shm).
+        addr, pid = creator_pid(client, h)
+        os.kill(pid, signal.SIGKILL)
+        restarted(client, addr)
+        st = shmkit.stat(h.name)
+        assert st["frozen"] and not st["creator_alive"]
+        assert all(g["sum"] == int(x.sum()) for g in on_each(client, read_all, h))
+        assert h.update(timeout=120) == 1
+        st = shmkit.stat(h.name)
+        assert st["frozen"] and st["creator_alive"] and st["creator_pid"] in client.run(os.getpid).values()
+        assert addr not in h.hosts.values()
+        assert shmkit.gc() == []  # nothing of ours for the sweep any more
+        assert all(g["sum"] == int(x.sum()) for g in on_each(client, read_all, h))
+
+
+def test_update_after_copy_swept(client):
+    """The creator was killed and a sweep removed its copy: tasks are told,
+    and update() with no copy left anywhere says so."""
+    x = np.arange(1 << 16, dtype=np.int32)
     h = skd.share(client, x, timeout=120)
-    assert copies(hostb) == [h.name]
+    addr, pid = creator_pid(client, h)
+    os.kill(pid, signal.SIGKILL)
+    restarted(client, addr)
+    assert h.name in shmkit.gc()
+    client.run(skd._forget, h.name)  # workers that had attached keep their mapping until then
+    with pytest.raises(FileNotFoundError, match=r"update\(\)"):
+        client.submit(read_all, h, pure=False).result()
+    with pytest.raises(FileNotFoundError, match="no host has a copy"):
+        h.update(timeout=120)
     h.release()
