@@ -32,16 +32,18 @@ unpickled it attaches to that host's copy read-only (a PROT_READ mapping) by
 name, once per process (a cache keyed by name), and checks that the segment's
 header matches what was shared.
 
-Lifetime. The creation task's result (a Dask key the handle holds, its
-*lease*) keeps each copy: a worker plugin removes the copy's name when that key
-is released on the creator, which happens when ``release()`` is called, when
-the handle is garbage collected, and when the client disconnects or dies. A
-creator that closes (the cluster closes, the worker retires or restarts)
-removes its copies in the plugin's teardown and at interpreter exit. A creator
-killed outright leaves an owned segment, which shmkit's sweep (at the next
-create on that host) or ``shmkit gc`` removes. Workers that attached drop their
-mapping when ``release()`` tells them, or within a second of the name going
-(the plugin checks), as soon as no task still holds a view of it.
+Lifetime. Each copy has a *lease*: a small datum the client scatters to the
+creator and the handle holds as a Dask future. A worker plugin removes the
+copy's name when its lease is released there, which happens when
+``release()`` is called, when the handle is garbage collected, and when the
+client disconnects or dies. A creator that closes (the cluster closes, the
+worker retires or restarts) removes its copies in the plugin's teardown and
+at interpreter exit. A creator killed outright leaves an owned segment, which
+shmkit's sweep (at the next create on that host) or ``shmkit gc`` removes;
+``Shared.update()`` has a live worker adopt it before that, and gives hosts
+that joined later a copy. Workers that attached drop their mapping when
+``release()`` tells them, or within a second of the name going (the plugin
+checks), as soon as no task still holds a view of it.
 
 Later (issue 18): ``share(client, obj)`` for whole object graphs slots in as one
 more entry of ``_KINDS`` (see docs/dask.md, "Object graphs").
@@ -94,8 +96,9 @@ def _probe(spec=None):
     """Run on every worker by hosts() and share(): what they need to know of
     it, and with spec, the state of that copy on its host: "ok" (complete,
     its creator alive), "orphan" (complete, its creator dead: owned, so the
-    next sweep removes it), "none" (no copy), "busy" (being filled, or not
-    frozen with its creator dead), "foreign" (another segment of that name)."""
+    next sweep removes it), "none" (no copy), "broken" (never completed, its
+    creator dead), "busy" (being filled), "foreign" (another segment of that
+    name, or one that does not validate)."""
     import socket
     p = {"host": host_key(), "uid": _os.getuid(), "hostname": socket.gethostname(), "pid": _os.getpid()}
     if spec is not None:
@@ -103,11 +106,13 @@ def _probe(spec=None):
             st = _shmkit.stat(spec["name"])
         except FileNotFoundError:
             p["state"] = "none"
+        except OSError:
+            p["state"] = "foreign"
         else:
             if not _matches(st, spec):
                 p["state"] = "foreign"
             elif not st["frozen"]:
-                p["state"] = "busy"
+                p["state"] = "busy" if st["creator_alive"] else "broken"
             else:
                 p["state"] = "ok" if st["creator_alive"] else "orphan"
     return p
@@ -483,7 +488,7 @@ def _extend(handle, obj, timeout):
     if need and obj is None and not have:
         raise FileNotFoundError("no host has a copy of %s left to make one from for %s: share it again"
                                 % (spec["name"], ", ".join(need)))
-    payload, made = None, []
+    payload, made, stale = None, [], []
     try:
         if need and obj is not None:
             payload = client.scatter(kind.payload(obj), workers=[todo[need[0]]], hash=False)
@@ -493,9 +498,7 @@ def _extend(handle, obj, timeout):
         for h in sorted(todo):
             w = todo[h]
             lease = client.scatter(spec["name"], workers=[w], hash=False)
-            old = handle._leases.pop(h, None)
-            if old is not None:
-                old.release()
+            stale.append(handle._leases.pop(h, None))  # released once the new copy is made
             handle._leases[h], handle._creators[h] = lease, w
             made.append(client.submit(_create_copy, lease.key, spec, how[h], payload if how[h] == "data" else None,
                                       workers=[w], allow_other_workers=False, pure=False, retries=0))
@@ -511,8 +514,9 @@ def _extend(handle, obj, timeout):
             finally:
                 seg.close()
     finally:
-        for f in made + ([payload] if payload is not None else []):
-            f.release()
+        for f in made + stale + [payload]:
+            if f is not None:
+                f.release()
     return len(have) + len(todo)
 
 

@@ -9,6 +9,7 @@ Run by hand with a private /dev/shm:
     /work/wt/iso env PYTHONPATH=build/python /usr/bin/python3 -m pytest tests/python/test_dask.py
 """
 import contextlib
+import errno
 import logging
 import os
 import pickle
@@ -245,11 +246,27 @@ def test_handle_is_small_and_pickles_by_name(client):
 
 
 def test_dropped_handle_goes(client):
+    """The handle is dropped without release(): the copy goes, and the
+    workers that had attached let go of their mapping soon after."""
     h = skd.share(client, np.ones(1000), timeout=120)
     name = h.name
     assert copies() == [name]
+    on_each(client, read_all, h)
+    assert all(v == [name] for v in client.run(cached).values())
     del h
     assert wait_for(lambda: not copies(), timeout=30), "the copy stayed after its handle went"
+    assert wait_for(lambda: all(v == [] for v in client.run(cached).values()), timeout=30), \
+        "workers kept their mapping of a copy that has gone"
+
+
+def test_copy_for_a_lease_already_gone(client):
+    """A creation task whose lease was released before it ran (the client gave
+    up meanwhile) removes what it made instead of leaving it to nobody."""
+    spec = {"kind": "array", "name": "skdask-test-%d" % os.getpid(), "dtype": "int64", "shape": (4,), "nbytes": 32}
+    f = client.submit(skd._create_copy, "no-such-lease", spec, "data", np.arange(4), pure=False)
+    with pytest.raises(RuntimeError, match="lease .* was released"):
+        f.result()
+    assert copies() == [] and all(v == {} for v in client.run(owned).values())
 
 
 def test_killed_client_copies_go(client):
@@ -329,16 +346,23 @@ def test_mismatched_or_missing_segment(names):
 
 
 def test_cluster_close_removes_copies_and_memory_warning(tmp_path):
-    with new_cluster(2, memory_limit="400MiB", local_directory=str(tmp_path)) as cluster, Client(cluster) as c:
+    cluster = new_cluster(2, memory_limit="400MiB", local_directory=str(tmp_path))
+    c = Client(cluster)
+    try:
         c.wait_for_workers(2, timeout=120)
         h = skd.share(c, np.ones(1 << 16), timeout=120)
         assert copies() == [h.name]
         with pytest.warns(skd.MemoryLimitWarning, match="memory limit is 400 MiB"):
             big = skd.share(c, np.zeros(256 << 17), timeout=120)  # 256 MiB, not read by anyone
         assert len(copies()) == 2
-        del big
-    # The creators closed: their plugin's teardown removed the copies.
-    assert copies() == []
+        # The cluster closes under the client, which still holds both handles:
+        # the creators remove their copies as they close.
+        cluster.close()
+        assert copies() == []
+        del h, big
+    finally:
+        c.close()
+        cluster.close()
 
 
 def test_everything_killed_then_sweep(tmp_path):
@@ -370,7 +394,7 @@ def test_everything_killed_then_sweep(tmp_path):
 
 
 @contextlib.contextmanager
-def second_host(client, tmp_path):
+def second_host(client, tmp_path, size="512m"):
     """Two more workers of the cluster, started by `dask worker` in a mount
     namespace of their own whose /dev/shm is a tmpfs mounted here (so that
     what they leave can be seen). Gives that directory and their addresses."""
@@ -378,7 +402,7 @@ def second_host(client, tmp_path):
         pytest.skip("needs root for unshare -m and a tmpfs mount (the test suite runs under /work/wt/iso)")
     d = tmp_path / "hostb"
     d.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(d)], check=True, timeout=60)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", str(d)], check=True, timeout=60)
     cmd = ["unshare", "-m", "sh", "-c", 'mount --make-rprivate / && mount --bind "$0" /dev/shm && exec "$@"', str(d),
            sys.executable, "-m", "distributed.cli.dask_worker", client.scheduler.address, "--nworkers", "2",
            "--nthreads", "1", "--no-dashboard", "--local-directory", str(tmp_path / "work")]
@@ -418,6 +442,13 @@ def test_two_hosts(client, tmp_path):
             client.submit(read_all, early, workers=wb[:1], allow_other_workers=False, pure=False).result()
         assert early.update(timeout=120) == 2 and copies(hostb) == [early.name] and len(early.hosts) == 2
         assert early.update(timeout=120) == 2  # nothing to do
+        # The second host's copy removed by hand while its creator lives: update() has that
+        # same worker make it again, and the old lease, released, leaves the new copy alone.
+        os.unlink(os.path.join(hostb, early.name))
+        client.run(skd._forget, early.name, workers=wb)
+        assert early.update(timeout=120) == 2 and copies(hostb) == [early.name]
+        time.sleep(2)  # the old lease's release has reached the creator
+        assert copies(hostb) == [early.name]
         got = on_each(client, read_all, early)
         assert len(got) == 6 and all(g["same"] and g["sum"] == int(x.sum()) for g in got)
         early.release()
@@ -440,6 +471,18 @@ def test_two_hosts(client, tmp_path):
         h = skd.share(client, x, timeout=120)
         assert copies(hostb) == [h.name]
     h.release()
+
+
+def test_host_without_room(client, tmp_path):
+    """A host whose /dev/shm cannot hold the data: share() raises its
+    creator's ENOSPC and removes the copies made elsewhere."""
+    x = np.ones(8 << 20)  # 64 MiB
+    with second_host(client, tmp_path, size="32m") as (hostb, wb):
+        with pytest.raises(OSError) as e:
+            skd.share(client, x, timeout=120)
+        assert e.value.errno == errno.ENOSPC, e.value
+        assert copies() == [] and copies(hostb) == []
+        assert all(v == {} for v in client.run(owned).values())
 
 
 def creator_pid(c, h):
