@@ -376,6 +376,7 @@ def test_everything_killed_then_sweep(tmp_path):
             "h = skd.share(c, np.ones(4096), timeout=120)\n"
             "print(h.name, flush=True)\n"
             "import time; time.sleep(600)\n")
+    before = set(os.listdir("/dev/shm"))
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True,
                          cwd=str(tmp_path), env=ENV)
     try:
@@ -391,6 +392,12 @@ def test_everything_killed_then_sweep(tmp_path):
     assert st["owned"] and not st["creator_alive"]
     assert name in shmkit.gc()
     assert copies() == []
+    # The killed cluster's multiprocessing semaphores (sem.*) have nobody left to remove them.
+    left = set(os.listdir("/dev/shm")) - before
+    for n in left:
+        if n.startswith("sem."):
+            os.unlink("/dev/shm/" + n)
+    assert not [n for n in left if not n.startswith("sem.")]
 
 
 @contextlib.contextmanager
