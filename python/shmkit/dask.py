@@ -49,6 +49,7 @@ Later (issue 18): ``share(client, obj)`` for whole object graphs slots in as one
 more entry of ``_KINDS`` (see docs/dask.md, "Object graphs").
 """
 
+import asyncio as _asyncio
 import atexit as _atexit
 import os as _os
 import secrets as _secrets
@@ -206,7 +207,7 @@ class _BitsKind:
 
     @staticmethod
     def payload(obj):
-        return _np.array(obj.words(), dtype=_np.uint64)
+        return _np.asarray(obj.words())  # Dask's transfer copies it
 
     @staticmethod
     def create(name, spec):
@@ -242,8 +243,8 @@ def _kind_of(obj):
     if isinstance(obj, (_np.ndarray, _shmkit.SharedArray)) or hasattr(obj, "__array_interface__") \
             or hasattr(obj, "__array__"):
         return _ArrayKind
-    raise TypeError("shmkit.dask.share takes a NumPy array (or anything numpy.asarray makes one of) or a "
-                    "shmkit.Bits, not %s; whole object graphs wait for shmkit.share (docs/dask.md)"
+    raise TypeError("shmkit.dask.share takes a NumPy array (or an object with __array__ or __array_interface__) "
+                    "or a shmkit.Bits, not %s; whole object graphs wait for shmkit.share (docs/dask.md)"
                     % type(obj).__name__)
 
 
@@ -253,7 +254,7 @@ def _kind_of(obj):
 # made (it removes them). _attached: in any process, name -> (segment, view)
 # of the copies it reads. Tasks run in threads: both are guarded by _lock.
 
-_lock = _threading.Lock()
+_lock = _threading.RLock()  # reentrant: a handle collected while it is held forgets under it
 _owned = {}
 _attached = {}
 _atexit_set = False
@@ -502,7 +503,10 @@ def _extend(handle, obj, timeout):
             handle._leases[h], handle._creators[h] = lease, w
             made.append(client.submit(_create_copy, lease.key, spec, how[h], payload if how[h] == "data" else None,
                                       workers=[w], allow_other_workers=False, pure=False, retries=0))
-        _distributed.wait(made, timeout=timeout)
+        try:
+            _distributed.wait(made, timeout=timeout)
+        except _asyncio.TimeoutError as e:  # the builtin TimeoutError since Python 3.11, not before
+            raise TimeoutError("the copies of %s were not all made within %s s" % (spec["name"], timeout)) from e
         for f in made:
             if f.status != "finished":
                 f.result()  # raises the creator's error
@@ -538,7 +542,7 @@ def _warn_memory_limit(client, spec, probes):
                       "shared copy a worker reads in its memory and pauses it at 80%% of its limit (restarts it "
                       "at 95%%); give the workers a memory_limit above their own needs plus the data "
                       "(docs/dask.md, 'Memory limits')" % (spec["nbytes"] >> 20, min(limits) >> 20),
-                      MemoryLimitWarning, stacklevel=3)
+                      MemoryLimitWarning, stacklevel=4)  # share() or update()'s caller
 
 
 def _release(client, name, leases, creators):
@@ -568,7 +572,7 @@ class Shared:
     """A handle to an object shared with every host of a Dask cluster.
 
     Where share() returned it, it also holds the copies (release() removes
-    them). Pickled, it is its name, type and shape (about 200 bytes); in any
+    them). Pickled, it is its name, type and shape (about 150 bytes); in any
     process of a host with a copy, get() / numpy.asarray(h) / h[i] read that
     copy read-only without a copy. Attributes: name, kind ("array" or
     "bits"), nbytes; arrays also dtype, shape, ndim; bits nbits."""

@@ -140,6 +140,13 @@ def test_import_shmkit_does_not_import_dask():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=ENV)
 
 
+def test_without_distributed_a_clear_error():
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "try:\n    import shmkit.dask\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=ENV).stdout
+    assert "shmkit.dask needs Dask's distributed package (Debian: python3-distributed" in out, out
+
+
 def test_array_one_copy_read_by_every_worker(client):
     x = np.arange(1 << 20, dtype=np.int64)
     h = skd.share(client, x, timeout=120)
