@@ -61,7 +61,6 @@ import shmkit as _shmkit
 
 try:
     import distributed as _distributed
-    from distributed.core import Status as _Status
     from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
     from tornado.ioloop import PeriodicCallback as _PeriodicCallback
 except ImportError as _e:  # pragma: no cover - the message is the point
@@ -255,8 +254,8 @@ def _kind_of(obj):
 # of the copies it reads. Tasks run in threads: both are guarded by _lock.
 
 _lock = _threading.RLock()  # reentrant: a handle collected while it is held forgets under it
-_owned = {}
-_attached = {}
+_owned: "dict[object, tuple[str, int]]" = {}
+_attached: "dict[str, tuple[object, object]]" = {}
 _atexit_set = False
 
 
@@ -389,7 +388,8 @@ def _create_copy(lease, spec, source, data=None):
     return host_key()
 
 
-_CLOSING = {getattr(_Status, n) for n in ("closing", "closed", "closing_gracefully", "failed") if hasattr(_Status, n)}
+# distributed.core.Status names of a worker that is going away.
+_CLOSING = ("closing", "closed", "closing_gracefully", "failed")
 
 
 class _Plugin(_WorkerPlugin):
@@ -410,7 +410,7 @@ class _Plugin(_WorkerPlugin):
             if worker.periodic_callbacks.get(_PLUGIN_NAME) is self._pc:
                 del worker.periodic_callbacks[_PLUGIN_NAME]
         # Replaced by another registration, the worker runs on: its copies stay.
-        if worker.status in _CLOSING:
+        if getattr(worker.status, "name", None) in _CLOSING:
             _drop_all_owned()
 
     def transition(self, key, start, finish, **kwargs):
@@ -593,9 +593,20 @@ class Shared:
                 pass
 
     # -- what it is
-    name = property(lambda self: self._spec["name"], doc="the segment's name (the same on every host)")
-    kind = property(lambda self: self._spec["kind"], doc='"array" or "bits"')
-    nbytes = property(lambda self: self._spec["nbytes"], doc="bytes of data in one copy")
+    @property
+    def name(self):
+        "The segment's name (the same on every host)."
+        return self._spec["name"]
+
+    @property
+    def kind(self):
+        '"array" or "bits".'
+        return self._spec["kind"]
+
+    @property
+    def nbytes(self):
+        "Bytes of data in one copy."
+        return self._spec["nbytes"]
 
     @property
     def dtype(self):
