@@ -2,9 +2,9 @@
  * fuzz/queue.c: a queue whose positions, counts, claims and records are
  * garbage must answer SK_ECORRUPT (or work), never crash, read or write out
  * of bounds or hang. The input overwrites the control block (bytes 8..255,
- * then the claim table at 1024..2047; never the mutex at 256) and the ring
- * of a real queue (layout version 2, docs/queue.md); then every operation is
- * tried with no waiting.
+ * then the claim table at 1024..2047; never the mutexes at 256 and 384) and
+ * the ring of a real queue (layout version 3, docs/queue.md); then every
+ * operation is tried with no waiting.
  */
 #include <stdint.h>
 #include <stdio.h>

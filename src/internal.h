@@ -73,7 +73,7 @@ int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size);
 #define SK__FREEZE_MAGIC  0x5a464b53u
 
 /* Data sizes of the fixed-size kinds. */
-#define SK__QUEUE_CTL  4096u    /* a queue's control block before its ring (layout version 2) */
+#define SK__QUEUE_CTL  4096u    /* a queue's control block before its ring (layout versions 2, 3) */
 #define SK__VALUE_SIZE 192u     /* sk_mutex (128) + the element (8) + reserved */
 size_t sk__sync_size(int kind); /* data size of a named sync primitive, 0 if not one */
 

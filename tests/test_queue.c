@@ -6,7 +6,9 @@
  * keep going (also with messages copied outside the lock); SIGKILL at chosen
  * points (the test hook of src/queue.c); damaged indices and records; hostile
  * peers rewriting shared state between validation and use; the message
- * limit, task accounting and join; claims published in order.
+ * limit, task accounting and join; claims published in order; producers and
+ * consumers not waiting for each other's lock; the message count recounted
+ * after repairs.
  */
 #include "helpers.h"
 
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -624,14 +627,14 @@ static void test_damaged_state(void **state)
 	sk_queue_close(q);
 	FILE *f = fopen(t_path(qname), "r+b");
 	assert_non_null(f);
-	/* head (offset 64 of the control block) past tail. */
+	/* head (offset 128 of the control block) past tail. */
 	uint64_t bad = 4096;
-	fseek(f, 4096 + 64, SEEK_SET);
+	fseek(f, 4096 + 128, SEEK_SET);
 	fwrite(&bad, 8, 1, f);
 	fflush(f);
 	assert_int_equal(sk_queue_open(qname, &r), SK_ECORRUPT);
 	uint64_t zero = 0;
-	fseek(f, 4096 + 64, SEEK_SET);
+	fseek(f, 4096 + 128, SEEK_SET);
 	fwrite(&zero, 8, 1, f);
 	fflush(f);
 	assert_int_equal(sk_queue_open(qname, &r), 0);
@@ -645,9 +648,9 @@ static void test_damaged_state(void **state)
 	assert_int_equal(sk_queue_pop(r, buf, sizeof buf, &len, 0), SK_ECORRUPT);
 	const void *p;
 	assert_int_equal(sk_queue_peek(r, &p, &len, 0), SK_ECORRUPT);
-	/* tail and wtail (80 and 88) beyond the ring. */
+	/* wtail and tail (64 and 72) beyond the ring. */
 	uint64_t far = 1 << 20;
-	fseek(f, 4096 + 80, SEEK_SET);
+	fseek(f, 4096 + 64, SEEK_SET);
 	fwrite(&far, 8, 1, f);
 	fwrite(&far, 8, 1, f);
 	fflush(f);
@@ -669,16 +672,19 @@ static void test_damaged_state(void **state)
  * The victim must never crash, write outside its buffers or the ring, or
  * wait past its timeout; it gets SK_ECORRUPT or wrong data. */
 
-/* Control block offsets (docs/queue.md). */
+/* Control block offsets (docs/queue.md, layout version 3). */
 enum {
-	C_HEAD = 64,
-	C_RHEAD = 72,
-	C_TAIL = 80,
-	C_WTAIL = 88,
-	C_COUNT = 96,
-	C_NCLAIMS = 120,
-	C_RETURNED = 124,
-	C_CLOSED = 128,
+	C_WTAIL = 64,
+	C_TAIL = 72,
+	C_ENTERED = 80,
+	C_WCLAIMS = 96,
+	C_STALE = 100,
+	C_HEAD = 128,
+	C_RHEAD = 136,
+	C_POPPED = 144,
+	C_RETURNED = 152,
+	C_RCLAIMS = 156,
+	C_CLOSED = 192,
 	C_CLAIMS = 1024,
 	CTL_SIZE = 4096,
 };
@@ -742,9 +748,11 @@ static void strike(uint8_t *ctl, uint64_t cap, uint64_t *seed, int kind)
 		break;
 	}
 	case 4: /* the counts */
-		wr64(ctl + C_COUNT, t_rand(seed) % 4 ? t_rand(seed) % 8 : t_rand(seed));
-		wr32(ctl + C_NCLAIMS, (uint32_t)(t_rand(seed) % 40));
+		wr64(ctl + C_ENTERED, rd64(ctl + C_POPPED) + (t_rand(seed) % 4 ? t_rand(seed) % 8 : t_rand(seed)));
+		wr32(ctl + C_WCLAIMS, (uint32_t)(t_rand(seed) % 40));
+		wr32(ctl + C_RCLAIMS, (uint32_t)(t_rand(seed) % 40));
 		wr32(ctl + C_RETURNED, (uint32_t)(t_rand(seed) % 4));
+		wr32(ctl + C_STALE, (uint32_t)(t_rand(seed) % 2));
 		break;
 	case 5: { /* a claim on a position near the ones in use, this or another pid */
 		uint8_t *cl = ctl + C_CLAIMS + (t_rand(seed) % 32) * 32;
@@ -755,7 +763,7 @@ static void strike(uint8_t *ctl, uint64_t cap, uint64_t *seed, int kind)
 		break;
 	}
 	case 6: /* closed */ wr32(ctl + C_CLOSED, (uint32_t)(t_rand(seed) % 2)); break;
-	case 7: { /* random bytes in the control block (not the mutex at 256..383) */
+	case 7: { /* random bytes in the control block (not the mutexes at 256..511) */
 		uint64_t off = t_rand(seed) % 2 ? 8 + t_rand(seed) % 248 : 1024 + t_rand(seed) % 1024;
 		ctl[off] = (uint8_t)t_rand(seed);
 		break;
@@ -769,9 +777,11 @@ static void strike(uint8_t *ctl, uint64_t cap, uint64_t *seed, int kind)
 		wr64(ctl + C_RHEAD, head);
 		wr64(ctl + C_TAIL, head);
 		wr64(ctl + C_WTAIL, head);
-		wr64(ctl + C_COUNT, 0);
-		wr32(ctl + C_NCLAIMS, 0);
+		wr64(ctl + C_ENTERED, rd64(ctl + C_POPPED));
+		wr32(ctl + C_WCLAIMS, 0);
+		wr32(ctl + C_RCLAIMS, 0);
 		wr32(ctl + C_RETURNED, 0);
+		wr32(ctl + C_STALE, 0);
 		wr32(ctl + C_CLOSED, 0);
 		memset(ctl + C_CLAIMS, 0, 32 * 32);
 		break;
@@ -1382,6 +1392,240 @@ static void test_claims_publish_in_order(void **state)
 	sk_segment_unlink(qname);
 }
 
+/* ---- two sides, two locks (layout version 3) ---- */
+
+/* A process that holds one side's lock for as long as the test wants: on 17
+ * handles it reserves (or peeks), so that the 16 claims of that side are in
+ * use and the 17th call holds the side's lock until its commit (release).
+ * It tells the parent through fds[1] and finishes when fds[0] gives a byte
+ * (fds[2]: peek rather than reserve; fds[3], fds[4]: the parent's ends). */
+static int side_holder(void *arg)
+{
+	const int *fds = arg;
+	int peek = fds[2];
+	sk_queue *h[17];
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* not left behind when a test fails */
+	close(fds[3]);                    /* the parent's ends */
+	close(fds[4]);
+	for (int i = 0; i < 17; i++)
+		if (sk_queue_open(qname, &h[i]))
+			return 1;
+	for (int i = 0; i < 17; i++) {
+		void *w;
+		const void *p;
+		size_t len;
+		if (peek ? sk_queue_peek(h[i], &p, &len, 0) : sk_queue_reserve(h[i], 8, &w, 0))
+			return 2;
+		if (!peek)
+			memcpy(w, "reserved", 8);
+	}
+	char c = 1;
+	if (write(fds[1], &c, 1) != 1 || read(fds[0], &c, 1) != 1)
+		return 3;
+	/* The 17th holds the lock the others' commits (releases) need: first. */
+	for (int i = 16; i >= 0; i--)
+		if (peek ? sk_queue_release(h[i]) : sk_queue_commit(h[i]))
+			return 4;
+	for (int i = 0; i < 17; i++)
+		sk_queue_close(h[i]);
+	return 0;
+}
+
+/* While a producer holds the producers' lock, consumers take messages; while
+ * a consumer holds the consumers' lock, producers push. (With one lock for
+ * both, each of these calls would answer -EAGAIN.) */
+static void test_sides_do_not_block_each_other(void **state)
+{
+	(void)state;
+	snprintf(qname, sizeof qname, "%s", t_name("qsides"));
+	sk_queue *q;
+	assert_int_equal(sk_queue_create(qname, 1 << 16, 100, NULL, &q), 0);
+	for (uint32_t i = 0; i < 30; i++)
+		push_tagged(q, i, 10);
+	for (int peek = 0; peek < 2; peek++) {
+		int go[2], ready[2];
+		assert_int_equal(pipe(go), 0);
+		assert_int_equal(pipe(ready), 0);
+		int fds[5] = { go[0], ready[1], peek, go[1], ready[0] };
+		pid_t holder = t_spawn(side_holder, fds);
+		char c;
+		assert_int_equal(read(ready[0], &c, 1), 1);
+		sk_queue_stats st;
+		sk_segment *view;
+		assert_int_equal(sk_segment_open(qname, SK_RDONLY, &view), 0);
+		assert_int_equal(sk_queue_stats_peek(view, &st), 0);
+		assert_int_equal(st.in_flight, 16);
+		sk_segment_close(view);
+		uint8_t buf[100];
+		size_t len;
+		if (!peek) {
+			/* The producers' lock is held: pops go on, a push must wait. */
+			for (uint32_t i = 0; i < 10; i++)
+				assert_int_equal(pop_tag(q, NULL), i);
+			assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 0), 0);
+			assert_int_equal(sk_queue_push(q, "x", 1, 0), -EAGAIN);
+		} else {
+			/* The consumers' lock is held: pushes go on, a pop must wait. */
+			for (uint32_t i = 0; i < 10; i++)
+				push_tagged(q, 100 + i, 10);
+			assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 0), -EAGAIN);
+		}
+		assert_int_equal(write(go[1], &c, 1), 1);
+		reap_ok(holder);
+		close(go[0]), close(go[1]), close(ready[0]), close(ready[1]);
+	}
+	/* 30 pushed, 11 popped, 17 reserved and committed, 17 peeked and released,
+	 * 10 pushed: 29 left, in order. */
+	sk_queue_stats st;
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.messages, 29);
+	assert_int_equal(st.in_flight, 0);
+	uint8_t buf[100];
+	size_t len;
+	for (int i = 0; i < 29; i++)
+		assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 0), 0);
+	assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 0), -EAGAIN);
+	sk_queue_close(q);
+	sk_segment_unlink(qname);
+}
+
+/* A process that opens the queue, waits for the parent's word, then stops
+ * for good holding a side's lock (where the lock is held and the state
+ * loaded) in a push (op 0) or a pop (op 1), after telling the parent. */
+static int pause_fd = -1;
+
+static void pause_hook(sk_queue *q, int point)
+{
+	(void)q;
+	if (point != HOOK_LOCKED)
+		return;
+	char c = 'p';
+	if (write(pause_fd, &c, 1) != 1)
+		_exit(5);
+	for (;;)
+		pause();
+}
+
+typedef struct paused {
+	pid_t pid;
+	int op, go[2], told[2];
+} paused;
+
+static int paused_child(void *arg)
+{
+	paused *pc = arg;
+	sk_queue *q;
+	uint8_t buf[H_BIG * 2];
+	size_t len;
+	char c = 'o';
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* not left behind when a test fails */
+	if (sk_queue_open(qname, &q) || write(pc->told[1], &c, 1) != 1 || read(pc->go[0], &c, 1) != 1)
+		return 1;
+	pause_fd = pc->told[1];
+	sk__queue_hook = pause_hook;
+	if (pc->op == 0)
+		sk_queue_push(q, "paused", 6, -1);
+	else
+		sk_queue_pop(q, buf, sizeof buf, &len, -1);
+	return 3; /* not paused: the test fails */
+}
+
+/* Starts the process; returns once it has opened the queue. */
+static void paused_start(paused *pc, int op)
+{
+	pc->op = op;
+	assert_int_equal(pipe(pc->go), 0);
+	assert_int_equal(pipe(pc->told), 0);
+	pc->pid = t_spawn(paused_child, pc);
+	char c;
+	assert_int_equal(read(pc->told[0], &c, 1), 1);
+	assert_int_equal(c, 'o');
+}
+
+/* Lets it go on; returns once it holds the lock. */
+static void paused_hold(paused *pc)
+{
+	char c = 'g';
+	assert_int_equal(write(pc->go[1], &c, 1), 1);
+	assert_int_equal(read(pc->told[0], &c, 1), 1);
+	assert_int_equal(c, 'p');
+	close(pc->go[0]), close(pc->go[1]), close(pc->told[0]), close(pc->told[1]);
+}
+
+static void kill_reap(pid_t pid)
+{
+	int st;
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+/* A repair of one side after its lock holder died leaves the message count
+ * (entered - taken) to a recount, which needs both locks: when the other
+ * one is held, the count stays marked stale until someone holds both (here
+ * sk_queue_stats_get). The repairer never waits for the other lock: a
+ * consumer repairing its side while a producer holds the producers' lock
+ * goes on at once. */
+static void test_count_recounted_after_repairs(void **state)
+{
+	(void)state;
+	snprintf(qname, sizeof qname, "%s", t_name("qstale"));
+	sk_queue *q;
+	sk_queue_stats st;
+	sk_segment *view;
+	assert_int_equal(sk_queue_create(qname, 1 << 18, H_BIG * 2, NULL, &q), 0);
+	assert_int_equal(sk_segment_open(qname, SK_RDONLY, &view), 0);
+	const uint8_t *ctl = sk_segment_data(view);
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	uint64_t rec0 = st.recoveries;
+
+	push_tagged(q, 1, 100);
+	/* A producer dies copying a big message in (its record counts as being
+	 * written), another holding the producers' lock; a consumer then stops
+	 * holding the consumers' lock. */
+	paused cons;
+	paused_start(&cons, 1);
+	run_killed((kill_plan){ HOOK_COPY_IN, 1, 0 });
+	run_killed((kill_plan){ HOOK_LOCKED, 1, 4 });
+	paused_hold(&cons);
+	/* The next producer repairs the producers' side (the dead claim's record
+	 * is given up) but cannot recount: the count is stale, one too high. */
+	push_tagged(q, 2, 100);
+	assert_int_equal(*(const volatile uint32_t *)(ctl + C_STALE), 1);
+	assert_int_equal(sk_queue_stats_peek(view, &st), 0);
+	assert_int_equal(st.messages, 3);
+	assert_int_equal(st.recoveries, rec0 + 1);
+	/* Once both locks can be had, the count is recounted. */
+	kill_reap(cons.pid);
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.messages, 2);
+	assert_int_equal(st.recoveries, rec0 + 2);
+	assert_int_equal(*(const volatile uint32_t *)(ctl + C_STALE), 0);
+	assert_int_equal(pop_tag(q, NULL), 1);
+	assert_int_equal(pop_tag(q, NULL), 2);
+
+	/* A consumer dies holding its lock while a producer holds the producers':
+	 * the next consumer repairs its side and takes a message at once. */
+	push_tagged(q, 3, 10);
+	paused prod;
+	paused_start(&prod, 0);
+	run_killed((kill_plan){ HOOK_LOCKED, 1, 1 });
+	paused_hold(&prod);
+	uint8_t buf[100];
+	size_t len;
+	assert_int_equal(sk_queue_pop(q, buf, sizeof buf, &len, 0), 0);
+	assert_int_equal(buf[0], 3);
+	assert_int_equal(*(const volatile uint32_t *)(ctl + C_STALE), 1);
+	kill_reap(prod.pid);
+	assert_int_equal(sk_queue_stats_get(q, &st), 0);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(st.recoveries, rec0 + 4);
+	assert_int_equal(*(const volatile uint32_t *)(ctl + C_STALE), 0);
+	sk_segment_close(view);
+	sk_queue_close(q);
+	sk_segment_unlink(qname);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1399,6 +1643,8 @@ int main(void)
 		cmocka_unit_test(test_max_messages),
 		cmocka_unit_test(test_tasks_and_join),
 		cmocka_unit_test(test_claims_publish_in_order),
+		cmocka_unit_test(test_sides_do_not_block_each_other),
+		cmocka_unit_test(test_count_recounted_after_repairs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,8 +18,9 @@
  * in place, sk_queue_release removes it. Between the two calls the message is
  * claimed, not the queue: other processes push and pop meanwhile (messages
  * pushed after a reserved one become visible when it is committed, in
- * order). Only when all 32 claim slots are taken does the call hold the
- * queue's lock instead, as small messages do while they are copied.
+ * order). Only when all 16 claim slots of its side are taken does the call
+ * hold that side's lock instead, as small messages do while they are
+ * copied.
  *
  * Bounds: capacity bytes always; optionally a number of messages
  * (sk_queue_config.max_messages, like multiprocessing.Queue(maxsize)).
@@ -27,8 +28,11 @@
  * message counts as an unfinished task until someone calls
  * sk_queue_task_done for it; sk_queue_join waits until none is unfinished.
  *
- * Crashes: the queue is guarded by a robust mutex (shmkit/sync.h), and each
- * copy made outside it by a claim naming its process. A message becomes
+ * Producers and consumers have a lock each (so a push and a pop never wait
+ * for each other's lock) and meet at two positions in shared memory.
+ *
+ * Crashes: each side is guarded by a robust mutex (shmkit/sync.h), and each
+ * copy made outside them by a claim naming its process. A message becomes
  * visible only when its producer publishes it after copying, and leaves only
  * when its consumer is done copying it. So a producer killed at any point
  * (mid-reserve, mid-copy, holding the lock) loses only its own message, which
@@ -43,7 +47,7 @@
  * Trust: a process that can write the segment can spoil the messages and
  * make calls fail with SK_ECORRUPT; it cannot make another process access
  * memory outside the queue's ring, nor wait past its timeout (calls without
- * a timeout wait for the queue's lock at most 10 s).
+ * a timeout wait for the queue's locks at most 10 s).
  *
  * A handle's reserve or peek belongs to the process (and handle) that made
  * it; a forked child must not commit or release it.
@@ -136,7 +140,7 @@ typedef struct sk_queue_stats {
 	uint64_t pushed, popped; /* since creation */
 	int closed;
 	int waiting_producers, waiting_consumers; /* asleep now */
-	uint64_t recoveries;   /* times a process died holding the queue's lock and the next repaired it */
+	uint64_t recoveries;   /* times a process died holding one of the queue's locks and the next repaired it */
 	uint64_t max_messages; /* the limit on messages, 0 if none */
 	uint64_t unfinished;   /* published messages not yet marked done (sk_queue_task_done) */
 	int in_flight;         /* messages being copied in or out outside the lock (claims) */
