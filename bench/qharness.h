@@ -15,7 +15,9 @@
  *               system calls of all the processes are counted with a
  *               perf tracepoint counter inherited by the children
  *               (syscalls:sys_enter_futex; -1 when perf events are not
- *               allowed).
+ *               allowed), and the CPU time they used (user + system, from
+ *               wait4) per message: what a message costs, whatever else
+ *               runs on the machine.
  *   latency     a parent and an echoing child bounce one message through
  *               two channels; one-way latency is half the round trip,
  *               median of the rounds.
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -114,9 +117,10 @@ static inline void qh_fail(const char *what, int rc)
 }
 
 /* Throughput in messages per second; *futex_per_msg gets the futex calls per
- * message (-1 if they could not be counted). 0 on failure. */
+ * message (-1 if they could not be counted), *cpu_ns_per_msg the CPU time
+ * of all the processes per message. 0 on failure. */
 static inline double qh_throughput(const qh_ops *ops, int producers, int consumers, size_t msg, long n, size_t depth,
-				   double *futex_per_msg)
+				   double *futex_per_msg, double *cpu_ns_per_msg)
 {
 	void *ctx;
 	int rc = ops->setup(&ctx, msg, depth);
@@ -175,10 +179,14 @@ static inline double qh_throughput(const qh_ops *ops, int producers, int consume
 	double t0 = qh_now();
 	close(go[1]); /* everyone starts */
 	int ok = 1;
+	double cpu = 0;
 	for (int i = 0; i < np; i++) {
 		int st;
-		if (waitpid(pids[i], &st, 0) != pids[i] || !WIFEXITED(st) || WEXITSTATUS(st))
+		struct rusage ru;
+		if (wait4(pids[i], &st, 0, &ru) != pids[i] || !WIFEXITED(st) || WEXITSTATUS(st))
 			ok = 0;
+		cpu += (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 	}
 	double secs = qh_now() - t0;
 	double f1 = qh_futex_read(fc);
@@ -187,6 +195,7 @@ static inline double qh_throughput(const qh_ops *ops, int producers, int consume
 	close(ready[0]);
 	ops->teardown(ctx);
 	*futex_per_msg = f0 >= 0 && f1 >= 0 ? (f1 - f0) / (double)n : -1;
+	*cpu_ns_per_msg = cpu * 1e9 / (double)n;
 	return ok ? (double)n / secs : 0;
 }
 
@@ -295,10 +304,11 @@ static inline void qh_run_all(const qh_ops *ops, int quick, const char *only,
 			*first = 0;
 			continue;
 		}
-		double fpm = -1;
-		double v =
-		    qh_throughput(ops, k->producers, k->consumers, k->msg, quick ? k->n_quick : k->n, k->depth, &fpm);
-		printf("%s\"%s_msgs_per_s\": %.0f", *first ? "" : ", ", k->name, v);
+		double fpm = -1, cpu = 0;
+		double v = qh_throughput(ops, k->producers, k->consumers, k->msg, quick ? k->n_quick : k->n, k->depth,
+					 &fpm, &cpu);
+		printf("%s\"%s_msgs_per_s\": %.0f, \"%s_cpu_ns_per_msg\": %.0f", *first ? "" : ", ", k->name, v,
+		       k->name, cpu);
 		*first = 0;
 		if (fpm >= 0)
 			printf(", \"%s_futex_per_msg\": %.4f", k->name, fpm);
