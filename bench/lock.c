@@ -19,12 +19,16 @@
  *                          hand-off, whatever the scheduler does)
  *   owner_death_recovery_us (_min, _max), pthread_robust_recovery_us
  *                          SIGKILL of the holder to acquisition by a process
- *                          already blocked in the lock
- *   blocked_waiter_cpu_pct CPU time a locker blocked on a live holder uses,
- *                          in percent of one CPU (it checks the holder's
- *                          liveness every millisecond)
+ *                          already blocked in the lock (for 20 ms)
+ *   owner_death_recovery_after_1s_us
+ *                          the same for a process blocked 1 s (by then it
+ *                          checks the holder every 16 ms, not every 1 ms)
+ *   blocked_waiter_cpu_pct CPU time a locker blocked 2 s on a live holder
+ *                          uses, in percent of one CPU (it checks the
+ *                          holder's liveness every millisecond for 64 ms,
+ *                          then less and less often, at least every 16 ms)
  *   blocked_4_waiters_cpu_pct  the same for four lockers together (one
- *                          checks every millisecond, the others every 4 ms)
+ *                          checks as above, the others four times less often)
  *
  *   lock [--json] [--reps N]
  */
@@ -165,9 +169,10 @@ static double pingpong(int kind, double secs)
 	return (double)S->turns / t;
 }
 
-/* A holder and a waiter already blocked; the holder is killed. Microseconds
- * from the kill to the waiter's acquisition, or -1 if it was not told. */
-static double recovery(int kind)
+/* A holder and a waiter already blocked for blocked_us; the holder is
+ * killed. Microseconds from the kill to the waiter's acquisition, or -1 if
+ * it was not told. */
+static double recovery(int kind, useconds_t blocked_us)
 {
 	S->ready = 0;
 	fflush(NULL);
@@ -198,7 +203,7 @@ static double recovery(int kind)
 		}
 		_exit(rc ? 0 : 1);
 	}
-	usleep(20000); /* the waiter is asleep in the kernel by now */
+	usleep(blocked_us); /* the waiter is asleep in the kernel by now */
 	double k0 = bench_now();
 	kill(holder, SIGKILL);
 	int st;
@@ -291,15 +296,20 @@ int main(int argc, char **argv)
 	/* Owner death, shmkit and glibc robust interleaved. */
 	double rec[100], prec[100];
 	for (int r = 0; r < reps; r++) {
-		rec[r] = recovery(SK);
-		prec[r] = recovery(ROBUST);
+		rec[r] = recovery(SK, 20000);
+		prec[r] = recovery(ROBUST, 20000);
 		if (rec[r] < 0 || prec[r] < 0) {
 			fprintf(stderr, "lock: the waiter was not told of the owner's death (%s)\n",
 				rec[r] < 0 ? "shmkit" : "glibc");
 			return 1;
 		}
 	}
-	double cpu = blocked_cpu(1, 0.5), cpu4 = blocked_cpu(4, 0.5);
+	double late = recovery(SK, 1000000);
+	if (late < 0) {
+		fprintf(stderr, "lock: the waiter was not told of the owner's death (blocked 1 s)\n");
+		return 1;
+	}
+	double cpu = blocked_cpu(1, 2.0), cpu4 = blocked_cpu(4, 2.0);
 	if (cpu < 0 || cpu4 < 0) {
 		fprintf(stderr, "lock: the blocked waiter did not time out\n");
 		return 1;
@@ -332,8 +342,9 @@ int main(int argc, char **argv)
 		       t[SK].med, t[SK].min, t[SK].max, t[ROBUST].med, t[PLAIN].med, t[SK].med / t[ROBUST].med);
 		printf("\"owner_death_recovery_us\": %.1f, \"owner_death_recovery_us_min\": %.1f, "
 		       "\"owner_death_recovery_us_max\": %.1f, \"pthread_robust_recovery_us\": %.1f, "
-		       "\"blocked_waiter_cpu_pct\": %.2f, \"blocked_4_waiters_cpu_pct\": %.2f}\n",
-		       rc.med, rc.min, rc.max, pr.med, cpu, cpu4);
+		       "\"owner_death_recovery_after_1s_us\": %.1f, "
+		       "\"blocked_waiter_cpu_pct\": %.3f, \"blocked_4_waiters_cpu_pct\": %.3f}\n",
+		       rc.med, rc.min, rc.max, pr.med, late, cpu, cpu4);
 	} else {
 		printf("%-13s %24s %38s %16s\n", "", "uncontended lock+unlock",
 		       "two processes: hand-offs/s, acquisitions/s", "turns passed/s");
@@ -346,7 +357,8 @@ int main(int argc, char **argv)
 		printf("owner killed -> blocked waiter acquires: shmkit median %.1f us [%.1f, %.1f], glibc robust %.1f "
 		       "us [%.1f, %.1f]\n",
 		       rc.med, rc.min, rc.max, pr.med, pr.min, pr.max);
-		printf("lockers blocked on a live holder use %.2f%% of a CPU (one), %.2f%% (four together)\n", cpu,
+		printf("after 1 s blocked: %.1f us\n", late);
+		printf("lockers blocked 2 s on a live holder use %.3f%% of a CPU (one), %.3f%% (four together)\n", cpu,
 		       cpu4);
 	}
 	return 0;

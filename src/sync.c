@@ -44,11 +44,17 @@
  * WAITERS was set.
  *
  * Contended, a locker spins briefly, then sets WAITERS and sleeps on the
- * futex in slices; a hand-off wakes it at once. One sleeper (the first to
- * claim the lock's judge field) sleeps 1 ms at a time and bumps a heartbeat;
- * the others sleep 4 ms and take the role over when the heartbeat stopped
- * (its sleeper left or died), so a long wait costs one wake-up per
- * millisecond per lock, not per sleeper. Only when a slice ends without the
+ * futex in slices; a hand-off wakes it at once. One sleeper (the one that
+ * claimed the lock's judge field; a sleeper that finds it free claims it)
+ * sleeps 1 ms at a time and bumps a heartbeat; the others sleep four times
+ * longer and take the role over when the heartbeat stopped (its sleeper
+ * left or died), so a wait costs one wake-up per millisecond per lock, not
+ * per sleeper. A sleeper that has found the same live owner for more than
+ * 64 ms backs off: it sleeps a 64th of the time it has waited, at most
+ * 16 ms (the others at most 32 ms), so a long wait costs about 60 wake-ups
+ * a second, and a blocked waiter takes a dead owner's lock within a 64th of
+ * the time it had waited (at most 16 ms; within 1 ms for an owner that held
+ * the lock under 64 ms). Only when a slice ends without the
  * word changing does a sleeper judge the owner (every sleeper does, at its
  * own pace; a new owner also gets one cheap look before the first sleep,
  * so one that died long ago is taken over at once): an owner in
@@ -129,8 +135,11 @@
 #define W_WAITERS     (UINT64_C(1) << 31)
 #define W_ID          (UINT64_C(0xffffffff00000000) | W_TID | W_START) /* who holds it */
 
-#define SLICE_NS       1000000 /* the judging sleeper checks the owner this often */
-#define IDLE_SLICES    4       /* other sleepers: every 4 ms, and take over a judge that stopped */
+#define SLICE_NS       1000000  /* the judging sleeper checks the owner this often at first */
+#define SLICE_MAX_NS   16000000 /* and at least this often however long it waited */
+#define BACKOFF        64       /* after 64 slices of one live owner: every 1/64 of the wait so far */
+#define IDLE_MAX_NS    32000000 /* other sleepers: 4 slices, at most this; they take over a judge that stopped */
+#define IDLE_SLICES    4
 #define SPINS          100     /* polls of a held word before sleeping */
 #define PROC_EVERY     8       /* slices between /proc reads of a live owner */
 #define QUICK_EVERY_NS 50000   /* a thread that keeps trying a held lock asks this often */
@@ -298,6 +307,7 @@ static inline void record(mutex_impl *m, const sk__ident *me)
 typedef struct judge {
 	uint64_t w;       /* the word judged */
 	uint64_t seen;    /* boot ticks when this locker first saw it; 0: unknown */
+	int64_t since;    /* monotonic ns when this locker first saw it; 0: unknown */
 	int pidfd;        /* readable once its owner thread ended; -1 if none */
 	bool pidfd_tried; /* opened (or failed to) for this word */
 	unsigned slices;  /* slices that ended with the word unchanged */
@@ -307,7 +317,23 @@ static void judge_reset(judge *j, uint64_t w, bool stamp)
 {
 	if (j->pidfd >= 0)
 		sk__sys_close(j->pidfd);
-	*j = (judge){ .w = w, .seen = stamp ? sk__sys_boot_ticks() : 0, .pidfd = -1 };
+	*j = (judge){ .w = w,
+		      .seen = stamp ? sk__sys_boot_ticks() : 0,
+		      .since = stamp ? sk__sys_monotonic_ns() : 0,
+		      .pidfd = -1 };
+}
+
+/* How long the judging sleeper sleeps between looks at an owner it has seen
+ * hold the lock since j->since: 1 ms for the first 64 ms, then a 64th of the
+ * time it has waited, up to 16 ms (reached after about a second). A
+ * blocked waiter so takes a dead owner's lock within about 1 ms of the
+ * death while the owner had held it under 64 ms, and within a 64th of its
+ * wait (at most 16 ms) after that; a long wait costs 60 wake-ups a second
+ * instead of 1000. */
+static int64_t look_every(const judge *j, int64_t now)
+{
+	int64_t s = j->since > 0 && now > j->since ? (now - j->since) / BACKOFF : 0;
+	return s < SLICE_NS ? SLICE_NS : s > SLICE_MAX_NS ? SLICE_MAX_NS : s;
 }
 
 /* Whether the owner named by j->w is dead. Cheap checks unless full. Never
@@ -496,13 +522,20 @@ __attribute__((noinline)) static int lock_slow(mutex_impl *m, const sk__ident *m
 		if (!counted) {
 			ADD(&m->waiters, 1);
 			counted = true;
-			/* One sleeper judges every millisecond, the others four
-			 * times less often: a blocked lock costs little CPU. */
-			uint32_t none = 0;
-			judging = CAS(&m->judge, &none, tid);
 			beat = LD(&m->beat);
 		}
-		int64_t slice = judging ? SLICE_NS : SLICE_NS * IDLE_SLICES;
+		/* One sleeper judges (every millisecond at first, see
+		 * look_every), the others four times less often: a blocked
+		 * lock costs little CPU. A sleeper that finds no judge (the
+		 * last one took the lock or gave up) becomes it. */
+		uint32_t none = 0;
+		if (!judging && LD(&m->judge) == 0 && CAS(&m->judge, &none, tid)) {
+			judging = true;
+			beat = LD(&m->beat);
+		}
+		int64_t every = look_every(&j, sk__sys_monotonic_ns());
+		int64_t idle = every * IDLE_SLICES < IDLE_MAX_NS ? every * IDLE_SLICES : IDLE_MAX_NS;
+		int64_t slice = judging ? every : idle;
 		if (left >= 0 && left < slice)
 			slice = left;
 		int frc = sk__sys_futex_wait((uint32_t *)&m->word, (uint32_t)w, slice);
@@ -515,7 +548,7 @@ __attribute__((noinline)) static int lock_slow(mutex_impl *m, const sk__ident *m
 				ADD(&m->beat, 1);
 			} else {
 				uint32_t b = LD(&m->beat), j0 = LD(&m->judge);
-				if (b == beat && slice == SLICE_NS * IDLE_SLICES) /* the judge stopped: take over */
+				if (b == beat && slice == idle) /* the judge stopped: take over */
 					judging = j0 == tid || CAS(&m->judge, &j0, tid);
 				beat = b;
 			}

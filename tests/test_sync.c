@@ -1263,6 +1263,35 @@ static void test_mutex_judging_sleeper_killed(void **state)
 	free_shared(S);
 }
 
+/* A sleeper that has waited long on one live holder looks at it less often
+ * (the judge's heartbeat, bytes 40-43, counts its looks) and still takes the
+ * lock soon after the holder is killed. */
+static void test_mutex_long_wait_backs_off(void **state)
+{
+	(void)state;
+	S = new_shared();
+	pid_t holder = t_spawn(hold_mutex, NULL);
+	wait_ready(S);
+	pid_t w = t_spawn(wait_for_dead_owner, NULL);
+	uint32_t *judge = (uint32_t *)((uint8_t *)&S->m + 36), *beat = (uint32_t *)((uint8_t *)&S->m + 40);
+	int64_t t0 = t_now_ns();
+	while (__atomic_load_n(judge, __ATOMIC_SEQ_CST) == 0)
+		if (t_now_ns() - t0 > 5000000000LL)
+			fail_msg("no sleeper judges");
+	uint32_t b0 = __atomic_load_n(beat, __ATOMIC_SEQ_CST);
+	usleep(1500000);
+	uint32_t looks = __atomic_load_n(beat, __ATOMIC_SEQ_CST) - b0;
+	print_message("%u looks at a live holder in 1.5 s\n", looks);
+	/* Every millisecond would be about 1500; backing off after 64 ms, about
+	 * 270 (timers that fire late only make them fewer). */
+	assert_true(looks > 0 && looks < 750);
+	t0 = t_now_ns();
+	kill_and_reap(holder);
+	t_assert_exit0(reap_within(w, 5000));
+	assert_true(t_now_ns() - t0 < 1000000000LL);
+	free_shared(S);
+}
+
 /* A waiter killed while it sleeps leaves nothing that blocks others. */
 static void test_mutex_killed_waiter(void **state)
 {
@@ -1863,6 +1892,7 @@ int main(void)
 		cmocka_unit_test(test_mutex_zombie_holder_wakes_a_blocked_waiter),
 		cmocka_unit_test(test_mutex_killed_waiter),
 		cmocka_unit_test(test_mutex_judging_sleeper_killed),
+		cmocka_unit_test(test_mutex_long_wait_backs_off),
 		cmocka_unit_test(test_mutex_pthread_exit_while_holding),
 		cmocka_unit_test(test_mutex_holder_in_another_pid_namespace),
 		cmocka_unit_test(test_rwlock_writer_killed_200_rounds),

@@ -20,9 +20,11 @@
  * permanently unusable (every later lock returns SK_ENOTRECOVERABLE), so that
  * no one goes on using data nobody repaired; sk_mutex_init can reset it once
  * no one uses it. Lockers that wait check whether the holder still lives
- * (one of them every millisecond, the others every 4 ms), so a blocked
- * waiter takes over within about 1 ms of the holder's death, and so does a
- * locker that comes later. Death is
+ * (one of them every millisecond, the others every 4 ms; after 64 ms of
+ * the same live holder every 64th of their wait, at most every 16 ms), so
+ * a blocked waiter takes over within about 1 ms of the holder's death (a
+ * 64th of its wait, at most 16 ms, after longer holds), and a locker that
+ * comes later within about 1 ms. Death is
  * judged by thread id within one pid namespace: a holder in another pid
  * namespace (a container that shares the segment) is never taken over from,
  * alive or dead, and lockers wait for it until their timeouts. /proc must be
