@@ -48,10 +48,14 @@
 enum { SK, ROBUST, PLAIN, NLOCKS };
 static const char *const lock_names[NLOCKS] = { "shmkit", "glibc robust", "glibc plain" };
 
+/* Each lock, and the data they protect, on cache lines of their own (no lock
+ * shares a line with the counters: that would spare it a transfer). */
 typedef struct shm {
 	sk_mutex m;
-	pthread_mutex_t robust, plain;
-	volatile int32_t ready, stop;
+	pthread_mutex_t robust __attribute__((aligned(128)));
+	pthread_mutex_t plain __attribute__((aligned(128)));
+	volatile int32_t ready __attribute__((aligned(128)));
+	volatile int32_t stop;
 	int64_t acquisitions, handoffs, turns;
 	int32_t last_owner, turn;
 	double acquired_at;

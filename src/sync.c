@@ -43,8 +43,12 @@
  * the record's tid, then one CAS from the word to 0, and a FUTEX_WAKE only if
  * WAITERS was set.
  *
- * Contended, a locker spins briefly, then sets WAITERS and sleeps on the
- * futex in slices; a hand-off wakes it at once. One sleeper (the one that
+ * Contended, a locker spins briefly (raising a spin hint in the lock, which
+ * makes an unlock pause a moment, without touching the word, before its
+ * thread can take the lock back: so two threads that keep locking take
+ * turns instead of the one whose cache holds the word winning again), then
+ * sets WAITERS and sleeps on the futex in slices; a hand-off wakes it at
+ * once. One sleeper (the one that
  * claimed the lock's judge field; a sleeper that finds it free claims it)
  * sleeps 1 ms at a time and bumps a heartbeat; the others sleep four times
  * longer and take the role over when the heartbeat stopped (its sleeper
@@ -141,6 +145,7 @@
 #define IDLE_MAX_NS    32000000 /* other sleepers: 4 slices, at most this; they take over a judge that stopped */
 #define IDLE_SLICES    4
 #define SPINS          100     /* polls of a held word before sleeping */
+#define HANDOFF_PAUSES 4       /* an unlock leaves a spinning locker this many pauses to take the lock */
 #define PROC_EVERY     8       /* slices between /proc reads of a live owner */
 #define QUICK_EVERY_NS 50000   /* a thread that keeps trying a held lock asks this often */
 #define WAKE_ALL       0x7fffffff
@@ -161,7 +166,8 @@ typedef struct mutex_impl {
 	uint32_t waiters;     /* 32: lockers asleep (informational) */
 	uint32_t judge;       /* 36: tid of the sleeper that checks the owner every slice; 0: none */
 	uint32_t beat;        /* 40: bumped by the judge at each slice it checks */
-	uint8_t resv[84];     /* 44 */
+	uint32_t spin;        /* 44: lockers spinning for the lock (a hint) */
+	uint8_t resv[80];     /* 48 */
 } mutex_impl;
 static_assert(sizeof(mutex_impl) == sizeof(sk_mutex), "mutex size");
 static_assert(offsetof(mutex_impl, word) == 8 && offsetof(mutex_impl, owner_start) == 16 &&
@@ -452,9 +458,11 @@ __attribute__((noinline)) static int lock_slow(mutex_impl *m, const sk__ident *m
 		int rc = try_once(m, me, fully);
 		return rc == 1 ? -ETIMEDOUT : rc;
 	}
+	__atomic_store_n(&m->spin, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < SPINS; i++) {
 		uint64_t w = __atomic_load_n(&m->word, __ATOMIC_RELAXED);
 		if (w == 0 && CAS(&m->word, &w, mine)) {
+			__atomic_store_n(&m->spin, 0, __ATOMIC_RELAXED);
 			record(m, me);
 			return 0;
 		}
@@ -462,6 +470,7 @@ __attribute__((noinline)) static int lock_slow(mutex_impl *m, const sk__ident *m
 			break;
 		sk__cpu_relax();
 	}
+	__atomic_store_n(&m->spin, 0, __ATOMIC_RELAXED);
 	int64_t deadline = sk__deadline(timeout_ns);
 	judge j = { .pidfd = -1 };
 	bool counted = false, judging = false;
@@ -635,8 +644,15 @@ int sk_mutex_unlock(sk_mutex *mm)
 		return -EPERM;
 	/* The record stops naming us before the word does. */
 	__atomic_store_n(&m->owner_id, 0, __ATOMIC_RELAXED);
-	if (__builtin_expect(w == mine, 1) && CAS(&m->word, &w, 0))
+	if (__builtin_expect(w == mine, 1) && CAS(&m->word, &w, 0)) {
+		/* A locker spins for it: step back a moment (without touching
+		 * the word) so that it can take the lock before this thread,
+		 * whose cache holds the word, takes it back. */
+		if (__builtin_expect(__atomic_load_n(&m->spin, __ATOMIC_RELAXED) != 0, 0))
+			for (int i = 0; i < HANDOFF_PAUSES; i++)
+				sk__cpu_relax();
 		return 0;
+	}
 	return unlock_slow(m, mine, w);
 }
 
