@@ -17,6 +17,10 @@
  *                          two processes passing a turn to each other under
  *                          the lock (strict alternation: every turn is a
  *                          hand-off, whatever the scheduler does)
+ *   mutex_vs_pthread, handoffs_vs_pthread, turns_vs_pthread (_min, _max)
+ *                          shmkit against glibc's robust mutex, ratio taken
+ *                          in each rep (time: < 1 is better; hand-offs and
+ *                          turns: > 1 is better), median and range
  *   owner_death_recovery_us (_min, _max), pthread_robust_recovery_us
  *                          SIGKILL of the holder to acquisition by a process
  *                          already blocked in the lock (for 20 ms)
@@ -319,6 +323,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* shmkit against glibc's robust mutex, rep by rep (the same machine
+	 * state): uncontended time, hand-offs and turns. */
+	double ur[100], hr[100], tr[100];
+	for (int r = 0; r < reps; r++) {
+		ur[r] = un[SK][r] / un[ROBUST][r];
+		hr[r] = ho[ROBUST][r] > 0 ? ho[SK][r] / ho[ROBUST][r] : 0;
+		tr[r] = pp[ROBUST][r] > 0 ? pp[SK][r] / pp[ROBUST][r] : 0;
+	}
+	stat3 urs = summary(ur, reps), hrs = summary(hr, reps), trs = summary(tr, reps);
 	stat3 u[NLOCKS], h[NLOCKS], q[NLOCKS], t[NLOCKS];
 	for (int k = 0; k < NLOCKS; k++) {
 		t[k] = summary(pp[k], reps);
@@ -331,8 +344,9 @@ int main(int argc, char **argv)
 		printf("{\"bench\": \"lock\", \"reps\": %d, \"mutex_ns\": %.1f, \"mutex_ns_min\": %.1f, "
 		       "\"mutex_ns_max\": %.1f, "
 		       "\"pthread_robust_ns\": %.1f, \"pthread_plain_ns\": %.1f, \"mutex_vs_pthread\": %.2f, "
+		       "\"mutex_vs_pthread_min\": %.2f, \"mutex_vs_pthread_max\": %.2f, "
 		       "\"mutex_vs_pthread_plain\": %.2f, ",
-		       reps, u[SK].med, u[SK].min, u[SK].max, u[ROBUST].med, u[PLAIN].med, u[SK].med / u[ROBUST].med,
+		       reps, u[SK].med, u[SK].min, u[SK].max, u[ROBUST].med, u[PLAIN].med, urs.med, urs.min, urs.max,
 		       u[SK].med / u[PLAIN].med);
 		printf("\"handoffs_per_s\": %.0f, \"handoffs_per_s_min\": %.0f, \"handoffs_per_s_max\": %.0f, "
 		       "\"pthread_robust_handoffs_per_s\": %.0f, \"pthread_plain_handoffs_per_s\": %.0f, "
@@ -342,8 +356,11 @@ int main(int argc, char **argv)
 		       q[PLAIN].med);
 		printf("\"turns_per_s\": %.0f, \"turns_per_s_min\": %.0f, \"turns_per_s_max\": %.0f, "
 		       "\"pthread_robust_turns_per_s\": %.0f, \"pthread_plain_turns_per_s\": %.0f, "
-		       "\"turns_vs_pthread\": %.2f, ",
-		       t[SK].med, t[SK].min, t[SK].max, t[ROBUST].med, t[PLAIN].med, t[SK].med / t[ROBUST].med);
+		       "\"turns_vs_pthread\": %.2f, \"turns_vs_pthread_min\": %.2f, \"turns_vs_pthread_max\": %.2f, "
+		       "\"handoffs_vs_pthread\": %.2f, \"handoffs_vs_pthread_min\": %.2f, "
+		       "\"handoffs_vs_pthread_max\": %.2f, ",
+		       t[SK].med, t[SK].min, t[SK].max, t[ROBUST].med, t[PLAIN].med, trs.med, trs.min, trs.max, hrs.med,
+		       hrs.min, hrs.max);
 		printf("\"owner_death_recovery_us\": %.1f, \"owner_death_recovery_us_min\": %.1f, "
 		       "\"owner_death_recovery_us_max\": %.1f, \"pthread_robust_recovery_us\": %.1f, "
 		       "\"owner_death_recovery_after_1s_us\": %.1f, "
@@ -356,8 +373,9 @@ int main(int argc, char **argv)
 			printf("%-13s %8.1f ns [%.1f, %.1f] %12.0f [%.0f, %.0f] %12.0f %12.0f [%.0f, %.0f]\n",
 			       lock_names[k], u[k].med, u[k].min, u[k].max, h[k].med, h[k].min, h[k].max, q[k].med,
 			       t[k].med, t[k].min, t[k].max);
-		printf("shmkit vs glibc robust: %.2fx uncontended, %.2fx hand-offs, %.2fx turns\n",
-		       u[SK].med / u[ROBUST].med, h[SK].med / h[ROBUST].med, t[SK].med / t[ROBUST].med);
+		printf("shmkit vs glibc robust, rep by rep (median [min, max]): %.2fx [%.2f, %.2f] uncontended time, "
+		       "%.2fx [%.2f, %.2f] hand-offs, %.2fx [%.2f, %.2f] turns\n",
+		       urs.med, urs.min, urs.max, hrs.med, hrs.min, hrs.max, trs.med, trs.min, trs.max);
 		printf("owner killed -> blocked waiter acquires: shmkit median %.1f us [%.1f, %.1f], glibc robust %.1f "
 		       "us [%.1f, %.1f]\n",
 		       rc.med, rc.min, rc.max, pr.med, pr.min, pr.max);

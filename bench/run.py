@@ -123,8 +123,11 @@ def main():
     fig["bits"].update({k: spread([x[k] for x in bruns]) for k in ("popcount_gbps", "read_gbps", "popcount_vs_read")})
     lruns = [run_json([b("lock"), "--json", "--reps", "5"]) for _ in range(reps)]
     fig["lock"] = {k: spread([x[k] for x in lruns])
-                   for k in ("mutex_ns", "pthread_robust_ns", "mutex_vs_pthread", "handoffs_per_s",
-                             "owner_death_recovery_us")}
+                   for k in ("mutex_ns", "pthread_robust_ns", "pthread_plain_ns", "mutex_vs_pthread", "handoffs_per_s",
+                             "pthread_robust_handoffs_per_s", "handoffs_vs_pthread", "turns_per_s",
+                             "pthread_robust_turns_per_s", "turns_vs_pthread", "owner_death_recovery_us",
+                             "pthread_robust_recovery_us", "owner_death_recovery_after_1s_us",
+                             "blocked_waiter_cpu_pct", "blocked_4_waiters_cpu_pct") if all(k in x for x in lruns)}
     log("queue against its peers, interleaved run by run: " + ", ".join(p for p, _ in queue_peer_cmds(b)))
     qruns, peer_runs = queue_with_peers(b, args.build, quick, reps)
     fig["queue"] = {k: spread([q[k] for q in qruns])
@@ -180,6 +183,9 @@ def main():
     r["scan_vs_machine_read_n"] = med(last["scan_gbps"]) / fig["machine"]["read_gbps_n"]
     r["popcount_vs_read"] = med(fig["bits"]["popcount_vs_read"])
     r["mutex_vs_pthread_robust"] = med(fig["lock"]["mutex_vs_pthread"])
+    for k in ("handoffs", "turns"):
+        if k + "_vs_pthread" in fig["lock"]:
+            r["lock_%s_vs_pthread_robust" % k] = med(fig["lock"][k + "_vs_pthread"])
     q = fig["queue"]
     if q["mpqueue_msgs_per_s"]:
         r["queue_vs_mpqueue"] = med(q["msgs_per_s"]) / med(q["mpqueue_msgs_per_s"])
@@ -299,6 +305,26 @@ def summary(res, out):
          "glibc robust pthread mutex: %.1f ns (%.2fx); owner killed to next locker: %.0f us" % (
              val(f["lock"]["pthread_robust_ns"]), r["mutex_vs_pthread_robust"],
              val(f["lock"]["owner_death_recovery_us"]))),
+    ]
+    lk = f["lock"]
+    if "turns_vs_pthread" in lk:
+        rng = lambda d: "%.2fx [%.2f, %.2f]" % (d["median"], d["range"][0], d["range"][1])
+        rate = lambda x: "%.2f M" % (x / 1e6) if x >= 1e5 else "%.0f" % x
+        rows += [
+            ("Robust mutex, two processes contending",
+             "%s hand-offs/s, %s turns/s" % (rate(val(lk["handoffs_per_s"])), rate(val(lk["turns_per_s"]))),
+             "glibc robust: %s hand-offs/s, %s turns/s; shmkit/glibc (median over runs of each run's median "
+             "per-rep ratio [min, max]): hand-offs %s, turns %s" % (
+                 rate(val(lk["pthread_robust_handoffs_per_s"])), rate(val(lk["pthread_robust_turns_per_s"])),
+                 rng(lk["handoffs_vs_pthread"]), rng(lk["turns_vs_pthread"]))),
+            ("Robust mutex, lockers blocked 2 s on a live holder",
+             "%.3f%% of a CPU (one), %.3f%% (four)" % (val(lk["blocked_waiter_cpu_pct"]),
+                                                     val(lk["blocked_4_waiters_cpu_pct"])),
+             "owner killed to a waiter blocked 20 ms: %.0f us, blocked 1 s: %.1f ms (glibc robust: %.0f us)" % (
+                 val(lk["owner_death_recovery_us"]), val(lk["owner_death_recovery_after_1s_us"]) / 1000,
+                 val(lk["pthread_robust_recovery_us"]))),
+        ]
+    rows += [
         ("Queue, 64-byte messages, 1 producer + 1 consumer", "%.2f M/s; batched %.1f M/s" % (
             med(q["msgs_per_s"]) / 1e6, med(q["msgs_per_s_batch"]) / 1e6),
          "pipe: %.2f M/s (%.2fx)" % (med(q["pipe_msgs_per_s"]) / 1e6, r["queue_vs_pipe"]) + (
@@ -396,6 +422,13 @@ def queue_peer_table(qp):
             cells.append("%.2fx [%.2f, %.2f]" % (rr["median"], rr["range"][0], rr["range"][1]) if rr else "n/a")
         vs = ("%.0f ns" % v) if k.endswith("_ns") else ("%.3g M/s" % (v / 1e6) if v >= 1e5 else "%.0f /s" % v)
         lines.append("| %s | %s | %s |" % (queue_case_label(k), vs, " | ".join(cells)))
+    ck = [k for k in sh if k.endswith("_cpu_ns_per_msg")]
+    if ck:
+        lines.append("| CPU time per message, all processes, ns (%s) | %s | %s |" % (
+            ", ".join(k.split("_")[1] + " " + k.split("_")[2] for k in ck),
+            " / ".join("%.0f" % sh[k]["median"] for k in ck),
+            " | ".join(" / ".join("%.0f" % qp["figures"][p][k]["median"] if k in qp["figures"][p] else "-"
+                                  for k in ck) for p in peers)))
     fk = [k for k in sh if k.endswith("_futex_per_msg")]
     if fk:
         lines.append("| futex calls per message (%s) | %s | %s |" % (
