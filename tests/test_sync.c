@@ -1633,6 +1633,22 @@ static int exit_code(int status)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Waits (at most 5 s) until n parties have arrived in S->bar's round: a
+ * party started a moment ago may not have run yet on a loaded machine. */
+static void wait_arrived(int64_t n)
+{
+	int64_t t0 = t_now_ns();
+	sk_lock_state st;
+	for (;;) {
+		assert_int_equal(sk_barrier_state(&S->bar, &st), 0);
+		if (st.value >= n)
+			return;
+		if (t_now_ns() - t0 > 5000000000LL)
+			fail_msg("%d parties never arrived", (int)n);
+		usleep(1000);
+	}
+}
+
 static void test_barrier_abort_reset_and_timeouts(void **state)
 {
 	(void)state;
@@ -1643,7 +1659,7 @@ static void test_barrier_abort_reset_and_timeouts(void **state)
 	pid_t p[3];
 	for (int i = 0; i < 2; i++)
 		p[i] = t_spawn(barrier_party, (void *)(intptr_t)5000000000LL);
-	usleep(30000);
+	wait_arrived(2);
 	sk_lock_state st;
 	assert_int_equal(sk_barrier_state(&S->bar, &st), 0);
 	assert_int_equal(st.value, 2);
@@ -1659,7 +1675,7 @@ static void test_barrier_abort_reset_and_timeouts(void **state)
 	assert_int_equal(sk_barrier_broken(&S->bar), 0);
 	for (int i = 0; i < 2; i++)
 		p[i] = t_spawn(barrier_party, (void *)(intptr_t)5000000000LL);
-	usleep(30000);
+	wait_arrived(2);
 	assert_int_equal(sk_barrier_wait(&S->bar, 5000000000LL), 2); /* the last arriver */
 	int codes = 0;
 	for (int i = 0; i < 2; i++)
@@ -1668,14 +1684,14 @@ static void test_barrier_abort_reset_and_timeouts(void **state)
 	/* Reset while parties wait: they are broken out of it; the barrier works. */
 	for (int i = 0; i < 2; i++)
 		p[i] = t_spawn(barrier_party, (void *)(intptr_t)5000000000LL);
-	usleep(30000);
+	wait_arrived(2);
 	assert_int_equal(sk_barrier_reset(&S->bar), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(exit_code(reap_within(p[i], 2000)), 50);
 	assert_int_equal(sk_barrier_broken(&S->bar), 0);
 	/* A timeout breaks it for everyone, as threading.Barrier does. */
 	p[0] = t_spawn(barrier_party, (void *)(intptr_t)5000000000LL);
-	usleep(30000);
+	wait_arrived(1);
 	int64_t t0 = t_now_ns();
 	assert_int_equal(sk_barrier_wait(&S->bar, 100000000), -ETIMEDOUT);
 	assert_true(t_now_ns() - t0 >= 100000000);
@@ -1695,7 +1711,7 @@ static void test_barrier_action_before_release(void **state)
 		S->counter = 0;
 		for (int i = 0; i < 2; i++)
 			p[i] = t_spawn(barrier_party, (void *)(intptr_t)5000000000LL);
-		usleep(30000);
+		wait_arrived(2);
 		sk_barrier_ticket t;
 		assert_int_equal(sk_barrier_arrive(&S->bar, SK_BARRIER_HOLD, 0, &t), 2);
 		/* Held: nobody is released while the action runs. */
@@ -1756,10 +1772,10 @@ static void test_barrier_killed_party(void **state)
 	S = new_shared();
 	assert_int_equal(sk_barrier_init(&S->bar, 3), 0);
 	pid_t a = t_spawn(barrier_party, (void *)(intptr_t)5000000000LL);
-	usleep(30000);
+	wait_arrived(1);
 	kill_and_reap(a); /* it had arrived */
 	pid_t b = t_spawn(barrier_party, (void *)(intptr_t)5000000000LL);
-	usleep(30000);
+	wait_arrived(2);
 	assert_int_equal(sk_barrier_wait(&S->bar, 5000000000LL), 2);
 	assert_int_equal(exit_code(reap_within(b, 2000)), 1);
 	/* Two wait; the third is killed before it arrives. */
@@ -1776,7 +1792,7 @@ static void test_barrier_killed_party(void **state)
 	/* The last arriver holds the round and is killed in its action. */
 	for (int i = 0; i < 2; i++)
 		p[i] = t_spawn(barrier_party, (void *)(intptr_t)300000000);
-	usleep(30000);
+	wait_arrived(2);
 	S->ready = 0;
 	pid_t h = t_spawn(hold_round_and_wait, NULL);
 	wait_ready(S);
