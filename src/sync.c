@@ -144,10 +144,10 @@
 #define BACKOFF        64       /* after 64 slices of one live owner: every 1/64 of the wait so far */
 #define IDLE_MAX_NS    32000000 /* other sleepers: 4 slices, at most this; they take over a judge that stopped */
 #define IDLE_SLICES    4
-#define SPINS          100     /* polls of a held word before sleeping */
-#define HANDOFF_PAUSES 4       /* an unlock leaves a spinning locker this many pauses to take the lock */
-#define PROC_EVERY     8       /* slices between /proc reads of a live owner */
-#define QUICK_EVERY_NS 50000   /* a thread that keeps trying a held lock asks this often */
+#define SPINS          100   /* polls of a held word before sleeping */
+#define HANDOFF_PAUSES 4     /* an unlock leaves a spinning locker this many pauses to take the lock */
+#define PROC_EVERY     8     /* slices between /proc reads of a live owner */
+#define QUICK_EVERY_NS 50000 /* a thread that keeps trying a held lock asks this often */
 #define WAKE_ALL       0x7fffffff
 #define CAS_TRIES      100000   /* failed CAS in a row: someone keeps rewriting the word */
 #define RW_SLICE_NS    10000000 /* a writer checks waiting-on readers this often */
