@@ -110,16 +110,20 @@ def _lib():
 
 def _hold_queue_lock(name, ready):
     """Holds the queue's lock for good, as a stopped or stuck peer would: a
-    zero-copy reserve takes one of the queue's 32 claim slots, and once all
-    are taken the next reserve holds the lock itself until its commit, which
-    never comes."""
+    zero-copy reserve takes one of the producers' claim slots (16 in queue
+    layout 3), and once all are taken the next reserve holds the lock itself
+    until its commit, which never comes. Every handle is opened first: an
+    open waits for the lock, which this thread then holds."""
     lib = ctypes.CDLL(_lib())
     lib.sk_queue_reserve.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p),
                                      ctypes.c_int64]
-    handles = []
-    for _ in range(33):  # 32 claims, then one reserve that holds the lock
+    opened = []
+    for _ in range(33):  # more than the claims, then one reserve that holds the lock
         q = ctypes.c_void_p()
         assert lib.sk_queue_open(name.encode(), ctypes.byref(q)) == 0
+        opened.append(q)
+    handles = []
+    for q in opened:
         ptr = ctypes.c_void_p()
         if lib.sk_queue_reserve(q, 8, ctypes.byref(ptr), 0) != 0:
             break  # the previous reserve holds the lock already (a library without claims)
@@ -186,11 +190,15 @@ def test_queue_counters_and_open_do_not_freeze_behind_a_stuck_peer():
         secs, ticks = float(r.stdout.split()[-2]), int(r.stdout.split()[-1])
         assert secs < 30, r.stdout
         assert ticks >= secs * 20, r.stdout  # the ticker ran all along: the GIL was released
-        with pytest.raises(queue.Empty):
-            q.get(timeout=0.2)  # the held lock makes a get time out, as it should
+        # Producers and consumers have a lock each (queue layout 3): the
+        # held producers' lock leaves a get alone and makes a put time out.
+        assert q.get(timeout=5) == 1
+        with pytest.raises(queue.Full):
+            q.put(2, timeout=0.2)
     finally:
         kill(p)
-    assert q.get(timeout=30) == 1  # the dead holder's claims and lock were settled
+    q.put(3, timeout=30)  # the dead holder's claims and lock were settled
+    assert q.get(timeout=30) == 3
 
 
 VALUE_CTRL_C = """
