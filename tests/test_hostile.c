@@ -1834,9 +1834,9 @@ static void hammer(int o)
 	} else if (r < 6) {
 		o = O_RAW;
 		off = T[O_RAW].data_off;
-	} else if (r < 14 && (pos = pick_pos(o, &off))) {
+	} else if (r < 16 && (pos = pick_pos(o, &off))) {
 		/* a position: the most telling flicker */
-	} else if (r < 18 && pick_hot(o, &off)) {
+	} else if (r < 19 && pick_hot(o, &off)) {
 		/* a live word */
 	} else {
 		off = pick_off(o, below(2) ? R_CTL : R_DATA, 8);
@@ -1900,11 +1900,12 @@ static void heal(void)
 		restore_if_changed(o, SK__FREEZE_OFFSET, 8);
 		if (below(4) == 0)
 			restore_if_changed(o, SK__DESC_SIZE, SK__HEADER_SIZE - SK__DESC_SIZE);
-		/* Victims that saw more damage than success in this object since
-		 * the last heal: its whole state as created. */
+		/* Victims that saw damage in more than a fifth of their results
+		 * on this object since the last heal: its whole state as created
+		 * (a flicker finds nothing in a state that fails its checks). */
 		uint64_t ok = __atomic_load_n(&B->seen_ok[o], __ATOMIC_RELAXED);
 		uint64_t bad = __atomic_load_n(&B->seen_bad[o], __ATOMIC_RELAXED);
-		bool stuck = bad - healed_bad[o] > ok - healed_ok[o];
+		bool stuck = (bad - healed_bad[o]) * 4 > ok - healed_ok[o];
 		healed_ok[o] = ok;
 		healed_bad[o] = bad;
 		if (stuck || below(8) == 0) {
@@ -1972,6 +1973,7 @@ static unsigned campaign(void)
 	static const unsigned styles[] = {
 		~0u,
 		~0u,
+		1u << P_HAMMER,
 		1u << P_HAMMER,
 		1u << P_LOCK,
 		1u << P_STALE | 1u << P_RECORD | 1u << P_MUTATE,
