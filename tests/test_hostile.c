@@ -2125,8 +2125,9 @@ static void make_objects(void)
 			}
 		}
 	}
-	/* The queue's, the named mutex, the rwlock's, the value's, the locked array's. */
-	assert_int_equal(nmutexes, 5);
+	/* The queue's two (producers', consumers'), the named mutex, the rwlock's,
+	 * the value's, the locked array's. */
+	assert_int_equal(nmutexes, 6);
 }
 
 static void remove_objects(void)
