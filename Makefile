@@ -1,13 +1,24 @@
-# shmkit: the front door. `make` builds, `make test` tests, `make demo` runs the demo.
-# CMake does the building; this file installs what is missing and drives it.
+# shmkit: the make targets. On a machine without make, ./shmkit.sh installs it
+# and runs these (`./shmkit.sh demo`, `./shmkit.sh test`). Each target installs
+# the Debian packages it needs when they are missing (scripts/deps.sh), and
+# scripts/build.sh configures and builds so that no interrupted or failed run
+# leaves a state the next one trips over. CMake does the building.
 
 BUILD    ?= build
 PREFIX   ?= /usr/local
 CC       ?= cc
 SANITIZE ?= 0
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+export JOBS
+# make runs make (through CMake): no "Entering directory" lines from the inner one.
+MAKEFLAGS += --no-print-directory
 
+# clang when CC is clang (the ASan suite, the fuzzers).
+CC_DEPS = $(if $(findstring clang,$(CC)),clang)
 CMAKE_FLAGS = -DCMAKE_C_COMPILER=$(CC) -DSHMKIT_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF)
+# `make test` builds and runs everything: the tests and the Python module are required
+# (the module is not built under the sanitizers: the interpreter is not instrumented).
+TEST_FLAGS = -DSHMKIT_TESTS=ON -DSHMKIT_PYTHON=$(if $(filter 1,$(SANITIZE)),OFF,ON)
 
 .PHONY: all build deps test demo bench fuzz install format format-check clean
 
@@ -18,22 +29,24 @@ FORMAT_FILES = include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c cli/*.
 
 all: build
 
-$(BUILD)/CMakeCache.txt:
-	@scripts/deps.sh build
-	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
-
-build: $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j $(JOBS)
+build:
+	@scripts/deps.sh build $(CC_DEPS)
+	@scripts/build.sh $(BUILD) $(CMAKE_FLAGS)
 
 deps:
-	@scripts/deps.sh build test
+	@scripts/deps.sh build test $(CC_DEPS)
 
-test: deps build
+test:
+	@scripts/deps.sh build test $(CC_DEPS)
+	@scripts/build.sh $(BUILD) $(CMAKE_FLAGS) $(TEST_FLAGS)
 	scripts/run-tests.sh $(BUILD)
 
 # The main job: 1 GiB of bit arrays and int64 arrays read by 12 workers, one copy.
+# It needs only a C compiler, make and CMake, and builds only the command.
 # The naive copy-per-worker baseline: $(BUILD)/shmkit demo --baseline copy
-demo: build
+demo:
+	@scripts/deps.sh demo $(CC_DEPS)
+	@scripts/build.sh -t shmkit_cli $(BUILD) $(CMAKE_FLAGS)
 	$(BUILD)/shmkit demo
 
 # Every benchmark against its baselines and the machine's limits: bench/results/latest.json
@@ -42,19 +55,24 @@ bench: build
 	@scripts/deps.sh bench
 	/usr/bin/python3 bench/run.py --build $(BUILD) --out bench/results $(if $(filter 1,$(QUICK)),--quick,)
 
-install: $(BUILD)/CMakeCache.txt
-	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
-	cmake --build $(BUILD) -j $(JOBS)
+# The library (shared, with its soname, and static), the headers, shmkit.pc, the
+# shmkit command, under PREFIX (DESTDIR=... stages them).
+install:
+	@scripts/deps.sh build $(CC_DEPS)
+	@scripts/build.sh $(BUILD) $(CMAKE_FLAGS) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 	cmake --install $(BUILD)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 # libFuzzer over header validation, .npy parsing and the queue ring (clang, ASan + UBSan).
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 format:
+	@scripts/deps.sh format
 	clang-format -i $(FORMAT_FILES)
 
 format-check:
+	@scripts/deps.sh format
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:

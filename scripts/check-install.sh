@@ -3,6 +3,7 @@
 # the installed headers and library through pkg-config, then runs it.
 set -eu
 cd "$(dirname "$0")/.."
+scripts/deps.sh build test wheel
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 make install BUILD=build-install PREFIX="$prefix" >/dev/null

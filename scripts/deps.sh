@@ -1,23 +1,39 @@
 #!/bin/sh
-# Installs the Debian packages shmkit needs, only those missing (idempotent).
-#   scripts/deps.sh build        compilers, CMake and the Python headers
-#   scripts/deps.sh build test   plus what the tests need
-#   scripts/deps.sh bench        what make bench needs (gnuplot for the plots; a C++ compiler
+# Installs the Debian packages a shmkit command needs, only those missing
+# (idempotent, and safe to run again after an interrupted or failed run).
+#   scripts/deps.sh make         make itself (./shmkit.sh needs nothing else first)
+#   scripts/deps.sh demo         what `make demo` needs: a C compiler, make, CMake
+#   scripts/deps.sh build        plus the Python headers and pkg-config (`make`, `make install`)
+#   scripts/deps.sh build test   plus what `make test` needs
+#   scripts/deps.sh clang        clang (CC=clang builds: the ASan suite, the fuzzers)
+#   scripts/deps.sh format       clang-format 14 (`make format-check`)
+#   scripts/deps.sh bench        what `make bench` needs (gnuplot for the plots; a C++ compiler
 #                                and Boost for the queue's Boost.Interprocess peer)
+#   scripts/deps.sh wheel        what building and installing the Python wheel needs
+# Packages are installed without their recommendations: each set names all it uses.
 set -eu
 pkgs=""
 for what in "$@"; do
 	case "$what" in
-	build) pkgs="$pkgs gcc make cmake pkg-config python3 python3-dev" ;;
-	test) pkgs="$pkgs libcmocka-dev clang python3 python3-numpy python3-pytest python3-setuptools python3-pip util-linux libpython3.11-testsuite python3-mypy python3-distributed"
+	make) pkgs="$pkgs make" ;;
+	demo) pkgs="$pkgs make cmake gcc libc6-dev" ;;
+	build) pkgs="$pkgs make cmake gcc libc6-dev pkg-config python3 python3-dev" ;;
+	test) pkgs="$pkgs libcmocka-dev python3 python3-numpy python3-pytest util-linux libpython3.11-testsuite python3-mypy python3-distributed"
 	      pkgs="$pkgs openmpi-bin libopenmpi-dev mpich libmpich-dev python3-mpi4py" ;; # cluster tests, both MPIs
+	clang) pkgs="$pkgs clang" ;;
+	format) pkgs="$pkgs clang-format" ;;
 	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev"
 	       pkgs="$pkgs openmpi-bin libopenmpi-dev python3-mpi4py python3-distributed" ;; # bench/cluster_run.py
-	*) echo "deps.sh: unknown set '$what'" >&2; exit 2 ;;
+	wheel) pkgs="$pkgs python3 python3-dev python3-numpy python3-setuptools python3-pip" ;;
+	*)
+		echo "deps.sh: unknown set '$what'" >&2
+		exit 2
+		;;
 	esac
 done
 missing=""
 for p in $pkgs; do
+	case " $missing " in *" $p "*) continue ;; esac
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
@@ -26,7 +42,25 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 echo "deps.sh: installing$missing" >&2
+started=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+apt() {
+	if ! "$@" >"$log" 2>&1; then
+		cat "$log" >&2
+		echo "deps.sh: failed: $*" >&2
+		exit 1
+	fi
+}
+# A run killed during dpkg leaves packages unpacked but not configured: finish
+# them first, then let apt repair what is still broken (install -f).
+if [ -n "$(dpkg --audit 2>/dev/null)" ]; then
+	echo "deps.sh: an earlier run was interrupted in dpkg: configuring what it left" >&2
+	apt dpkg --force-confdef --force-confold --configure -a
+fi
+apt apt-get -o DPkg::Lock::Timeout=900 update
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+apt apt-get -o DPkg::Lock::Timeout=900 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+	install -y -f --no-install-recommends $missing
+echo "deps.sh: installed in $(($(date +%s) - started)) s" >&2

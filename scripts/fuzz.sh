@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 build=build-fuzz
-scripts/deps.sh build test
+scripts/deps.sh build clang
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DSHMKIT_FUZZ=ON -DSHMKIT_TESTS=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)" >/dev/null
 export SHMKIT_SWEEP=0
