@@ -56,7 +56,7 @@ bench: build
 	/usr/bin/python3 bench/run.py --build $(BUILD) --out bench/results $(if $(filter 1,$(QUICK)),--quick,)
 
 # The library (shared, with its soname, and static), the headers, shmkit.pc, the
-# shmkit command, under PREFIX (DESTDIR=... stages them).
+# shmkit command and the manual pages, under PREFIX (DESTDIR=... stages them).
 install:
 	@scripts/deps.sh build $(CC_DEPS)
 	@scripts/build.sh $(BUILD) $(CMAKE_FLAGS) -DCMAKE_INSTALL_PREFIX=$(PREFIX)

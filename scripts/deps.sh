@@ -18,7 +18,7 @@ for what in "$@"; do
 	make) pkgs="$pkgs make" ;;
 	demo) pkgs="$pkgs make cmake gcc libc6-dev" ;;
 	build) pkgs="$pkgs make cmake gcc libc6-dev pkg-config python3 python3-dev" ;;
-	test) pkgs="$pkgs libcmocka-dev python3 python3-numpy python3-pytest util-linux libpython3.11-testsuite python3-mypy python3-distributed"
+	test) pkgs="$pkgs libcmocka-dev python3 python3-numpy python3-pytest util-linux man-db libpython3.11-testsuite python3-mypy python3-distributed"
 	      pkgs="$pkgs openmpi-bin libopenmpi-dev mpich libmpich-dev python3-mpi4py" ;; # cluster tests, both MPIs
 	clang) pkgs="$pkgs clang" ;;
 	format) pkgs="$pkgs clang-format" ;;
