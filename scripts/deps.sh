@@ -24,7 +24,7 @@ for what in "$@"; do
 	format) pkgs="$pkgs clang-format" ;;
 	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev"
 	       pkgs="$pkgs openmpi-bin libopenmpi-dev python3-mpi4py python3-distributed" ;; # bench/cluster_run.py
-	wheel) pkgs="$pkgs python3 python3-dev python3-numpy python3-setuptools python3-pip" ;;
+	wheel) pkgs="$pkgs python3 python3-dev python3-numpy python3-setuptools python3-wheel python3-pip python3-venv" ;;
 	*)
 		echo "deps.sh: unknown set '$what'" >&2
 		exit 2
