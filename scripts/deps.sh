@@ -10,6 +10,7 @@
 #   scripts/deps.sh bench        what `make bench` needs (gnuplot for the plots; a C++ compiler
 #                                and Boost for the queue's Boost.Interprocess peer)
 #   scripts/deps.sh wheel        what building and installing the Python wheel needs
+#   scripts/deps.sh fresh        what scripts/fresh-machine.sh needs (mmdebstrap)
 # Packages are installed without their recommendations: each set names all it uses.
 set -eu
 pkgs=""
@@ -25,6 +26,7 @@ for what in "$@"; do
 	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev"
 	       pkgs="$pkgs openmpi-bin libopenmpi-dev python3-mpi4py python3-distributed" ;; # bench/cluster_run.py
 	wheel) pkgs="$pkgs python3 python3-dev python3-numpy python3-setuptools python3-wheel python3-pip python3-venv" ;;
+	fresh) pkgs="$pkgs mmdebstrap git util-linux" ;;
 	*)
 		echo "deps.sh: unknown set '$what'" >&2
 		exit 2
