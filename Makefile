@@ -51,8 +51,9 @@ demo:
 
 # Every benchmark against its baselines and the machine's limits: bench/results/latest.json
 # and PNG plots. QUICK=1 finishes in under two minutes, the full run in under twenty.
-bench: build
-	@scripts/deps.sh bench
+bench:
+	@scripts/deps.sh build bench $(CC_DEPS)
+	@scripts/build.sh $(BUILD) $(CMAKE_FLAGS)
 	/usr/bin/python3 bench/run.py --build $(BUILD) --out bench/results $(if $(filter 1,$(QUICK)),--quick,)
 
 # The library (shared, with its soname, and static), the headers, shmkit.pc, the
