@@ -19,8 +19,8 @@
 #                as when a container or the machine goes away
 #   int:N        Ctrl-C (SIGINT to the command's process group) after N seconds
 #   offline      the attempt has no network, so apt fails
-# Downloaded .deb files are kept in the cache too and shared by the roots
-# (--no-deb-cache: every root downloads its own); apt still installs them.
+# Downloaded .deb files are kept in the cache too and linked into each root's
+# apt cache (--no-deb-cache: every root downloads its own); apt still installs them.
 #
 # It prints how long each command took; SHMKIT_FRESH_LOGS=DIR keeps their output. Whatever happens, nothing stays mounted
 # (the mounts live in the namespaces, which die with their last process) and
@@ -62,7 +62,7 @@ second=$(printf '%s\n' "$commands" | sed -n 2p)
 
 # The cached bare root.
 cache=${SHMKIT_FRESH_CACHE:-/var/tmp/shmkit-fresh}
-mkdir -p "$cache/debs/partial"
+mkdir -p "$cache/debs"
 sources=$(apt-get indextargets --format 'deb $(REPO_URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' \
 	'Origin: Debian' | sort -u)
 if [ -z "$sources" ]; then
@@ -104,11 +104,10 @@ trap 'exit 129' HUP
 # the kernel kills whatever is left in the namespace and drops its mounts.
 inner='
 set -u
-root=$1 debs=$2 list=$3 spoil=$4 results=$5 logs=$6
+root=$1 list=$2 spoil=$3 results=$4 logs=$5
 mount --rbind /dev "$root/dev"
 mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
 mount -t proc proc "$root/proc"
-if [ -n "$debs" ]; then mount --bind "$debs" "$root/var/cache/apt/archives"; fi
 run() { # COMMAND [offline|exec]
 	pre=""
 	if [ "${2:-}" = offline ]; then pre="unshare --net"; fi
@@ -154,10 +153,8 @@ in_root() {
 	list=$work/$order/commands
 	: >"$list"
 	for c in "$@"; do printf '%s\n' "$c" >>"$list"; done
-	debs=""
-	if [ "$debcache" = 1 ]; then debs=$cache/debs; fi
 	unshare --mount --pid --fork --kill-child --propagation private \
-		sh -c "$inner" sh "$work/$order/root" "$debs" "$list" "$spoil_mode" "$work/$order/results" "$work/$order" &
+		sh -c "$inner" sh "$work/$order/root" "$list" "$spoil_mode" "$work/$order/results" "$work/$order" &
 	ns_pid=$!
 	wait "$ns_pid" || true
 	ns_pid=""
@@ -205,6 +202,11 @@ for order in $orders; do
 	tar -C "$work/$order/root" -xf "$tarball"
 	cp -L /etc/resolv.conf "$work/$order/root/etc/resolv.conf"
 	git archive --format=tar --prefix=shmkit/ HEAD | tar -C "$work/$order/root/root" -xf -
+	# The cached .debs, linked in (each root has its own apt cache directory and
+	# lock, so that roots of CI runs at the same time do not wait for each other).
+	if [ "$debcache" = 1 ]; then
+		find "$cache/debs" -maxdepth 1 -name '*.deb' -exec ln -f -t "$work/$order/root/var/cache/apt/archives" {} +
+	fi
 	echo "fresh-machine: $order: root ready in $(($(date +%s) - t0)) s"
 	if [ -n "$spoil" ]; then
 		in_root "$order" "$spoil" "spoiled$tab$a"
@@ -213,6 +215,11 @@ for order in $orders; do
 	in_root "$order" "" "first$tab$a" "second$tab$b"
 	report "$order" first "$a" || status=1
 	report "$order" second "$b" || status=1
+	if [ "$debcache" = 1 ]; then # what this root downloaded, for the next roots
+		for f in "$work/$order/root/var/cache/apt/archives"/*.deb; do
+			if [ -e "$f" ] && [ ! -e "$cache/debs/${f##*/}" ]; then ln "$f" "$cache/debs/" 2>/dev/null || true; fi
+		done
+	fi
 	if [ -n "${SHMKIT_FRESH_LOGS:-}" ]; then
 		mkdir -p "$SHMKIT_FRESH_LOGS"
 		for f in "$work/$order"/*.log; do cp "$f" "$SHMKIT_FRESH_LOGS/$order.${f##*/}"; done
