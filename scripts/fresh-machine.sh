@@ -105,6 +105,7 @@ trap 'exit 129' HUP
 inner='
 set -u
 root=$1 list=$2 spoil=$3 results=$4 logs=$5
+mount --bind "$root" "$root" # its / is a mount point, as on a machine or in a container
 mount --rbind /dev "$root/dev"
 mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
 mount -t proc proc "$root/proc"
