@@ -3,7 +3,9 @@
 # 1. `make install PREFIX=...` into a temporary prefix: the shared library (with
 #    its soname links), the headers, shmkit.pc, the command and the manual
 #    pages; the quickstart example is built against the installed headers and
-#    library through pkg-config and run, and `man` finds the pages there.
+#    library through pkg-config and run, and `man` finds the pages there; where
+#    an MPI is installed, the cluster example through shmkit-mpi.pc against the
+#    installed libshmkit_mpi, run by mpirun as two pseudo-nodes.
 # 2. The Python wheel (`pip wheel --no-build-isolation .`) installed into a fresh
 #    virtual environment (`python3 -m venv --system-site-packages`), then used
 #    from another directory: the module (with NumPy), the `shmkit` console
@@ -46,6 +48,28 @@ for page in shmkit.1 shmkit.3 shmkit_segment.3 shmkit_array.3 shmkit_bits.3 shmk
 	}
 done
 man -M "$prefix/share/man" 3 sk_queue_push | grep -q "sk_queue_push(sk_queue \*q"
+# libshmkit_mpi, installed where an MPI was found (the test set installs Open MPI
+# and MPICH; the default MPI's mpi-c.pc decides which): the cluster example
+# built through shmkit-mpi.pc against the installed library, run as two
+# pseudo-nodes of one rank each.
+if pkg-config --exists mpi-c; then
+	test -e "$prefix/lib/libshmkit_mpi.so" && test -e "$prefix/lib/pkgconfig/shmkit-mpi.pc" || {
+		echo "check-install: make install did not install libshmkit_mpi.so and shmkit-mpi.pc" >&2
+		exit 1
+	}
+	# shellcheck disable=SC2046
+	cc -Wall -Wextra -Werror examples/cluster_seed.c $(pkg-config --cflags --libs shmkit-mpi) \
+		-Wl,-rpath,"$prefix/lib" -o "$tmp/cluster_seed"
+	ldd "$tmp/cluster_seed" | grep -q "libshmkit_mpi.so.0 => $prefix/lib/libshmkit_mpi.so.0"
+	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+		timeout 300 mpirun -n 2 "$tmp/cluster_seed" --ranks-per-node 1 --bits 1048576 --values 65536 \
+		>"$tmp/cluster.log" 2>&1 && grep -q "counters agree: ok" "$tmp/cluster.log" || {
+		cat "$tmp/cluster.log" >&2
+		echo "check-install: the cluster example against the installed libshmkit_mpi failed" >&2
+		exit 1
+	}
+	echo "check-install: the cluster example ran against the installed libshmkit_mpi (shmkit-mpi.pc)"
+fi
 rm -rf build-install
 
 # 2. The wheel, in a fresh virtual environment, used from elsewhere.
