@@ -12,7 +12,8 @@ static const char help[] = "usage: shmkit info [--json] [--count] [--any-owner] 
 			   "sizes, permissions, the creating process and whether it still runs; for a\n"
 			   "value its current value, for a named lock its state (free or held, by which\n"
 			   "pid, alive or dead, waiters; a semaphore's count, an event's flag), for a\n"
-			   "queue its capacity, bytes used, messages and waiting producers and consumers.\n\n"
+			   "queue its capacity, bytes used, messages and waiting producers and consumers;\n"
+			   "which pages the file has (2 MiB or 4 KiB) and why, as its creator recorded.\n\n"
 			   "The header of another user's segment is shown, but the segment itself is not\n"
 			   "opened (its state is \"not inspected\") unless --any-owner says to: shmkit\n"
 			   "opens only segments of the caller and of root by default.\n\n"
@@ -128,8 +129,13 @@ int cmd_info(int argc, char **argv)
 		printf("lifetime: persistent: stays until removed (shmkit rm)\n");
 	if (in.frozen)
 		printf("frozen:   yes: it opens read-only only\n");
-	if (in.page_size > 4096)
-		printf("pages:    %s (huge pages)\n", human_size(in.page_size, a));
+	/* Which pages the file got, and why (the creator's record). */
+	printf("pages:    %s: %s", in.page_size > 4096 ? "2 MiB" : "4 KiB", sk_huge_str(in.huge_status));
+	if (in.huge_status == SK_HUGE_PARTIAL)
+		printf(" (%s of the file in 2 MiB pages)", human_size(in.huge_bytes, a));
+	if (in.huge_errno)
+		printf(" (%s)", strerror(in.huge_errno));
+	printf("\n");
 	printf("layout:   version %u\n", in.version);
 	return 0;
 }

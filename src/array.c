@@ -26,7 +26,7 @@ struct sk_array {
 static int wrap(sk_segment *seg, void *outp)
 {
 	sk_array **out = outp;
-	sk_array *a = calloc(1, sizeof *a);
+	sk_array *a = sk__handle_alloc(sizeof *a);
 	if (!a)
 		return -ENOMEM;
 	const sk__header *h = &seg->hdr;
@@ -124,7 +124,7 @@ int sk_array_close(sk_array *a)
 	if (!a)
 		return 0;
 	sk_segment_close(a->seg);
-	free(a);
+	sk__handle_free(a);
 	return 0;
 }
 

@@ -27,7 +27,7 @@ struct sk_bits {
 static int wrap(sk_segment *seg, void *outp)
 {
 	sk_bits **out = outp;
-	sk_bits *b = calloc(1, sizeof *b);
+	sk_bits *b = sk__handle_alloc(sizeof *b);
 	if (!b)
 		return -ENOMEM;
 	b->seg = seg;
@@ -69,7 +69,7 @@ int sk_bits_close(sk_bits *b)
 	if (!b)
 		return 0;
 	sk_segment_close(b->seg);
-	free(b);
+	sk__handle_free(b);
 	return 0;
 }
 

@@ -71,6 +71,36 @@ int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size);
 #define SK__LOCK_OFFSET   512u  /* in the live area of the header page */
 #define SK__FREEZE_OFFSET 1024u /* live area: {u32 magic "SKFZ", u32 frozen} */
 #define SK__FREEZE_MAGIC  0x5a464b53u
+#define SK__CREC_OFFSET   1088u       /* live area: the creation record below */
+#define SK__CREC_MAGIC    0x43524b53u /* "SKRC" */
+
+/* The creation record (docs/format.md): written once by the creator before
+ * the segment can be opened, in the live area, so not covered by the
+ * checksum and never trusted: a reader copies it once and ignores it when it
+ * does not validate. It carries a quick hash of the descriptor (a match
+ * stands in for recomputing the slow FNV checksum) and what pages the file
+ * got at creation, for the file with this device and inode (a copy of the
+ * file is not described by it). */
+typedef struct sk__crec {
+	uint32_t magic;       /* 0: SK__CREC_MAGIC */
+	uint16_t version;     /* 4: 1 */
+	uint16_t flags;       /* 6: 0 */
+	uint64_t desc_hash;   /* 8: sk__desc_hash of descriptor bytes 0..511 */
+	uint64_t dev, ino;    /* 16: the file the pages fields describe */
+	uint32_t huge_status; /* 32: SK_HUGE_* */
+	int32_t huge_errno;   /* 36: the kernel's errno when it refused 2 MiB pages, else 0 */
+	uint64_t huge_bytes;  /* 40: bytes of the file in 2 MiB pages */
+	uint64_t huge_first;  /* 48: file offset of the first of them */
+	uint64_t resv;        /* 56: zero */
+} sk__crec;
+static_assert(sizeof(sk__crec) == 64, "creation record must be 64 bytes");
+static_assert(offsetof(sk__crec, huge_status) == 32, "creation record layout");
+/* The quick hash of a descriptor's 512 bytes (docs/format.md). */
+uint64_t sk__desc_hash(const sk__header *h);
+/* As sk__header_validate; rec (NULL: none) is a creation record copied from
+ * the same file: when it validates and its hash matches, the FNV checksum is
+ * not recomputed. */
+int sk__header_validate_rec(const sk__header *h, size_t got, uint64_t actual_size, const sk__crec *rec);
 
 /* Data sizes of the fixed-size kinds. */
 #define SK__QUEUE_CTL  4096u    /* a queue's control block before its ring (layout versions 2, 3) */
@@ -104,8 +134,19 @@ struct sk_segment {
 			    * unnamed file until sk_segment_publish; -1 for named ones */
 	bool unpublished;  /* made with SK_CREATE_UNPUBLISHED and not yet published */
 	size_t page_size;  /* of the file system behind it: 4096, or 2 MiB for hugetlb */
-	sk__header hdr;    /* validated private copy of the descriptor */
+	int huge_status;   /* SK_HUGE_*, from the creation record (SK_HUGE_UNKNOWN without one) */
+	int huge_errno;
+	uint64_t huge_bytes, huge_first;
+	sk__header hdr; /* validated private copy of the descriptor */
 };
+
+/* Process-local handles (segments, arrays, bit arrays), zeroed: from a small
+ * static pool, malloc beyond it. A forked worker's first malloc costs several
+ * copy-on-write faults of the allocator's pages (about 5 us for malloc, 10 us
+ * for calloc here, more than the rest of an attach); the pool's first page
+ * holds its bitmap and the first slots, so a first attach takes one. */
+void *sk__handle_alloc(size_t size);
+void sk__handle_free(void *p);
 
 int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts, sk_segment **out);
 /* Creates a segment and hands it to wrap(seg, out), which builds the typed
@@ -113,8 +154,9 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk_create_opts *opts,
 			       int (*wrap)(sk_segment *seg, void *out), void *out);
 /* The creation flags every kind accepts, besides its own. */
-#define SK__CREATE_COMMON ((uint32_t)(SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE | SK_CREATE_UNPUBLISHED))
-#define SK__HUGE_PAGE     (UINT64_C(2) << 20)
+#define SK__CREATE_COMMON \
+	((uint32_t)(SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE | SK_CREATE_NOHUGE | SK_CREATE_UNPUBLISHED))
+#define SK__HUGE_PAGE (UINT64_C(2) << 20)
 /* Opens and checks the kind (0: any kind). flags: SK_RDONLY and
  * SK_OPEN_ANY_OWNER; without the latter a file owned by neither the
  * effective uid nor root gives SK_EOWNER. Every kind's _open comes here. */
@@ -140,8 +182,18 @@ int sk__sys_memfd(uint32_t mode, int *fd, uid_t *owner);
 int sk__sys_memfd_huge(uint32_t mode, int *fd, uid_t *owner);
 /* Page size of the file system of fd (hugetlbfs: its huge page size). */
 size_t sk__sys_fs_page(int fd);
-/* Asks for transparent huge pages on a mapping (best effort). */
-void sk__sys_advise_huge(void *p, size_t n);
+/* Bytes still free on the file system of fd (UINT64_MAX: no limit, or
+ * cannot tell): a create that cannot fit fails at once. */
+uint64_t sk__sys_fs_room(int fd);
+/* The same for a file on device dev (its st_dev): remembered per process for
+ * the last device asked about, so that opens on one file system ask once. */
+size_t sk__sys_fs_page_of(int fd, uint64_t dev);
+/* Turns the 2 MiB-aligned, 2 MiB-long range at p of a shared file mapping
+ * into one transparent huge page (MADV_COLLAPSE, Linux 6.1+): 0, or -errno
+ * (-EINVAL where the kernel cannot: no MADV_COLLAPSE, THP off or denied for
+ * shmem, THP disabled for the process; -ENOMEM/-EAGAIN when no 2 MiB page
+ * could be had). */
+int sk__sys_collapse(void *p);
 /* Faults in the page at p and tells whether a 2 MiB page-table entry maps it
  * (a transparent huge page of tmpfs or a file): 1 or 0, from /proc/self/smaps. */
 int sk__sys_thp_mapped(const void *p);
@@ -152,6 +204,16 @@ int sk__sys_recv_fd(int sock, int *fd);
 int sk__sys_fd_stat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid);
 /* Device and inode of the file open as fd. */
 int sk__sys_fd_ident(int fd, uint64_t *dev, uint64_t *ino);
+/* What one fstat says about a regular file. */
+typedef struct sk__file {
+	uint64_t size, dev, ino;
+	uint32_t mode; /* permission bits */
+	uid_t uid;
+} sk__file;
+/* fstat of fd: SK_EFOREIGN unless a regular file. */
+int sk__sys_fd_file(int fd, sk__file *st);
+/* As sk__sys_open, reporting everything one fstat says. */
+int sk__sys_open_file(const char *name, bool rdonly, int *fd, sk__file *st);
 /* The effective uid of the calling process. */
 uid_t sk__sys_euid(void);
 int sk__sys_dup(int fd, int *out);
@@ -166,6 +228,10 @@ int sk__sys_seal_shrink(int fd);
 int sk__sys_shrink_sealed(int fd);
 /* Reserves (allocates and zeroes) size bytes of fd. -ENOSPC when full. */
 int sk__sys_reserve(int fd, uint64_t size);
+/* Reserves len bytes of fd from off (fallocate; the file grows to cover them). */
+int sk__sys_reserve_at(int fd, uint64_t off, uint64_t len);
+/* Sets the file's length (ftruncate). */
+int sk__sys_truncate(int fd, uint64_t size);
 /* Gives the unnamed file fd the name; -EEXIST if taken. Never follows symlinks. */
 int sk__sys_publish(int fd, const char *name);
 /* Opens an existing name without following symlinks or blocking on FIFOs;
@@ -176,7 +242,9 @@ int sk__sys_open(const char *name, bool rdonly, int *fd, uint64_t *size, uint32_
 ssize_t sk__sys_pread(int fd, void *buf, size_t n, uint64_t off);
 int sk__sys_map(int fd, size_t size, bool rdonly, void **out);
 /* As sk__sys_map, at an address that is a multiple of align (a power of two;
- * huge segments ask for 2 MiB so that their data can use huge pages). */
+ * segments ask for 2 MiB so that 2 MiB pages of the file can map whole).
+ * Usually one mmap: it is first tried, without replacing anything, just below
+ * the last aligned mapping this process made. */
 int sk__sys_map_aligned(int fd, size_t size, bool rdonly, size_t align, void **out);
 /* A read-only descriptor of the file behind fd (through /proc/self/fd): a
  * mapping made from it cannot become writable, as sealing requires. */

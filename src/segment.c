@@ -5,8 +5,9 @@
  *
  *   0      512  descriptor: magic, version, kind, sizes, dtype/shape, creator,
  *               checksum. Written once before the name exists; never changes.
- *   512   4096  live area: zero; reserved for per-kind state that changes
- *               (locks, counters) and is validated by its own kind.
+ *   512   4096  live area: per-kind state that changes (locks, counters),
+ *               validated by its own kind; the freeze mark at 1024; the
+ *               creation record at 1088 (quick hash, pages obtained).
  *   4096   ...  data, page aligned, data_size bytes, zero-filled at creation,
  *               then padding up to a whole page.
  *
@@ -19,8 +20,13 @@
  * publishes it after filling the data.
  *
  * Trust: opens check the owner of the file on the descriptor they map
- * (SK_EOWNER unless SK_OPEN_ANY_OWNER); nothing but the freeze mark is read
- * from the mapped header page after the open, and that in one load. Owned
+ * (SK_EOWNER unless SK_OPEN_ANY_OWNER), map the file, and copy the
+ * descriptor, the creation record and the freeze mark out of the mapping
+ * once each; everything is validated in the private copies. The creation
+ * record is never trusted: its quick hash of the descriptor only spares
+ * recomputing the FNV checksum (which any writer could rewrite too), and its
+ * page report is informational. After the open nothing but the freeze mark is
+ * read from the mapped header page, and that in one load. Owned
  * segments are removed only when their creator is judged dead in the pid and
  * time namespaces recorded in the header ("Is the creator alive?" below).
  */
@@ -44,13 +50,77 @@ uint64_t sk__header_checksum(const sk__header *h)
 	return x;
 }
 
+/* The quick hash (docs/format.md): four lanes over the descriptor's 64
+ * little-endian words, each step rotl(lane + word * K2, 31) * K1 (the round
+ * of xxHash64), merged and mixed. For a fixed lane a step is a bijection of
+ * the word, and for a fixed word one of the lane, so any damage confined to
+ * one word changes the hash: like the FNV checksum, it misses no single-byte
+ * change. It takes about a tenth of the time of FNV-1a's 504 dependent
+ * multiplications. */
+#define QH_K1 UINT64_C(0x9e3779b97f4a7c15)
+#define QH_K2 UINT64_C(0xc2b2ae3d27d4eb4f)
+#define QH_K3 UINT64_C(0x165667b19e3779f9)
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+	return x << r | x >> (64 - r);
+}
+
+static inline uint64_t qh_step(uint64_t lane, const uint8_t *p)
+{
+	uint64_t w;
+	memcpy(&w, p, sizeof w);
+	return rotl64(lane + w * QH_K2, 31) * QH_K1;
+}
+
+uint64_t sk__desc_hash(const sk__header *h)
+{
+	const uint8_t *p = (const uint8_t *)h;
+	uint64_t a0 = QH_K1, a1 = QH_K2, a2 = QH_K3, a3 = QH_K1 ^ QH_K2;
+	for (size_t i = 0; i < SK__DESC_SIZE; i += 32) { /* word i/8 + k goes to lane k */
+		a0 = qh_step(a0, p + i);
+		a1 = qh_step(a1, p + i + 8);
+		a2 = qh_step(a2, p + i + 16);
+		a3 = qh_step(a3, p + i + 24);
+	}
+	uint64_t x = rotl64(a0, 1) + rotl64(a1, 7) + rotl64(a2, 12) + rotl64(a3, 18);
+	x ^= x >> 33;
+	x *= QH_K2;
+	x ^= x >> 29;
+	x *= QH_K3;
+	x ^= x >> 32;
+	return x;
+}
+
+/* Whether n bytes are all zero: words or'ed together, no early exit. */
 static bool all_zero(const void *p, size_t n)
 {
 	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
+	uint64_t acc = 0;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, b + i, sizeof w);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= b[i];
+	return acc == 0;
+}
+
+/* A creation record copied from a segment: usable at all (its hash may stand
+ * in for the checksum), and describing the file dev/ino (its pages). */
+static bool crec_usable(const sk__crec *r)
+{
+	return r->magic == SK__CREC_MAGIC && r->version == 1 && r->flags == 0 && r->resv == 0 &&
+	       r->huge_status <= SK_HUGE_HUGETLB && r->huge_errno >= 0 && r->huge_bytes % SK__HUGE_PAGE == 0 &&
+	       r->huge_first % SK__HUGE_PAGE == 0;
+}
+
+static bool crec_describes(const sk__crec *r, uint64_t dev, uint64_t ino, uint64_t file_len)
+{
+	return crec_usable(r) && r->dev == dev && r->ino == ino && r->huge_first <= file_len &&
+	       r->huge_bytes <= file_len - r->huge_first;
 }
 
 static int check_kind_fields(const sk__header *h)
@@ -113,6 +183,11 @@ static int check_kind_fields(const sk__header *h)
 
 int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size)
 {
+	return sk__header_validate_rec(h, got, actual_size, NULL);
+}
+
+int sk__header_validate_rec(const sk__header *h, size_t got, uint64_t actual_size, const sk__crec *rec)
+{
 	if (got < sizeof h->magic) /* too short for a magic: ours only if a prefix of it */
 		return memcmp(h->magic, SK__MAGIC, got) ? SK_EFOREIGN : SK_ETOOSMALL;
 	if (memcmp(h->magic, SK__MAGIC, sizeof h->magic))
@@ -123,7 +198,11 @@ int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size)
 		return SK_EVERSION;
 	if (h->version == 0)
 		return SK_ECORRUPT;
-	if (h->checksum != sk__header_checksum(h))
+	/* The creator's quick hash of these 512 bytes (checksum included), when it
+	 * matches, says what recomputing FNV-1a would: any change to the bytes it
+	 * was made from fails it, and FNV-1a then decides. */
+	bool quick = rec && crec_usable(rec) && rec->desc_hash == sk__desc_hash(h);
+	if (!quick && h->checksum != sk__header_checksum(h))
 		return SK_ECHECKSUM;
 	/* The checksum matched: what follows catches headers written wrongly
 	 * (or forged), not random damage. */
@@ -288,6 +367,20 @@ void sk__info_from_header(const sk__header *h, sk_segment_info *info)
 	judge_free(&j);
 }
 
+const char *sk_huge_str(int status)
+{
+	switch (status) {
+	case SK_HUGE_UNKNOWN: return "not recorded (made by an older shmkit, or a copy of a segment's file)";
+	case SK_HUGE_ALL: return "every whole 2 MiB of the file collapsed into a 2 MiB page at creation";
+	case SK_HUGE_PARTIAL: return "part of the file collapsed into 2 MiB pages; the kernel refused the rest";
+	case SK_HUGE_REFUSED: return "the kernel refused 2 MiB pages at creation";
+	case SK_HUGE_SMALL: return "no 2 MiB pages asked for: the file is smaller than 4 MiB (SK_HUGE_MIN)";
+	case SK_HUGE_OPTED_OUT: return "no 2 MiB pages asked for (SK_CREATE_NOHUGE)";
+	case SK_HUGE_HUGETLB: return "hugetlb pages from the huge-page pool";
+	}
+	return "unknown";
+}
+
 const char *sk_kind_name(int kind)
 {
 	switch (kind) {
@@ -344,52 +437,91 @@ static int publish_name(int fd, const char *name, char out[SK_NAME_MAX + 1])
 	return rc;
 }
 
-/* Segments whose data starts on a 2 MiB boundary of the file are mapped on a
- * 2 MiB boundary of memory too, so that huge pages can back the data. */
-static size_t huge_align(const sk__header *h)
-{
-	return h->data_offset >= SK__HUGE_PAGE && h->data_offset % SK__HUGE_PAGE == 0 ? SK__HUGE_PAGE : 0;
-}
+/* ---- Handles ---- */
 
-/* Builds the handle for a validated file mapped at base (mapped here when
- * base is NULL). Takes ownership of the mapping on success only. */
-#define SK_MAPPED_HERE_ADVISED 0x100 /* flags: create has madvised the data already */
-static int map_handle(int fd, void *base, const char *name, const sk__header *h, int flags, uint32_t mode, uid_t uid,
-		      sk_segment **out)
+#define SLOT_SIZE 1008u /* 64 + 4 * 1008 = 4096: the bitmap and four slots share the first page */
+#define SLOTS     64
+static struct {
+	uint64_t used; /* bit i: slot i is taken */
+	uint8_t pad[56];
+	uint8_t slot[SLOTS][SLOT_SIZE];
+} handles __attribute__((aligned(4096)));
+static_assert(sizeof(sk_segment) <= SLOT_SIZE, "a segment handle fits a slot");
+
+void *sk__handle_alloc(size_t size)
 {
-	sk_segment *s = calloc(1, sizeof *s);
-	if (!s)
-		return -ENOMEM;
-	/* hugetlb files map in whole huge pages. */
-	size_t page = sk__sys_fs_page(fd), msize = (size_t)sk__round_up(h->file_size, page);
-	if (!base) {
-		int rc = sk__sys_map_aligned(fd, msize, flags & SK_RDONLY, huge_align(h), &base);
-		if (rc) {
-			free(s);
-			return rc;
+	if (size <= SLOT_SIZE) {
+		uint64_t used = __atomic_load_n(&handles.used, __ATOMIC_RELAXED);
+		while (~used) {
+			int i = __builtin_ctzll(~used);
+			if (__atomic_compare_exchange_n(&handles.used, &used, used | UINT64_C(1) << i, false,
+							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+				memset(handles.slot[i], 0, size);
+				return handles.slot[i];
+			}
 		}
 	}
-	/* A huge-page layout on tmpfs: ask for transparent huge pages (the creator
-	 * has advised already) and report what this mapping got. */
-	size_t got = page;
-	if (page == SK__PAGE && huge_align(h) && h->data_size >= SK__HUGE_PAGE) {
-		if (!(flags & SK_MAPPED_HERE_ADVISED))
-			sk__sys_advise_huge((uint8_t *)base + h->data_offset, msize - h->data_offset);
-		if (sk__sys_thp_mapped((uint8_t *)base + h->data_offset))
-			got = SK__HUGE_PAGE;
+	return calloc(1, size);
+}
+
+void sk__handle_free(void *p)
+{
+	uint8_t *b = p, *first = handles.slot[0];
+	if (b >= first && b < first + sizeof handles.slot) {
+		size_t i = (size_t)(b - first) / SLOT_SIZE;
+		__atomic_fetch_and(&handles.used, ~(UINT64_C(1) << i), __ATOMIC_RELEASE);
+	} else {
+		free(p);
 	}
-	if (sk__sys_fd_ident(fd, &s->dev, &s->ino)) {
-		s->dev = 0;
-		s->ino = 0;
-	}
-	snprintf(s->name, sizeof s->name, "%s", name);
-	s->fd = -1;
-	s->mode = mode;
-	s->uid = uid;
+}
+
+/* ---- Pages ----
+ *
+ * Every mapping of a file of at least SK_HUGE_MIN bytes starts on a 2 MiB
+ * boundary, so that each 2 MiB page of the file can be mapped by one
+ * page-table entry. The creator turns the file's whole 2 MiB blocks into
+ * transparent huge pages before anything is written: it reserves one 4 KiB
+ * page per block, has the kernel collapse each block (MADV_COLLAPSE allocates
+ * the 2 MiB page and zeroes the rest of it, about ten times faster than
+ * reserving and then collapsing 512 small pages), and only then reserves the
+ * rest of the file. Blocks the kernel refuses keep 4 KiB pages; the creation
+ * record says how many became huge and why not. */
+
+/* The alignment of a mapping of msize bytes of a file with pages of `page`. */
+static size_t map_align(size_t msize, size_t page)
+{
+	return page == SK__PAGE && msize >= SK_HUGE_MIN ? SK__HUGE_PAGE : 0;
+}
+
+/* Builds the handle of a validated segment mapped at base (msize bytes). */
+static int make_handle(uint8_t *base, size_t msize, size_t page, const sk__header *h, const sk__crec *rec,
+		       const sk__file *st, const char *name, int flags, sk_segment **out)
+{
+	sk_segment *s = sk__handle_alloc(sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	size_t n = strlen(name);
+	memcpy(s->name, name, n + 1); /* names are checked: at most SK_NAME_MAX */
 	s->base = base;
 	s->map_size = msize;
-	s->page_size = got;
 	s->flags = flags & SK_RDONLY;
+	s->mode = st->mode;
+	s->uid = st->uid;
+	s->dev = st->dev;
+	s->ino = st->ino;
+	s->fd = -1;
+	s->unpublished = false;
+	s->page_size = page;
+	if (rec && crec_describes(rec, st->dev, st->ino, msize)) {
+		s->huge_status = (int)rec->huge_status;
+		s->huge_errno = rec->huge_errno;
+		s->huge_bytes = rec->huge_bytes;
+		s->huge_first = rec->huge_first;
+	} else {
+		s->huge_status = SK_HUGE_UNKNOWN;
+		s->huge_errno = 0;
+		s->huge_bytes = s->huge_first = 0;
+	}
 	s->hdr = *h;
 	*out = s;
 	return 0;
@@ -402,11 +534,59 @@ static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 		return 0;
 	if ((opts->flags & ~(uint32_t)(SK_CREATE_LOCKED | SK_CREATE_RAW | SK__CREATE_COMMON)) ||
 	    ((opts->flags & SK_CREATE_ANON) && (opts->flags & (SK_CREATE_OWNED | SK_CREATE_UNPUBLISHED))) ||
+	    ((opts->flags & SK_CREATE_HUGE) && (opts->flags & SK_CREATE_NOHUGE)) ||
 	    !all_zero(opts->resv, sizeof opts->resv) || (opts->mode & ~0777u))
 		return -EINVAL; /* permission bits only: no setuid, setgid or sticky bit */
 	if (opts->mode)
 		*mode = opts->mode;
 	return 0;
+}
+
+/* Reserves the file's pages: all of [0, len), or for a SK_CREATE_HUGE layout
+ * the header page and the data from 2 MiB on (the rest of the first 2 MiB is
+ * never touched and takes no memory). */
+static int reserve_file(int fd, bool huge_layout, uint64_t len)
+{
+	if (!huge_layout)
+		return sk__sys_reserve(fd, len);
+	int rc = sk__sys_reserve_at(fd, 0, SK__PAGE);
+	if (!rc && len > SK__HUGE_PAGE)
+		rc = sk__sys_reserve_at(fd, SK__HUGE_PAGE, len - SK__HUGE_PAGE);
+	return rc;
+}
+
+/* Collapses the 2 MiB blocks [first, end) of the mapping at base (each holds
+ * one reserved 4 KiB page) and records the outcome. Stops at the first
+ * EINVAL (the kernel cannot for this file or process: asking again is
+ * pointless) and after 4 blocks in a row found no free 2 MiB page. */
+static void collapse_blocks(uint8_t *base, uint64_t first, uint64_t end, sk__crec *rec)
+{
+	uint64_t got = 0, first_huge = 0;
+	int err = 0, misses = 0;
+	for (uint64_t b = first; b < end; b += SK__HUGE_PAGE) {
+		/* Map the block's reserved page first: where the file system made
+		 * it part of a 2 MiB page already (tmpfs huge=always, within_size),
+		 * the collapse then finds it mapped whole and succeeds; unmapped, it
+		 * would be refused with EINVAL. */
+		(void)*(volatile const uint8_t *)(base + b);
+		int rc = sk__sys_collapse(base + b);
+		if (rc == -EAGAIN) /* a page was busy for a moment */
+			rc = sk__sys_collapse(base + b);
+		if (!rc) {
+			if (!got)
+				first_huge = b;
+			got += SK__HUGE_PAGE;
+			misses = 0;
+			continue;
+		}
+		err = -rc;
+		if (rc == -EINVAL || ++misses >= 4)
+			break;
+	}
+	rec->huge_bytes = got;
+	rec->huge_first = first_huge;
+	rec->huge_errno = got == end - first ? 0 : err;
+	rec->huge_status = got == end - first ? SK_HUGE_ALL : got ? SK_HUGE_PARTIAL : SK_HUGE_REFUSED;
 }
 
 int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts, sk_segment **out)
@@ -424,7 +604,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	int rc = check_opts(opts, &mode);
 	if (rc)
 		return rc;
-	if (d->data_size > UINT64_MAX - 2 * (uint64_t)SK__PAGE || d->ndim < 0 || d->ndim > SK_MAX_DIMS)
+	if (d->data_size > UINT64_MAX - 2 * (uint64_t)SK__HUGE_PAGE || d->ndim < 0 || d->ndim > SK_MAX_DIMS)
 		return d->ndim < 0 || d->ndim > SK_MAX_DIMS ? -EINVAL : -EOVERFLOW;
 
 	sk__header h;
@@ -434,11 +614,11 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	h.header_size = SK__HEADER_SIZE;
 	h.kind = (uint32_t)d->kind;
 	h.flags = d->hflags | (opts && (opts->flags & SK_CREATE_OWNED) ? SK__HF_OWNED : 0);
-	bool huge = opts && (opts->flags & SK_CREATE_HUGE);
+	bool huge = opts && (opts->flags & SK_CREATE_HUGE), nohuge = opts && (opts->flags & SK_CREATE_NOHUGE);
 	h.data_offset = huge ? SK__HUGE_PAGE : SK__HEADER_SIZE; /* huge: data on a 2 MiB boundary */
 	h.data_size = d->data_size;
 	h.file_size = sk__round_up(h.data_offset + d->data_size, SK__PAGE);
-	if (h.file_size > (uint64_t)SIZE_MAX)
+	if (sk__round_up(h.file_size, SK__HUGE_PAGE) > (uint64_t)SIZE_MAX / 2)
 		return -EOVERFLOW;
 	pid_t pid;
 	sk__sys_self(&pid, &h.creator_start);
@@ -468,23 +648,59 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 		rc = anon ? sk__sys_memfd(mode, &fd, &owner) : sk__sys_tmpfile(mode, &fd, &owner);
 	if (rc)
 		return rc;
-	size_t page = sk__sys_fs_page(fd), msize = (size_t)sk__round_up(h.file_size, page);
-	if (page == SK__PAGE)
-		rc = sk__sys_reserve(fd, h.file_size);
+	sk__crec rec = { .magic = SK__CREC_MAGIC, .version = 1 };
+	size_t page = sk__sys_fs_page(fd);
+	/* The file's length: SK_CREATE_HUGE rounds it up to whole 2 MiB pages. */
+	uint64_t flen = huge && page == SK__PAGE ? sk__round_up(h.file_size, SK__HUGE_PAGE) : h.file_size;
+	size_t msize = (size_t)sk__round_up(flen, page);
+	uint64_t cfirst = huge ? SK__HUGE_PAGE : 0, cend = flen / SK__HUGE_PAGE * SK__HUGE_PAGE;
+	bool collapse = false;
+	if (page != SK__PAGE) {
+		rec.huge_status = SK_HUGE_HUGETLB; /* reserved and sealed above */
+		rec.huge_bytes = msize;
+	} else if (nohuge) {
+		rec.huge_status = SK_HUGE_OPTED_OUT;
+	} else if ((!huge && flen < SK_HUGE_MIN) || cend <= cfirst) {
+		rec.huge_status = SK_HUGE_SMALL;
+	} else {
+		collapse = true;
+	}
+	/* Collapsing: the file at its length, one reserved page in each block
+	 * (the kernel collapses no block that is all hole). Otherwise the pages
+	 * are reserved now, so a full /dev/shm fails here, not with a SIGBUS. */
+	if (page == SK__PAGE && collapse) {
+		/* Collapsing allocates 2 MiB pages before the file is reserved
+		 * whole: a file that cannot fit fails first, at once. */
+		rc = flen > sk__sys_fs_room(fd) ? -ENOSPC : sk__sys_truncate(fd, flen);
+		for (uint64_t b = cfirst; !rc && b < cend; b += SK__HUGE_PAGE)
+			rc = sk__sys_reserve_at(fd, b, SK__PAGE);
+	} else if (page == SK__PAGE) {
+		rc = reserve_file(fd, huge, flen);
+	}
+	void *base = NULL;
+	if (!rc)
+		rc = sk__sys_map_aligned(fd, msize, false, map_align(msize, page), &base);
+	if (!rc && collapse) {
+		collapse_blocks(base, cfirst, cend, &rec);
+		rc = reserve_file(fd, huge, flen); /* the tail, and blocks that stayed small */
+	}
 	/* An anonymous segment can be sealed: no process it is passed to can
 	 * shrink it under another's mapping. Named files cannot be (see
 	 * docs/security.md). */
 	if (!rc && anon && page == SK__PAGE)
 		rc = sk__sys_seal_shrink(fd);
-	/* Map, write the header (through the mapping: hugetlbfs has no write()) and
-	 * initialise before the name exists: no one sees a half-made segment. */
-	void *base = NULL;
+	sk__file st = { .size = flen, .mode = mode, .uid = owner };
 	if (!rc)
-		rc = sk__sys_map_aligned(fd, msize, false, huge_align(&h), &base);
+		rc = sk__sys_fd_ident(fd, &st.dev, &st.ino);
+	/* Write the header and the creation record (through the mapping:
+	 * hugetlbfs has no write()) and initialise before the name exists: no
+	 * one sees a half-made segment. */
 	if (!rc) {
 		memcpy(base, &h, sizeof h);
-		if (huge && page == SK__PAGE)
-			sk__sys_advise_huge((uint8_t *)base + h.data_offset, msize - h.data_offset);
+		rec.desc_hash = sk__desc_hash(&h);
+		rec.dev = st.dev;
+		rec.ino = st.ino;
+		memcpy((uint8_t *)base + SK__CREC_OFFSET, &rec, sizeof rec);
 	}
 	if (!rc && d->init)
 		rc = d->init(base, d->init_arg);
@@ -494,7 +710,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	else if (!rc && (rc = publish_name(fd, name, published)) == 0)
 		name = published;
 	if (!rc) {
-		rc = map_handle(fd, base, name, &h, SK_RDWR | SK_MAPPED_HERE_ADVISED, mode, owner, out);
+		rc = make_handle(base, msize, page, &h, &rec, &st, name, SK_RDWR, out);
 		if (rc && !anon && !unpub)
 			sk__sys_unlink(name);
 	}
@@ -550,11 +766,38 @@ int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opt
 	return sk__segment_create(name, &d, opts, out);
 }
 
-static bool read_frozen(int fd)
+/* The descriptor and the live area through the creation record, as one pread
+ * reads them (sk_segment_stat, gc, and opens of files too short or too long
+ * to map whole). */
+typedef struct head_read {
+	sk__header h;
+	uint8_t live[SK__CREC_OFFSET - SK__DESC_SIZE];
+	sk__crec rec;
+} head_read;
+static_assert(offsetof(head_read, live) == SK__DESC_SIZE, "live area offset");
+static_assert(offsetof(head_read, rec) == SK__CREC_OFFSET, "creation record offset");
+
+/* The freeze mark {magic, 1} as one little-endian 64-bit word. */
+#define FROZEN_WORD ((uint64_t)1 << 32 | SK__FREEZE_MAGIC)
+
+/* Reads and validates the header of the file open as fd (st from its fstat)
+ * by pread. *got tells how many bytes of hr were read. */
+static int read_head(int fd, const sk__file *st, head_read *hr, size_t *got)
 {
-	uint32_t fz[2] = { 0, 0 };
-	return sk__sys_pread(fd, fz, sizeof fz, SK__FREEZE_OFFSET) == (ssize_t)sizeof fz && fz[0] == SK__FREEZE_MAGIC &&
-	       fz[1] == 1;
+	memset(hr, 0, sizeof *hr);
+	ssize_t n = sk__sys_pread(fd, hr, sizeof *hr, 0);
+	if (n < 0)
+		return (int)n;
+	*got = (size_t)n;
+	size_t desc = *got < sizeof hr->h ? *got : sizeof hr->h;
+	return sk__header_validate_rec(&hr->h, desc, st->size, *got == sizeof *hr ? &hr->rec : NULL);
+}
+
+static bool head_frozen(const head_read *hr, size_t got)
+{
+	uint64_t fz;
+	memcpy(&fz, hr->live + (SK__FREEZE_OFFSET - SK__DESC_SIZE), sizeof fz);
+	return got >= SK__FREEZE_OFFSET + sizeof fz && fz == FROZEN_WORD;
 }
 
 /* Whether a file owned by uid may be attached with these open flags: it
@@ -563,33 +806,25 @@ static bool read_frozen(int fd)
  * is the file mapped. */
 static int check_owner(uid_t uid, int flags)
 {
-	if (uid == 0 || uid == sk__sys_euid() || (flags & SK_OPEN_ANY_OWNER))
+	if (uid == 0 || (flags & SK_OPEN_ANY_OWNER) || uid == sk__sys_euid())
 		return 0;
 	return SK_EOWNER;
 }
 
 /* Opens name, checks its owner (when check_owner_flags >= 0), reads and
  * validates its header. On success *fd is open. */
-static int open_checked(const char *name, bool rdonly, int check_owner_flags, int *fd, sk__header *h, uint32_t *mode,
-			uid_t *uid)
+static int open_checked(const char *name, int check_owner_flags, int *fd, head_read *hr, size_t *got, sk__file *st)
 {
 	if (sk_name_check(name))
 		return SK_EBADNAME;
 	int f;
-	uint64_t size;
-	int rc = sk__sys_open(name, rdonly, &f, &size, mode, uid);
+	int rc = sk__sys_open_file(name, true, &f, st);
 	if (rc)
 		return rc;
-	if (check_owner_flags >= 0 && (rc = check_owner(*uid, check_owner_flags)) != 0) {
-		sk__sys_close(f);
-		return rc;
-	}
-	memset(h, 0, sizeof *h);
-	ssize_t got = sk__sys_pread(f, h, sizeof *h, 0);
-	if (got < 0)
-		rc = (int)got;
+	if (check_owner_flags >= 0)
+		rc = check_owner(st->uid, check_owner_flags);
 	if (!rc)
-		rc = sk__header_validate(h, (size_t)got, size);
+		rc = read_head(f, st, hr, got);
 	if (rc) {
 		sk__sys_close(f);
 		return rc;
@@ -598,24 +833,78 @@ static int open_checked(const char *name, bool rdonly, int check_owner_flags, in
 	return 0;
 }
 
+/* Attaches to the segment file open as fd (st: its fstat; the caller has
+ * checked the owner): maps it whole, copies the descriptor, the creation
+ * record and (read-write) the freeze mark out of the mapping once each,
+ * validates the private copies, and builds the handle. The same system calls
+ * as a plain shm_open + mmap: no pread, no fstatfs (the file system's page is
+ * remembered per device), one mmap. */
+static int attach(int fd, const sk__file *st, const char *name, int flags, int kind, sk_segment **out)
+{
+	bool rdonly = flags & SK_RDONLY;
+	size_t page = sk__sys_fs_page_of(fd, st->dev), msize = 0;
+	uint8_t *base = NULL;
+	sk__header h;
+	sk__crec rec;
+	int rc;
+	if (st->size >= SK__HEADER_SIZE && st->size <= (uint64_t)SIZE_MAX / 2) {
+		msize = (size_t)sk__round_up(st->size, page);
+		void *p;
+		if (sk__sys_map_aligned(fd, msize, rdonly, map_align(msize, page), &p) == 0)
+			base = p;
+	}
+	if (base) {
+		memcpy(&h, base, sizeof h);
+		memcpy(&rec, base + SK__CREC_OFFSET, sizeof rec);
+		rc = sk__header_validate_rec(&h, sizeof h, st->size, &rec);
+		if (!rc && kind && h.kind != (uint32_t)kind)
+			rc = SK_EKIND;
+		if (!rc && !rdonly &&
+		    __atomic_load_n((const uint64_t *)(base + SK__FREEZE_OFFSET), __ATOMIC_ACQUIRE) == FROZEN_WORD)
+			rc = SK_EFROZEN;
+	} else {
+		/* Too short to be a segment, too long to map whole (stretched past
+		 * its header's size), or not mappable as asked (a memfd sealed
+		 * against writes): the header by pread, then file_size mapped. */
+		head_read hr;
+		size_t got = 0;
+		rc = read_head(fd, st, &hr, &got);
+		h = hr.h;
+		rec = hr.rec;
+		if (!rc && kind && h.kind != (uint32_t)kind)
+			rc = SK_EKIND;
+		if (!rc && !rdonly && head_frozen(&hr, got))
+			rc = SK_EFROZEN;
+		if (!rc) {
+			void *p;
+			msize = (size_t)sk__round_up(h.file_size, page);
+			rc = sk__sys_map_aligned(fd, msize, rdonly, map_align(msize, page), &p);
+			if (!rc)
+				base = p;
+		}
+	}
+	if (!rc)
+		rc = make_handle(base, msize, page, &h, &rec, st, name, flags, out);
+	if (rc && base)
+		sk__sys_unmap(base, msize);
+	return rc;
+}
+
 int sk__segment_open(const char *name, int flags, int kind, sk_segment **out)
 {
 	if (!out || (flags & ~SK__OPEN_FLAGS))
 		return -EINVAL;
 	*out = NULL;
+	if (sk_name_check(name))
+		return SK_EBADNAME;
 	int fd;
-	sk__header h;
-	uint32_t mode;
-	uid_t uid;
-	int rc = open_checked(name, flags & SK_RDONLY, flags, &fd, &h, &mode, &uid);
+	sk__file st;
+	int rc = sk__sys_open_file(name, flags & SK_RDONLY, &fd, &st);
 	if (rc)
 		return rc;
-	if (kind && h.kind != (uint32_t)kind)
-		rc = SK_EKIND;
-	else if (!(flags & SK_RDONLY) && read_frozen(fd))
-		rc = SK_EFROZEN;
-	else
-		rc = map_handle(fd, NULL, name, &h, flags, mode, uid, out);
+	rc = check_owner(st.uid, flags);
+	if (!rc)
+		rc = attach(fd, &st, name, flags, kind, out);
 	sk__sys_close(fd);
 	return rc;
 }
@@ -632,7 +921,7 @@ int sk_segment_close(sk_segment *seg)
 	sk__sys_unmap(seg->base, seg->map_size);
 	if (seg->fd >= 0)
 		sk__sys_close(seg->fd);
-	free(seg);
+	sk__handle_free(seg);
 	return 0;
 }
 
@@ -656,24 +945,37 @@ int sk_segment_unlink(const char *name)
 	return sk__sys_unlink(name);
 }
 
+/* The pages fields of info from a creation record of the file st. */
+static void info_pages(sk_segment_info *info, const sk__crec *rec, const sk__file *st)
+{
+	if (!crec_describes(rec, st->dev, st->ino, st->size))
+		return; /* SK_HUGE_UNKNOWN */
+	info->huge_status = (int)rec->huge_status;
+	info->huge_errno = rec->huge_errno;
+	info->huge_bytes = rec->huge_bytes;
+}
+
 static int stat_judged(const char *name, sk_segment_info *info, judge *j)
 {
 	if (!info)
 		return -EINVAL;
 	memset(info, 0, sizeof *info);
 	int fd;
-	sk__header h;
-	uint32_t mode;
-	uid_t uid;
-	int rc = open_checked(name, true, -1, &fd, &h, &mode, &uid);
+	head_read hr;
+	size_t got;
+	sk__file st;
+	int rc = open_checked(name, -1, &fd, &hr, &got, &st);
 	if (rc)
 		return rc;
 	snprintf(info->name, sizeof info->name, "%s", name);
-	info_judged(&h, info, j);
-	info->mode = mode;
-	info->uid = uid;
-	info->frozen = read_frozen(fd);
-	info->page_size = sk__sys_fs_page(fd);
+	info_judged(&hr.h, info, j);
+	info->mode = st.mode;
+	info->uid = st.uid;
+	info->frozen = head_frozen(&hr, got);
+	if (got == sizeof hr)
+		info_pages(info, &hr.rec, &st);
+	/* No mapping here: the pages the file holds. */
+	info->page_size = info->huge_bytes ? SK__HUGE_PAGE : sk__sys_fs_page_of(fd, st.dev);
 	sk__sys_close(fd);
 	return 0;
 }
@@ -718,7 +1020,19 @@ int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
 	sk__info_from_header(&seg->hdr, info);
 	info->mode = seg->mode;
 	info->uid = seg->uid;
+	info->huge_status = seg->huge_status;
+	info->huge_errno = seg->huge_errno;
+	info->huge_bytes = seg->huge_bytes;
+	/* What this mapping uses: the file system's page, or, where the mapping
+	 * is aligned for 2 MiB pages, whether one page-table entry maps the first
+	 * 2 MiB the creator recorded as huge (or, without a record, the first
+	 * whole 2 MiB of data: a tmpfs mounted huge=always makes them whatever
+	 * the creator asked), faulted in here. */
 	info->page_size = seg->page_size;
+	uint64_t probe = seg->huge_bytes ? seg->huge_first : seg->hdr.data_offset / SK__HUGE_PAGE * SK__HUGE_PAGE;
+	if (seg->page_size == SK__PAGE && (uintptr_t)seg->base % SK__HUGE_PAGE == 0 &&
+	    probe + SK__HUGE_PAGE <= seg->map_size && sk__sys_thp_mapped(seg->base + probe))
+		info->page_size = SK__HUGE_PAGE;
 	info->sealed = seg->fd >= 0 && sk__sys_shrink_sealed(seg->fd);
 	/* The freeze mark {magic, 1}, read once: one 64-bit load (little-endian). */
 	uint64_t fz = __atomic_load_n((const uint64_t *)(seg->base + SK__FREEZE_OFFSET), __ATOMIC_ACQUIRE);
@@ -821,12 +1135,12 @@ static int gc_run(int flags, int cap, sk_gc_explain_fn fn, void *arg)
 		if (cap)
 			snprintf(sweep_after, sizeof sweep_after, "%s", name);
 		int fd;
-		sk__header h;
-		uint32_t mode;
-		uid_t uid;
-		if (open_checked(name, true, -1, &fd, &h, &mode, &uid) == 0) {
-			if (h.flags & SK__HF_OWNED)
-				removed += gc_one(name, fd, &h, mode, uid, flags, &j, fn, arg);
+		head_read hr;
+		size_t got;
+		sk__file st;
+		if (open_checked(name, -1, &fd, &hr, &got, &st) == 0) {
+			if (hr.h.flags & SK__HF_OWNED)
+				removed += gc_one(name, fd, &hr.h, st.mode, st.uid, flags, &j, fn, arg);
 			sk__sys_close(fd);
 		}
 	}
@@ -896,38 +1210,27 @@ int sk_segment_open_fd(int fd, int flags, sk_segment **out)
 	if (!out || fd < 0 || (flags & ~SK__OPEN_FLAGS))
 		return -EINVAL;
 	*out = NULL;
-	uint64_t size;
-	uint32_t mode;
-	uid_t uid;
-	int rc = sk__sys_fd_stat(fd, &size, &mode, &uid);
+	sk__file st;
+	int rc = sk__sys_fd_file(fd, &st);
 	if (!rc)
-		rc = check_owner(uid, flags);
+		rc = check_owner(st.uid, flags);
+	if (!rc)
+		rc = attach(fd, &st, "", flags, 0, out);
 	if (rc)
 		return rc;
-	sk__header h;
-	memset(&h, 0, sizeof h);
-	ssize_t got = sk__sys_pread(fd, &h, sizeof h, 0);
-	if (got < 0)
-		return (int)got;
-	rc = sk__header_validate(&h, (size_t)got, size);
-	if (rc)
-		return rc;
-	if (!(flags & SK_RDONLY) && read_frozen(fd))
-		return SK_EFROZEN;
 	/* A memfd that arrives unsealed (made elsewhere) is sealed against
 	 * shrinking here when the descriptor allows it; a named file cannot be. */
 	if (!sk__sys_shrink_sealed(fd))
 		(void)sk__sys_seal_shrink(fd);
 	int own;
 	rc = sk__sys_dup(fd, &own);
-	if (rc)
+	if (rc) {
+		sk_segment_close(*out);
+		*out = NULL;
 		return rc;
-	rc = map_handle(own, NULL, "", &h, flags, mode, uid, out);
-	if (rc)
-		sk__sys_close(own);
-	else
-		(*out)->fd = own;
-	return rc;
+	}
+	(*out)->fd = own;
+	return 0;
 }
 
 /* Opens a named segment's name again, refusing (-ESTALE) if the name now
@@ -935,12 +1238,11 @@ int sk_segment_open_fd(int fd, int flags, sk_segment **out)
 static int reopen_same(const sk_segment *seg, bool rdonly, int *out)
 {
 	int fd;
-	int rc = sk__sys_open(seg->name, rdonly, &fd, NULL, NULL, NULL);
+	sk__file st;
+	int rc = sk__sys_open_file(seg->name, rdonly, &fd, &st);
 	if (rc)
 		return rc;
-	uint64_t dev, ino;
-	rc = sk__sys_fd_ident(fd, &dev, &ino);
-	if (!rc && (dev != seg->dev || ino != seg->ino))
+	if (st.dev != seg->dev || st.ino != seg->ino)
 		rc = -ESTALE; /* unlinked and made again, or replaced: not ours to hand out */
 	if (rc) {
 		sk__sys_close(fd);

@@ -957,6 +957,142 @@ static void test_strerror(void **state)
 	assert_string_equal(sk_kind_name(99), "unknown");
 }
 
+/* ---- The creation record and the attach path (map first, validate the
+ * private copy) ---- */
+
+static void read_rec(const char *name, sk__header *h, sk__crec *r)
+{
+	int fd = open(t_path(name), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, h, sizeof *h, 0), (ssize_t)sizeof *h);
+	assert_int_equal(pread(fd, r, sizeof *r, SK__CREC_OFFSET), (ssize_t)sizeof *r);
+	close(fd);
+}
+
+static void write_at(const char *name, const void *p, size_t n, off_t off)
+{
+	int fd = open(t_path(name), O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, p, n, off), (ssize_t)n);
+	close(fd);
+}
+
+/* The quick hash misses no single-bit change of the 512 bytes. */
+static void test_quick_hash_sees_every_bit(void **state)
+{
+	(void)state;
+	const char *name = t_name("qh");
+	sk_segment *s;
+	assert_int_equal(sk_segment_create(name, 100, NULL, &s), 0);
+	sk_segment_close(s);
+	sk__header h;
+	sk__crec r;
+	read_rec(name, &h, &r);
+	assert_int_equal(r.magic, SK__CREC_MAGIC);
+	assert_int_equal(r.version, 1);
+	assert_true(r.desc_hash == sk__desc_hash(&h));
+	for (int bit = 0; bit < (int)SK__DESC_SIZE * 8; bit++) {
+		((uint8_t *)&h)[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		if (sk__desc_hash(&h) == r.desc_hash)
+			fail_msg("flipping bit %d left the quick hash unchanged", bit);
+		((uint8_t *)&h)[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	assert_int_equal(sk_segment_unlink(name), 0);
+}
+
+/* The record is never trusted: damaged or removed, the segment still opens
+ * (the FNV checksum is checked instead) and its pages are "not recorded";
+ * a record that matches the descriptor stands in for the FNV checksum, which
+ * gives a writer nothing it did not have (it can write a right checksum). */
+static void test_creation_record_untrusted(void **state)
+{
+	(void)state;
+	const char *name = t_name("rec");
+	sk_segment *s;
+	assert_int_equal(sk_segment_create(name, 6 << 20, NULL, &s), 0);
+	((uint8_t *)sk_segment_data(s))[7] = 7;
+	sk_segment_close(s);
+	sk__header h;
+	sk__crec r, junk;
+	read_rec(name, &h, &r);
+	memset(&junk, 0xa5, sizeof junk);
+	write_at(name, &junk, sizeof junk, SK__CREC_OFFSET);
+	sk_segment_info in;
+	assert_int_equal(open_code(name), 0);
+	assert_int_equal(sk_segment_stat(name, &in), 0);
+	assert_int_equal(in.huge_status, SK_HUGE_UNKNOWN);
+	assert_int_equal(in.huge_bytes, 0);
+	assert_int_equal(sk_segment_open(name, SK_RDWR, &s), 0);
+	assert_int_equal(((uint8_t *)sk_segment_data(s))[7], 7);
+	assert_int_equal(sk_segment_info_get(s, &in), 0);
+	assert_int_equal(in.huge_status, SK_HUGE_UNKNOWN);
+	sk_segment_close(s);
+	/* A good record with a damaged descriptor: its hash no longer matches,
+	 * the FNV checksum decides. */
+	write_at(name, &r, sizeof r, SK__CREC_OFFSET);
+	uint8_t b = ((uint8_t *)&h)[100] ^ 1;
+	write_at(name, &b, 1, 100);
+	assert_int_equal(open_code(name), SK_ECHECKSUM);
+	/* A descriptor rewritten with its record's hash to match, the FNV
+	 * checksum left stale: accepted, and still validated field by field. */
+	sk__header e = h;
+	e.checksum ^= 1;
+	sk__crec r2 = r;
+	r2.desc_hash = sk__desc_hash(&e);
+	write_at(name, &e, sizeof e, 0);
+	write_at(name, &r2, sizeof r2, SK__CREC_OFFSET);
+	assert_int_equal(open_code(name), 0);
+	e.data_offset = 100; /* fields still checked */
+	r2.desc_hash = sk__desc_hash(&e);
+	write_at(name, &e, sizeof e, 0);
+	write_at(name, &r2, sizeof r2, SK__CREC_OFFSET);
+	assert_int_equal(open_code(name), SK_ECORRUPT);
+	assert_int_equal(sk_segment_unlink(name), 0);
+}
+
+/* A file stretched far past its header's size (too long to map whole):
+ * opened through the header read by pread, only file_size mapped. */
+static void test_stretched_file(void **state)
+{
+	(void)state;
+	const char *name = t_name("stretch");
+	sk_segment *s;
+	assert_int_equal(sk_segment_create(name, 8 << 20, NULL, &s), 0);
+	((uint8_t *)sk_segment_data(s))[(8 << 20) - 1] = 5;
+	sk_segment_close(s);
+	assert_int_equal(truncate(t_path(name), (off_t)1 << 62), 0);
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(sk_segment_open(name, k ? SK_RDWR : SK_RDONLY, &s), 0);
+		assert_int_equal(sk_segment_size(s), 8 << 20);
+		assert_int_equal(((uint8_t *)sk_segment_data(s))[(8 << 20) - 1], 5);
+		sk_segment_close(s);
+	}
+	assert_int_equal(sk_segment_unlink(name), 0);
+}
+
+/* More handles than the static pool holds: the rest come from malloc. */
+static void test_many_handles(void **state)
+{
+	(void)state;
+	enum { N = 150 };
+	const char *name = t_name("handles");
+	uint64_t n = 10;
+	sk_array *a[N];
+	assert_int_equal(sk_array_create(name, SK_INT64, 1, &n, NULL, &a[0]), 0);
+	((int64_t *)sk_array_data(a[0]))[9] = 99;
+	for (int i = 1; i < N; i++)
+		assert_int_equal(sk_array_open(name, i % 2 ? SK_RDONLY : SK_RDWR, &a[i]), 0);
+	for (int i = 0; i < N; i += 2)
+		sk_array_close(a[i]);
+	for (int i = 0; i < N; i += 2)
+		assert_int_equal(sk_array_open(name, SK_RDONLY, &a[i]), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(((const int64_t *)sk_array_data(a[i]))[9], 99);
+		sk_array_close(a[i]);
+	}
+	assert_int_equal(sk_segment_unlink(name), 0);
+}
+
 static void test_dtypes(void **state)
 {
 	(void)state;
@@ -1002,6 +1138,10 @@ int main(void)
 		cmocka_unit_test(test_freeze),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_dtypes),
+		cmocka_unit_test(test_quick_hash_sees_every_bit),
+		cmocka_unit_test(test_creation_record_untrusted),
+		cmocka_unit_test(test_stretched_file),
+		cmocka_unit_test(test_many_handles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,11 +80,13 @@ int sk_name_check(const char *name);
 /* Any kind: no name at all (a memfd). Shared by fork or sk_segment_send; the
  * memory is freed when the last process lets go, however it ends. */
 #define SK_CREATE_ANON 0x8
-/* Any kind: back the data with 2 MiB pages where the system allows: a hugetlb
- * memfd for anonymous segments when the huge-page pool has room, else plain
- * pages (the data is 2 MiB-aligned and advised with MADV_HUGEPAGE, so shmem
- * transparent huge pages apply where the tmpfs or shmem_enabled allows them).
- * sk_segment_info.page_size of the handle says what its mapping obtained. */
+/* Any kind: 2 MiB pages whatever the size, and the data on a 2 MiB boundary
+ * (data_offset 2 MiB). Anonymous segments take hugetlb pages from the pool
+ * (vm.nr_hugepages) when it has room; otherwise, and for named segments, the
+ * file is rounded up to whole 2 MiB pages and turned into transparent huge
+ * pages as by default (see shmkit/segment.h, SK_HUGE_MIN). Without this flag
+ * segments of at least SK_HUGE_MIN bytes get 2 MiB pages anyway, with their
+ * data at offset 4096 and no memory beyond the file. */
 #define SK_CREATE_HUGE 0x10
 /* Any kind: create the segment without a name (name must be NULL), so that
  * its creator can fill it through the handle before anyone can open it;
@@ -92,6 +94,8 @@ int sk_name_check(const char *name);
  * then it is an unnamed file that goes away with its last handle: a creator
  * killed while filling leaves nothing behind. Not with SK_CREATE_ANON. */
 #define SK_CREATE_UNPUBLISHED 0x20
+/* Any kind: 4 KiB pages only: no 2 MiB pages by default (not with SK_CREATE_HUGE). */
+#define SK_CREATE_NOHUGE 0x40
 
 /* Options for every _create call. Pass NULL for the defaults. Zero-initialise
  * the struct and set what you need: a zero field means "default". */

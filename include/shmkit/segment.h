@@ -4,7 +4,8 @@
  * A segment is a file in /dev/shm made of a 4096-byte header page followed by
  * page-aligned data. The header (docs/format.md) records the kind of segment,
  * its sizes, dtype and shape, who created it and when, and a checksum; every
- * open validates it against the file before mapping anything. Space for the
+ * open validates a private copy of it against the file before using anything
+ * it says. Space for the
  * whole segment is reserved at creation, so a full /dev/shm fails at create
  * time with -ENOSPC instead of killing a process with SIGBUS later. (A
  * process that may write a named segment's file can still truncate it, and
@@ -14,6 +15,17 @@
  * A segment is published atomically: it is built as an unnamed file and given
  * its name only once the header is complete, so no process ever opens a
  * half-made segment, and a failed create leaves nothing behind.
+ *
+ * Pages: a segment whose file is at least SK_HUGE_MIN bytes gets 2 MiB pages
+ * by default, without root, where the kernel allows it: its creator turns
+ * every whole 2 MiB of the file into one transparent huge page
+ * (MADV_COLLAPSE, Linux 6.1+) before filling, and every process maps such
+ * files on a 2 MiB boundary, so that one page-table entry maps 2 MiB in each.
+ * A fresh process then reads the data at almost its warm speed, and a first
+ * fill is many times faster. Where the kernel refuses, the segment has 4 KiB
+ * pages and says why (sk_segment_info.huge_status); creation never fails for
+ * want of huge pages. SK_CREATE_NOHUGE opts out; SK_CREATE_HUGE asks for
+ * them whatever the size (shmkit/common.h).
  *
  * Handles (sk_segment *) are process-local. A handle stays valid in a forked
  * child (the mapping is inherited); close it in each process that holds it.
@@ -52,6 +64,29 @@ const char *sk_kind_name(int kind);
 
 #define SK_MAX_DIMS 32
 
+/* Files of at least this many bytes get 2 MiB pages by default (their whole
+ * 2 MiB blocks; the rest of the file, less than 2 MiB, stays in 4 KiB
+ * pages, so no memory is spent beyond the file). Smaller ones keep 4 KiB
+ * pages unless made with SK_CREATE_HUGE. */
+#define SK_HUGE_MIN (UINT64_C(4) << 20)
+
+/* How a segment came by its pages (sk_segment_info.huge_status), as its
+ * creator recorded it. Values are stored in segments: never renumber. */
+enum {
+	SK_HUGE_UNKNOWN = 0,   /* no record: made by a shmkit before 2 MiB pages by default, or a copy
+				* of a segment's file (the record describes the file it was made for) */
+	SK_HUGE_ALL = 1,       /* every whole 2 MiB block of the file is one 2 MiB page (huge_bytes) */
+	SK_HUGE_PARTIAL = 2,   /* some blocks are (huge_bytes); the kernel refused the others (huge_errno) */
+	SK_HUGE_REFUSED = 3,   /* 4 KiB pages: the kernel refused (huge_errno: EINVAL where it has no
+				* MADV_COLLAPSE (before 6.1), THP is compiled out, denied for shmem or
+				* disabled for the process; ENOMEM or EAGAIN when no 2 MiB page was free) */
+	SK_HUGE_SMALL = 4,     /* 4 KiB pages: the file is smaller than SK_HUGE_MIN */
+	SK_HUGE_OPTED_OUT = 5, /* 4 KiB pages: made with SK_CREATE_NOHUGE */
+	SK_HUGE_HUGETLB = 6,   /* hugetlb pages from the pool (SK_CREATE_HUGE | SK_CREATE_ANON) */
+};
+/* A short phrase for an SK_HUGE_* status ("2 MiB pages", "4 KiB pages: ..."). */
+const char *sk_huge_str(int status);
+
 /* What a segment's header says, plus what the file system says about it. */
 typedef struct sk_segment_info {
 	char name[SK_NAME_MAX + 1];
@@ -74,12 +109,19 @@ typedef struct sk_segment_info {
 	int locked;                  /* arrays, values: 1 if it carries a lock */
 	int owned;                   /* 1 if removed once its creator has died (SK_CREATE_OWNED) */
 	int frozen;                  /* 1 after sk_segment_freeze: read-only opens only */
-	uint64_t page_size;          /* pages behind the data: 4096, or 2 MiB (hugetlb, or THP; see SK_CREATE_HUGE) */
+	uint64_t page_size;          /* pages behind the data: 4096, or 2 MiB. From a handle
+				      * (sk_segment_info_get): what its own mapping uses (hugetlb, or
+				      * transparent huge pages mapped whole: checked by faulting in the first
+				      * one and reading /proc/self/smaps). From sk_segment_stat: what the file
+				      * holds (2 MiB when huge_bytes is not 0) */
 	uint32_t mode;               /* permission bits of the file */
 	uid_t uid;                   /* owner of the file */
 	int sealed;                  /* 1: the kernel refuses to shrink the file (anonymous segments), so
 				      * no process can make this mapping SIGBUS by truncating it; 0 for named
 				      * segments (docs/security.md) */
+	int huge_status;             /* SK_HUGE_*: how the file came by its pages, as its creator recorded */
+	int huge_errno;              /* the kernel's errno (positive) with SK_HUGE_REFUSED and SK_HUGE_PARTIAL */
+	uint64_t huge_bytes;         /* bytes of the file in 2 MiB pages, as its creator recorded; 0 if none */
 } sk_segment_info;
 
 typedef struct sk_segment sk_segment;
@@ -114,7 +156,11 @@ int sk_segment_publish(sk_segment *seg, const char *name);
  * mapped; sk_segment_stat tells who the owner is). Validates the header
  * against the file (SK_ETOOSMALL, SK_EFOREIGN, SK_EVERSION, SK_ECHECKSUM,
  * SK_ECORRUPT, SK_ETRUNCATED, SK_ESYMLINK, -ENOENT, -EACCES) and maps it.
- * Attaching costs the same for 1 MiB or 1 TiB. */
+ * Attaching costs the same for 1 MiB or 1 TiB: as many system calls as a
+ * plain shm_open and mmap (open, fstat, mmap, close); the descriptor is read
+ * once from the mapping into the handle's private copy and validated there.
+ * (A writer truncating the file at that very moment can make that one read
+ * SIGBUS, as it can any later access: docs/security.md.) */
 int sk_segment_open(const char *name, int flags, sk_segment **out);
 
 /* Unmaps the segment and frees the handle. The name stays (see

@@ -36,8 +36,15 @@
 
 static int path_of(const char *name, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "%s/%s", SK__SHM_DIR, name);
-	return (n < 0 || (size_t)n >= len) ? SK_EBADNAME : 0;
+	/* Not snprintf: every open builds a path, and formatting costs more
+	 * than a tenth of a plain shm_open. */
+	size_t dir = sizeof(SK__SHM_DIR) - 1, n = strlen(name);
+	if (dir + 1 + n >= len)
+		return SK_EBADNAME;
+	memcpy(buf, SK__SHM_DIR, dir);
+	buf[dir] = '/';
+	memcpy(buf + dir + 1, name, n + 1);
+	return 0;
 }
 
 /* Gives a new file (f, or -1 with errno set) exactly `mode`, whatever the umask. */
@@ -78,6 +85,41 @@ size_t sk__sys_fs_page(int fd)
 	return (size_t)s.f_bsize;
 }
 
+uint64_t sk__sys_fs_room(int fd)
+{
+	struct statfs s;
+	if (fstatfs(fd, &s) < 0 || s.f_blocks == 0)
+		return UINT64_MAX; /* cannot tell, or no limit */
+	uint64_t r;
+	if (__builtin_mul_overflow((uint64_t)s.f_bavail, (uint64_t)s.f_bsize, &r))
+		return UINT64_MAX;
+	return r;
+}
+
+/* The last device asked about and its page, as one word: dev << 8 | log2(page)
+ * (the kernel's device numbers have 32 bits), 0 when none yet. */
+static uint64_t fs_page_memo;
+
+size_t sk__sys_fs_page_of(int fd, uint64_t dev)
+{
+	uint64_t m = __atomic_load_n(&fs_page_memo, __ATOMIC_RELAXED);
+	if (m && m >> 8 == dev)
+		return (size_t)1 << (m & 63);
+	size_t page = sk__sys_fs_page(fd);
+	if (dev < (UINT64_C(1) << 56) && !(page & (page - 1)))
+		__atomic_store_n(&fs_page_memo, dev << 8 | (uint64_t)__builtin_ctzll(page), __ATOMIC_RELAXED);
+	return page;
+}
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1 */
+#endif
+
+int sk__sys_collapse(void *p)
+{
+	return madvise(p, (size_t)2 << 20, MADV_COLLAPSE) == 0 ? 0 : -errno;
+}
+
 int sk__sys_thp_mapped(const void *p)
 {
 	(void)*(const volatile uint8_t *)p;
@@ -102,12 +144,6 @@ int sk__sys_thp_mapped(const void *p)
 	}
 	fclose(f);
 	return mapped;
-}
-
-void sk__sys_advise_huge(void *p, size_t n)
-{
-	if (n)
-		madvise(p, n, MADV_HUGEPAGE); /* refused where THP is off: plain pages then */
 }
 
 #define FD_TAG "SKFD"
@@ -182,6 +218,21 @@ int sk__sys_fd_stat(int fd, uint64_t *size, uint32_t *mode, uid_t *uid)
 	return 0;
 }
 
+int sk__sys_fd_file(int fd, sk__file *f)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return SK_EFOREIGN;
+	f->size = (uint64_t)st.st_size;
+	f->dev = (uint64_t)st.st_dev;
+	f->ino = (uint64_t)st.st_ino;
+	f->mode = (uint32_t)(st.st_mode & 07777);
+	f->uid = st.st_uid;
+	return 0;
+}
+
 int sk__sys_fd_ident(int fd, uint64_t *dev, uint64_t *ino)
 {
 	struct stat st;
@@ -245,6 +296,34 @@ int sk__sys_reserve(int fd, uint64_t size)
 	return e ? -e : 0;
 }
 
+int sk__sys_reserve_at(int fd, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return 0;
+	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
+		return -EFBIG;
+	for (;;) {
+		if (fallocate(fd, 0, (off_t)off, (off_t)len) == 0)
+			return 0;
+		if (errno != EINTR)
+			break;
+	}
+	if (errno != EOPNOTSUPP)
+		return -errno;
+	int e = posix_fallocate(fd, (off_t)off, (off_t)len);
+	return e ? -e : 0;
+}
+
+int sk__sys_truncate(int fd, uint64_t size)
+{
+	if (size > (uint64_t)INT64_MAX)
+		return -EFBIG;
+	while (ftruncate(fd, (off_t)size) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
 int sk__sys_publish(int fd, const char *name)
 {
 	char path[sizeof(SK__SHM_DIR) + SK_NAME_MAX + 2];
@@ -265,7 +344,7 @@ int sk__sys_publish(int fd, const char *name)
 	return -errno;
 }
 
-int sk__sys_open(const char *name, bool rdonly, int *fd, uint64_t *size, uint32_t *mode, uid_t *uid)
+int sk__sys_open_file(const char *name, bool rdonly, int *fd, sk__file *st)
 {
 	char path[sizeof(SK__SHM_DIR) + SK_NAME_MAX + 2];
 	int rc = path_of(name, path, sizeof path);
@@ -279,23 +358,27 @@ int sk__sys_open(const char *name, bool rdonly, int *fd, uint64_t *size, uint32_
 			return SK_EFOREIGN;
 		return -errno;
 	}
-	struct stat st;
-	if (fstat(f, &st) < 0) {
-		int e = -errno;
+	rc = sk__sys_fd_file(f, st);
+	if (rc) {
 		close(f);
-		return e;
+		return rc;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		close(f);
-		return SK_EFOREIGN;
-	}
-	if (size)
-		*size = (uint64_t)st.st_size;
-	if (mode)
-		*mode = (uint32_t)(st.st_mode & 07777);
-	if (uid)
-		*uid = st.st_uid;
 	*fd = f;
+	return 0;
+}
+
+int sk__sys_open(const char *name, bool rdonly, int *fd, uint64_t *size, uint32_t *mode, uid_t *uid)
+{
+	sk__file st;
+	int rc = sk__sys_open_file(name, rdonly, fd, &st);
+	if (rc)
+		return rc;
+	if (size)
+		*size = st.size;
+	if (mode)
+		*mode = st.mode;
+	if (uid)
+		*uid = st.uid;
 	return 0;
 }
 
@@ -336,16 +419,43 @@ int sk__sys_reopen_rdonly(int fd, int *out)
 	return 0;
 }
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17 */
+#endif
+
+/* Where the next aligned mapping is tried first: the start of the last one
+ * this process made (moved back up when that one is unmapped). The kernel
+ * places mappings top-down, so the room just below is usually free; a
+ * placement there is one mmap, where finding an aligned place otherwise takes
+ * two and a partial unmap (together about three times as long). The address
+ * is derived from one the kernel chose, so it is as random as the kernel's. */
+static uintptr_t aligned_next;
+
 int sk__sys_map_aligned(int fd, size_t size, bool rdonly, size_t align, void **out)
 {
 	if (align <= 4096)
 		return sk__sys_map(fd, size, rdonly, out);
+	int prot = rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
+	size_t span = (size + align - 1) & ~(align - 1);
+	uintptr_t next = __atomic_load_n(&aligned_next, __ATOMIC_RELAXED);
+	if (span >= size && next > span && next - span >= ((uintptr_t)1 << 32)) {
+		uint8_t *a = (uint8_t *)((next - span) & ~(uintptr_t)(align - 1));
+		/* Never replaces anything: fails with EEXIST where something is mapped. */
+		void *p = mmap(a, size, prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		if (p == a) {
+			__atomic_store_n(&aligned_next, (uintptr_t)a, __ATOMIC_RELAXED);
+			*out = p;
+			return 0;
+		}
+		if (p != MAP_FAILED)
+			munmap(p, size); /* a kernel before 4.17 took the address as a hint only */
+	}
 	/* Reserve room for the alignment, place the mapping, give back the rest. */
 	uint8_t *r = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r == MAP_FAILED)
 		return -errno;
 	uint8_t *a = (uint8_t *)(((uintptr_t)r + align - 1) & ~(uintptr_t)(align - 1));
-	void *p = mmap(a, size, rdonly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	void *p = mmap(a, size, prot, MAP_SHARED | MAP_FIXED, fd, 0);
 	if (p == MAP_FAILED) {
 		int e = -errno;
 		munmap(r, size + align);
@@ -355,6 +465,7 @@ int sk__sys_map_aligned(int fd, size_t size, bool rdonly, size_t align, void **o
 		munmap(r, (size_t)(a - r));
 	if (r + size + align > a + size)
 		munmap(a + size, (size_t)(r + size + align - (a + size)));
+	__atomic_store_n(&aligned_next, (uintptr_t)a, __ATOMIC_RELAXED);
 	*out = p;
 	return 0;
 }
@@ -367,8 +478,13 @@ int sk__sys_remap_fixed(int fd, void *addr, size_t size, bool rdonly)
 
 void sk__sys_unmap(void *p, size_t size)
 {
-	if (p)
-		munmap(p, size);
+	if (!p)
+		return;
+	munmap(p, size);
+	/* The last aligned mapping is gone: the next one may take its place. */
+	uintptr_t at = (uintptr_t)p;
+	__atomic_compare_exchange_n(&aligned_next, &at, at + ((size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1)),
+				    false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 void sk__sys_close(int fd)

@@ -56,6 +56,7 @@ def test_create_info_ls_rm_array(names):
 
     text = run("info", n, check=0).out
     assert "dtype:    int64" in text and "shape:    (1000, 3)" in text
+    assert "pages:    4 KiB: no 2 MiB pages asked for: the file is smaller than 4 MiB" in text
     assert "strides:  (24, 8)" in text and "23.4 KiB" in text
     j = json.loads(run("info", n, "--json", check=0).out)
     assert j["shape"] == [1000, 3] and j["data_offset"] == 4096
