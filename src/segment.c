@@ -544,12 +544,14 @@ static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 
 /* Reserves the file's pages: all of [0, len), or for a SK_CREATE_HUGE layout
  * the header page and the data from 2 MiB on (the rest of the first 2 MiB is
- * never touched and takes no memory). */
+ * never touched and takes no memory); the file is len bytes long after. */
 static int reserve_file(int fd, bool huge_layout, uint64_t len)
 {
 	if (!huge_layout)
 		return sk__sys_reserve(fd, len);
-	int rc = sk__sys_reserve_at(fd, 0, SK__PAGE);
+	int rc = sk__sys_truncate(fd, len);
+	if (!rc)
+		rc = sk__sys_reserve_at(fd, 0, SK__PAGE);
 	if (!rc && len > SK__HUGE_PAGE)
 		rc = sk__sys_reserve_at(fd, SK__HUGE_PAGE, len - SK__HUGE_PAGE);
 	return rc;
@@ -666,11 +668,11 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 		collapse = true;
 	}
 	/* Collapsing: the file at its length, one reserved page in each block
-	 * (the kernel collapses no block that is all hole). Otherwise the pages
-	 * are reserved now, so a full /dev/shm fails here, not with a SIGBUS. */
+	 * (the kernel collapses no block that is all hole); it allocates 2 MiB
+	 * pages before the file is reserved whole, so a file that cannot fit
+	 * fails first, at once. Otherwise the pages are reserved now. Either way
+	 * a full /dev/shm fails the create, never a later access (SIGBUS). */
 	if (page == SK__PAGE && collapse) {
-		/* Collapsing allocates 2 MiB pages before the file is reserved
-		 * whole: a file that cannot fit fails first, at once. */
 		rc = flen > sk__sys_fs_room(fd) ? -ENOSPC : sk__sys_truncate(fd, flen);
 		for (uint64_t b = cfirst; !rc && b < cend; b += SK__HUGE_PAGE)
 			rc = sk__sys_reserve_at(fd, b, SK__PAGE);

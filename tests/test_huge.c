@@ -313,6 +313,15 @@ static void test_create_huge_layout(void **state)
 	assert_int_equal(st.st_size, 2 * HUGE_PAGE);                   /* rounded up to whole 2 MiB pages */
 	assert_true((uint64_t)st.st_blocks * 512 <= HUGE_PAGE + 4096); /* the gap after the header takes nothing */
 	assert_int_equal(sk_segment_unlink(name), 0);
+	/* No data at all: the header page, and nothing to collapse. */
+	assert_int_equal(sk_segment_create(name, 0, &o, &s), 0);
+	assert_int_equal(sk_segment_info_get(s, &in), 0);
+	assert_int_equal(in.huge_status, SK_HUGE_SMALL);
+	sk_segment_close(s);
+	assert_int_equal(sk_segment_open(name, SK_RDWR, &s), 0);
+	assert_null(sk_segment_data(s));
+	sk_segment_close(s);
+	assert_int_equal(sk_segment_unlink(name), 0);
 }
 
 static int child_reads(void *arg)
