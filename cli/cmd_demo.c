@@ -28,7 +28,7 @@
 
 static const char help[] =
     "usage: shmkit demo [--size SIZE] [--workers N] [--baseline copy|auto|none] [--json] [--keep]\n"
-    "                   [--anonymous] [--huge]\n\n"
+    "                   [--anonymous] [--huge|--no-huge]\n\n"
     "Put SIZE of data (two bit arrays and two int64 arrays) in shared memory once,\n"
     "start N worker processes that attach to it by name and scan all of it, check\n"
     "their results, and show what that cost in memory and time: attach time per\n"
@@ -45,8 +45,11 @@ static const char help[] =
     "  --anonymous      anonymous segments (memfd) made before the workers, which inherit\n"
     "                   them: nothing is ever named, and a demo killed outright leaves\n"
     "                   nothing behind (named segments are owned: shmkit gc removes them)\n"
-    "  --huge           ask for 2 MiB pages (SK_CREATE_HUGE): anonymous segments get them\n"
-    "                   when the huge-page pool (vm.nr_hugepages) has room\n"
+    "  --huge           SK_CREATE_HUGE: 2 MiB pages whatever the size, data on a 2 MiB\n"
+    "                   boundary; anonymous segments take them from the huge-page pool\n"
+    "                   (vm.nr_hugepages) when it has room\n"
+    "  --no-huge        SK_CREATE_NOHUGE: 4 KiB pages (by default segments of 4 MiB or\n"
+    "                   more get 2 MiB pages where the kernel allows)\n"
     "  -h, --help       show this help\n\n"
     "Progress goes to stderr. The segments are removed on exit, on error and on\n"
     "Ctrl-C unless --keep is given. Exit status 1 if a result is wrong.\n";
@@ -510,10 +513,10 @@ static int cmp_i64(const void *a, const void *b)
  * outright, `shmkit gc` (or the next create anywhere) removes what it left;
  * anonymous ones go with the last process that holds them, and the workers
  * (forked after) get the handles set here. */
-static int create_data(const demo_arg *arg, uint64_t words, bool huge, sk_bits **bits, sk_array **arrs, void **data,
-		       uint64_t *page_size)
+static int create_data(const demo_arg *arg, uint64_t words, uint32_t page_flags, sk_bits **bits, sk_array **arrs,
+		       void **data, sk_segment_info *pages)
 {
-	sk_create_opts o = { .flags = (anon_mode ? SK_CREATE_ANON : SK_CREATE_OWNED) | (huge ? SK_CREATE_HUGE : 0) };
+	sk_create_opts o = { .flags = (anon_mode ? SK_CREATE_ANON : SK_CREATE_OWNED) | page_flags };
 	for (int k = 0; k < NSEG; k++) {
 		const char *name = anon_mode ? NULL : arg->names[k];
 		/* Counted before the create: a signal that lands between the name's
@@ -533,9 +536,16 @@ static int create_data(const demo_arg *arg, uint64_t words, bool huge, sk_bits *
 		}
 		sk_segment *seg = k < NBITS ? sk_bits_segment(bits[k]) : sk_array_segment(arrs[k - NBITS]);
 		data[k] = sk_segment_data(seg);
+		/* The four are the same size: their pages are reported as one, the
+		 * smallest page size, the first status short of SK_HUGE_ALL, and
+		 * the bytes in 2 MiB pages of all four. */
 		sk_segment_info in;
 		sk_segment_info_get(seg, &in);
-		*page_size = in.page_size;
+		if (!k || in.page_size < pages->page_size)
+			pages->page_size = in.page_size;
+		if (!k || pages->huge_status == SK_HUGE_ALL)
+			pages->huge_status = in.huge_status;
+		pages->huge_bytes = (k ? pages->huge_bytes : 0) + in.huge_bytes;
 		if (anon_mode) {
 			w_words[k] = data[k];
 			if (k < NBITS)
@@ -549,18 +559,17 @@ static int create_data(const demo_arg *arg, uint64_t words, bool huge, sk_bits *
 
 int cmd_demo(int argc, char **argv)
 {
-	static const struct option opts[] = { { "size", required_argument, 0, 's' },
-					      { "workers", required_argument, 0, 'w' },
-					      { "baseline", required_argument, 0, 'b' },
-					      { "json", no_argument, 0, 'j' },
-					      { "keep", no_argument, 0, 'k' },
-					      { "anonymous", no_argument, 0, 'a' },
-					      { "huge", no_argument, 0, 'H' },
-					      { "help", no_argument, 0, 'h' },
-					      { 0 } };
+	static const struct option opts[] = {
+		{ "size", required_argument, 0, 's' },     { "workers", required_argument, 0, 'w' },
+		{ "baseline", required_argument, 0, 'b' }, { "json", no_argument, 0, 'j' },
+		{ "keep", no_argument, 0, 'k' },           { "anonymous", no_argument, 0, 'a' },
+		{ "huge", no_argument, 0, 'H' },           { "no-huge", no_argument, 0, 'N' },
+		{ "help", no_argument, 0, 'h' },           { 0 }
+	};
 	uint64_t size = UINT64_C(1) << 30;
 	int nworkers = 12;
-	bool json = false, huge = false;
+	bool json = false;
+	uint32_t page_flags = 0;
 	const char *baseline = "none";
 	int c;
 	opterr = 0;
@@ -586,7 +595,8 @@ int cmd_demo(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'k': keep_segments = true; break;
 		case 'a': anon_mode = true; break;
-		case 'H': huge = true; break;
+		case 'H': page_flags = SK_CREATE_HUGE; break;
+		case 'N': page_flags = SK_CREATE_NOHUGE; break;
 		case 'h': fputs(help, stdout); return 0;
 		case ':': return usage_error("demo", "option '%s' needs a value", argv[optind - 1]);
 		default: return usage_error("demo", "unknown option '%s'", argv[optind - 1]);
@@ -640,10 +650,10 @@ int cmd_demo(int argc, char **argv)
 	void *data[NSEG] = { 0 };
 	sk_bits *bits[NBITS] = { 0 };
 	sk_array *arrs[NSEG - NBITS] = { 0 };
-	uint64_t page_size = 4096;
+	sk_segment_info pages = { .page_size = 4096 };
 	/* Named: the pool starts first, so the workers do not inherit the data but
 	 * attach by name. Anonymous: the data comes first and the workers inherit it. */
-	if (anon_mode && (rc = create_data(&arg, words, huge, bits, arrs, data, &page_size)))
+	if (anon_mode && (rc = create_data(&arg, words, page_flags, bits, arrs, data, &pages)))
 		goto out;
 	sk_pool_opts po = { .result_bytes = sizeof(scan_slot) };
 	rc = sk_pool_create(nworkers, &po, &pool);
@@ -651,7 +661,7 @@ int cmd_demo(int argc, char **argv)
 		fail("demo", "cannot start %d workers: %s", nworkers, sk_strerror(rc));
 		goto out;
 	}
-	if (!anon_mode && (rc = create_data(&arg, words, huge, bits, arrs, data, &page_size)))
+	if (!anon_mode && (rc = create_data(&arg, words, page_flags, bits, arrs, data, &pages)))
 		goto out;
 	if (!json)
 		fprintf(stderr, "shmkit demo: %s in 2 bit arrays and 2 int64 arrays, %d workers\n",
@@ -754,14 +764,13 @@ int cmd_demo(int argc, char **argv)
 		fail("demo", "measuring read speed failed: %s", rc == SK_EWORKER ? pf.message : sk_strerror(rc));
 		goto out;
 	}
-	/* A fresh worker reading memory it has just attached: 4 KiB pages, then
-	 * 2 MiB pages when the huge-page pool has room (the demo does not change
-	 * vm.nr_hugepages; bench/attach does, as root). */
+	/* A fresh worker reading memory it has just attached: with the default
+	 * pages (2 MiB where the kernel allows), then with 4 KiB pages. */
 	uint64_t cold_bytes = data_bytes < (UINT64_C(1) << 30) ? data_bytes : UINT64_C(1) << 30;
-	cold_scan cold, cold_huge;
-	const char *cold_note = NULL, *huge_note = NULL;
-	cold_scan_run(cold_bytes, false, &cold, &cold_note);
-	cold_scan_run(cold_bytes, true, &cold_huge, &huge_note);
+	cold_scan cold, cold_4k;
+	const char *cold_note = NULL, *note_4k = NULL;
+	cold_scan_run(cold_bytes, 0, &cold, &cold_note);
+	cold_scan_run(cold_bytes, SK_CREATE_NOHUGE, &cold_4k, &note_4k);
 	double scanned = (double)data_bytes * (nworkers + 1);
 	double scan_gbps = scanned / scan_s / 1e9;
 
@@ -789,16 +798,23 @@ int cmd_demo(int argc, char **argv)
 		       (unsigned long long)data_bytes, nworkers, attach_med, attach_max, attach_cpu_med, attach_cpu_max,
 		       fill_s, scan_s, scan_gbps, read_gbps, scan_gbps / read_gbps, (unsigned long long)pss_workers,
 		       (unsigned long long)pss_total, (double)pss_total / (double)data_bytes, (unsigned long long)ptes,
-		       (unsigned long long)copy_cost, anon_mode ? "true" : "false", (unsigned long long)page_size,
+		       (unsigned long long)copy_cost, anon_mode ? "true" : "false", (unsigned long long)pages.page_size,
 		       ok ? "true" : "false");
-		printf(", \"cold_scan_bytes\": %llu, \"cold_scan_gbps\": %.2f, \"warm_scan_gbps\": %.2f",
-		       (unsigned long long)cold_bytes, cold.cold_gbps, cold.warm_gbps);
-		if (cold_huge.ok)
-			printf(", \"cold_scan_gbps_huge\": %.2f, \"page_tables_cold_bytes\": %.0f, "
-			       "\"page_tables_cold_bytes_huge\": %.0f",
-			       cold_huge.cold_gbps, cold.page_tables, cold_huge.page_tables);
-		else
-			printf(", \"cold_scan_gbps_huge\": null, \"huge_note\": \"%s\"", huge_note ? huge_note : "");
+		printf(", \"huge_status\": \"%s\", \"huge_bytes\": %llu", sk_huge_str(pages.huge_status),
+		       (unsigned long long)pages.huge_bytes);
+		printf(", \"cold_scan_bytes\": %llu", (unsigned long long)cold_bytes);
+		if (cold.ok)
+			printf(
+			    ", \"cold_scan_gbps\": %.2f, \"warm_scan_gbps\": %.2f, \"page_tables_cold_bytes\": %.0f, "
+			    "\"cold_page_size\": %llu, \"cold_huge_status\": \"%s\"",
+			    cold.cold_gbps, cold.warm_gbps, cold.page_tables, (unsigned long long)cold.reader_page_size,
+			    sk_huge_str(cold.huge_status));
+		if (!cold.ok || !cold_4k.ok)
+			printf(", \"cold_scan_note\": \"%s\"", cold_note ? cold_note : note_4k ? note_4k : "?");
+		if (cold_4k.ok)
+			printf(", \"cold_scan_gbps_4k\": %.2f, \"warm_scan_gbps_4k\": %.2f, "
+			       "\"page_tables_cold_bytes_4k\": %.0f",
+			       cold_4k.cold_gbps, cold_4k.warm_gbps, cold_4k.page_tables);
 		if (want_copy)
 			printf(", \"copy_pss_total_bytes\": %llu, \"copy_seconds\": %.3f, \"copy_vs_shmkit_pss\": %.2f",
 			       (unsigned long long)cr.pss_total, cr.seconds, (double)cr.pss_total / (double)pss_total);
@@ -823,12 +839,22 @@ int cmd_demo(int argc, char **argv)
 		printf("%-24s %s = %.2fx the data\n", "PSS of process tree", human_size(pss_total, a),
 		       (double)pss_total / (double)data_bytes);
 		printf("%-24s %s\n", "page tables", human_size(ptes, a));
-		printf("%-24s %s: %.1f GB/s cold with 4 KiB pages (%.1f GB/s warm); ", "a fresh worker reads",
-		       human_size(cold_bytes, b), cold.cold_gbps, cold.warm_gbps);
-		if (cold_huge.ok)
-			printf("%.1f GB/s cold with 2 MiB pages\n", cold_huge.cold_gbps);
+		printf("%-24s %s: %s\n", "pages", pages.page_size > 4096 ? "2 MiB" : "4 KiB",
+		       sk_huge_str(pages.huge_status));
+		if (cold.ok && cold_4k.ok)
+			printf(
+			    "%-24s %s: %.1f GB/s cold = %.2fx warm with %s pages (the default; page tables %s),\n"
+			    "%-24s %.1f GB/s cold = %.2fx warm with 4 KiB pages (SK_CREATE_NOHUGE; page tables %s)\n",
+			    "a fresh worker reads", human_size(cold_bytes, b), cold.cold_gbps,
+			    cold.cold_gbps / cold.warm_gbps, cold.reader_page_size > 4096 ? "2 MiB" : "4 KiB",
+			    human_size((uint64_t)cold.page_tables, a), "", cold_4k.cold_gbps,
+			    cold_4k.cold_gbps / cold_4k.warm_gbps,
+			    human_size((uint64_t)cold_4k.page_tables, (char[32]){ 0 }));
 		else
-			printf("2 MiB pages: %s\n", huge_note ? huge_note : "not measured");
+			printf("%-24s not measured: %s\n", "a fresh worker reads",
+			       cold_note ? cold_note
+			       : note_4k ? note_4k
+					 : "?");
 		printf("%-24s %s (%d private copies and the original)\n", "copying would cost",
 		       human_size(copy_cost, a), nworkers);
 		if (want_copy)
