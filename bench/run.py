@@ -82,9 +82,13 @@ def main():
     fig["machine"] = run_json([b("machine"), "--json", "--reps", str(reps if quick else 5),
                                "--mib", "128" if quick else "512"])
 
-    log("attach time against size: shmkit and Python's pickled arguments")
+    log("attach against plain shm_open+mmap (alone, and fresh processes at once), 2 MiB against 4 KiB pages; "
+        "Python's pickled arguments")
     max_mib = 256 if quick else 4096
-    fig["attach"] = run_json([b("attach"), "--json", "--max", str(max_mib), "--reps", "50" if quick else "300"])
+    fig["attach"] = run_json([b("attach"), "--json", "--max", str(max_mib), "--reps", "50" if quick else "300",
+                              "--size", "256", "--blocks", "5" if quick else "9", "--workers", "12",
+                              "--rounds", "8" if quick else "21", "--scan-mib", "256" if quick else "1024",
+                              "--scan-reps", "3" if quick else "5"])
     sizes = fig["attach"]["sizes"]
     fig["attach_python"] = run_json([py, os.path.join(HERE, "python_ref.py"), "attach", "--sizes",
                                      ",".join(map(str, sizes)), "--reps", str(reps)], timeout=1800)
@@ -179,6 +183,15 @@ def main():
     big = fig["attach"]["attach_us_median"][-1]
     r["attach_size_bytes"] = sizes[-1]
     r["attach_python_vs_shmkit"] = fig["attach_python"]["attach_us_median"][-1] / big
+    at = fig["attach"]
+    r["attach_alone_vs_plain"] = med(at["alone"]["ratio"])
+    r["attach_at_once_vs_plain"] = med(at["at_once"]["ratio"])
+    r["attach_at_once_cpu_vs_plain"] = med(at["at_once"]["cpu_ratio"])
+    pg = at["pages"]
+    r["cold_vs_warm_default_pages"] = med(pg["default"]["cold_vs_warm"])
+    r["cold_vs_warm_4k_pages"] = med(pg["small"]["cold_vs_warm"])
+    r["fill_default_vs_4k_pages"] = med(pg["fill_speedup"])
+    r["create_fill_default_vs_4k_pages"] = med(pg["create_fill_speedup"])
     r["scan_vs_private_read_same_workers"] = med(last["scan_gbps"]) / med(last["memread_gbps"])
     r["scan_vs_machine_read_n"] = med(last["scan_gbps"]) / fig["machine"]["read_gbps_n"]
     r["popcount_vs_read"] = med(fig["bits"]["popcount_vs_read"])
@@ -290,13 +303,31 @@ def summary(res, out):
              f["machine"]["read_gbps_n"], r["scan_vs_machine_read_n"])),
     ]
     at = f["attach"]
-    if at.get("cold_scan_gbps"):
-        huge = ("2 MiB pages: %.1f GB/s cold (page tables %.0f KiB)" % (at["cold_scan_gbps_huge"],
-                                                                      at["page_tables_bytes_huge"] / 1024)
-                if at.get("cold_scan_gbps_huge") else "2 MiB pages: %s" % at.get("huge_note", "not measured"))
-        rows.append(("A fresh worker reading %d MiB (4 KiB pages)" % (at["cold_scan_bytes"] // mib),
-                     "%.1f GB/s cold, %.1f GB/s warm (page tables %.0f KiB)" % (
-                         at["cold_scan_gbps"], at["warm_scan_gbps"], at["page_tables_bytes"] / 1024), huge))
+    rng = lambda d, fmt: (fmt + " (" + fmt + "-" + fmt + ")") % (d["median"], d["range"][0], d["range"][1])
+    if "alone" in at:
+        al, ao = at["alone"], at["at_once"]
+        rows.append(("Attach %d MiB by name, against plain shm_open+mmap (ratio, min-max)" % (al["size_bytes"] // mib),
+                     "alone: %.2f us vs %.2f us = %s" % (al["attach_us"]["median"], al["plain_us"]["median"],
+                                                          rng(al["ratio"], "%.2fx")),
+                     "%d fresh processes at once: %.1f us vs %.1f us = %s (CPU time %s)" % (
+                         ao["workers"], ao["attach_us"]["median"], ao["plain_us"]["median"], rng(ao["ratio"], "%.2fx"),
+                         rng(ao["cpu_ratio"], "%.2fx"))))
+    if "pages" in at:
+        pg = at["pages"]
+        d, s4 = pg["default"], pg["small"]
+        rows.append(("A fresh worker reading %d MiB: cold / warm" % (pg["bytes"] // mib),
+                     "default pages (%s): %s, %.1f GB/s cold, page tables %.0f KiB" % (
+                         "2 MiB" if d["reader_page_size"] > 4096 else "4 KiB", rng(d["cold_vs_warm"], "%.2f"),
+                         d["cold_scan_gbps"]["median"], d["page_tables_bytes"]["median"] / 1024),
+                     "4 KiB pages: %s, %.1f GB/s cold, page tables %.0f KiB" % (
+                         rng(s4["cold_vs_warm"], "%.2f"), s4["cold_scan_gbps"]["median"],
+                         s4["page_tables_bytes"]["median"] / 1024)))
+        rows.append(("Creator's first fill of %d MiB" % (pg["bytes"] // mib),
+                     "default pages: %.1f GB/s = %s 4 KiB pages; create + fill %s faster" % (
+                         d["fill_gbps"]["median"], rng(pg["fill_speedup"], "%.1fx"),
+                         rng(pg["create_fill_speedup"], "%.1fx")),
+                     "4 KiB pages: %.2f GB/s; create %.3f s (default) vs %.3f s" % (
+                         s4["fill_gbps"]["median"], d["create_s"]["median"], s4["create_s"]["median"])))
     rows += [
         ("Popcount of %d MiB of bits" % (f["bits"]["bytes"] // mib), "%.1f GB/s (%s)" % (
             val(f["bits"]["popcount_gbps"]), f["bits"]["simd"]),
@@ -470,14 +501,16 @@ def plots(res, out):
             '"" u 1:3:2:4 w yerrorlines lw 2 t "shmkit, one shared copy"\n' % (sw[0]["data_bytes"] // mib), out)
 
     at, ap = fig["attach"], fig["attach_python"]
+    plain = at.get("plain_us_median", [float("nan")] * len(at["sizes"]))
     with open(os.path.join(out, "attach.dat"), "w") as f:
-        f.write("# size_MiB shmkit_us python_us\n")
-        for s, a, p in zip(at["sizes"], at["attach_us_median"], ap["attach_us_median"]):
-            f.write("%g %g %g\n" % (s / mib, a, p))
+        f.write("# size_MiB shmkit_us python_us plain_shm_open_mmap_us\n")
+        for s, a, p, q in zip(at["sizes"], at["attach_us_median"], ap["attach_us_median"], plain):
+            f.write("%g %g %g %g\n" % (s / mib, a, p, q))
     gnuplot(head + 'set output "attach.png"\nset logscale xy\nset xlabel "data size (MiB)"\n'
             'set ylabel "time until a worker has the data (us)"\n'
             'plot "attach.dat" u 1:3 w lp lw 2 t "Python: pickled argument through a pipe", '
-            '"" u 1:2 w lp lw 2 t "shmkit: attach by name, read first and last element"\n', out)
+            '"" u 1:2 w lp lw 2 t "shmkit: attach by name, read first and last element", '
+            '"" u 1:4 w lp lw 2 dt 2 t "plain shm_open + fstat + mmap, same reads"\n', out)
 
     mach = fig["machine"]
     with open(os.path.join(out, "scan.dat"), "w") as f:
