@@ -186,6 +186,7 @@ static void test_small_and_opted_out(void **state)
 	assert_int_equal(in.page_size, 4096);
 	assert_int_equal(in.file_size, 8192); /* no 2 MiB page spent on 4 KiB of data */
 	sk_segment_close(s);
+	assert_int_equal(sk_segment_unlink(small), 0);
 	/* Just below the threshold, and just at it. */
 	assert_int_equal(sk_segment_create(NULL, SK_HUGE_MIN - 8192, NULL, &s), 0);
 	assert_int_equal(sk_segment_info_get(s, &in), 0);
