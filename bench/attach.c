@@ -398,8 +398,8 @@ int main(int argc, char **argv)
 			printf(", \"%s\": {\"page_size\": %llu, \"reader_page_size\": %llu, \"huge_status\": \"%s\", "
 			       "\"huge_errno\": %d, \"huge_bytes\": %llu",
 			       k ? "small" : "default", (unsigned long long)c->page_size,
-			       (unsigned long long)c->reader_page_size, sk_huge_str(c->huge_status), c->huge_errno,
-			       (unsigned long long)c->huge_bytes);
+			       (unsigned long long)c->reader_page_size, huge_status_token(c->huge_status),
+			       c->huge_errno, (unsigned long long)c->huge_bytes);
 			for (int f = 0; f < 7; f++) {
 				printf(", ");
 				print_spread(keys[f], v[k][f], (size_t)n, 1);

@@ -800,7 +800,7 @@ int cmd_demo(int argc, char **argv)
 		       (unsigned long long)pss_total, (double)pss_total / (double)data_bytes, (unsigned long long)ptes,
 		       (unsigned long long)copy_cost, anon_mode ? "true" : "false", (unsigned long long)pages.page_size,
 		       ok ? "true" : "false");
-		printf(", \"huge_status\": \"%s\", \"huge_bytes\": %llu", sk_huge_str(pages.huge_status),
+		printf(", \"huge_status\": \"%s\", \"huge_bytes\": %llu", huge_status_token(pages.huge_status),
 		       (unsigned long long)pages.huge_bytes);
 		printf(", \"cold_scan_bytes\": %llu", (unsigned long long)cold_bytes);
 		if (cold.ok)
@@ -808,7 +808,7 @@ int cmd_demo(int argc, char **argv)
 			    ", \"cold_scan_gbps\": %.2f, \"warm_scan_gbps\": %.2f, \"page_tables_cold_bytes\": %.0f, "
 			    "\"cold_page_size\": %llu, \"cold_huge_status\": \"%s\"",
 			    cold.cold_gbps, cold.warm_gbps, cold.page_tables, (unsigned long long)cold.reader_page_size,
-			    sk_huge_str(cold.huge_status));
+			    huge_status_token(cold.huge_status));
 		if (!cold.ok || !cold_4k.ok)
 			printf(", \"cold_scan_note\": \"%s\"", cold_note ? cold_note : note_4k ? note_4k : "?");
 		if (cold_4k.ok)

@@ -37,6 +37,12 @@ static uint64_t vm_pte_bytes(void)
 	return v;
 }
 
+const char *huge_status_token(int status)
+{
+	static const char *const t[] = { "unknown", "all", "partial", "refused", "small", "opted_out", "hugetlb" };
+	return status >= 0 && status <= SK_HUGE_HUGETLB ? t[status] : t[0];
+}
+
 /* The fresh process: attach, read twice, report. */
 static int reader(int fd, uint64_t bytes, cold_scan *shared)
 {

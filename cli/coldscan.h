@@ -28,4 +28,9 @@ typedef struct cold_scan {
  * it twice. r->ok is false with *note set on failure. */
 void cold_scan_run(uint64_t bytes, uint32_t create_flags, cold_scan *r, const char **note);
 
+/* A one-word name of an SK_HUGE_* status for JSON ("all", "partial",
+ * "refused", "small", "opted_out", "hugetlb", "unknown"): what `shmkit info
+ * --json`, `shmkit demo --json` and bench/attach print as huge_status. */
+const char *huge_status_token(int status);
+
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "coldscan.h"
 
 int usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -226,10 +227,8 @@ void json_info_fields(FILE *f, const sk_segment_info *info)
 		fprintf(f, ", \"locked\": %s", info->locked ? "true" : "false");
 	fprintf(f, ", \"owned\": %s, \"frozen\": %s, \"page_size\": %llu", info->owned ? "true" : "false",
 		info->frozen ? "true" : "false", (unsigned long long)info->page_size);
-	static const char *const huge[] = { "unknown", "all", "partial", "refused", "small", "opted_out", "hugetlb" };
-	int hs = info->huge_status >= 0 && info->huge_status <= SK_HUGE_HUGETLB ? info->huge_status : 0;
-	fprintf(f, ", \"huge_status\": \"%s\", \"huge_bytes\": %llu, \"huge_errno\": %d", huge[hs],
-		(unsigned long long)info->huge_bytes, info->huge_errno);
+	fprintf(f, ", \"huge_status\": \"%s\", \"huge_bytes\": %llu, \"huge_errno\": %d",
+		huge_status_token(info->huge_status), (unsigned long long)info->huge_bytes, info->huge_errno);
 	char t[32];
 	fprintf(f,
 		", \"data_bytes\": %llu, \"data_offset\": %llu, \"file_bytes\": %llu, \"mode\": \"%04o\", "

@@ -302,7 +302,8 @@ def test_demo_small_one_copy():
     assert d["cold_scan_bytes"] == d["data_bytes"] and d["cold_scan_gbps"] > 0 and d["warm_scan_gbps"] > 0
     assert d["cold_scan_gbps_4k"] > 0 and d["warm_scan_gbps_4k"] > 0
     assert d["cold_page_size"] in (4096, 2 << 20) and d["page_tables_cold_bytes_4k"] > 0
-    assert d["page_size"] in (4096, 2 << 20) and d["huge_status"]
+    statuses = ("all", "partial", "refused", "small", "opted_out", "hugetlb")
+    assert d["page_size"] in (4096, 2 << 20) and d["huge_status"] in statuses and d["cold_huge_status"] in statuses
     assert "filling: 100%" in p.err                  # plain progress lines when not a terminal
     assert shm_entries("shmkit-demo-") == []
 
