@@ -1,7 +1,17 @@
 /*
- * atomic.h: sequentially consistent atomic operations on 1, 2, 4 and
- * 8-byte elements, on raw bits (two's complement arithmetic is the same for
- * signed and unsigned types). Shared by value.c and array.c.
+ * atomic.h: the atomic operations of shmkit's modules, in one place.
+ *
+ * First the short macros that sync.c, queue.c and pool.c use on the words
+ * they share with other processes: LD/ST/ADD/SUB/CAS are sequentially
+ * consistent, ALD/AST acquire and release, RLD/RST relaxed. They are
+ * __atomic builtins, which are lock-free on the 4 and 8-byte words they are
+ * used on, so they work between processes that map the same memory. The
+ * names are short because the protocols read better with them; this header
+ * is private to src/ (never installed, never included by a public header).
+ *
+ * Then sequentially consistent operations on 1, 2, 4 and 8-byte elements
+ * chosen at run time, on raw bits (two's complement arithmetic is the same
+ * for signed and unsigned types), for value.c and array.c.
  */
 #ifndef SHMKIT_ATOMIC_H
 #define SHMKIT_ATOMIC_H
@@ -11,6 +21,16 @@
 #include <string.h>
 
 #include "shmkit/common.h"
+
+#define LD(p)        __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define ST(p, v)     __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define ADD(p, v)    __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+#define SUB(p, v)    __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
+#define CAS(p, e, d) __atomic_compare_exchange_n((p), (e), (d), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+#define ALD(p)       __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define AST(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define RLD(p)       __atomic_load_n((p), __ATOMIC_RELAXED)
+#define RST(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 enum { SK__OP_XCHG, SK__OP_ADD, SK__OP_OR, SK__OP_AND };
 

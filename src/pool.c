@@ -43,6 +43,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "internal.h"
 
 #define SLOT_HDR 64u
@@ -103,9 +104,6 @@ static inline slot_hdr *slot(const sk_pool *p, int w)
 	return (slot_hdr *)(arg_area(p->shm) + SK_POOL_ARG_MAX + (size_t)w * p->stride);
 }
 
-#define LOAD(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-
 static inline uint64_t mix64(uint64_t x)
 {
 	x ^= x >> 30;
@@ -142,16 +140,16 @@ static bool run_chunk(pool_shm *s, slot_hdr *h, const job_desc *j, const sk_pool
 {
 	uint64_t b = j->begin + i * j->chunk;
 	uint64_t e = j->end - b > j->chunk ? b + j->chunk : j->end;
-	STORE(&h->cur_begin, b);
-	STORE(&h->cur_end, e);
-	STORE(&h->busy, 1);
+	AST(&h->cur_begin, b);
+	AST(&h->cur_end, e);
+	AST(&h->busy, 1);
 	int rc = ((sk_pool_fn)(uintptr_t)j->fn)(ctx, b, e);
-	STORE(&h->busy, 0);
+	AST(&h->busy, 0);
 	if (rc) {
 		h->fail_begin = b;
 		h->fail_end = e;
-		STORE(&h->rc, rc);
-		STORE(&s->abort, 1);
+		AST(&h->rc, rc);
+		AST(&s->abort, 1);
 		return false;
 	}
 	__atomic_fetch_add(&s->chunks_done, 1, __ATOMIC_RELAXED);
@@ -167,9 +165,9 @@ static void run_job(const sk_pool *p, int w, uint32_t gen)
 	if (!job_valid(p->key, &j, gen)) {
 		/* Not what the caller wrote: run nothing, and say so. */
 		h->fail_begin = h->fail_end = 0;
-		STORE(&h->bad_job, 1);
-		STORE(&h->rc, SK_ECORRUPT);
-		STORE(&s->abort, 1);
+		AST(&h->bad_job, 1);
+		AST(&h->rc, SK_ECORRUPT);
+		AST(&s->abort, 1);
 		return;
 	}
 	sk_pool_ctx ctx = { .worker = w,
@@ -181,11 +179,11 @@ static void run_job(const sk_pool *p, int w, uint32_t gen)
 		uint64_t per = j.nchunks / (uint64_t)p->n, extra = j.nchunks % (uint64_t)p->n;
 		uint64_t first = (uint64_t)w * per + ((uint64_t)w < extra ? (uint64_t)w : extra);
 		uint64_t count = per + ((uint64_t)w < extra);
-		for (uint64_t i = first; i < first + count && !LOAD(&s->abort); i++)
+		for (uint64_t i = first; i < first + count && !ALD(&s->abort); i++)
 			if (!run_chunk(s, h, &j, &ctx, i))
 				break;
 	} else {
-		while (!LOAD(&s->abort)) {
+		while (!ALD(&s->abort)) {
 			uint64_t i = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
 			if (i >= j.nchunks || !run_chunk(s, h, &j, &ctx, i))
 				break;
@@ -202,14 +200,14 @@ static void worker_main(sk_pool *p, int w, uint32_t seen)
 			sk__sys_close(p->pidfds[i]);
 	for (;;) {
 		uint32_t g;
-		while ((g = LOAD(&s->gen)) == seen)
+		while ((g = ALD(&s->gen)) == seen)
 			sk__sys_futex_wait(&s->gen, seen, -1);
 		seen = g;
-		if (LOAD(&s->quit))
+		if (ALD(&s->quit))
 			_exit(0);
 		run_job(p, w, g);
 		sk__sys_flush_stdio(); /* _exit would drop what a job printed */
-		STORE(&slot(p, w)->ran_gen, g);
+		AST(&slot(p, w)->ran_gen, g);
 		sk__sys_eventfd_signal(p->efd);
 	}
 }
@@ -219,7 +217,7 @@ static void worker_main(sk_pool *p, int w, uint32_t seen)
 static int spawn(sk_pool *p, int w)
 {
 	sk__sys_flush_stdio();
-	uint32_t seen = LOAD(&p->shm->gen);
+	uint32_t seen = ALD(&p->shm->gen);
 	pid_t pid = sk__sys_fork_tied();
 	if (pid < 0)
 		return pid;
@@ -403,7 +401,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 	}
 	/* The generation differs from the current one, whatever wrote it, so
 	 * every worker wakes. */
-	uint32_t gen = LOAD(&s->gen) + 1;
+	uint32_t gen = ALD(&s->gen) + 1;
 	job_desc j = { .gen = gen,
 		       .begin = job->begin,
 		       .end = job->end,
@@ -425,7 +423,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 		memset(slot(p, w), 0, (size_t)p->stride);
 		slot(p, w)->ran_gen = gen - 1;
 	}
-	STORE(&s->gen, gen);
+	AST(&s->gen, gen);
 	sk__sys_futex_wake(&s->gen, 0x7fffffff);
 
 	int64_t start = sk__sys_monotonic_ns(), next_progress = start + 100000000;
@@ -449,9 +447,9 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 		/* A stray write may have put back an older generation (a worker
 		 * still asleep would then miss the job) or damaged the
 		 * description: put both back, at most every 100 ms. */
-		if (LOAD(&s->gen) != gen || memcmp(&s->job, &j, sizeof j)) {
+		if (ALD(&s->gen) != gen || memcmp(&s->job, &j, sizeof j)) {
 			s->job = j;
-			STORE(&s->gen, gen);
+			AST(&s->gen, gen);
 			sk__sys_futex_wake(&s->gen, 0x7fffffff);
 		}
 		int pending = 0, nfds = 0;
@@ -459,7 +457,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 		for (int w = 0; w < p->n; w++) {
 			/* Done: finished this generation, or refused a damaged
 			 * description (then it will not finish this one). */
-			if (p->dead[w] || LOAD(&slot(p, w)->ran_gen) == gen || LOAD(&slot(p, w)->bad_job))
+			if (p->dead[w] || ALD(&slot(p, w)->ran_gen) == gen || ALD(&slot(p, w)->bad_job))
 				continue;
 			pending++;
 			who[nfds] = w;
@@ -475,7 +473,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 				timed_out = true;
 				for (int k = 1; k < nfds; k++)
 					sk__sys_kill(p->pids[who[k]], SIGKILL);
-				STORE(&s->abort, 1);
+				AST(&s->abort, 1);
 			} else if (left / 1000000 < wait_ms) {
 				wait_ms = (int)(left / 1000000) + 1;
 			}
@@ -494,24 +492,24 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 			int w = who[k];
 			if (!ready[k] || !check_dead(p, w, &code, &sig))
 				continue;
-			if (LOAD(&slot(p, w)->ran_gen) == gen)
+			if (ALD(&slot(p, w)->ran_gen) == gen)
 				continue; /* finished its part, then died: the job is intact */
-			STORE(&s->abort, 1);
+			AST(&s->abort, 1);
 			if (failed)
 				continue;
 			failed = true;
 			slot_hdr *h = slot(p, w);
 			fail.worker = w;
 			fail.pid = p->pids[w];
-			fail.has_chunk = LOAD(&h->busy) != 0;
-			fail.chunk_begin = LOAD(&h->cur_begin);
-			fail.chunk_end = LOAD(&h->cur_end);
+			fail.has_chunk = ALD(&h->busy) != 0;
+			fail.chunk_begin = ALD(&h->cur_begin);
+			fail.chunk_end = ALD(&h->cur_end);
 			fail.exit_code = code;
 			fail.signal = sig;
 			fail.timed_out = timed_out;
 		}
 		if (job->progress && sk__sys_monotonic_ns() >= next_progress) {
-			job->progress(LOAD(&s->chunks_done), nchunks, job->progress_arg);
+			job->progress(ALD(&s->chunks_done), nchunks, job->progress_arg);
 			next_progress += 100000000;
 		}
 	}
@@ -519,15 +517,15 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 	/* A function's error, if no death was seen first: lowest worker wins. */
 	for (int w = 0; w < p->n && !failed; w++) {
 		slot_hdr *h = slot(p, w);
-		int32_t frc = LOAD(&h->rc);
+		int32_t frc = ALD(&h->rc);
 		if (!frc)
 			continue;
 		failed = true;
 		fail.worker = w;
 		fail.pid = p->pids[w];
-		fail.has_chunk = !LOAD(&h->bad_job);
-		fail.chunk_begin = fail.has_chunk ? LOAD(&h->fail_begin) : 0;
-		fail.chunk_end = fail.has_chunk ? LOAD(&h->fail_end) : 0;
+		fail.has_chunk = !ALD(&h->bad_job);
+		fail.chunk_begin = fail.has_chunk ? ALD(&h->fail_begin) : 0;
+		fail.chunk_end = fail.has_chunk ? ALD(&h->fail_end) : 0;
 		fail.fn_rc = frc;
 		fail.exit_code = -1;
 	}
@@ -541,7 +539,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 	if (rc)
 		return rc;
 	if (job->progress)
-		job->progress(LOAD(&s->chunks_done), nchunks, job->progress_arg);
+		job->progress(ALD(&s->chunks_done), nchunks, job->progress_arg);
 	if (job->reduce)
 		for (int w = 0; w < p->n; w++)
 			job->reduce(job->reduce_acc, (uint8_t *)slot(p, w) + SLOT_HDR, w);
@@ -568,8 +566,8 @@ int sk_pool_close(sk_pool *p)
 	if (!p)
 		return 0;
 	if (p->owner == getpid()) {
-		STORE(&p->shm->quit, 1);
-		STORE(&p->shm->gen, LOAD(&p->shm->gen) + 1);
+		AST(&p->shm->quit, 1);
+		AST(&p->shm->gen, ALD(&p->shm->gen) + 1);
 		sk__sys_futex_wake(&p->shm->gen, 0x7fffffff);
 		reap_all(p);
 	}

@@ -107,6 +107,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "internal.h"
 
 #define QUEUE_MAGIC   0x55514b53u /* "SKQU" */
@@ -126,17 +127,9 @@
 #define ST_TAKING  0x1b873593u
 #define ST_DONE    0xcc9e2d51u
 
-/* Under a lock: relaxed (the mutex orders them). Between the sides: acquire
- * and release. Waiting: sequentially consistent. */
-#define RLD(p)       __atomic_load_n((p), __ATOMIC_RELAXED)
-#define RST(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define ALD(p)       __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define AST(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define LD(p)        __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v)     __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-#define ADD(p, v)    __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
-#define SUB(p, v)    __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
-#define CAS(p, e, d) __atomic_compare_exchange_n((p), (e), (d), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+/* Atomics (atomic.h): under a lock relaxed (RLD/RST: the mutex orders
+ * them); between the sides acquire and release (ALD/AST); waiting
+ * sequentially consistent (LD/ST/ADD/SUB/CAS). */
 
 /* The paths every push and pop take are inlined whole; the rest stays out of
  * their way. */

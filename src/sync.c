@@ -111,6 +111,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "internal.h"
 
 #define MUTEX_MAGIC     0x584d4b53u /* "SKMX" */
@@ -123,12 +124,6 @@
 #define RWLOCK_VERSION  2u          /* 1 kept a shared reader count */
 #define BARRIER_VERSION 2u          /* 1 had a 32-bit word, no breaking */
 #define WORD_VERSION    1u          /* sem, event, cond */
-
-#define LD(p)        __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define ST(p, v)     __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-#define ADD(p, v)    __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
-#define SUB(p, v)    __atomic_fetch_sub((p), (v), __ATOMIC_SEQ_CST)
-#define CAS(p, e, d) __atomic_compare_exchange_n((p), (e), (d), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 
 /* The mutex's owner word (see above). */
 #define W_TID         UINT64_C(0x003fffff)
