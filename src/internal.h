@@ -317,7 +317,9 @@ int64_t sk__sys_monotonic_ns(void);
  * timeout_ns (negative: no limit). Returns 0 when woken or the value
  * differed, -ETIMEDOUT, or -EINTR; callers re-check their condition. */
 int sk__sys_futex_wait(uint32_t *addr, uint32_t expected, int64_t timeout_ns);
+/* Wakes up to count sleepers on addr; SK__WAKE_ALL wakes every one. */
 void sk__sys_futex_wake(uint32_t *addr, int count);
+#define SK__WAKE_ALL 0x7fffffff /* INT_MAX: the kernel's "all" for FUTEX_WAKE */
 /* Threads of the calling process (from /proc/self/status), or -errno. */
 int sk__sys_thread_count(void);
 /* An anonymous MAP_SHARED mapping, inherited by forked children. */

@@ -46,7 +46,14 @@
 #include "atomic.h"
 #include "internal.h"
 
-#define SLOT_HDR 64u
+#define SLOT_HDR          64u
+#define RESULT_BYTES      4096u              /* a result slot when the options do not say */
+#define RESULT_BYTES_MAX  (1u << 24)         /* the largest slot the options may ask for */
+#define CHUNKS_PER_WORKER 16                 /* a job's default chunk size gives about this many */
+#define WATCH_MS          100                /* the caller looks at its workers at least this often */
+#define PROGRESS_NS       INT64_C(100000000) /* and calls a job's progress this often */
+#define BLIND_MS          10                 /* when it cannot poll: its pause between looks */
+#define NS_PER_MS         1000000
 
 /* A job as the caller describes it; copied out of shared memory before use. */
 typedef struct job_desc {
@@ -266,12 +273,12 @@ int sk_pool_create(int nworkers, const sk_pool_opts *opts, sk_pool **out)
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	uint32_t result_bytes = 4096, flags = 0;
+	uint32_t result_bytes = RESULT_BYTES, flags = 0;
 	if (opts) {
 		for (size_t i = 0; i < sizeof opts->resv / sizeof opts->resv[0]; i++)
 			if (opts->resv[i])
 				return -EINVAL;
-		if (opts->flags & ~(uint32_t)SK_POOL_ALLOW_THREADS || opts->result_bytes > (1u << 24))
+		if (opts->flags & ~(uint32_t)SK_POOL_ALLOW_THREADS || opts->result_bytes > RESULT_BYTES_MAX)
 			return -EINVAL;
 		flags = opts->flags;
 		if (opts->result_bytes)
@@ -395,7 +402,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 	uint64_t len = job->end - job->begin;
 	uint64_t chunk = job->chunk;
 	if (!chunk) {
-		chunk = len / ((uint64_t)p->n * 16);
+		chunk = len / ((uint64_t)p->n * CHUNKS_PER_WORKER);
 		if (!chunk)
 			chunk = 1;
 	}
@@ -424,9 +431,9 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 		slot(p, w)->ran_gen = gen - 1;
 	}
 	AST(&s->gen, gen);
-	sk__sys_futex_wake(&s->gen, 0x7fffffff);
+	sk__sys_futex_wake(&s->gen, SK__WAKE_ALL);
 
-	int64_t start = sk__sys_monotonic_ns(), next_progress = start + 100000000;
+	int64_t start = sk__sys_monotonic_ns(), next_progress = start + PROGRESS_NS;
 	bool failed = false, timed_out = false;
 	sk_pool_failure fail;
 	memset(&fail, 0, sizeof fail);
@@ -450,7 +457,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 		if (ALD(&s->gen) != gen || memcmp(&s->job, &j, sizeof j)) {
 			s->job = j;
 			AST(&s->gen, gen);
-			sk__sys_futex_wake(&s->gen, 0x7fffffff);
+			sk__sys_futex_wake(&s->gen, SK__WAKE_ALL);
 		}
 		int pending = 0, nfds = 0;
 		fds[nfds++] = p->efd;
@@ -466,7 +473,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 		if (!pending)
 			break;
 		int64_t now = sk__sys_monotonic_ns();
-		int wait_ms = 100;
+		int wait_ms = WATCH_MS;
 		if (job->timeout_ns > 0 && !timed_out) {
 			int64_t left = start + job->timeout_ns - now;
 			if (left <= 0) {
@@ -474,15 +481,15 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 				for (int k = 1; k < nfds; k++)
 					sk__sys_kill(p->pids[who[k]], SIGKILL);
 				AST(&s->abort, 1);
-			} else if (left / 1000000 < wait_ms) {
-				wait_ms = (int)(left / 1000000) + 1;
+			} else if (left / NS_PER_MS < wait_ms) {
+				wait_ms = (int)(left / NS_PER_MS) + 1;
 			}
 		}
 		if (sk__sys_wait_readable(fds, nfds, wait_ms, ready) < 0) {
 			/* Cannot wait (poll refused: too many descriptors for
 			 * RLIMIT_NOFILE, or no memory): look at every worker
 			 * without blocking, after a short pause. */
-			sk__sys_sleep_ns((int64_t)(wait_ms < 10 ? wait_ms : 10) * 1000000);
+			sk__sys_sleep_ns((int64_t)(wait_ms < BLIND_MS ? wait_ms : BLIND_MS) * NS_PER_MS);
 			for (int k = 0; k < nfds; k++)
 				ready[k] = true;
 		}
@@ -510,7 +517,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 		}
 		if (job->progress && sk__sys_monotonic_ns() >= next_progress) {
 			job->progress(ALD(&s->chunks_done), nchunks, job->progress_arg);
-			next_progress += 100000000;
+			next_progress += PROGRESS_NS;
 		}
 	}
 	free(fds), free(ready), free(who);
@@ -568,7 +575,7 @@ int sk_pool_close(sk_pool *p)
 	if (p->owner == getpid()) {
 		AST(&p->shm->quit, 1);
 		AST(&p->shm->gen, ALD(&p->shm->gen) + 1);
-		sk__sys_futex_wake(&p->shm->gen, 0x7fffffff);
+		sk__sys_futex_wake(&p->shm->gen, SK__WAKE_ALL);
 		reap_all(p);
 	}
 	free_pool(p);

@@ -841,9 +841,9 @@ HOT int wake_decide(sk_queue *q, int what)
 COLD void wake_do(sk_queue *q, int todo)
 {
 	if (todo & (WK_CONSUMER | WK_CONSUMERS))
-		sk__sys_futex_wake(&q->c->not_empty, todo & WK_CONSUMERS ? 0x7fffffff : 1);
+		sk__sys_futex_wake(&q->c->not_empty, todo & WK_CONSUMERS ? SK__WAKE_ALL : 1);
 	if (todo & WK_PRODUCERS)
-		sk__sys_futex_wake(&q->c->not_full, 0x7fffffff);
+		sk__sys_futex_wake(&q->c->not_full, SK__WAKE_ALL);
 }
 
 /* Wakes who `what` says from outside the lock they register under: after a
@@ -1676,7 +1676,7 @@ int sk_queue_task_done(sk_queue *q)
 	if (d + 1 == LD(&c->pushed)) { /* none unfinished now (unless one was published meanwhile) */
 		ADD(&c->tasks, 1);
 		if (LD(&c->wait_join))
-			sk__sys_futex_wake(&c->tasks, 0x7fffffff);
+			sk__sys_futex_wake(&c->tasks, SK__WAKE_ALL);
 	}
 	return 0;
 }
@@ -1716,8 +1716,8 @@ int sk_queue_shutdown(sk_queue *q)
 	ADD(&q->c->not_empty, 1);
 	ADD(&q->c->not_full, 1);
 	unlock_side(q, PSIDE);
-	sk__sys_futex_wake(&q->c->not_empty, 0x7fffffff);
-	sk__sys_futex_wake(&q->c->not_full, 0x7fffffff);
+	sk__sys_futex_wake(&q->c->not_empty, SK__WAKE_ALL);
+	sk__sys_futex_wake(&q->c->not_full, SK__WAKE_ALL);
 	return 0;
 }
 

@@ -139,11 +139,10 @@
 #define BACKOFF        64       /* after 64 slices of one live owner: every 1/64 of the wait so far */
 #define IDLE_MAX_NS    32000000 /* other sleepers: 4 slices, at most this; they take over a judge that stopped */
 #define IDLE_SLICES    4
-#define SPINS          100   /* polls of a held word before sleeping */
-#define HANDOFF_PAUSES 4     /* an unlock leaves a spinning locker this many pauses to take the lock */
-#define PROC_EVERY     8     /* slices between /proc reads of a live owner */
-#define QUICK_EVERY_NS 50000 /* a thread that keeps trying a held lock asks this often */
-#define WAKE_ALL       0x7fffffff
+#define SPINS          100      /* polls of a held word before sleeping */
+#define HANDOFF_PAUSES 4        /* an unlock leaves a spinning locker this many pauses to take the lock */
+#define PROC_EVERY     8        /* slices between /proc reads of a live owner */
+#define QUICK_EVERY_NS 50000    /* a thread that keeps trying a held lock asks this often */
 #define CAS_TRIES      100000   /* failed CAS in a row: someone keeps rewriting the word */
 #define RW_SLICE_NS    10000000 /* a writer checks waiting-on readers this often */
 
@@ -618,7 +617,7 @@ __attribute__((noinline)) static int unlock_slow(mutex_impl *m, uint64_t mine, u
 		uint64_t next = (w & W_DIED) ? W_NOTREC : 0; /* released unrepaired: unusable */
 		if (CAS(&m->word, &w, next)) {
 			if (next == W_NOTREC)
-				sk__sys_futex_wake((uint32_t *)&m->word, WAKE_ALL);
+				sk__sys_futex_wake((uint32_t *)&m->word, SK__WAKE_ALL);
 			else if (w & W_WAITERS)
 				sk__sys_futex_wake((uint32_t *)&m->word, 1);
 			return 0;
@@ -937,7 +936,7 @@ int sk_rwlock_rdunlock(sk_rwlock *ll)
 			continue;
 		if (LD(&l->draining)) { /* a writer sums the slots: tell it */
 			ADD(&l->seq, 1);
-			sk__sys_futex_wake(&l->seq, WAKE_ALL);
+			sk__sys_futex_wake(&l->seq, SK__WAKE_ALL);
 		}
 		return 0;
 	}
@@ -1121,7 +1120,7 @@ int sk_sem_value(const sk_sem *ss)
 {
 	const word_impl *s = (const word_impl *)ss;
 	int rc = word_check(s, SEM_MAGIC);
-	return rc ? rc : (int)(LD(&s->word) & 0x7fffffff);
+	return rc ? rc : (int)(LD(&s->word) & (uint32_t)INT32_MAX); /* as an int */
 }
 
 int sk_sem_state(const sk_sem *ss, sk_lock_state *st)
@@ -1187,7 +1186,7 @@ static int barrier_check(const barrier_impl *b, uint32_t *parties)
 
 static void barrier_wake(barrier_impl *b)
 {
-	sk__sys_futex_wake((uint32_t *)&b->word, WAKE_ALL);
+	sk__sys_futex_wake((uint32_t *)&b->word, SK__WAKE_ALL);
 }
 
 int sk_barrier_init(sk_barrier *bb, uint32_t parties)
@@ -1451,7 +1450,7 @@ int sk_event_set(sk_event *ee)
 		return rc;
 	ST(&e->word, 1);
 	if (LD(&e->waiters))
-		sk__sys_futex_wake(&e->word, WAKE_ALL);
+		sk__sys_futex_wake(&e->word, SK__WAKE_ALL);
 	return 0;
 }
 
@@ -1582,7 +1581,7 @@ int sk_cond_signal(sk_cond *c)
 
 int sk_cond_broadcast(sk_cond *c)
 {
-	return cond_wake(c, WAKE_ALL);
+	return cond_wake(c, SK__WAKE_ALL);
 }
 
 int sk_cond_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_cond **c)
