@@ -327,6 +327,12 @@ int sk__sys_map_shared_anon(size_t size, void **out);
 /* fork(2); in the child, sets PR_SET_PDEATHSIG to SIGKILL (and exits if
  * the parent is already gone). Returns the pid, 0 in the child, or -errno. */
 pid_t sk__sys_fork_tied(void);
+/* The calling process's pid, asked of the kernel each time (sk__sys_self
+ * caches it): a process forked by any means gets its own. */
+pid_t sk__sys_pid(void);
+/* Ends the calling process at once with code (_exit: no atexit handlers, no
+ * stdio flush; see sk__sys_flush_stdio). */
+__attribute__((noreturn)) void sk__sys_exit(int code);
 int sk__sys_pidfd_open(pid_t pid, int *fd);
 /* Reaps the child behind pidfd. Returns 1 and fills *exit_code (-1 if it
  * did not exit) and *sig (0 if no signal killed it) when it is dead, 0 when

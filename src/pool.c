@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "atomic.h"
 #include "internal.h"
@@ -211,9 +210,9 @@ static void worker_main(sk_pool *p, int w, uint32_t seen)
 			sk__sys_futex_wait(&s->gen, seen, -1);
 		seen = g;
 		if (ALD(&s->quit))
-			_exit(0);
+			sk__sys_exit(0);
 		run_job(p, w, g);
-		sk__sys_flush_stdio(); /* _exit would drop what a job printed */
+		sk__sys_flush_stdio(); /* sk__sys_exit would drop what a job printed */
 		AST(&slot(p, w)->ran_gen, g);
 		sk__sys_eventfd_signal(p->efd);
 	}
@@ -294,7 +293,7 @@ int sk_pool_create(int nworkers, const sk_pool_opts *opts, sk_pool **out)
 		return -ENOMEM;
 	p->n = nworkers;
 	p->efd = -1;
-	p->owner = getpid();
+	p->owner = sk__sys_pid();
 	p->pids = calloc((size_t)nworkers, sizeof *p->pids);
 	p->pidfds = malloc((size_t)nworkers * sizeof *p->pidfds);
 	p->dead = calloc((size_t)nworkers, sizeof *p->dead);
@@ -389,7 +388,7 @@ int sk_pool_run(sk_pool *p, const sk_pool_job *job, sk_pool_failure *failure)
 	if (!p || !job || !job->fn || job->end < job->begin || job->arg_size > SK_POOL_ARG_MAX ||
 	    (job->arg_size && !job->arg) || (job->schedule != SK_POOL_DYNAMIC && job->schedule != SK_POOL_STATIC))
 		return -EINVAL;
-	if (p->owner != getpid() || p->broken)
+	if (p->owner != sk__sys_pid() || p->broken)
 		return -ECHILD;
 	pool_shm *s = p->shm;
 	int code, sig;
@@ -572,7 +571,7 @@ int sk_pool_close(sk_pool *p)
 {
 	if (!p)
 		return 0;
-	if (p->owner == getpid()) {
+	if (p->owner == sk__sys_pid()) {
 		AST(&p->shm->quit, 1);
 		AST(&p->shm->gen, ALD(&p->shm->gen) + 1);
 		sk__sys_futex_wake(&p->shm->gen, SK__WAKE_ALL);
@@ -586,7 +585,7 @@ int sk_pool_destroy(sk_pool *p)
 {
 	if (!p)
 		return 0;
-	if (p->owner == getpid()) {
+	if (p->owner == sk__sys_pid()) {
 		for (int w = 0; w < p->n; w++)
 			if (!p->dead[w] && p->pidfds[w] >= 0)
 				sk__sys_kill(p->pids[w], SIGKILL);
