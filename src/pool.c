@@ -139,6 +139,16 @@ static bool job_valid(uint64_t key, const job_desc *j, uint32_t gen)
 	       j->fn != 0;
 }
 
+int sk_pool_share(uint64_t total, int nworkers, int worker, uint64_t *first, uint64_t *count)
+{
+	if (nworkers < 1 || worker < 0 || worker >= nworkers || !first || !count)
+		return -EINVAL;
+	uint64_t w = (uint64_t)worker, per = total / (uint64_t)nworkers, extra = total % (uint64_t)nworkers;
+	*first = w * per + (w < extra ? w : extra);
+	*count = per + (w < extra);
+	return 0;
+}
+
 /* ---- the worker side ---- */
 
 /* Runs chunk i of job j (a validated private copy); returns false when the job must stop. */
@@ -182,9 +192,8 @@ static void run_job(const sk_pool *p, int w, uint32_t gen)
 			    .result = (uint8_t *)h + SLOT_HDR,
 			    .result_bytes = p->result_bytes };
 	if (j.schedule == SK_POOL_STATIC) {
-		uint64_t per = j.nchunks / (uint64_t)p->n, extra = j.nchunks % (uint64_t)p->n;
-		uint64_t first = (uint64_t)w * per + ((uint64_t)w < extra ? (uint64_t)w : extra);
-		uint64_t count = per + ((uint64_t)w < extra);
+		uint64_t first, count;
+		sk_pool_share(j.nchunks, p->n, w, &first, &count); /* 0 <= w < p->n */
 		for (uint64_t i = first; i < first + count && !ALD(&s->abort); i++)
 			if (!run_chunk(s, h, &j, &ctx, i))
 				break;
@@ -253,7 +262,7 @@ static void free_pool(sk_pool *p)
 	free(p);
 }
 
-/* Reaps every live worker, blocking; used by close and destroy. */
+/* Reaps every live worker, blocking; used by close and kill. */
 static void reap_all(sk_pool *p)
 {
 	for (int w = 0; w < p->n; w++) {
@@ -581,7 +590,7 @@ int sk_pool_close(sk_pool *p)
 	return 0;
 }
 
-int sk_pool_destroy(sk_pool *p)
+int sk_pool_kill(sk_pool *p)
 {
 	if (!p)
 		return 0;
@@ -593,4 +602,9 @@ int sk_pool_destroy(sk_pool *p)
 	}
 	free_pool(p);
 	return 0;
+}
+
+int sk_pool_destroy(sk_pool *p)
+{
+	return sk_pool_kill(p);
 }

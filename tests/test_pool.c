@@ -336,10 +336,11 @@ static void test_idle_worker_killed_is_replaced(void **state)
 	sk_pool_close(p);
 }
 
-static void test_close_and_destroy_leave_no_process(void **state)
+/* close, kill and its former name destroy. */
+static void test_close_and_kill_leave_no_process(void **state)
 {
 	(void)state;
-	for (int mode = 0; mode < 2; mode++) {
+	for (int mode = 0; mode < 3; mode++) {
 		sk_pool *p;
 		assert_int_equal(sk_pool_create(5, NULL, &p), 0);
 		pid_t pids[5];
@@ -347,14 +348,77 @@ static void test_close_and_destroy_leave_no_process(void **state)
 			pids[w] = sk_pool_pid(p, w);
 		sk_pool_job job = { .fn = trivial, .end = 10 };
 		assert_int_equal(sk_pool_run(p, &job, NULL), 0);
-		assert_int_equal(mode ? sk_pool_destroy(p) : sk_pool_close(p), 0);
+		assert_int_equal(mode == 2 ? sk_pool_destroy(p) : mode ? sk_pool_kill(p) : sk_pool_close(p), 0);
 		for (int w = 0; w < 5; w++) {
 			assert_int_equal(kill(pids[w], 0), -1);
 			assert_int_equal(errno, ESRCH);
 		}
 	}
 	assert_int_equal(sk_pool_close(NULL), 0);
+	assert_int_equal(sk_pool_kill(NULL), 0);
 	assert_int_equal(sk_pool_destroy(NULL), 0);
+}
+
+/* Every share of every split: in order, disjoint, covering [0, total), the
+ * sizes differing by at most one, the larger ones first. */
+static void test_share_splits_evenly(void **state)
+{
+	(void)state;
+	const uint64_t totals[] = { 0, 1, 2, 11, 12, 13, 1000, UINT64_MAX };
+	const int ns[] = { 1, 2, 3, 12, 13, SK_POOL_MAX_WORKERS };
+	for (size_t t = 0; t < sizeof totals / sizeof totals[0]; t++)
+		for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+			uint64_t total = totals[t], next = 0, per = total / (uint64_t)ns[k];
+			for (int w = 0; w < ns[k]; w++) {
+				uint64_t first = 7, count = 7;
+				assert_int_equal(sk_pool_share(total, ns[k], w, &first, &count), 0);
+				assert_true(first == next);
+				assert_true(count == per + ((uint64_t)w < total % (uint64_t)ns[k]));
+				next += count;
+			}
+			assert_true(next == total);
+		}
+	uint64_t f, c;
+	assert_int_equal(sk_pool_share(10, 0, 0, &f, &c), -EINVAL);
+	assert_int_equal(sk_pool_share(10, 3, 3, &f, &c), -EINVAL);
+	assert_int_equal(sk_pool_share(10, 3, -1, &f, &c), -EINVAL);
+	assert_int_equal(sk_pool_share(10, 3, 0, NULL, &c), -EINVAL);
+	assert_int_equal(sk_pool_share(10, 3, 0, &f, NULL), -EINVAL);
+}
+
+/* Each worker's chunks: how many, and the lowest begin. */
+typedef struct ran {
+	uint64_t chunks, lowest;
+} ran;
+
+static int record_chunks(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
+{
+	(void)e;
+	ran *r = ctx->result;
+	if (!r->chunks++ || b < r->lowest)
+		r->lowest = b;
+	return 0;
+}
+
+/* SK_POOL_STATIC gives worker w exactly the chunks sk_pool_share names. */
+static void test_static_schedule_runs_the_shares(void **state)
+{
+	(void)state;
+	sk_pool *p;
+	assert_int_equal(sk_pool_create(3, NULL, &p), 0);
+	const uint64_t begin = 5, end = 5 + 7 * 11 + 4, chunk = 7; /* 12 chunks, the last short */
+	sk_pool_job job = {
+		.fn = record_chunks, .begin = begin, .end = end, .chunk = chunk, .schedule = SK_POOL_STATIC
+	};
+	assert_int_equal(sk_pool_run(p, &job, NULL), 0);
+	for (int w = 0; w < 3; w++) {
+		uint64_t first, count;
+		assert_int_equal(sk_pool_share(12, 3, w, &first, &count), 0);
+		const ran *r = sk_pool_result(p, w);
+		assert_true(r->chunks == count);
+		assert_true(r->lowest == begin + first * chunk);
+	}
+	assert_int_equal(sk_pool_close(p), 0);
 }
 
 static int pipe_fd;
@@ -624,7 +688,9 @@ int main(void)
 		cmocka_unit_test(test_dynamic_schedule_balances_uneven_chunks),
 		cmocka_unit_test(test_failures_are_named_and_recovered),
 		cmocka_unit_test(test_idle_worker_killed_is_replaced),
-		cmocka_unit_test(test_close_and_destroy_leave_no_process),
+		cmocka_unit_test(test_close_and_kill_leave_no_process),
+		cmocka_unit_test(test_share_splits_evenly),
+		cmocka_unit_test(test_static_schedule_runs_the_shares),
 		cmocka_unit_test(test_workers_die_with_parent),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_wait_refused_still_sees_deaths),

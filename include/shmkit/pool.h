@@ -120,10 +120,25 @@ pid_t sk_pool_pid(const sk_pool *pool, int worker);
 /* Worker i's result slot from the last job (readable until the next run). */
 void *sk_pool_result(const sk_pool *pool, int worker);
 
+/* The static schedule's split, for any loop that shares `total` items among
+ * nworkers the way SK_POOL_STATIC shares a job's chunks: worker `worker`
+ * (0 .. nworkers - 1) gets *count items from *first, the shares are as even
+ * as possible (the first total % nworkers workers get one more) and together
+ * cover [0, total) in order, once. Returns 0, or -EINVAL (nworkers < 1,
+ * worker out of range, a NULL pointer). Arithmetic only: any thread, any
+ * process, no pool needed. */
+int sk_pool_share(uint64_t total, int nworkers, int worker, uint64_t *first, uint64_t *count);
+
 /* Asks the workers to exit after their current job, waits for them, frees
  * the pool. Accepts NULL. Returns 0. */
 int sk_pool_close(sk_pool *pool);
-/* Kills the workers now (SIGKILL), reaps them, frees the pool. Accepts NULL. */
+/* Kills the workers now (SIGKILL) whatever they run, reaps them, frees the
+ * pool. Accepts NULL. Returns 0. In a forked child (not the process that
+ * created the pool) it only frees the handle, as sk_pool_close does. */
+int sk_pool_kill(sk_pool *pool);
+/* The former name of sk_pool_kill (it is not the undoing of an _init, which
+ * _destroy names elsewhere): the same function, kept while callers move to
+ * sk_pool_kill. */
 int sk_pool_destroy(sk_pool *pool);
 
 #ifdef __cplusplus
