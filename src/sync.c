@@ -295,6 +295,26 @@ static inline int mutex_check(const mutex_impl *m)
 	return __atomic_load_n(&m->head, __ATOMIC_RELAXED) == MUTEX_HEAD ? 0 : SK_ECORRUPT;
 }
 
+/* Whether anyone holds m (a dead holder not yet taken over counts; an
+ * unusable lock is held by no one) or sleeps on it. */
+static bool mutex_busy(const mutex_impl *m)
+{
+	uint64_t w = LD(&m->word);
+	return (w != 0 && w != W_NOTREC) || LD(&m->waiters) != 0;
+}
+
+int sk_mutex_destroy(sk_mutex *mm)
+{
+	mutex_impl *m = (mutex_impl *)mm;
+	int rc = mutex_check(m);
+	if (rc)
+		return rc;
+	if (mutex_busy(m))
+		return -EBUSY;
+	ST(&m->head, 0); /* magic and version: every later call gets SK_ECORRUPT */
+	return 0;
+}
+
 /* The informational record of the new holder: start time first, then (with
  * release) tid and pid, so that whoever sees the tid sees its start time. */
 static inline void record(mutex_impl *m, const sk__ident *me)
@@ -812,6 +832,22 @@ static int rwlock_check(const rwlock_impl *l)
 	return mutex_check(&l->m);
 }
 
+int sk_rwlock_destroy(sk_rwlock *ll)
+{
+	rwlock_impl *l = (rwlock_impl *)ll;
+	int rc = rwlock_check(l);
+	if (rc)
+		return rc;
+	if (mutex_busy(&l->m) || LD(&l->waiting_writers))
+		return -EBUSY;
+	for (int i = 0; i < SK_RWLOCK_MAX_READERS; i++)
+		if (LD(&l->slots[i].count))
+			return -EBUSY;
+	ST(&l->magic, 0);
+	ST(&l->m.head, 0);
+	return 0;
+}
+
 /* Takes the inner mutex; a dead previous holder is repaired here. Sets
  * *writer_died when the dead holder was a writer inside its section. */
 static int rw_enter(rwlock_impl *l, int64_t timeout_ns, bool *writer_died)
@@ -1051,12 +1087,30 @@ static int word_check(const void *p, uint32_t magic)
 													: SK_ECORRUPT;
 }
 
+/* The _destroy of the one-word primitives: -EBUSY while anyone sleeps on it. */
+static int word_destroy(void *p, uint32_t magic)
+{
+	word_impl *w = p;
+	int rc = word_check(w, magic);
+	if (rc)
+		return rc;
+	if (LD(&w->waiters))
+		return -EBUSY;
+	ST(&w->magic, 0);
+	return 0;
+}
+
 int sk_sem_init(sk_sem *s, uint32_t value, uint32_t max)
 {
 	if (!s || (max && value > max))
 		return -EINVAL;
 	word_init((word_impl *)s, SEM_MAGIC, value, max);
 	return 0;
+}
+
+int sk_sem_destroy(sk_sem *s)
+{
+	return word_destroy(s, SEM_MAGIC);
 }
 
 /* Takes one unit if there is one: 1, 0 (none), SK_ECORRUPT (the count keeps
@@ -1198,6 +1252,19 @@ int sk_barrier_init(sk_barrier *bb, uint32_t parties)
 	b->version = BARRIER_VERSION;
 	b->parties = parties;
 	ST(&b->magic, BARRIER_MAGIC);
+	return 0;
+}
+
+int sk_barrier_destroy(sk_barrier *bb)
+{
+	barrier_impl *b = (barrier_impl *)bb;
+	uint32_t parties;
+	int rc = barrier_check(b, &parties);
+	if (rc)
+		return rc;
+	if ((LD(&b->word) & B_ARRIVED) || LD(&b->waiters))
+		return -EBUSY; /* a round has begun */
+	ST(&b->magic, 0);
 	return 0;
 }
 
@@ -1442,6 +1509,11 @@ int sk_event_init(sk_event *e)
 	return 0;
 }
 
+int sk_event_destroy(sk_event *e)
+{
+	return word_destroy(e, EVENT_MAGIC);
+}
+
 int sk_event_set(sk_event *ee)
 {
 	word_impl *e = (word_impl *)ee;
@@ -1518,6 +1590,11 @@ int sk_cond_init(sk_cond *c)
 		return -EINVAL;
 	word_init((word_impl *)c, COND_MAGIC, 0, 0);
 	return 0;
+}
+
+int sk_cond_destroy(sk_cond *c)
+{
+	return word_destroy(c, COND_MAGIC);
 }
 
 int sk_cond_begin(sk_cond *cc, sk_mutex *m, uint32_t *ticket)

@@ -220,6 +220,163 @@ static void kill_and_reap(pid_t pid)
 	assert_true(WIFSIGNALED(status));
 }
 
+/* Waits until *count (a waiter count: read through a state call, or the
+ * documented field) is at least 1. */
+static void wait_waiter(const uint32_t *count)
+{
+	int64_t t0 = t_now_ns();
+	while (__atomic_load_n(count, __ATOMIC_SEQ_CST) < 1) {
+		if (t_now_ns() - t0 > 5000000000LL)
+			fail_msg("the child never slept");
+		usleep(100);
+	}
+}
+
+/* docs/format.md: sem, event and cond keep their waiter count at byte 12,
+ * the barrier at 16. */
+static const uint32_t *word_waiters(const void *p)
+{
+	return (const uint32_t *)((const char *)p + 12);
+}
+
+static int sem_waiter(void *arg)
+{
+	(void)arg;
+	return sk_sem_wait(&S->sem, 10000000000LL) != 0;
+}
+
+static int event_sleeper(void *arg)
+{
+	(void)arg;
+	return sk_event_wait(&S->ev, 10000000000LL) != 0;
+}
+
+static int cond_waiter(void *arg)
+{
+	(void)arg;
+	if (sk_mutex_lock(&S->m, -1))
+		return 1;
+	__atomic_store_n(&S->ready, 1, __ATOMIC_SEQ_CST);
+	int rc = 0;
+	while (!rc && !__atomic_load_n(&S->counter, __ATOMIC_SEQ_CST))
+		rc = sk_cond_wait(&S->cond, &S->m, 10000000000LL);
+	return sk_mutex_unlock(&S->m) || rc;
+}
+
+static int barrier_sleeper(void *arg)
+{
+	(void)arg;
+	int rc = sk_barrier_wait(&S->bar, 10000000000LL);
+	return rc < 0;
+}
+
+/* What a destroyed primitive answers, in another process too. */
+static int destroyed_everywhere(void *arg)
+{
+	(void)arg;
+	return sk_mutex_lock(&S->m, 0) != SK_ECORRUPT || sk_rwlock_rdlock(&S->rw, 0) != SK_ECORRUPT ||
+	       sk_sem_post(&S->sem) != SK_ECORRUPT || sk_barrier_wait(&S->bar, 0) != SK_ECORRUPT ||
+	       sk_event_set(&S->ev) != SK_ECORRUPT || sk_cond_signal(&S->cond) != SK_ECORRUPT;
+}
+
+/* _destroy undoes _init: -EBUSY while a process holds or sleeps on the
+ * primitive, then every later call, in any process, gets SK_ECORRUPT, until
+ * an _init makes it a primitive again. */
+static void test_destroy_undoes_init(void **state)
+{
+	(void)state;
+	S = new_shared();
+	assert_int_equal(sk_sem_init(&S->sem, 0, 0), 0);
+	assert_int_equal(sk_barrier_init(&S->bar, 2), 0);
+	int status;
+
+	/* mutex: held here; then held by a killed child (not taken over yet). */
+	assert_int_equal(sk_mutex_lock(&S->m, -1), 0);
+	assert_int_equal(sk_mutex_destroy(&S->m), -EBUSY);
+	assert_int_equal(sk_mutex_unlock(&S->m), 0);
+	pid_t pid = t_spawn(hold_mutex, NULL);
+	wait_ready(S);
+	kill_and_reap(pid);
+	assert_int_equal(sk_mutex_destroy(&S->m), -EBUSY);
+	assert_int_equal(sk_mutex_lock(&S->m, -1), SK_EOWNERDEAD);
+	assert_int_equal(sk_mutex_consistent(&S->m), 0);
+	assert_int_equal(sk_mutex_unlock(&S->m), 0);
+
+	/* rwlock: a read hold, a write hold. */
+	assert_int_equal(sk_rwlock_rdlock(&S->rw, -1), 0);
+	assert_int_equal(sk_rwlock_destroy(&S->rw), -EBUSY);
+	assert_int_equal(sk_rwlock_rdunlock(&S->rw), 0);
+	assert_int_equal(sk_rwlock_wrlock(&S->rw, -1), 0);
+	assert_int_equal(sk_rwlock_destroy(&S->rw), -EBUSY);
+	assert_int_equal(sk_rwlock_wrunlock(&S->rw), 0);
+
+	/* sem and event: a child asleep on each. */
+	pid = t_spawn(sem_waiter, NULL);
+	wait_waiter(word_waiters(&S->sem));
+	assert_int_equal(sk_sem_destroy(&S->sem), -EBUSY);
+	assert_int_equal(sk_sem_post(&S->sem), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	t_assert_exit0(status);
+	pid = t_spawn(event_sleeper, NULL);
+	wait_waiter(word_waiters(&S->ev));
+	assert_int_equal(sk_event_destroy(&S->ev), -EBUSY);
+	assert_int_equal(sk_event_set(&S->ev), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	t_assert_exit0(status);
+
+	/* cond: a child waiting on it. */
+	pid = t_spawn(cond_waiter, NULL);
+	wait_ready(S);
+	wait_waiter(word_waiters(&S->cond));
+	assert_int_equal(sk_cond_destroy(&S->cond), -EBUSY);
+	assert_int_equal(sk_mutex_lock(&S->m, -1), 0);
+	__atomic_store_n(&S->counter, 1, __ATOMIC_SEQ_CST);
+	assert_int_equal(sk_cond_broadcast(&S->cond), 0);
+	assert_int_equal(sk_mutex_unlock(&S->m), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	t_assert_exit0(status);
+
+	/* barrier: one of two parties arrived and waits. */
+	pid = t_spawn(barrier_sleeper, NULL);
+	wait_waiter((const uint32_t *)((const char *)&S->bar + 16));
+	assert_int_equal(sk_barrier_destroy(&S->bar), -EBUSY);
+	assert_true(sk_barrier_wait(&S->bar, 10000000000LL) >= 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	t_assert_exit0(status);
+
+	/* Nothing held or waited on: each goes, once. */
+	assert_int_equal(sk_mutex_destroy(&S->m), 0);
+	assert_int_equal(sk_rwlock_destroy(&S->rw), 0);
+	assert_int_equal(sk_sem_destroy(&S->sem), 0);
+	assert_int_equal(sk_barrier_destroy(&S->bar), 0);
+	assert_int_equal(sk_event_destroy(&S->ev), 0);
+	assert_int_equal(sk_cond_destroy(&S->cond), 0);
+	t_assert_exit0(t_fork(destroyed_everywhere, NULL));
+	assert_int_equal(destroyed_everywhere(NULL), 0);
+	assert_int_equal(sk_mutex_destroy(&S->m), SK_ECORRUPT);
+	assert_int_equal(sk_rwlock_destroy(&S->rw), SK_ECORRUPT);
+	assert_int_equal(sk_sem_destroy(&S->sem), SK_ECORRUPT);
+	assert_int_equal(sk_barrier_destroy(&S->bar), SK_ECORRUPT);
+	assert_int_equal(sk_event_destroy(&S->ev), SK_ECORRUPT);
+	assert_int_equal(sk_cond_destroy(&S->cond), SK_ECORRUPT);
+	assert_int_equal(sk_mutex_destroy(NULL), -EINVAL);
+	assert_int_equal(sk_cond_destroy(NULL), -EINVAL);
+
+	/* An unusable mutex can go too; _init brings it back. */
+	assert_int_equal(sk_mutex_init(&S->m), 0);
+	pid = t_spawn(hold_mutex, NULL);
+	wait_ready(S);
+	kill_and_reap(pid);
+	assert_int_equal(sk_mutex_lock(&S->m, -1), SK_EOWNERDEAD);
+	assert_int_equal(sk_mutex_unlock(&S->m), 0); /* unrepaired: unusable */
+	assert_int_equal(sk_mutex_lock(&S->m, 0), SK_ENOTRECOVERABLE);
+	assert_int_equal(sk_mutex_destroy(&S->m), 0);
+	assert_int_equal(sk_mutex_init(&S->m), 0);
+	assert_int_equal(sk_mutex_lock(&S->m, 0), 0);
+	assert_int_equal(sk_mutex_unlock(&S->m), 0);
+	free_shared(S);
+}
+
 static void test_mutex_owner_killed_200_rounds(void **state)
 {
 	(void)state;
@@ -1895,6 +2052,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mutex_basics),
+		cmocka_unit_test(test_destroy_undoes_init),
 		cmocka_unit_test(test_mutex_12_processes_exact),
 		cmocka_unit_test(test_mutex_between_threads),
 		cmocka_unit_test(test_atomic_fetch_add_12_processes_exact),

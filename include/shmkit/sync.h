@@ -4,7 +4,14 @@
  * Every primitive is a fixed-size struct that lives in shared memory: put it
  * anywhere in a segment and call _init (embedded), or give it a name of its
  * own with _create / _open (a segment holding just that primitive, so
- * unrelated programs find it by name). Layouts are fixed-width with a magic
+ * unrelated programs find it by name). _destroy undoes _init: it returns
+ * -EBUSY while the primitive is seen held or waited on, and otherwise
+ * removes its magic, so that every later call on it (in any process) gets
+ * SK_ECORRUPT until an _init makes it a primitive again. A primitive holds
+ * no process-local resource, so _destroy is needed only to say "no one may
+ * use this any more" (and to reuse its memory); like pthread's, it must be
+ * called once no one uses or waits for it: its check of "seen held or waited
+ * on" is a snapshot, not a lock. Layouts are fixed-width with a magic
  * and a version (docs/format.md); a struct that does not carry its magic is
  * refused with SK_ECORRUPT.
  *
@@ -107,6 +114,10 @@ typedef struct sk_lock_state {
 /* Makes m a free mutex (also the way back from SK_ENOTRECOVERABLE, once no
  * one uses it). m may live in any memory the lockers share. */
 int sk_mutex_init(sk_mutex *m);
+/* 0, -EBUSY (held, including by a dead holder not yet taken over, or waited
+ * on), SK_ECORRUPT (not a mutex). An unusable mutex (SK_ENOTRECOVERABLE) can
+ * be destroyed. */
+int sk_mutex_destroy(sk_mutex *m);
 /* 0, SK_EOWNERDEAD (acquired; repair, then sk_mutex_consistent), -ETIMEDOUT,
  * -EDEADLK (this thread holds it already), SK_ENOTRECOVERABLE, SK_ECORRUPT
  * (not a mutex, or its state was overwritten). */
@@ -132,6 +143,8 @@ int sk_mutex_open(const char *name, sk_segment **seg, sk_mutex **m);
 
 /* ---- rwlock ---- */
 int sk_rwlock_init(sk_rwlock *l);
+/* 0, -EBUSY (a writer holds or waits, a reader holds), SK_ECORRUPT. */
+int sk_rwlock_destroy(sk_rwlock *l);
 /* 0, SK_EOWNERDEAD (a writer died: the lock is held as asked and consistent
  * again), -ETIMEDOUT, -EAGAIN (rdlock: SK_RWLOCK_MAX_READERS processes read). */
 int sk_rwlock_rdlock(sk_rwlock *l, int64_t timeout_ns);
@@ -146,6 +159,7 @@ int sk_rwlock_open(const char *name, sk_segment **seg, sk_rwlock **l);
 /* ---- counting semaphore ---- */
 /* max 0: no maximum; otherwise post beyond max fails with -EOVERFLOW. */
 int sk_sem_init(sk_sem *s, uint32_t value, uint32_t max);
+int sk_sem_destroy(sk_sem *s);                  /* 0, -EBUSY (someone waits), SK_ECORRUPT */
 int sk_sem_wait(sk_sem *s, int64_t timeout_ns); /* 0, -ETIMEDOUT (-EAGAIN with timeout 0) */
 int sk_sem_post(sk_sem *s);
 int sk_sem_value(const sk_sem *s); /* the count (never negative), or SK_ECORRUPT */
@@ -156,6 +170,8 @@ int sk_sem_open(const char *name, sk_segment **seg, sk_sem **s);
 
 /* ---- reusable barrier for `parties` (1 .. 65535), as threading.Barrier ---- */
 int sk_barrier_init(sk_barrier *b, uint32_t parties);
+/* 0, -EBUSY (a party has arrived in the current round, or waits), SK_ECORRUPT. */
+int sk_barrier_destroy(sk_barrier *b);
 /* Waits for the round to complete. Returns this party's index in the round,
  * 0 .. parties-1 in arrival order (the last arriver, which completes the
  * round, gets parties-1); SK_EBROKEN if the barrier is broken or breaks
@@ -203,6 +219,7 @@ int sk_barrier_open(const char *name, sk_segment **seg, sk_barrier **b);
 
 /* ---- event (manual reset) ---- */
 int sk_event_init(sk_event *e);
+int sk_event_destroy(sk_event *e); /* 0, -EBUSY (someone waits), SK_ECORRUPT */
 int sk_event_set(sk_event *e);
 int sk_event_clear(sk_event *e);
 int sk_event_is_set(const sk_event *e);             /* 1 or 0 */
@@ -213,6 +230,7 @@ int sk_event_open(const char *name, sk_segment **seg, sk_event **e);
 
 /* ---- condition variable, used with an sk_mutex ---- */
 int sk_cond_init(sk_cond *c);
+int sk_cond_destroy(sk_cond *c); /* 0, -EBUSY (someone waits), SK_ECORRUPT */
 /* Unlocks m (held by the caller), sleeps until signalled or the timeout, and
  * takes m back within the same timeout. Returns 0 (woken) or -ETIMEDOUT (not
  * woken in time), both with m held; SK_EOWNERDEAD: m held, its previous
