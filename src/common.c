@@ -1,5 +1,6 @@
 /*
- * common.c: error texts, name rules and the dtype table. No shared state.
+ * common.c: error texts, name rules, the dtype table and the public clock.
+ * No shared state.
  */
 #include <errno.h>
 #include <string.h>
@@ -9,6 +10,11 @@
 const char *sk_version(void)
 {
 	return SHMKIT_VERSION_STRING;
+}
+
+int64_t sk_monotonic_ns(void)
+{
+	return sk__sys_monotonic_ns();
 }
 
 const char *sk_strerror(int code)

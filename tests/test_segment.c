@@ -37,6 +37,20 @@ static void test_name_check(void **state)
 		assert_int_equal(sk_name_check(bad[i]), SK_EBADNAME);
 }
 
+/* sk_monotonic_ns is CLOCK_MONOTONIC: between two readings of it, never
+ * going back. */
+static void test_monotonic_clock(void **state)
+{
+	(void)state;
+	int64_t last = sk_monotonic_ns();
+	for (int i = 0; i < 1000; i++) {
+		int64_t before = t_now_ns(), now = sk_monotonic_ns(), after = t_now_ns();
+		assert_true(before <= now && now <= after);
+		assert_true(now >= last);
+		last = now;
+	}
+}
+
 static void test_bad_names_touch_nothing(void **state)
 {
 	(void)state;
@@ -1117,6 +1131,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name_check),
+		cmocka_unit_test(test_monotonic_clock),
 		cmocka_unit_test(test_bad_names_touch_nothing),
 		cmocka_unit_test(test_create_open_roundtrip),
 		cmocka_unit_test(test_exists_and_generated),

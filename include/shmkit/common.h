@@ -52,6 +52,11 @@ enum {
  * one of the SK_E* codes above or a negated errno. Thread-safe. */
 const char *sk_strerror(int code);
 
+/* Now on CLOCK_MONOTONIC, in nanoseconds: the clock every shmkit timeout is
+ * measured on, for callers that compute deadlines or time what they do.
+ * Thread-safe; never fails. */
+int64_t sk_monotonic_ns(void);
+
 /* Open flags. */
 #define SK_RDWR   0x0 /* map read-write (default) */
 #define SK_RDONLY 0x1 /* map PROT_READ: writes through the mapping fault */

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 pid_t skpy_pid;
@@ -60,9 +59,7 @@ PyObject *skpy_raise(int rc, const char *name)
 
 int64_t skpy_now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return sk_monotonic_ns(); /* the library's clock: its timeouts are measured on it */
 }
 
 int64_t skpy_deadline(int block, PyObject *timeout)
