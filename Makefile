@@ -72,9 +72,12 @@ format:
 	@scripts/deps.sh format
 	clang-format -i $(FORMAT_FILES)
 
+# Formatting, and the layering (scripts/check-layers.py, docs/design.md): no
+# layer includes a higher layer's header; with a build, no object calls upward.
 format-check:
 	@scripts/deps.sh format
 	clang-format --dry-run --Werror $(FORMAT_FILES)
+	/usr/bin/python3 scripts/check-layers.py $(if $(wildcard $(BUILD)/libshmkit.a),--lib $(BUILD)/libshmkit.a,)
 
 clean:
 	rm -rf $(BUILD) build-asan build-install build-fuzz build-python

@@ -6,7 +6,7 @@
 #   scripts/deps.sh build        plus the Python headers and pkg-config (`make`, `make install`)
 #   scripts/deps.sh build test   plus what `make test` needs
 #   scripts/deps.sh clang        clang (CC=clang builds: the ASan suite, the fuzzers)
-#   scripts/deps.sh format       clang-format 14 (`make format-check`)
+#   scripts/deps.sh format       clang-format 14 and python3 (`make format-check`: the layering check)
 #   scripts/deps.sh bench        what `make bench` needs (gnuplot for the plots; a C++ compiler
 #                                and Boost for the queue's Boost.Interprocess peer)
 #   scripts/deps.sh wheel        what building and installing the Python wheel needs
@@ -22,7 +22,7 @@ for what in "$@"; do
 	test) pkgs="$pkgs libcmocka-dev python3 python3-numpy python3-pytest util-linux man-db libpython3.11-testsuite python3-mypy python3-distributed"
 	      pkgs="$pkgs openmpi-bin libopenmpi-dev mpich libmpich-dev python3-mpi4py" ;; # cluster tests, both MPIs
 	clang) pkgs="$pkgs clang" ;;
-	format) pkgs="$pkgs clang-format" ;;
+	format) pkgs="$pkgs clang-format python3" ;;
 	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev"
 	       pkgs="$pkgs openmpi-bin libopenmpi-dev python3-mpi4py python3-distributed" ;; # bench/cluster_run.py
 	wheel) pkgs="$pkgs python3 python3-dev python3-numpy python3-setuptools python3-wheel python3-pip python3-venv" ;;
