@@ -9,8 +9,8 @@
 # week, or when the sources change). For each order a fresh copy of it gets
 # this checkout (`git archive HEAD`) in /root/shmkit, and the two commands of
 # the README's first ```sh block (read from README.md, in its order: the demo,
-# then the tests) run there as root, in a chroot with /proc, /dev, /dev/pts and
-# a fresh tmpfs on /dev/shm, inside private mount and pid namespaces:
+# then the tests) run there as root, in a chroot with /proc, /sys, /dev, /dev/pts
+# and a fresh tmpfs on /dev/shm, inside private mount and pid namespaces:
 #   demo-first   the first command, then the second
 #   test-first   the second command, then the first
 # --spoil MODE spoils a first attempt of each order's first command before the
@@ -109,6 +109,7 @@ mount --bind "$root" "$root" # its / is a mount point, as on a machine or in a c
 mount --rbind /dev "$root/dev"
 mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
 mount -t proc proc "$root/proc"
+mount --rbind /sys "$root/sys" # as a machine or a container has it (MPI over TCP reads /sys/class/net)
 run() { # COMMAND [offline|exec]
 	pre=""
 	if [ "${2:-}" = offline ]; then pre="unshare --net"; fi

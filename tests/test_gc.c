@@ -444,6 +444,36 @@ static bool namespaces_usable(void)
 
 static char host_live[128], host_dead[128], ctr_name[128];
 
+/* Whether this process's /proc is the initial pid namespace's, which sees
+ * every process. Only from there is the creator of a container that has gone
+ * provably dead; from inside a pid namespace of its own (a test suite run in
+ * a container) the gone namespace cannot be told from a sibling's that is
+ * merely hidden, so such a segment is kept (SK_GC_NS_HIDDEN). */
+static bool proc_sees_everything(void)
+{
+	char link[64];
+	ssize_t n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+	if (n < 0)
+		return false;
+	link[n] = 0;
+	return strcmp(link, "pid:[4026531836]") == 0;
+}
+
+/* After the container that made name is gone: removed where that can be
+ * proved, else kept as hidden (and removed here by name). */
+static void assert_gone_container_judged(const char *name)
+{
+	if (proc_sees_everything()) {
+		assert_int_equal(verdict_of(name, 0), SK_GC_DEAD);
+		assert_int_equal(access(t_path(name), F_OK), -1);
+	} else {
+		print_message("this suite runs in a pid namespace of its own: a gone container's segment is kept\n");
+		assert_int_equal(verdict_of(name, 0), SK_GC_NS_HIDDEN);
+		assert_int_equal(access(t_path(name), F_OK), 0);
+		assert_int_equal(sk_segment_unlink(name), 0);
+	}
+}
+
 static int make_owned(void *arg)
 {
 	sk_create_opts o = { .flags = SK_CREATE_OWNED };
@@ -588,8 +618,7 @@ static void host_judges_container(int time_ns)
 		assert_int_equal(access(t_path(name), F_OK), 0);
 		assert_int_equal(sk_segment_unlink(name), 0);
 	} else {
-		assert_int_equal(verdict_of(name, 0), SK_GC_DEAD);
-		assert_int_equal(access(t_path(name), F_OK), -1);
+		assert_gone_container_judged(name);
 	}
 }
 
@@ -640,8 +669,7 @@ static void test_sibling_container_keeps_what_it_cannot_see(void **state)
 	int status;
 	assert_int_equal(waitpid(outer, &status, 0), outer);
 	t_assert_exit0(status);
-	assert_int_equal(verdict_of(name, 0), SK_GC_DEAD);
-	assert_int_equal(access(t_path(name), F_OK), -1);
+	assert_gone_container_judged(name);
 }
 
 /* Layout 1 headers are read as before, and their owned segments are never
