@@ -47,6 +47,32 @@ static int wrap(sk_segment *seg, void *outp)
 	return 0;
 }
 
+/* An array's header: a dtype, at most SK_MAX_DIMS dimensions (the rest of
+ * the shape zero), nitems their product and data_size nitems elements. */
+static int check_fields(const sk__header *h)
+{
+	size_t isz = sk_dtype_size((sk_dtype)h->dtype);
+	if (!isz || h->ndim > SK_MAX_DIMS)
+		return SK_ECORRUPT;
+	uint64_t n = 1;
+	for (uint32_t i = 0; i < SK_MAX_DIMS; i++) {
+		if (i >= h->ndim) {
+			if (h->shape[i])
+				return SK_ECORRUPT;
+		} else if (__builtin_mul_overflow(n, h->shape[i], &n)) {
+			return SK_ECORRUPT;
+		}
+	}
+	uint64_t bytes;
+	if (n != h->nitems || __builtin_mul_overflow(n, (uint64_t)isz, &bytes) || bytes != h->data_size)
+		return SK_ECORRUPT;
+	return 0;
+}
+
+const sk__kind sk__kind_array = {
+	.id = SK_KIND_ARRAY, .name = "array", .hflags = SK__HF_LOCKED, .check = check_fields
+};
+
 static int init_lock(uint8_t *base, const void *arg)
 {
 	(void)arg;
@@ -71,7 +97,7 @@ int sk_array_create(const char *name, sk_dtype dtype, int ndim, const uint64_t *
 	if (opts && (opts->flags & ~(SK__CREATE_COMMON | SK_CREATE_LOCKED)))
 		return -EINVAL;
 	bool locked = opts && (opts->flags & SK_CREATE_LOCKED);
-	sk__seg_desc d = { .kind = SK_KIND_ARRAY,
+	sk__seg_desc d = { .kind = &sk__kind_array,
 			   .dtype = dtype,
 			   .ndim = ndim,
 			   .shape = shape,
@@ -88,7 +114,7 @@ int sk_array_open_as(const char *name, int flags, sk_dtype dtype, int ndim, cons
 		return -EINVAL;
 	*out = NULL;
 	sk_segment *seg;
-	int rc = sk__segment_open(name, flags, SK_KIND_ARRAY, &seg);
+	int rc = sk__segment_open(name, flags, &sk__kind_array, &seg);
 	if (rc)
 		return rc;
 	const sk__header *h = &seg->hdr;

@@ -38,6 +38,17 @@ static int wrap(sk_segment *seg, void *outp)
 	return 0;
 }
 
+/* A bit array's header: no dtype, no shape, at most SK_BITS_MAX bits in
+ * whole 64-bit words. */
+static int check_fields(const sk__header *h)
+{
+	if (h->dtype || !sk__header_no_shape(h) || h->nitems > SK_BITS_MAX || h->data_size != (h->nitems + 63) / 64 * 8)
+		return SK_ECORRUPT;
+	return 0;
+}
+
+const sk__kind sk__kind_bits = { .id = SK_KIND_BITS, .name = "bits", .check = check_fields };
+
 int sk_bits_create(const char *name, uint64_t nbits, const sk_create_opts *opts, sk_bits **out)
 {
 	if (!out)
@@ -45,7 +56,7 @@ int sk_bits_create(const char *name, uint64_t nbits, const sk_create_opts *opts,
 	*out = NULL;
 	if (nbits > SK_BITS_MAX || (opts && (opts->flags & ~SK__CREATE_COMMON)))
 		return -EINVAL;
-	sk__seg_desc d = { .kind = SK_KIND_BITS, .nitems = nbits, .data_size = (nbits + 63) / 64 * 8 };
+	sk__seg_desc d = { .kind = &sk__kind_bits, .nitems = nbits, .data_size = (nbits + 63) / 64 * 8 };
 	return sk__segment_create_wrapped(name, &d, opts, wrap, out);
 }
 
@@ -55,7 +66,7 @@ int sk_bits_open(const char *name, int flags, sk_bits **out)
 		return -EINVAL;
 	*out = NULL;
 	sk_segment *seg;
-	int rc = sk__segment_open(name, flags, SK_KIND_BITS, &seg);
+	int rc = sk__segment_open(name, flags, &sk__kind_bits, &seg);
 	if (rc)
 		return rc;
 	rc = wrap(seg, out);

@@ -62,9 +62,6 @@ static_assert(offsetof(sk__header, resv) == 368, "resv offset");
 static_assert(offsetof(sk__header, checksum) == 504, "checksum offset");
 
 uint64_t sk__header_checksum(const sk__header *h);
-/* Validates a descriptor read from a file of actual_size bytes (`got` bytes of
- * it could be read). Returns 0 or the SK_E* code that describes the problem. */
-int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size);
 
 #define SK__HF_LOCKED     0x1u  /* header flag: a robust mutex lives at SK__LOCK_OFFSET */
 #define SK__HF_OWNED      0x2u  /* header flag: removed once the creator has died */
@@ -97,19 +94,54 @@ static_assert(sizeof(sk__crec) == 64, "creation record must be 64 bytes");
 static_assert(offsetof(sk__crec, huge_status) == 32, "creation record layout");
 /* The quick hash of a descriptor's 512 bytes (docs/format.md). */
 uint64_t sk__desc_hash(const sk__header *h);
-/* As sk__header_validate; rec (NULL: none) is a creation record copied from
- * the same file: when it validates and its hash matches, the FNV checksum is
- * not recomputed. */
-int sk__header_validate_rec(const sk__header *h, size_t got, uint64_t actual_size, const sk__crec *rec);
 
 /* Data sizes of the fixed-size kinds. */
-#define SK__QUEUE_CTL  4096u    /* a queue's control block before its ring (layout versions 2, 3) */
-#define SK__VALUE_SIZE 192u     /* sk_mutex (128) + the element (8) + reserved */
-size_t sk__sync_size(int kind); /* data size of a named sync primitive, 0 if not one */
+#define SK__QUEUE_CTL  4096u /* a queue's control block before its ring (layout versions 2, 3) */
+#define SK__VALUE_SIZE 192u  /* sk_mutex (128) + the element (8) + reserved */
+
+/* ---- Kinds ----
+ *
+ * Each kind describes itself to the segment layer: its module (array.c,
+ * bits.c, value.c, queue.c, sync.c; raw segments are segment.c's own)
+ * defines a sk__kind and passes it to sk__segment_create and
+ * sk__segment_open, and the segment layer, having validated the header's
+ * common fields, asks it about the rest. The operations that take any kind
+ * (sk_segment_open, _open_fd, _recv, _stat, _list, _gc, sk_kind_name) live
+ * in catalog.c, above the kinds, which holds the table of them all. */
+typedef struct sk__kind {
+	uint32_t id;      /* SK_KIND_*; 0: any kind (catalog.c's, whose check looks the kind up) */
+	const char *name; /* as sk_kind_name gives it */
+	uint32_t hflags;  /* the SK__HF_* a header of this kind may carry besides SK__HF_OWNED */
+	/* The kind's own header fields (dtype, ndim, shape, nitems, data_size) of
+	 * a header whose common fields are valid: 0 or SK_ECORRUPT. */
+	int (*check)(const sk__header *h);
+} sk__kind;
+extern const sk__kind sk__kind_raw;
+/* Each kind module's own (catalog.c gathers them). */
+extern const sk__kind sk__kind_array, sk__kind_bits, sk__kind_value, sk__kind_queue;
+extern const sk__kind sk__kind_mutex, sk__kind_rwlock, sk__kind_sem, sk__kind_barrier, sk__kind_event, sk__kind_cond;
+/* A header's kind fields against kind k: SK_EKIND when it is of another
+ * kind, SK_ECORRUPT when it carries a header flag k does not take or k's
+ * check fails, else 0. For the any kind (id 0), its check decides. */
+int sk__kind_check(const sk__header *h, const sk__kind *k);
+/* Whether the header has no dimensions: ndim 0 and every shape entry 0. */
+bool sk__header_no_shape(const sk__header *h);
+
+/* Validates a descriptor read from a file of actual_size bytes (`got` bytes
+ * of it could be read): the common fields, then the kind fields with kind
+ * (NULL: not checked; the create-time sweep). rec (NULL: none) is a creation
+ * record copied from the same file: when it validates and its hash matches,
+ * the FNV checksum is not recomputed. Returns 0 or the SK_E* code that
+ * describes the problem. */
+int sk__header_validate_kind(const sk__header *h, size_t got, uint64_t actual_size, const sk__crec *rec,
+			     const sk__kind *kind);
+/* As sk__header_validate_kind with every kind catalog.c knows and no
+ * creation record (catalog.c; the header fuzzer's entry). */
+int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size);
 
 /* What a typed create puts in the header besides the common fields. */
 typedef struct sk__seg_desc {
-	int kind;
+	const sk__kind *kind;
 	sk_dtype dtype;
 	int ndim;
 	const uint64_t *shape;
@@ -157,11 +189,19 @@ int sk__segment_create_wrapped(const char *name, const sk__seg_desc *d, const sk
 #define SK__CREATE_COMMON \
 	((uint32_t)(SK_CREATE_OWNED | SK_CREATE_ANON | SK_CREATE_HUGE | SK_CREATE_NOHUGE | SK_CREATE_UNPUBLISHED))
 #define SK__HUGE_PAGE (UINT64_C(2) << 20)
-/* Opens and checks the kind (0: any kind). flags: SK_RDONLY and
- * SK_OPEN_ANY_OWNER; without the latter a file owned by neither the
- * effective uid nor root gives SK_EOWNER. Every kind's _open comes here. */
-int sk__segment_open(const char *name, int flags, int kind, sk_segment **out);
+/* Opens a segment of the given kind (catalog.c's any kind: every kind it
+ * knows); another kind is SK_EKIND. flags: SK_RDONLY and SK_OPEN_ANY_OWNER;
+ * without the latter a file owned by neither the effective uid nor root
+ * gives SK_EOWNER. Every kind's _open comes here. */
+int sk__segment_open(const char *name, int flags, const sk__kind *kind, sk_segment **out);
 #define SK__OPEN_FLAGS ((int)(SK_RDONLY | SK_OPEN_ANY_OWNER))
+/* sk_segment_open_fd, sk_segment_stat, sk_segment_list and
+ * sk_segment_gc_explain with the kinds that kind accepts (catalog.c passes
+ * its any kind). */
+int sk__segment_open_fd(int fd, int flags, const sk__kind *kind, sk_segment **out);
+int sk__segment_stat(const char *name, sk_segment_info *info, const sk__kind *kind);
+int sk__segment_list(sk_list_fn fn, void *arg, const sk__kind *kind);
+int sk__segment_gc(int flags, sk_gc_explain_fn fn, void *arg, const sk__kind *kind);
 void sk__info_from_header(const sk__header *h, sk_segment_info *info);
 
 static inline uint64_t sk__round_up(uint64_t x, uint64_t a)

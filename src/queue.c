@@ -1856,6 +1856,18 @@ static int wrap(sk_segment *seg, void *outp)
 	return 0;
 }
 
+/* A queue's header: no dtype, no shape, a ring of nitems bytes (at least
+ * 16, a multiple of 8) after the control block. */
+static int check_fields(const sk__header *h)
+{
+	if (h->dtype || !sk__header_no_shape(h) || h->nitems < 16 || h->nitems % 8 ||
+	    h->data_size != SK__QUEUE_CTL + h->nitems)
+		return SK_ECORRUPT;
+	return 0;
+}
+
+const sk__kind sk__kind_queue = { .id = SK_KIND_QUEUE, .name = "queue", .check = check_fields };
+
 int sk_queue_create_with(const char *name, const sk_queue_config *cfg, const sk_create_opts *opts, sk_queue **out)
 {
 	if (!out)
@@ -1874,7 +1886,7 @@ int sk_queue_create_with(const char *name, const sk_queue_config *cfg, const sk_
 	    (opts && (opts->flags & ~SK__CREATE_COMMON)))
 		return -EINVAL;
 	q_init qi = { capacity, max_msg, cfg->max_messages };
-	sk__seg_desc d = { .kind = SK_KIND_QUEUE,
+	sk__seg_desc d = { .kind = &sk__kind_queue,
 			   .nitems = capacity,
 			   .data_size = SK__QUEUE_CTL + capacity,
 			   .init = init_queue,
@@ -1894,7 +1906,7 @@ int sk_queue_open(const char *name, sk_queue **out)
 		return -EINVAL;
 	*out = NULL;
 	sk_segment *seg;
-	int rc = sk__segment_open(name, SK_RDWR, SK_KIND_QUEUE, &seg);
+	int rc = sk__segment_open(name, SK_RDWR, &sk__kind_queue, &seg);
 	if (rc)
 		return rc;
 	sk_queue *q = NULL;

@@ -123,70 +123,32 @@ static bool crec_describes(const sk__crec *r, uint64_t dev, uint64_t ino, uint64
 	       r->huge_bytes <= file_len - r->huge_first;
 }
 
-static int check_kind_fields(const sk__header *h)
+/* The raw kind, the segment layer's own: untyped bytes, one item a byte. */
+static int check_raw(const sk__header *h)
 {
-	if (h->flags & ~(SK__HF_LOCKED | SK__HF_OWNED))
-		return SK_ECORRUPT;
-	if ((h->flags & SK__HF_LOCKED) && h->kind != SK_KIND_ARRAY && h->kind != SK_KIND_VALUE)
-		return SK_ECORRUPT;
-	switch (h->kind) {
-	case SK_KIND_RAW:
-		if (h->dtype || h->ndim || h->nitems != h->data_size || !all_zero(h->shape, sizeof h->shape))
-			return SK_ECORRUPT;
-		return 0;
-	case SK_KIND_ARRAY: {
-		size_t isz = sk_dtype_size((sk_dtype)h->dtype);
-		if (!isz || h->ndim > SK_MAX_DIMS)
-			return SK_ECORRUPT;
-		uint64_t n = 1;
-		for (uint32_t i = 0; i < SK_MAX_DIMS; i++) {
-			if (i >= h->ndim) {
-				if (h->shape[i])
-					return SK_ECORRUPT;
-			} else if (__builtin_mul_overflow(n, h->shape[i], &n)) {
-				return SK_ECORRUPT;
-			}
-		}
-		uint64_t bytes;
-		if (n != h->nitems || __builtin_mul_overflow(n, (uint64_t)isz, &bytes) || bytes != h->data_size)
-			return SK_ECORRUPT;
-		return 0;
-	}
-	case SK_KIND_BITS:
-		if (h->dtype || h->ndim || h->nitems > SK_BITS_MAX || h->data_size != (h->nitems + 63) / 64 * 8 ||
-		    !all_zero(h->shape, sizeof h->shape))
-			return SK_ECORRUPT;
-		return 0;
-	case SK_KIND_VALUE:
-		if (!sk_dtype_size((sk_dtype)h->dtype) || h->ndim || h->nitems != 1 || h->data_size != SK__VALUE_SIZE ||
-		    !all_zero(h->shape, sizeof h->shape))
-			return SK_ECORRUPT;
-		return 0;
-	case SK_KIND_QUEUE:
-		if (h->dtype || h->ndim || h->nitems < 16 || h->nitems % 8 ||
-		    h->data_size != SK__QUEUE_CTL + h->nitems || !all_zero(h->shape, sizeof h->shape))
-			return SK_ECORRUPT;
-		return 0;
-	case SK_KIND_MUTEX:
-	case SK_KIND_RWLOCK:
-	case SK_KIND_SEM:
-	case SK_KIND_BARRIER:
-	case SK_KIND_EVENT:
-	case SK_KIND_COND:
-		if (h->dtype || h->ndim || h->nitems != 1 || h->data_size != sk__sync_size((int)h->kind) ||
-		    !all_zero(h->shape, sizeof h->shape))
-			return SK_ECORRUPT;
-		return 0;
-	default: return SK_EKIND;
-	}
+	return h->dtype || !sk__header_no_shape(h) || h->nitems != h->data_size ? SK_ECORRUPT : 0;
 }
 
-int sk__header_validate(const sk__header *h, size_t got, uint64_t actual_size)
+const sk__kind sk__kind_raw = { .id = SK_KIND_RAW, .name = "raw", .check = check_raw };
+
+bool sk__header_no_shape(const sk__header *h)
 {
-	return sk__header_validate_rec(h, got, actual_size, NULL);
+	return h->ndim == 0 && all_zero(h->shape, sizeof h->shape);
 }
 
-int sk__header_validate_rec(const sk__header *h, size_t got, uint64_t actual_size, const sk__crec *rec)
+int sk__kind_check(const sk__header *h, const sk__kind *k)
+{
+	if (k->id == 0)
+		return k->check(h);
+	if (h->kind != k->id)
+		return SK_EKIND;
+	if ((h->flags & SK__HF_LOCKED) && !(k->hflags & SK__HF_LOCKED))
+		return SK_ECORRUPT;
+	return k->check(h);
+}
+
+int sk__header_validate_kind(const sk__header *h, size_t got, uint64_t actual_size, const sk__crec *rec,
+			     const sk__kind *kind)
 {
 	if (got < sizeof h->magic) /* too short for a magic: ours only if a prefix of it */
 		return memcmp(h->magic, SK__MAGIC, got) ? SK_EFOREIGN : SK_ETOOSMALL;
@@ -216,7 +178,9 @@ int sk__header_validate_rec(const sk__header *h, size_t got, uint64_t actual_siz
 	if (__builtin_add_overflow(h->data_offset, h->data_size, &end) || end > UINT64_MAX - SK__PAGE ||
 	    h->file_size != sk__round_up(end, SK__PAGE))
 		return SK_ECORRUPT;
-	int rc = check_kind_fields(h);
+	if (h->flags & ~(SK__HF_LOCKED | SK__HF_OWNED))
+		return SK_ECORRUPT;
+	int rc = kind ? sk__kind_check(h, kind) : 0;
 	if (rc)
 		return rc;
 	if (actual_size < h->file_size)
@@ -377,24 +341,6 @@ const char *sk_huge_str(int status)
 	case SK_HUGE_SMALL: return "no 2 MiB pages asked for: the file is smaller than 4 MiB (SK_HUGE_MIN)";
 	case SK_HUGE_OPTED_OUT: return "no 2 MiB pages asked for (SK_CREATE_NOHUGE)";
 	case SK_HUGE_HUGETLB: return "hugetlb pages from the huge-page pool";
-	}
-	return "unknown";
-}
-
-const char *sk_kind_name(int kind)
-{
-	switch (kind) {
-	case SK_KIND_RAW: return "raw";
-	case SK_KIND_ARRAY: return "array";
-	case SK_KIND_BITS: return "bits";
-	case SK_KIND_VALUE: return "value";
-	case SK_KIND_MUTEX: return "mutex";
-	case SK_KIND_RWLOCK: return "rwlock";
-	case SK_KIND_SEM: return "sem";
-	case SK_KIND_BARRIER: return "barrier";
-	case SK_KIND_EVENT: return "event";
-	case SK_KIND_COND: return "cond";
-	case SK_KIND_QUEUE: return "queue";
 	}
 	return "unknown";
 }
@@ -614,7 +560,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	memcpy(h.magic, SK__MAGIC, sizeof h.magic);
 	h.version = SK__LAYOUT_VERSION;
 	h.header_size = SK__HEADER_SIZE;
-	h.kind = (uint32_t)d->kind;
+	h.kind = d->kind->id;
 	h.flags = d->hflags | (opts && (opts->flags & SK_CREATE_OWNED) ? SK__HF_OWNED : 0);
 	bool huge = opts && (opts->flags & SK_CREATE_HUGE), nohuge = opts && (opts->flags & SK_CREATE_NOHUGE);
 	h.data_offset = huge ? SK__HUGE_PAGE : SK__HEADER_SIZE; /* huge: data on a 2 MiB boundary */
@@ -633,7 +579,7 @@ int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_
 	for (int i = 0; i < d->ndim; i++)
 		h.shape[i] = d->shape[i];
 	h.checksum = sk__header_checksum(&h);
-	rc = sk__header_validate(&h, sizeof h, h.file_size);
+	rc = sk__header_validate_kind(&h, sizeof h, h.file_size, NULL, d->kind);
 	if (rc) /* a caller bug, not a system state */
 		return -EINVAL;
 	sweep(); /* owned segments of dead creators go, cheaply, before adding one */
@@ -764,7 +710,7 @@ int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opt
 {
 	if (opts && (opts->flags & ~SK__CREATE_COMMON))
 		return -EINVAL; /* only the common flags mean anything for raw bytes */
-	sk__seg_desc d = { .kind = SK_KIND_RAW, .nitems = size, .data_size = size };
+	sk__seg_desc d = { .kind = &sk__kind_raw, .nitems = size, .data_size = size };
 	return sk__segment_create(name, &d, opts, out);
 }
 
@@ -782,9 +728,10 @@ static_assert(offsetof(head_read, rec) == SK__CREC_OFFSET, "creation record offs
 /* The freeze mark {magic, 1} as one little-endian 64-bit word. */
 #define FROZEN_WORD ((uint64_t)1 << 32 | SK__FREEZE_MAGIC)
 
-/* Reads and validates the header of the file open as fd (st from its fstat)
- * by pread. *got tells how many bytes of hr were read. */
-static int read_head(int fd, const sk__file *st, head_read *hr, size_t *got)
+/* Reads the header of the file open as fd (st from its fstat) by pread and
+ * validates it, its kind fields with kind (NULL: not those). *got tells how
+ * many bytes of hr were read. */
+static int read_head(int fd, const sk__file *st, const sk__kind *kind, head_read *hr, size_t *got)
 {
 	memset(hr, 0, sizeof *hr);
 	ssize_t n = sk__sys_pread(fd, hr, sizeof *hr, 0);
@@ -792,7 +739,7 @@ static int read_head(int fd, const sk__file *st, head_read *hr, size_t *got)
 		return (int)n;
 	*got = (size_t)n;
 	size_t desc = *got < sizeof hr->h ? *got : sizeof hr->h;
-	return sk__header_validate_rec(&hr->h, desc, st->size, *got == sizeof *hr ? &hr->rec : NULL);
+	return sk__header_validate_kind(&hr->h, desc, st->size, *got == sizeof *hr ? &hr->rec : NULL, kind);
 }
 
 static bool head_frozen(const head_read *hr, size_t got)
@@ -814,8 +761,9 @@ static int check_owner(uid_t uid, int flags)
 }
 
 /* Opens name, checks its owner (when check_owner_flags >= 0), reads and
- * validates its header. On success *fd is open. */
-static int open_checked(const char *name, int check_owner_flags, int *fd, head_read *hr, size_t *got, sk__file *st)
+ * validates its header (with kind, as read_head). On success *fd is open. */
+static int open_checked(const char *name, int check_owner_flags, const sk__kind *kind, int *fd, head_read *hr,
+			size_t *got, sk__file *st)
 {
 	if (sk_name_check(name))
 		return SK_EBADNAME;
@@ -826,7 +774,7 @@ static int open_checked(const char *name, int check_owner_flags, int *fd, head_r
 	if (check_owner_flags >= 0)
 		rc = check_owner(st->uid, check_owner_flags);
 	if (!rc)
-		rc = read_head(f, st, hr, got);
+		rc = read_head(f, st, kind, hr, got);
 	if (rc) {
 		sk__sys_close(f);
 		return rc;
@@ -841,7 +789,7 @@ static int open_checked(const char *name, int check_owner_flags, int *fd, head_r
  * validates the private copies, and builds the handle. The same system calls
  * as a plain shm_open + mmap: no pread, no fstatfs (the file system's page is
  * remembered per device), one mmap. */
-static int attach(int fd, const sk__file *st, const char *name, int flags, int kind, sk_segment **out)
+static int attach(int fd, const sk__file *st, const char *name, int flags, const sk__kind *kind, sk_segment **out)
 {
 	bool rdonly = flags & SK_RDONLY;
 	size_t page = sk__sys_fs_page_of(fd, st->dev), msize = 0;
@@ -858,9 +806,7 @@ static int attach(int fd, const sk__file *st, const char *name, int flags, int k
 	if (base) {
 		memcpy(&h, base, sizeof h);
 		memcpy(&rec, base + SK__CREC_OFFSET, sizeof rec);
-		rc = sk__header_validate_rec(&h, sizeof h, st->size, &rec);
-		if (!rc && kind && h.kind != (uint32_t)kind)
-			rc = SK_EKIND;
+		rc = sk__header_validate_kind(&h, sizeof h, st->size, &rec, kind);
 		if (!rc && !rdonly &&
 		    __atomic_load_n((const uint64_t *)(base + SK__FREEZE_OFFSET), __ATOMIC_ACQUIRE) == FROZEN_WORD)
 			rc = SK_EFROZEN;
@@ -870,11 +816,9 @@ static int attach(int fd, const sk__file *st, const char *name, int flags, int k
 		 * against writes): the header by pread, then file_size mapped. */
 		head_read hr;
 		size_t got = 0;
-		rc = read_head(fd, st, &hr, &got);
+		rc = read_head(fd, st, kind, &hr, &got);
 		h = hr.h;
 		rec = hr.rec;
-		if (!rc && kind && h.kind != (uint32_t)kind)
-			rc = SK_EKIND;
 		if (!rc && !rdonly && head_frozen(&hr, got))
 			rc = SK_EFROZEN;
 		if (!rc) {
@@ -892,7 +836,7 @@ static int attach(int fd, const sk__file *st, const char *name, int flags, int k
 	return rc;
 }
 
-int sk__segment_open(const char *name, int flags, int kind, sk_segment **out)
+int sk__segment_open(const char *name, int flags, const sk__kind *kind, sk_segment **out)
 {
 	if (!out || (flags & ~SK__OPEN_FLAGS))
 		return -EINVAL;
@@ -909,11 +853,6 @@ int sk__segment_open(const char *name, int flags, int kind, sk_segment **out)
 		rc = attach(fd, &st, name, flags, kind, out);
 	sk__sys_close(fd);
 	return rc;
-}
-
-int sk_segment_open(const char *name, int flags, sk_segment **out)
-{
-	return sk__segment_open(name, flags, 0, out);
 }
 
 int sk_segment_close(sk_segment *seg)
@@ -957,7 +896,7 @@ static void info_pages(sk_segment_info *info, const sk__crec *rec, const sk__fil
 	info->huge_bytes = rec->huge_bytes;
 }
 
-static int stat_judged(const char *name, sk_segment_info *info, judge *j)
+static int stat_judged(const char *name, sk_segment_info *info, const sk__kind *kind, judge *j)
 {
 	if (!info)
 		return -EINVAL;
@@ -966,7 +905,7 @@ static int stat_judged(const char *name, sk_segment_info *info, judge *j)
 	head_read hr;
 	size_t got;
 	sk__file st;
-	int rc = open_checked(name, -1, &fd, &hr, &got, &st);
+	int rc = open_checked(name, -1, kind, &fd, &hr, &got, &st);
 	if (rc)
 		return rc;
 	snprintf(info->name, sizeof info->name, "%s", name);
@@ -982,10 +921,10 @@ static int stat_judged(const char *name, sk_segment_info *info, judge *j)
 	return 0;
 }
 
-int sk_segment_stat(const char *name, sk_segment_info *info)
+int sk__segment_stat(const char *name, sk_segment_info *info, const sk__kind *kind)
 {
 	judge j = { 0 };
-	int rc = stat_judged(name, info, &j);
+	int rc = stat_judged(name, info, kind, &j);
 	judge_free(&j);
 	return rc;
 }
@@ -1042,7 +981,7 @@ int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
 	return 0;
 }
 
-int sk_segment_list(sk_list_fn fn, void *arg)
+int sk__segment_list(sk_list_fn fn, void *arg, const sk__kind *kind)
 {
 	if (!fn)
 		return -EINVAL;
@@ -1063,7 +1002,7 @@ int sk_segment_list(sk_list_fn fn, void *arg)
 				snprintf(info.name, sizeof info.name, "%s", names[i]);
 				st = SK_EFOREIGN;
 			} else {
-				st = stat_judged(names[i], &info, &j);
+				st = stat_judged(names[i], &info, kind, &j);
 				if (st)
 					snprintf(info.name, sizeof info.name, "%s", names[i]);
 			}
@@ -1106,8 +1045,9 @@ static char sweep_after[SK_NAME_MAX + 1];
 static bool sweep_started;
 
 /* Examines the names in sorted order, all of them (cap 0), or at most cap
- * valid names from the sweep's place on, wrapping around. */
-static int gc_run(int flags, int cap, sk_gc_explain_fn fn, void *arg)
+ * valid names from the sweep's place on, wrapping around. Headers are
+ * validated with kind (NULL: their kind fields are not checked). */
+static int gc_run(int flags, int cap, const sk__kind *kind, sk_gc_explain_fn fn, void *arg)
 {
 	char **names;
 	size_t n;
@@ -1140,7 +1080,7 @@ static int gc_run(int flags, int cap, sk_gc_explain_fn fn, void *arg)
 		head_read hr;
 		size_t got;
 		sk__file st;
-		if (open_checked(name, -1, &fd, &hr, &got, &st) == 0) {
+		if (open_checked(name, -1, kind, &fd, &hr, &got, &st) == 0) {
 			if (hr.h.flags & SK__HF_OWNED)
 				removed += gc_one(name, fd, &hr.h, st.mode, st.uid, flags, &j, fn, arg);
 			sk__sys_close(fd);
@@ -1153,36 +1093,17 @@ static int gc_run(int flags, int cap, sk_gc_explain_fn fn, void *arg)
 	return removed;
 }
 
-int sk_segment_gc_explain(int flags, sk_gc_explain_fn fn, void *arg)
+int sk__segment_gc(int flags, sk_gc_explain_fn fn, void *arg, const sk__kind *kind)
 {
-	if (flags & ~SK_GC_DRY_RUN)
-		return -EINVAL;
-	return gc_run(flags, 0, fn, arg);
-}
-
-typedef struct removed_only {
-	int (*report)(const char *name, const sk_segment_info *info, void *arg);
-	void *arg;
-} removed_only;
-
-static int report_removed(const char *name, const sk_segment_info *info, int verdict, int error, void *arg)
-{
-	(void)error;
-	const removed_only *r = arg;
-	if (verdict == SK_GC_DEAD && r->report)
-		r->report(name, info, r->arg);
-	return 0;
-}
-
-int sk_segment_gc(int flags, int (*report)(const char *name, const sk_segment_info *info, void *arg), void *arg)
-{
-	removed_only r = { report, arg };
-	return sk_segment_gc_explain(flags, report_removed, &r);
+	return gc_run(flags, 0, kind, fn, arg);
 }
 
 /* At create time: at most once per 10 s per process, at most 256 headers,
  * from where the last sweep of this process stopped (a random place for its
- * first): every name is examined in turn. */
+ * first): every name is examined in turn. The segment layer knows no kind
+ * but raw, so the sweep validates each header's common fields (magic,
+ * version, checksum, sizes, flags) and judges its creator; sk_segment_gc
+ * (catalog.c) checks each kind's fields too. */
 static void sweep(void)
 {
 	static int64_t last;
@@ -1198,7 +1119,7 @@ static void sweep(void)
 	static int sweeping;
 	if (__atomic_exchange_n(&sweeping, 1, __ATOMIC_ACQUIRE))
 		return; /* a sweep of more than 10 s still runs */
-	gc_run(0, 256, NULL, NULL);
+	gc_run(0, 256, NULL, NULL, NULL);
 	__atomic_store_n(&sweeping, 0, __ATOMIC_RELEASE);
 }
 
@@ -1207,7 +1128,7 @@ int sk_segment_fd(const sk_segment *seg)
 	return seg->fd;
 }
 
-int sk_segment_open_fd(int fd, int flags, sk_segment **out)
+int sk__segment_open_fd(int fd, int flags, const sk__kind *kind, sk_segment **out)
 {
 	if (!out || fd < 0 || (flags & ~SK__OPEN_FLAGS))
 		return -EINVAL;
@@ -1217,7 +1138,7 @@ int sk_segment_open_fd(int fd, int flags, sk_segment **out)
 	if (!rc)
 		rc = check_owner(st.uid, flags);
 	if (!rc)
-		rc = attach(fd, &st, "", flags, 0, out);
+		rc = attach(fd, &st, "", flags, kind, out);
 	if (rc)
 		return rc;
 	/* A memfd that arrives unsealed (made elsewhere) is sealed against
@@ -1266,20 +1187,6 @@ int sk_segment_send(int sock, const sk_segment *seg)
 	if (rc)
 		return rc;
 	rc = sk__sys_send_fd(sock, fd);
-	sk__sys_close(fd);
-	return rc;
-}
-
-int sk_segment_recv(int sock, int flags, sk_segment **out)
-{
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	int fd;
-	int rc = sk__sys_recv_fd(sock, &fd);
-	if (rc)
-		return rc;
-	rc = sk_segment_open_fd(fd, flags, out);
 	sk__sys_close(fd);
 	return rc;
 }

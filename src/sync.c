@@ -214,7 +214,8 @@ static_assert(sizeof(word_impl) == 64 && sizeof(barrier_impl) == 64 && sizeof(sk
 		  sizeof(sk_barrier) == 64 && sizeof(sk_event) == 64 && sizeof(sk_cond) == 64,
 	      "64-byte primitives");
 
-size_t sk__sync_size(int kind)
+/* The data size of a named primitive of this kind, 0 if not one. */
+static size_t sync_size(uint32_t kind)
 {
 	switch (kind) {
 	case SK_KIND_MUTEX: return sizeof(sk_mutex);
@@ -226,6 +227,21 @@ size_t sk__sync_size(int kind)
 	}
 	return 0;
 }
+
+/* A named primitive's header: no dtype, no shape, one item of its size. */
+static int check_fields(const sk__header *h)
+{
+	if (h->dtype || !sk__header_no_shape(h) || h->nitems != 1 || h->data_size != sync_size(h->kind))
+		return SK_ECORRUPT;
+	return 0;
+}
+
+const sk__kind sk__kind_mutex = { .id = SK_KIND_MUTEX, .name = "mutex", .check = check_fields };
+const sk__kind sk__kind_rwlock = { .id = SK_KIND_RWLOCK, .name = "rwlock", .check = check_fields };
+const sk__kind sk__kind_sem = { .id = SK_KIND_SEM, .name = "sem", .check = check_fields };
+const sk__kind sk__kind_barrier = { .id = SK_KIND_BARRIER, .name = "barrier", .check = check_fields };
+const sk__kind sk__kind_event = { .id = SK_KIND_EVENT, .name = "event", .check = check_fields };
+const sk__kind sk__kind_cond = { .id = SK_KIND_COND, .name = "cond", .check = check_fields };
 
 /* ---- time ---- */
 
@@ -749,7 +765,7 @@ static int init_named(uint8_t *base, const void *arg)
 	return -EINVAL;
 }
 
-static int named_create(const char *name, int kind, uint32_t a, uint32_t b, const sk_create_opts *opts,
+static int named_create(const char *name, const sk__kind *kind, uint32_t a, uint32_t b, const sk_create_opts *opts,
 			sk_segment **seg, void **obj)
 {
 	if (!seg || !obj)
@@ -758,9 +774,9 @@ static int named_create(const char *name, int kind, uint32_t a, uint32_t b, cons
 	*obj = NULL;
 	if (opts && (opts->flags & ~SK__CREATE_COMMON))
 		return -EINVAL;
-	named_init ni = { kind, a, b };
+	named_init ni = { (int)kind->id, a, b };
 	sk__seg_desc d = {
-		.kind = kind, .nitems = 1, .data_size = sk__sync_size(kind), .init = init_named, .init_arg = &ni
+		.kind = kind, .nitems = 1, .data_size = sync_size(kind->id), .init = init_named, .init_arg = &ni
 	};
 	int rc = sk__segment_create(name, &d, opts, seg);
 	if (!rc)
@@ -768,7 +784,8 @@ static int named_create(const char *name, int kind, uint32_t a, uint32_t b, cons
 	return rc;
 }
 
-static int named_open(const char *name, int kind, uint32_t magic, uint16_t version, sk_segment **seg, void **obj)
+static int named_open(const char *name, const sk__kind *kind, uint32_t magic, uint16_t version, sk_segment **seg,
+		      void **obj)
 {
 	if (!seg || !obj)
 		return -EINVAL;
@@ -790,12 +807,12 @@ static int named_open(const char *name, int kind, uint32_t magic, uint16_t versi
 
 int sk_mutex_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_mutex **m)
 {
-	return named_create(name, SK_KIND_MUTEX, 0, 0, opts, seg, (void **)m);
+	return named_create(name, &sk__kind_mutex, 0, 0, opts, seg, (void **)m);
 }
 
 int sk_mutex_open(const char *name, sk_segment **seg, sk_mutex **m)
 {
-	return named_open(name, SK_KIND_MUTEX, MUTEX_MAGIC, MUTEX_VERSION, seg, (void **)m);
+	return named_open(name, &sk__kind_mutex, MUTEX_MAGIC, MUTEX_VERSION, seg, (void **)m);
 }
 
 /* ---- rwlock ----
@@ -1059,12 +1076,12 @@ int sk_rwlock_state(const sk_rwlock *ll, sk_lock_state *st)
 
 int sk_rwlock_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_rwlock **l)
 {
-	return named_create(name, SK_KIND_RWLOCK, 0, 0, opts, seg, (void **)l);
+	return named_create(name, &sk__kind_rwlock, 0, 0, opts, seg, (void **)l);
 }
 
 int sk_rwlock_open(const char *name, sk_segment **seg, sk_rwlock **l)
 {
-	return named_open(name, SK_KIND_RWLOCK, RWLOCK_MAGIC, RWLOCK_VERSION, seg, (void **)l);
+	return named_open(name, &sk__kind_rwlock, RWLOCK_MAGIC, RWLOCK_VERSION, seg, (void **)l);
 }
 
 /* ---- the one-word primitives ---- */
@@ -1196,12 +1213,12 @@ int sk_sem_create(const char *name, uint32_t value, uint32_t max, const sk_creat
 {
 	if (max && value > max)
 		return -EINVAL;
-	return named_create(name, SK_KIND_SEM, value, max, opts, seg, (void **)s);
+	return named_create(name, &sk__kind_sem, value, max, opts, seg, (void **)s);
 }
 
 int sk_sem_open(const char *name, sk_segment **seg, sk_sem **s)
 {
-	return named_open(name, SK_KIND_SEM, SEM_MAGIC, WORD_VERSION, seg, (void **)s);
+	return named_open(name, &sk__kind_sem, SEM_MAGIC, WORD_VERSION, seg, (void **)s);
 }
 
 /* ---- barrier ----
@@ -1491,12 +1508,12 @@ int sk_barrier_create(const char *name, uint32_t parties, const sk_create_opts *
 {
 	if (parties < 1 || parties > 0xffff)
 		return -EINVAL;
-	return named_create(name, SK_KIND_BARRIER, parties, 0, opts, seg, (void **)b);
+	return named_create(name, &sk__kind_barrier, parties, 0, opts, seg, (void **)b);
 }
 
 int sk_barrier_open(const char *name, sk_segment **seg, sk_barrier **b)
 {
-	return named_open(name, SK_KIND_BARRIER, BARRIER_MAGIC, BARRIER_VERSION, seg, (void **)b);
+	return named_open(name, &sk__kind_barrier, BARRIER_MAGIC, BARRIER_VERSION, seg, (void **)b);
 }
 
 /* ---- event ---- */
@@ -1574,12 +1591,12 @@ int sk_event_state(const sk_event *ee, sk_lock_state *st)
 
 int sk_event_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_event **e)
 {
-	return named_create(name, SK_KIND_EVENT, 0, 0, opts, seg, (void **)e);
+	return named_create(name, &sk__kind_event, 0, 0, opts, seg, (void **)e);
 }
 
 int sk_event_open(const char *name, sk_segment **seg, sk_event **e)
 {
-	return named_open(name, SK_KIND_EVENT, EVENT_MAGIC, WORD_VERSION, seg, (void **)e);
+	return named_open(name, &sk__kind_event, EVENT_MAGIC, WORD_VERSION, seg, (void **)e);
 }
 
 /* ---- condition variable ---- */
@@ -1663,10 +1680,10 @@ int sk_cond_broadcast(sk_cond *c)
 
 int sk_cond_create(const char *name, const sk_create_opts *opts, sk_segment **seg, sk_cond **c)
 {
-	return named_create(name, SK_KIND_COND, 0, 0, opts, seg, (void **)c);
+	return named_create(name, &sk__kind_cond, 0, 0, opts, seg, (void **)c);
 }
 
 int sk_cond_open(const char *name, sk_segment **seg, sk_cond **c)
 {
-	return named_open(name, SK_KIND_COND, COND_MAGIC, WORD_VERSION, seg, (void **)c);
+	return named_open(name, &sk__kind_cond, COND_MAGIC, WORD_VERSION, seg, (void **)c);
 }

@@ -55,6 +55,19 @@ static int wrap(sk_segment *seg, void *outp)
 	return 0;
 }
 
+/* A value's header: a dtype, no shape, one item in SK__VALUE_SIZE bytes. */
+static int check_fields(const sk__header *h)
+{
+	if (!sk_dtype_size((sk_dtype)h->dtype) || !sk__header_no_shape(h) || h->nitems != 1 ||
+	    h->data_size != SK__VALUE_SIZE)
+		return SK_ECORRUPT;
+	return 0;
+}
+
+const sk__kind sk__kind_value = {
+	.id = SK_KIND_VALUE, .name = "value", .hflags = SK__HF_LOCKED, .check = check_fields
+};
+
 int sk_value_create(const char *name, sk_dtype dtype, const sk_create_opts *opts, sk_value **out)
 {
 	if (!out)
@@ -63,7 +76,7 @@ int sk_value_create(const char *name, sk_dtype dtype, const sk_create_opts *opts
 	if (!sk_dtype_size(dtype) || (opts && (opts->flags & ~(SK__CREATE_COMMON | SK_CREATE_RAW))))
 		return -EINVAL;
 	bool raw = opts && (opts->flags & SK_CREATE_RAW);
-	sk__seg_desc d = { .kind = SK_KIND_VALUE,
+	sk__seg_desc d = { .kind = &sk__kind_value,
 			   .dtype = dtype,
 			   .nitems = 1,
 			   .data_size = SK__VALUE_SIZE,
@@ -78,7 +91,7 @@ int sk_value_open(const char *name, int flags, sk_value **out)
 		return -EINVAL;
 	*out = NULL;
 	sk_segment *seg;
-	int rc = sk__segment_open(name, flags, SK_KIND_VALUE, &seg);
+	int rc = sk__segment_open(name, flags, &sk__kind_value, &seg);
 	if (rc)
 		return rc;
 	if (seg->hdr.flags & SK__HF_LOCKED) {

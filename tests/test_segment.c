@@ -351,6 +351,107 @@ static void test_forged_headers(void **state)
 	}
 }
 
+/* Each kind checks its own header fields (its sk__kind), reached alike from
+ * its typed open and from the any-kind operations of catalog.c; a typed open
+ * of another kind's segment is SK_EKIND. */
+static void ed_bits_size(sk__header *h)
+{
+	h->data_size += 8; /* one word more than nitems bits take */
+}
+static void ed_bits_size_back(sk__header *h)
+{
+	h->data_size -= 8;
+}
+static void ed_lock_flag(sk__header *h)
+{
+	h->flags |= SK__HF_LOCKED; /* bit arrays and queues take no lock */
+}
+static void ed_queue_ring(sk__header *h)
+{
+	h->nitems -= 4; /* a ring of whole 8-byte words */
+	h->data_size -= 4;
+}
+static void ed_sync_size(sk__header *h)
+{
+	h->data_size += 64; /* a mutex has one size (the file stays 8 KiB) */
+}
+static void ed_value_dtype(sk__header *h)
+{
+	h->dtype = 0;
+}
+
+static int stat_code(const char *name)
+{
+	sk_segment_info in;
+	return sk_segment_stat(name, &in);
+}
+
+static void test_kinds_check_their_fields(void **state)
+{
+	(void)state;
+	static const char *const names[] = { "unknown", "raw", "array",   "bits",  "value", "mutex",
+					     "rwlock",  "sem", "barrier", "event", "cond",  "queue" };
+	for (int k = 0; k <= 11; k++)
+		assert_string_equal(sk_kind_name(k), names[k]);
+	assert_string_equal(sk_kind_name(12), "unknown");
+	assert_string_equal(sk_kind_name(-SK_KIND_RAW), "unknown");
+
+	char b[64], q[64], m[64], v[64]; /* copies: t_name's buffers are reused */
+	snprintf(b, sizeof b, "%s", t_name("kbits"));
+	snprintf(q, sizeof q, "%s", t_name("kqueue"));
+	snprintf(m, sizeof m, "%s", t_name("kmutex"));
+	snprintf(v, sizeof v, "%s", t_name("kvalue"));
+	sk_bits *bits;
+	assert_int_equal(sk_bits_create(b, 1000, NULL, &bits), 0);
+	sk_bits_close(bits);
+	sk_queue *queue;
+	assert_int_equal(sk_queue_create(q, 4096, 64, NULL, &queue), 0);
+	sk_queue_close(queue);
+	sk_segment *ms;
+	sk_mutex *mx;
+	assert_int_equal(sk_mutex_create(m, NULL, &ms, &mx), 0);
+	sk_segment_close(ms);
+	sk_value *val;
+	assert_int_equal(sk_value_create(v, SK_INT64, NULL, &val), 0);
+	sk_value_close(val);
+
+	sk_array *a;
+	sk_value *v2;
+	sk_segment *s2;
+	/* Untouched: every kind opens through its own _open and the catalog. */
+	assert_int_equal(sk_bits_open(b, SK_RDONLY, &bits), 0);
+	sk_bits_close(bits);
+	assert_int_equal(open_code(q), 0);
+	assert_int_equal(sk_array_open(b, SK_RDONLY, &a), SK_EKIND);
+	assert_int_equal(sk_value_open(q, SK_RDWR, &v2), SK_EKIND);
+	assert_int_equal(sk_sem_open(m, &s2, &(sk_sem *){ NULL }), SK_EKIND);
+
+	forge(b, ed_bits_size);
+	assert_int_equal(sk_bits_open(b, SK_RDONLY, &bits), SK_ECORRUPT);
+	assert_int_equal(open_code(b), SK_ECORRUPT);
+	forge(b, ed_bits_size_back);
+	assert_int_equal(open_code(b), 0);
+	forge(b, ed_lock_flag);
+	assert_int_equal(sk_bits_open(b, SK_RDONLY, &bits), SK_ECORRUPT);
+	assert_int_equal(stat_code(b), SK_ECORRUPT);
+
+	forge(q, ed_queue_ring);
+	assert_int_equal(sk_queue_open(q, &queue), SK_ECORRUPT);
+	assert_int_equal(open_code(q), SK_ECORRUPT);
+
+	forge(m, ed_sync_size);
+	assert_int_equal(sk_mutex_open(m, &ms, &mx), SK_ECORRUPT);
+	assert_int_equal(open_code(m), SK_ECORRUPT);
+
+	forge(v, ed_value_dtype);
+	assert_int_equal(sk_value_open(v, SK_RDWR, &v2), SK_ECORRUPT);
+	assert_int_equal(stat_code(v), SK_ECORRUPT);
+
+	const char *all[] = { b, q, m, v };
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(sk_segment_unlink(all[i]), 0);
+}
+
 static void test_flip_every_header_byte(void **state)
 {
 	(void)state;
@@ -1141,6 +1242,7 @@ int main(void)
 		cmocka_unit_test(test_other_process_sees_writes),
 		cmocka_unit_test(test_unlink_while_mapped),
 		cmocka_unit_test(test_forged_headers),
+		cmocka_unit_test(test_kinds_check_their_fields),
 		cmocka_unit_test(test_flip_every_header_byte),
 		cmocka_unit_test(test_truncated_and_small),
 		cmocka_unit_test(test_foreign_entries),
