@@ -108,8 +108,8 @@ static bool all_zero(const void *p, size_t n)
 	return acc == 0;
 }
 
-/* A creation record copied from a segment: usable at all (its hash may stand
- * in for the checksum), and describing the file dev/ino (its pages). */
+/* Whether a creation record copied from a segment is usable at all: then its
+ * hash may stand in for the checksum. */
 static bool crec_usable(const sk__crec *r)
 {
 	return r->magic == SK__CREC_MAGIC && r->version == 1 && r->flags == 0 && r->resv == 0 &&
@@ -117,6 +117,8 @@ static bool crec_usable(const sk__crec *r)
 	       r->huge_first % SK__HUGE_PAGE == 0;
 }
 
+/* Whether a creation record is usable and describes the pages of the file
+ * dev/ino, file_len bytes long. */
 static bool crec_describes(const sk__crec *r, uint64_t dev, uint64_t ino, uint64_t file_len)
 {
 	return crec_usable(r) && r->dev == dev && r->ino == ino && r->huge_first <= file_len &&
@@ -421,6 +423,52 @@ void sk__handle_free(void *p)
 	}
 }
 
+/* A segment mapped in this process, its descriptor validated: what a
+ * handle is made from, by a create or an attach. */
+typedef struct mapped {
+	uint8_t *base; /* the mapping, header page first */
+	size_t size;   /* bytes mapped */
+	size_t page;   /* the file system's page */
+	sk__header h;  /* the validated private copy of the descriptor */
+	sk__crec rec;  /* the creation record copied from the file (never trusted) */
+	sk__file st;   /* the file mapped */
+} mapped;
+
+/* Builds the handle of the segment m under name (flags: SK_RDONLY or
+ * SK_RDWR); the handle takes over the mapping. */
+static int make_handle(const mapped *m, const char *name, int flags, sk_segment **out)
+{
+	sk_segment *s = sk__handle_alloc(sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	size_t n = strlen(name);
+	memcpy(s->name, name, n + 1); /* names are checked: at most SK_NAME_MAX */
+	s->base = m->base;
+	s->map_size = m->size;
+	s->flags = flags & SK_RDONLY;
+	s->mode = m->st.mode;
+	s->uid = m->st.uid;
+	s->dev = m->st.dev;
+	s->ino = m->st.ino;
+	s->fd = -1;
+	s->unpublished = false;
+	s->page_size = m->page;
+	const sk__crec *rec = &m->rec;
+	if (crec_describes(rec, m->st.dev, m->st.ino, m->size)) {
+		s->huge_status = (int)rec->huge_status;
+		s->huge_errno = rec->huge_errno;
+		s->huge_bytes = rec->huge_bytes;
+		s->huge_first = rec->huge_first;
+	} else {
+		s->huge_status = SK_HUGE_UNKNOWN;
+		s->huge_errno = 0;
+		s->huge_bytes = s->huge_first = 0;
+	}
+	s->hdr = m->h;
+	*out = s;
+	return 0;
+}
+
 /* ---- Pages ----
  *
  * Every mapping of a file of at least SK_HUGE_MIN bytes starts on a 2 MiB
@@ -439,40 +487,9 @@ static size_t map_align(size_t msize, size_t page)
 	return page == SK__PAGE && msize >= SK_HUGE_MIN ? SK__HUGE_PAGE : 0;
 }
 
-/* Builds the handle of a validated segment mapped at base (msize bytes). */
-static int make_handle(uint8_t *base, size_t msize, size_t page, const sk__header *h, const sk__crec *rec,
-		       const sk__file *st, const char *name, int flags, sk_segment **out)
-{
-	sk_segment *s = sk__handle_alloc(sizeof *s);
-	if (!s)
-		return -ENOMEM;
-	size_t n = strlen(name);
-	memcpy(s->name, name, n + 1); /* names are checked: at most SK_NAME_MAX */
-	s->base = base;
-	s->map_size = msize;
-	s->flags = flags & SK_RDONLY;
-	s->mode = st->mode;
-	s->uid = st->uid;
-	s->dev = st->dev;
-	s->ino = st->ino;
-	s->fd = -1;
-	s->unpublished = false;
-	s->page_size = page;
-	if (rec && crec_describes(rec, st->dev, st->ino, msize)) {
-		s->huge_status = (int)rec->huge_status;
-		s->huge_errno = rec->huge_errno;
-		s->huge_bytes = rec->huge_bytes;
-		s->huge_first = rec->huge_first;
-	} else {
-		s->huge_status = SK_HUGE_UNKNOWN;
-		s->huge_errno = 0;
-		s->huge_bytes = s->huge_first = 0;
-	}
-	s->hdr = *h;
-	*out = s;
-	return 0;
-}
-
+/* The creation options' flags and mode: -EINVAL for a flag no kind takes, a
+ * contradiction, reserved bytes set or more than permission bits; *mode gets
+ * the file's permission bits (0600 by default). */
 static int check_opts(const sk_create_opts *opts, uint32_t *mode)
 {
 	*mode = 0600;
@@ -537,133 +554,204 @@ static void collapse_blocks(uint8_t *base, uint64_t first, uint64_t end, sk__cre
 	rec->huge_status = got == end - first ? SK_HUGE_ALL : got ? SK_HUGE_PARTIAL : SK_HUGE_REFUSED;
 }
 
+/* The checks of a create's arguments before anything is made; *mode gets
+ * the file's permission bits. */
+static int check_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts, uint32_t *mode)
+{
+	uint32_t cflags = opts ? opts->flags : 0;
+	if ((cflags & (SK_CREATE_ANON | SK_CREATE_UNPUBLISHED)) && name)
+		return -EINVAL; /* an anonymous segment has no name; an unpublished one gets it later */
+	if (name && sk_name_check(name))
+		return SK_EBADNAME;
+	int rc = check_opts(opts, mode);
+	if (rc)
+		return rc;
+	if (d->ndim < 0 || d->ndim > SK_MAX_DIMS)
+		return -EINVAL;
+	if (d->data_size > UINT64_MAX - 2 * (uint64_t)SK__HUGE_PAGE)
+		return -EOVERFLOW;
+	return 0;
+}
+
+/* The descriptor of a new segment of d made by this process with the
+ * creation flags cflags: the data at the header page's end, or with
+ * SK_CREATE_HUGE on a 2 MiB boundary; checksummed, and validated with d's
+ * kind (-EINVAL when it does not pass: a caller bug, not a system state). */
+static int new_header(const sk__seg_desc *d, uint32_t cflags, sk__header *h)
+{
+	memset(h, 0, sizeof *h);
+	memcpy(h->magic, SK__MAGIC, sizeof h->magic);
+	h->version = SK__LAYOUT_VERSION;
+	h->header_size = SK__HEADER_SIZE;
+	h->kind = d->kind->id;
+	h->flags = d->hflags | (cflags & SK_CREATE_OWNED ? SK__HF_OWNED : 0);
+	h->data_offset = cflags & SK_CREATE_HUGE ? SK__HUGE_PAGE : SK__HEADER_SIZE;
+	h->data_size = d->data_size;
+	h->file_size = sk__round_up(h->data_offset + d->data_size, SK__PAGE);
+	if (sk__round_up(h->file_size, SK__HUGE_PAGE) > (uint64_t)SIZE_MAX / 2)
+		return -EOVERFLOW;
+	pid_t pid;
+	sk__sys_self(&pid, &h->creator_start);
+	h->creator_pid = pid;
+	sk__sys_self_ns(&h->ns_dev, &h->pidns, &h->timens);
+	h->ctime_ns = sk__sys_realtime_ns();
+	h->dtype = (uint32_t)d->dtype;
+	h->ndim = (uint32_t)d->ndim;
+	h->nitems = d->nitems;
+	for (int i = 0; i < d->ndim; i++)
+		h->shape[i] = d->shape[i];
+	h->checksum = sk__header_checksum(h);
+	return sk__header_validate_kind(h, sizeof *h, h->file_size, NULL, d->kind) ? -EINVAL : 0;
+}
+
+/* The unnamed file of a new segment, with exactly `mode`: an anonymous
+ * segment's memfd (with SK_CREATE_HUGE, from the huge-page pool when the
+ * pool holds file_size bytes: reserved and sealed here), or a file in the shm
+ * directory that gets its name once complete. */
+static int new_file(bool anon, bool huge, uint32_t mode, uint64_t file_size, int *fd, uid_t *owner)
+{
+	int f;
+	if (anon && huge && sk__sys_memfd_huge(mode, &f, owner) == 0) {
+		if (sk__sys_reserve(f, sk__round_up(file_size, sk__sys_fs_page(f))) == 0 &&
+		    sk__sys_seal_shrink(f) == 0) {
+			*fd = f;
+			return 0;
+		}
+		sk__sys_close(f); /* the huge-page pool cannot hold it: plain pages */
+	}
+	return anon ? sk__sys_memfd(mode, fd, owner) : sk__sys_tmpfile(mode, fd, owner);
+}
+
+/* How a new file gets its pages ("Pages" above). */
+typedef struct page_plan {
+	size_t page;           /* the file system's page: 4 KiB, or 2 MiB for hugetlbfs */
+	uint64_t flen;         /* the file's length */
+	size_t msize;          /* bytes mapped */
+	bool collapse;         /* whether the 2 MiB blocks [cfirst, cend) are collapsed */
+	uint64_t cfirst, cend; /* file offsets */
+} page_plan;
+
+/* Plans the pages of the new file fd for a descriptor of file_size bytes,
+ * and records in rec why no 2 MiB page is asked for, when none is. */
+static void plan_pages(int fd, bool huge, bool nohuge, uint64_t file_size, page_plan *p, sk__crec *rec)
+{
+	p->page = sk__sys_fs_page(fd);
+	/* SK_CREATE_HUGE rounds the file up to whole 2 MiB pages. */
+	p->flen = huge && p->page == SK__PAGE ? sk__round_up(file_size, SK__HUGE_PAGE) : file_size;
+	p->msize = (size_t)sk__round_up(p->flen, p->page);
+	p->cfirst = huge ? SK__HUGE_PAGE : 0;
+	p->cend = p->flen / SK__HUGE_PAGE * SK__HUGE_PAGE;
+	p->collapse = false;
+	if (p->page != SK__PAGE) {
+		rec->huge_status = SK_HUGE_HUGETLB; /* reserved and sealed by new_file */
+		rec->huge_bytes = p->msize;
+	} else if (nohuge) {
+		rec->huge_status = SK_HUGE_OPTED_OUT;
+	} else if ((!huge && p->flen < SK_HUGE_MIN) || p->cend <= p->cfirst) {
+		rec->huge_status = SK_HUGE_SMALL;
+	} else {
+		p->collapse = true;
+	}
+}
+
+/* Gives the new file fd its pages as planned and maps it at *base, p->msize
+ * bytes, recording in rec the 2 MiB pages it got. Collapsing: the file at its
+ * length, one reserved page in each block (the kernel collapses no block
+ * that is all hole), the blocks collapsed (allocating 2 MiB pages before the
+ * file is reserved whole, so that a file that cannot fit fails first, at
+ * once), then the rest reserved. Otherwise the pages are reserved before the
+ * mapping. Either way a full /dev/shm fails the create, never a later access
+ * (SIGBUS). On failure nothing stays mapped. */
+static int give_pages(int fd, bool huge, const page_plan *p, sk__crec *rec, uint8_t **base)
+{
+	int rc = 0;
+	if (p->page == SK__PAGE && p->collapse) {
+		rc = p->flen > sk__sys_fs_room(fd) ? -ENOSPC : sk__sys_truncate(fd, p->flen);
+		for (uint64_t b = p->cfirst; !rc && b < p->cend; b += SK__HUGE_PAGE)
+			rc = sk__sys_reserve_at(fd, b, SK__PAGE);
+	} else if (p->page == SK__PAGE) {
+		rc = reserve_file(fd, huge, p->flen);
+	}
+	void *m = NULL;
+	if (!rc)
+		rc = sk__sys_map_aligned(fd, p->msize, false, map_align(p->msize, p->page), &m);
+	if (!rc && p->collapse) {
+		collapse_blocks(m, p->cfirst, p->cend, rec);
+		rc = reserve_file(fd, huge, p->flen); /* the tail, and blocks that stayed small */
+	}
+	if (rc && m)
+		sk__sys_unmap(m, p->msize);
+	*base = rc ? NULL : m;
+	return rc;
+}
+
+/* Writes the descriptor and the creation record into the new segment m
+ * (through the mapping: hugetlbfs has no write()) and has d's kind
+ * initialise its state, before the name exists: no one sees a half-made
+ * segment. */
+static int write_head(mapped *m, const sk__seg_desc *d)
+{
+	memcpy(m->base, &m->h, sizeof m->h);
+	m->rec.desc_hash = sk__desc_hash(&m->h);
+	m->rec.dev = m->st.dev;
+	m->rec.ino = m->st.ino;
+	memcpy(m->base + SK__CREC_OFFSET, &m->rec, sizeof m->rec);
+	return d->init ? d->init(m->base, d->init_arg) : 0;
+}
+
+/* The handle of the new segment m: published now under name (a generated
+ * one when NULL), or, unnamed (anonymous or unpublished), under no name yet.
+ * The name is removed again when no handle can be made. */
+static int publish_handle(int fd, const char *name, bool unnamed, const mapped *m, sk_segment **out)
+{
+	char published[SK_NAME_MAX + 1] = "";
+	int rc = unnamed ? 0 : publish_name(fd, name, published);
+	if (!rc)
+		rc = make_handle(m, published, SK_RDWR, out);
+	if (rc && !unnamed && published[0])
+		sk__sys_unlink(published);
+	return rc;
+}
+
 int sk__segment_create(const char *name, const sk__seg_desc *d, const sk_create_opts *opts, sk_segment **out)
 {
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	bool anon = opts && (opts->flags & SK_CREATE_ANON);
-	bool unpub = opts && (opts->flags & SK_CREATE_UNPUBLISHED);
-	if ((anon || unpub) && name)
-		return -EINVAL; /* an anonymous segment has no name; an unpublished one gets it later */
-	if (name && sk_name_check(name))
-		return SK_EBADNAME;
-	uint32_t mode;
-	int rc = check_opts(opts, &mode);
-	if (rc)
-		return rc;
-	if (d->data_size > UINT64_MAX - 2 * (uint64_t)SK__HUGE_PAGE || d->ndim < 0 || d->ndim > SK_MAX_DIMS)
-		return d->ndim < 0 || d->ndim > SK_MAX_DIMS ? -EINVAL : -EOVERFLOW;
-
-	sk__header h;
-	memset(&h, 0, sizeof h);
-	memcpy(h.magic, SK__MAGIC, sizeof h.magic);
-	h.version = SK__LAYOUT_VERSION;
-	h.header_size = SK__HEADER_SIZE;
-	h.kind = d->kind->id;
-	h.flags = d->hflags | (opts && (opts->flags & SK_CREATE_OWNED) ? SK__HF_OWNED : 0);
-	bool huge = opts && (opts->flags & SK_CREATE_HUGE), nohuge = opts && (opts->flags & SK_CREATE_NOHUGE);
-	h.data_offset = huge ? SK__HUGE_PAGE : SK__HEADER_SIZE; /* huge: data on a 2 MiB boundary */
-	h.data_size = d->data_size;
-	h.file_size = sk__round_up(h.data_offset + d->data_size, SK__PAGE);
-	if (sk__round_up(h.file_size, SK__HUGE_PAGE) > (uint64_t)SIZE_MAX / 2)
-		return -EOVERFLOW;
-	pid_t pid;
-	sk__sys_self(&pid, &h.creator_start);
-	h.creator_pid = pid;
-	sk__sys_self_ns(&h.ns_dev, &h.pidns, &h.timens);
-	h.ctime_ns = sk__sys_realtime_ns();
-	h.dtype = (uint32_t)d->dtype;
-	h.ndim = (uint32_t)d->ndim;
-	h.nitems = d->nitems;
-	for (int i = 0; i < d->ndim; i++)
-		h.shape[i] = d->shape[i];
-	h.checksum = sk__header_checksum(&h);
-	rc = sk__header_validate_kind(&h, sizeof h, h.file_size, NULL, d->kind);
-	if (rc) /* a caller bug, not a system state */
-		return -EINVAL;
-	sweep(); /* owned segments of dead creators go, cheaply, before adding one */
-
-	int fd = -1;
-	uid_t owner;
-	if (anon && huge && sk__sys_memfd_huge(mode, &fd, &owner) == 0 &&
-	    (sk__sys_reserve(fd, sk__round_up(h.file_size, sk__sys_fs_page(fd))) != 0 ||
-	     sk__sys_seal_shrink(fd) != 0)) {
-		sk__sys_close(fd); /* the huge-page pool cannot hold it: plain pages */
-		fd = -1;
-	}
-	if (fd < 0)
-		rc = anon ? sk__sys_memfd(mode, &fd, &owner) : sk__sys_tmpfile(mode, &fd, &owner);
-	if (rc)
-		return rc;
-	sk__crec rec = { .magic = SK__CREC_MAGIC, .version = 1 };
-	size_t page = sk__sys_fs_page(fd);
-	/* The file's length: SK_CREATE_HUGE rounds it up to whole 2 MiB pages. */
-	uint64_t flen = huge && page == SK__PAGE ? sk__round_up(h.file_size, SK__HUGE_PAGE) : h.file_size;
-	size_t msize = (size_t)sk__round_up(flen, page);
-	uint64_t cfirst = huge ? SK__HUGE_PAGE : 0, cend = flen / SK__HUGE_PAGE * SK__HUGE_PAGE;
-	bool collapse = false;
-	if (page != SK__PAGE) {
-		rec.huge_status = SK_HUGE_HUGETLB; /* reserved and sealed above */
-		rec.huge_bytes = msize;
-	} else if (nohuge) {
-		rec.huge_status = SK_HUGE_OPTED_OUT;
-	} else if ((!huge && flen < SK_HUGE_MIN) || cend <= cfirst) {
-		rec.huge_status = SK_HUGE_SMALL;
-	} else {
-		collapse = true;
-	}
-	/* Collapsing: the file at its length, one reserved page in each block
-	 * (the kernel collapses no block that is all hole); it allocates 2 MiB
-	 * pages before the file is reserved whole, so a file that cannot fit
-	 * fails first, at once. Otherwise the pages are reserved now. Either way
-	 * a full /dev/shm fails the create, never a later access (SIGBUS). */
-	if (page == SK__PAGE && collapse) {
-		rc = flen > sk__sys_fs_room(fd) ? -ENOSPC : sk__sys_truncate(fd, flen);
-		for (uint64_t b = cfirst; !rc && b < cend; b += SK__HUGE_PAGE)
-			rc = sk__sys_reserve_at(fd, b, SK__PAGE);
-	} else if (page == SK__PAGE) {
-		rc = reserve_file(fd, huge, flen);
-	}
-	void *base = NULL;
+	uint32_t cflags = opts ? opts->flags : 0, mode;
+	bool anon = cflags & SK_CREATE_ANON, unpub = cflags & SK_CREATE_UNPUBLISHED;
+	bool huge = cflags & SK_CREATE_HUGE;
+	mapped m = { .rec = { .magic = SK__CREC_MAGIC, .version = 1 } };
+	int rc = check_create(name, d, opts, &mode);
 	if (!rc)
-		rc = sk__sys_map_aligned(fd, msize, false, map_align(msize, page), &base);
-	if (!rc && collapse) {
-		collapse_blocks(base, cfirst, cend, &rec);
-		rc = reserve_file(fd, huge, flen); /* the tail, and blocks that stayed small */
-	}
+		rc = new_header(d, cflags, &m.h);
+	if (rc)
+		return rc;
+	sweep(); /* owned segments of dead creators go, cheaply, before adding one */
+	int fd;
+	rc = new_file(anon, huge, mode, m.h.file_size, &fd, &m.st.uid);
+	if (rc)
+		return rc;
+	page_plan p;
+	plan_pages(fd, huge, cflags & SK_CREATE_NOHUGE, m.h.file_size, &p, &m.rec);
+	rc = give_pages(fd, huge, &p, &m.rec, &m.base);
+	m.size = p.msize;
+	m.page = p.page;
 	/* An anonymous segment can be sealed: no process it is passed to can
 	 * shrink it under another's mapping. Named files cannot be (see
-	 * docs/security.md). */
-	if (!rc && anon && page == SK__PAGE)
+	 * docs/security.md); a hugetlb memfd was sealed by new_file. */
+	if (!rc && anon && p.page == SK__PAGE)
 		rc = sk__sys_seal_shrink(fd);
-	sk__file st = { .size = flen, .mode = mode, .uid = owner };
+	m.st.size = p.flen;
+	m.st.mode = mode;
 	if (!rc)
-		rc = sk__sys_fd_ident(fd, &st.dev, &st.ino);
-	/* Write the header and the creation record (through the mapping:
-	 * hugetlbfs has no write()) and initialise before the name exists: no
-	 * one sees a half-made segment. */
-	if (!rc) {
-		memcpy(base, &h, sizeof h);
-		rec.desc_hash = sk__desc_hash(&h);
-		rec.dev = st.dev;
-		rec.ino = st.ino;
-		memcpy((uint8_t *)base + SK__CREC_OFFSET, &rec, sizeof rec);
-	}
-	if (!rc && d->init)
-		rc = d->init(base, d->init_arg);
-	char published[SK_NAME_MAX + 1];
-	if (!rc && (anon || unpub))
-		name = ""; /* no name (yet): the handle keeps the descriptor */
-	else if (!rc && (rc = publish_name(fd, name, published)) == 0)
-		name = published;
-	if (!rc) {
-		rc = make_handle(base, msize, page, &h, &rec, &st, name, SK_RDWR, out);
-		if (rc && !anon && !unpub)
-			sk__sys_unlink(name);
-	}
-	if (rc && base)
-		sk__sys_unmap(base, msize);
+		rc = sk__sys_fd_ident(fd, &m.st.dev, &m.st.ino);
+	if (!rc)
+		rc = write_head(&m, d);
+	if (!rc)
+		rc = publish_handle(fd, name, anon || unpub, &m, out);
+	if (rc && m.base)
+		sk__sys_unmap(m.base, m.size);
 	if (!rc && (anon || unpub)) {
 		(*out)->fd = fd;
 		(*out)->unpublished = unpub;
@@ -792,23 +880,22 @@ static int open_checked(const char *name, int check_owner_flags, const sk__kind 
 static int attach(int fd, const sk__file *st, const char *name, int flags, const sk__kind *kind, sk_segment **out)
 {
 	bool rdonly = flags & SK_RDONLY;
-	size_t page = sk__sys_fs_page_of(fd, st->dev), msize = 0;
-	uint8_t *base = NULL;
-	sk__header h;
-	sk__crec rec;
+	mapped m = { .page = sk__sys_fs_page_of(fd, st->dev), .st = *st };
 	int rc;
 	if (st->size >= SK__HEADER_SIZE && st->size <= (uint64_t)SIZE_MAX / 2) {
-		msize = (size_t)sk__round_up(st->size, page);
+		size_t msize = (size_t)sk__round_up(st->size, m.page);
 		void *p;
-		if (sk__sys_map_aligned(fd, msize, rdonly, map_align(msize, page), &p) == 0)
-			base = p;
+		if (sk__sys_map_aligned(fd, msize, rdonly, map_align(msize, m.page), &p) == 0) {
+			m.base = p;
+			m.size = msize;
+		}
 	}
-	if (base) {
-		memcpy(&h, base, sizeof h);
-		memcpy(&rec, base + SK__CREC_OFFSET, sizeof rec);
-		rc = sk__header_validate_kind(&h, sizeof h, st->size, &rec, kind);
+	if (m.base) {
+		memcpy(&m.h, m.base, sizeof m.h);
+		memcpy(&m.rec, m.base + SK__CREC_OFFSET, sizeof m.rec);
+		rc = sk__header_validate_kind(&m.h, sizeof m.h, st->size, &m.rec, kind);
 		if (!rc && !rdonly &&
-		    __atomic_load_n((const uint64_t *)(base + SK__FREEZE_OFFSET), __ATOMIC_ACQUIRE) == FROZEN_WORD)
+		    __atomic_load_n((const uint64_t *)(m.base + SK__FREEZE_OFFSET), __ATOMIC_ACQUIRE) == FROZEN_WORD)
 			rc = SK_EFROZEN;
 	} else {
 		/* Too short to be a segment, too long to map whole (stretched past
@@ -817,22 +904,24 @@ static int attach(int fd, const sk__file *st, const char *name, int flags, const
 		head_read hr;
 		size_t got = 0;
 		rc = read_head(fd, st, kind, &hr, &got);
-		h = hr.h;
-		rec = hr.rec;
+		m.h = hr.h;
+		m.rec = hr.rec;
 		if (!rc && !rdonly && head_frozen(&hr, got))
 			rc = SK_EFROZEN;
 		if (!rc) {
 			void *p;
-			msize = (size_t)sk__round_up(h.file_size, page);
-			rc = sk__sys_map_aligned(fd, msize, rdonly, map_align(msize, page), &p);
-			if (!rc)
-				base = p;
+			size_t msize = (size_t)sk__round_up(m.h.file_size, m.page);
+			rc = sk__sys_map_aligned(fd, msize, rdonly, map_align(msize, m.page), &p);
+			if (!rc) {
+				m.base = p;
+				m.size = msize;
+			}
 		}
 	}
 	if (!rc)
-		rc = make_handle(base, msize, page, &h, &rec, st, name, flags, out);
-	if (rc && base)
-		sk__sys_unmap(base, msize);
+		rc = make_handle(&m, name, flags, out);
+	if (rc && m.base)
+		sk__sys_unmap(m.base, m.size);
 	return rc;
 }
 
