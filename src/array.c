@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "atomic.h"
-#include "internal.h"
+#include "kinds.h"
+#include "segment.h"
+#include "shmkit/array.h"
 
 struct sk_array {
 	sk_segment *seg;

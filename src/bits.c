@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kinds.h"
+#include "segment.h"
+#include "simd.h"
+#include "shmkit/bits.h"
 
 struct sk_bits {
 	sk_segment *seg;
@@ -298,4 +301,9 @@ int sk_bits_wrap(sk_segment *seg, sk_bits **out)
 	if (seg->hdr.kind != SK_KIND_BITS)
 		return SK_EKIND;
 	return wrap(seg, out);
+}
+
+const char *sk_simd_path(void)
+{
+	return sk__simd()->name;
 }

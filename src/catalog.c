@@ -18,7 +18,10 @@
  */
 #include <errno.h>
 
-#include "internal.h"
+#include "catalog.h"
+#include "kinds.h"
+#include "os.h"
+#include "segment.h"
 
 /* Every kind, in the order of their ids. */
 static const sk__kind *const kinds[] = {

@@ -5,7 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "os.h"
+#include "shmkit/common.h"
 
 const char *sk_version(void)
 {

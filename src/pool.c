@@ -43,7 +43,10 @@
 #include <string.h>
 
 #include "atomic.h"
-#include "internal.h"
+#include "clock.h"
+#include "format.h"
+#include "os.h"
+#include "shmkit/pool.h"
 
 #define SLOT_HDR          64u
 #define RESULT_BYTES      4096u              /* a result slot when the options do not say */

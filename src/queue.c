@@ -108,7 +108,12 @@
 #include <string.h>
 
 #include "atomic.h"
-#include "internal.h"
+#include "clock.h"
+#include "kinds.h"
+#include "os.h"
+#include "segment.h"
+#include "shmkit/queue.h"
+#include "shmkit/sync.h"
 
 #define QUEUE_MAGIC   0x55514b53u /* "SKQU" */
 #define QUEUE_VERSION 3u

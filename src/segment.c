@@ -35,7 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "os.h"
+#include "segment.h"
 
 static void sweep(void);
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "simd.h"
 
 /* ---- portable C ---- */
 
@@ -237,9 +237,4 @@ const sk__simd_ops *sk__simd(void)
 		__atomic_store_n(&current, o, __ATOMIC_RELEASE);
 	}
 	return o;
-}
-
-const char *sk_simd_path(void)
-{
-	return sk__simd()->name;
 }

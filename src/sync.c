@@ -112,7 +112,11 @@
 #include <unistd.h>
 
 #include "atomic.h"
-#include "internal.h"
+#include "clock.h"
+#include "named.h"
+#include "os.h"
+#include "segment.h"
+#include "shmkit/sync.h"
 
 #define MUTEX_MAGIC     0x584d4b53u /* "SKMX" */
 #define RWLOCK_MAGIC    0x57524b53u /* "SKRW" */

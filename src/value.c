@@ -21,7 +21,10 @@
 #include <string.h>
 
 #include "atomic.h"
-#include "internal.h"
+#include "clock.h"
+#include "kinds.h"
+#include "segment.h"
+#include "shmkit/value.h"
 
 #define ELEM_OFFSET 128u
 

@@ -32,7 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include "../os.h"
+#include "shmkit/common.h"
 
 static int path_of(const char *name, char *buf, size_t len)
 {
