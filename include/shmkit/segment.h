@@ -172,7 +172,9 @@ int sk_segment_close(sk_segment *seg);
  * their mapping; the memory is freed when the last one closes it. Refuses
  * entries that are not shmkit segments (SK_EFOREIGN, SK_ESYMLINK) so that
  * foreign files in /dev/shm are never removed by mistake; a shmkit segment
- * with a corrupt header can still be unlinked. */
+ * with a corrupt header can still be unlinked. Async-signal-safe: it
+ * allocates nothing and calls only open, fstat, pread, close and unlink, so a
+ * signal handler may remove the process's own segments with it. */
 int sk_segment_unlink(const char *name);
 
 /* Reads and validates the header of the named segment without mapping it.
