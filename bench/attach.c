@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "coldscan.h"
+#include "measure.h"
 #include "shmkit.h"
 
 static volatile int64_t sink;
@@ -325,7 +325,7 @@ int main(int argc, char **argv)
 			bool huge = (k == 0) == (r % 2 == 0);
 			const char *note = NULL;
 			cold_scan *c = &cs[r * 2 + !huge];
-			cold_scan_run(scan_bytes, huge ? 0 : SK_CREATE_NOHUGE, c, &note);
+			measure_cold_scan(scan_bytes, huge ? 0 : SK_CREATE_NOHUGE, c, &note);
 			if (!c->ok) {
 				fprintf(stderr, "attach: the %s cold scan failed: %s\n", huge ? "default" : "4 KiB",
 					note);

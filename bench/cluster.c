@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "measure.h"
 #include "shmkit.h"
 #include "shmkit/cluster.h"
 
@@ -64,27 +65,6 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* PSS of this process's mappings that overlap [p, p + n). */
-static uint64_t pss_of(const void *p, size_t n)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	if (!f)
-		return 0;
-	char line[512];
-	uint64_t pss = 0;
-	int in = 0;
-	unsigned long lo = (unsigned long)p, hi = lo + n;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long a, b, kb;
-		if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' '))
-			in = a < hi && b > lo;
-		else if (in && sscanf(line, "Pss: %lu kB", &kb) == 1)
-			pss += (uint64_t)kb * 1024;
-	}
-	fclose(f);
-	return pss;
-}
-
 /* The largest node's PSS for [p, p + n) once every rank has read every page. */
 static uint64_t node_pss(sk_cluster *cl, const void *p, size_t n)
 {
@@ -94,7 +74,7 @@ static uint64_t node_pss(sk_cluster *cl, const void *p, size_t n)
 		s += c[i];
 	(void)s;
 	MPI_Barrier(MPI_COMM_WORLD);
-	uint64_t mine = pss_of(p, n), node = 0, most = 0;
+	uint64_t mine = measure_pss_range(p, n), node = 0, most = 0;
 	MPI_Allreduce(&mine, &node, 1, MPI_UINT64_T, MPI_SUM, sk_cluster_node_comm(cl));
 	MPI_Allreduce(&node, &most, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
 	return most;

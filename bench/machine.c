@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "measure.h"
 #include "shmkit.h"
 
 typedef struct stat3 {
@@ -30,18 +31,6 @@ static stat3 summarize(double *v, int n)
 	s.max = v[n - 1];
 	s.med = bench_quantile(v, (size_t)n, 0.5);
 	return s;
-}
-
-__attribute__((noinline)) static uint64_t sum_words(const uint64_t *w, size_t n)
-{
-	uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-	for (size_t i = 0; i + 4 <= n; i += 4) {
-		s0 += w[i];
-		s1 += w[i + 1];
-		s2 += w[i + 2];
-		s3 += w[i + 3];
-	}
-	return s0 + s1 + s2 + s3;
 }
 
 /* Aggregate GB/s of `procs` processes each reading its own buffer of `bytes`
@@ -63,7 +52,7 @@ static double read_gbps(int procs, size_t bytes, int passes)
 				;
 			volatile uint64_t sink = 0;
 			for (int k = 0; k < passes; k++)
-				sink += sum_words(buf, bytes / 8);
+				sink += measure_sum_words(buf, bytes / 8);
 			(void)sink;
 			shared[p] = bench_now(); /* before exit: freeing the buffer is not reading */
 			_exit(0);

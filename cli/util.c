@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "coldscan.h"
+#include "measure.h"
 
 int usage_error(const char *cmd, const char *fmt, ...)
 {

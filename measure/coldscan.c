@@ -5,6 +5,7 @@
  * (the default for large segments) the fill and the first read map 512
  * times fewer pages. The segment is made unpublished and attached by
  * descriptor: nothing ever has a name, so nothing can be left in /dev/shm.
+ * (measure.h: shared by `shmkit demo` and bench/attach.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "coldscan.h"
+#include "measure.h"
 #include "shmkit.h"
 
 static double now(void)
@@ -22,25 +23,6 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t vm_pte_bytes(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	uint64_t v = 0;
-	while (f && fgets(line, sizeof line, f))
-		if (!strncmp(line, "VmPTE:", 6))
-			v = strtoull(line + 6, NULL, 10) * 1024;
-	if (f)
-		fclose(f);
-	return v;
-}
-
-const char *huge_status_token(int status)
-{
-	static const char *const t[] = { "unknown", "all", "partial", "refused", "small", "opted_out", "hugetlb" };
-	return status >= 0 && status <= SK_HUGE_HUGETLB ? t[status] : t[0];
 }
 
 /* The fresh process: attach, read twice, report. */
@@ -62,7 +44,7 @@ static int reader(int fd, uint64_t bytes, cold_scan *shared)
 		*(pass ? &shared->warm_gbps : &shared->cold_gbps) = gbps;
 	}
 	(void)sink;
-	shared->page_tables = (double)vm_pte_bytes();
+	shared->page_tables = (double)measure_page_tables(getpid());
 	sk_segment_info in;
 	sk_segment_info_get(mine, &in);
 	shared->reader_page_size = in.page_size;
@@ -70,7 +52,7 @@ static int reader(int fd, uint64_t bytes, cold_scan *shared)
 	return 0;
 }
 
-void cold_scan_run(uint64_t bytes, uint32_t create_flags, cold_scan *r, const char **note)
+void measure_cold_scan(uint64_t bytes, uint32_t create_flags, cold_scan *r, const char **note)
 {
 	memset(r, 0, sizeof *r);
 	sk_create_opts o = { .flags = create_flags | SK_CREATE_UNPUBLISHED };

@@ -1,0 +1,67 @@
+/*
+ * measure.h: what `shmkit demo` (cli/) and the benchmarks (bench/) measure
+ * about memory, in one place so that both measure it the same way: the
+ * proportional set size (PSS) and page-table bytes of a process, the memory
+ * available, the read kernel behind a memory bandwidth figure, a fresh
+ * process's cold scan of a segment, and the one-word name of a segment's
+ * huge-page status that their JSON (and `shmkit info --json`) prints.
+ *
+ * Layer: above the library (shmkit's public API and /proc only), below the
+ * command and the benchmarks; nothing here prints or exits. The /proc readers
+ * return 0 when the file cannot be read (another user's process, no /proc):
+ * a figure is then missing, never wrong in another way.
+ */
+#ifndef SHMKIT_MEASURE_H
+#define SHMKIT_MEASURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* PSS of process pid in bytes (/proc/PID/smaps_rollup): its private pages,
+ * plus each shared page divided by the number of processes mapping it. */
+uint64_t measure_pss(pid_t pid);
+/* PSS in bytes of this process's mappings that overlap [p, p + n)
+ * (/proc/self/smaps). */
+uint64_t measure_pss_range(const void *p, size_t n);
+/* Bytes of page tables of process pid (VmPTE of /proc/PID/status). */
+uint64_t measure_page_tables(pid_t pid);
+/* The memory the kernel estimates available to new work, in bytes
+ * (MemAvailable of /proc/meminfo). */
+uint64_t measure_mem_available(void);
+
+/* The sum of w[0..n) (n rounded down to a multiple of 4), with four
+ * independent accumulators so that the loop is bound by memory, not by one
+ * chain of additions: the read kernel of every memory bandwidth figure. The
+ * result only keeps the loop from being optimised away. */
+uint64_t measure_sum_words(const uint64_t *w, size_t n);
+
+typedef struct cold_scan {
+	double create_s, fill_s;     /* the creator: sk_segment_create, then its first write of every byte */
+	double fill_gbps;            /* bytes / fill_s */
+	double cold_gbps, warm_gbps; /* a fresh process: first read (maps every page), second read */
+	double page_tables;          /* that process's page-table bytes afterwards (VmPTE) */
+	uint64_t page_size;          /* the creator's mapping: 4096 or 2 MiB (sk_segment_info.page_size) */
+	uint64_t reader_page_size;   /* the fresh process's mapping */
+	int huge_status;             /* SK_HUGE_* */
+	int huge_errno;
+	uint64_t huge_bytes;
+	bool ok;
+} cold_scan;
+
+/* What 2 MiB pages change for a segment's creator and for a freshly attached
+ * worker. Creates a segment of `bytes` with the creation flags given (0: the
+ * defaults; SK_CREATE_NOHUGE: 4 KiB pages), timing the create and the
+ * creator's first fill; then a new process attaches to it (by descriptor:
+ * the segment is never named, so an interrupted run leaves nothing) and reads
+ * it twice. r->ok is false with *note set on failure. The child is reaped
+ * before it returns. */
+void measure_cold_scan(uint64_t bytes, uint32_t create_flags, cold_scan *r, const char **note);
+
+/* A one-word name of an SK_HUGE_* status for JSON ("all", "partial",
+ * "refused", "small", "opted_out", "hugetlb", "unknown"): what `shmkit info
+ * --json`, `shmkit demo --json` and bench/attach print as huge_status. */
+const char *huge_status_token(int status);
+
+#endif
