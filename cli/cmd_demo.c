@@ -459,7 +459,7 @@ int cmd_demo(int argc, char **argv)
 		fprintf(stderr, "shmkit demo: results differ from the expected values\n");
 out:
 	if (rc) /* a failed pool may hold a stuck or dead worker: kill, do not wait */
-		sk_pool_destroy(r.pool);
+		sk_pool_kill(r.pool);
 	else
 		sk_pool_close(r.pool);
 	for (int k = 0; k < NBITS; k++)

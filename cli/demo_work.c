@@ -166,14 +166,6 @@ int demo_job_release(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
 	return 0;
 }
 
-/* The share of worker w out of n in a segment of `words` words. */
-static void share_of(uint64_t words, int w, int n, uint64_t *first, uint64_t *count)
-{
-	uint64_t per = words / (uint64_t)n, extra = words % (uint64_t)n;
-	*first = (uint64_t)w * per + ((uint64_t)w < extra ? (uint64_t)w : extra);
-	*count = per + ((uint64_t)w < extra);
-}
-
 static void scan_range(stats *st, uint64_t first, uint64_t count)
 {
 	for (int k = 0; k < NBITS; k++)
@@ -195,8 +187,8 @@ int demo_job_scan(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
 	int64_t t0 = now_ns();
 	scan_range(&r->full, 0, a->words);
 	int64_t t1 = now_ns();
-	uint64_t first, count;
-	share_of(a->words, ctx->worker, ctx->nworkers, &first, &count);
+	uint64_t first = 0, count = 0; /* its share: the pool's static split */
+	sk_pool_share(a->words, ctx->nworkers, ctx->worker, &first, &count);
 	scan_range(&r->share, first, count);
 	r->scan_ns = t1 - t0;
 	r->share_ns = now_ns() - t1;
