@@ -606,8 +606,3 @@ int sk_pool_kill(sk_pool *p)
 	free_pool(p);
 	return 0;
 }
-
-int sk_pool_destroy(sk_pool *p)
-{
-	return sk_pool_kill(p);
-}

@@ -312,7 +312,7 @@ static void test_failures_are_named_and_recovered(void **state)
 			assert_int_equal(got.count, 1000);
 		}
 	}
-	assert_int_equal(sk_pool_destroy(p), 0);
+	assert_int_equal(sk_pool_kill(p), 0);
 }
 
 static int trivial(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
@@ -336,11 +336,11 @@ static void test_idle_worker_killed_is_replaced(void **state)
 	sk_pool_close(p);
 }
 
-/* close, kill and its former name destroy. */
+/* close and kill. */
 static void test_close_and_kill_leave_no_process(void **state)
 {
 	(void)state;
-	for (int mode = 0; mode < 3; mode++) {
+	for (int mode = 0; mode < 2; mode++) {
 		sk_pool *p;
 		assert_int_equal(sk_pool_create(5, NULL, &p), 0);
 		pid_t pids[5];
@@ -348,7 +348,7 @@ static void test_close_and_kill_leave_no_process(void **state)
 			pids[w] = sk_pool_pid(p, w);
 		sk_pool_job job = { .fn = trivial, .end = 10 };
 		assert_int_equal(sk_pool_run(p, &job, NULL), 0);
-		assert_int_equal(mode == 2 ? sk_pool_destroy(p) : mode ? sk_pool_kill(p) : sk_pool_close(p), 0);
+		assert_int_equal(mode ? sk_pool_kill(p) : sk_pool_close(p), 0);
 		for (int w = 0; w < 5; w++) {
 			assert_int_equal(kill(pids[w], 0), -1);
 			assert_int_equal(errno, ESRCH);
@@ -356,7 +356,6 @@ static void test_close_and_kill_leave_no_process(void **state)
 	}
 	assert_int_equal(sk_pool_close(NULL), 0);
 	assert_int_equal(sk_pool_kill(NULL), 0);
-	assert_int_equal(sk_pool_destroy(NULL), 0);
 }
 
 /* Every share of every split: in order, disjoint, covering [0, total), the
@@ -598,7 +597,7 @@ static int run_with_poll_refused(void *arg)
 	job = (sk_pool_job){ .fn = kill_self_at_zero, .end = 1000, .chunk = 10 };
 	if (sk_pool_run(p, &job, &f) != SK_EWORKER || f.signal != SIGKILL || !f.has_chunk || f.chunk_begin != 0)
 		return 13;
-	sk_pool_destroy(p);
+	sk_pool_kill(p);
 	return 0;
 }
 

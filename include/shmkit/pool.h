@@ -136,10 +136,6 @@ int sk_pool_close(sk_pool *pool);
  * pool. Accepts NULL. Returns 0. In a forked child (not the process that
  * created the pool) it only frees the handle, as sk_pool_close does. */
 int sk_pool_kill(sk_pool *pool);
-/* The former name of sk_pool_kill (it is not the undoing of an _init, which
- * _destroy names elsewhere): the same function, kept while callers move to
- * sk_pool_kill. */
-int sk_pool_destroy(sk_pool *pool);
 
 #ifdef __cplusplus
 }
