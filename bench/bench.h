@@ -7,13 +7,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "shmkit.h"
+
+/* Seconds on the library's clock (CLOCK_MONOTONIC, as its timeouts). */
 static inline double bench_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return (double)sk_monotonic_ns() * 1e-9;
 }
 
 static int bench_cmp_double(const void *a, const void *b)

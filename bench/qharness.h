@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shmkit.h"
+
 enum { QH_PRODUCER = 0, QH_CONSUMER = 1 };
 
 typedef struct qh_ops {
@@ -55,11 +57,10 @@ typedef struct qh_ops {
 	void (*teardown)(void *ctx);
 } qh_ops;
 
+/* Seconds on shmkit's clock (CLOCK_MONOTONIC), for every transport alike. */
 static inline double qh_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return (double)sk_monotonic_ns() * 1e-9;
 }
 
 static int qh_cmp_double(const void *a, const void *b)

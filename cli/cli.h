@@ -66,6 +66,13 @@ int queue_state(const char *name, int oflags, sk_queue_stats *qs);
 void json_queue_fields(FILE *f, const sk_queue_stats *qs);
 /* Writes ", \"state\": ..." and, with a lock, ", \"lock\": {...}". */
 void json_state_fields(FILE *f, const char *state, const sk_lock_state *st, bool has_lock);
+/* Reads from fd until n bytes are in buf or the end of the file, retrying
+ * interrupted and short reads (at most 64 MiB a call); *got is the count read
+ * (less than n only at the end of the file). 0, or -errno. */
+int read_full(int fd, void *buf, size_t n, size_t *got);
+/* Writes all n bytes of buf to fd, retrying interrupted and short writes (at
+ * most 64 MiB a call). 0, or -errno. */
+int write_full(int fd, const void *buf, size_t n);
 /* True when an argument is -h or --help. */
 bool is_help(const char *arg);
 

@@ -24,7 +24,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -181,13 +180,6 @@ static void catch_signals(void)
 
 /* ---- the steps ---- */
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 typedef struct progress_state {
 	const char *what;
 	bool tty;
@@ -209,7 +201,7 @@ static void on_progress(uint64_t done, uint64_t total, void *arg)
 		if (done == total)
 			fputc('\n', stderr);
 	} else {
-		int64_t t = now_ns();
+		int64_t t = sk_monotonic_ns();
 		if (done == total || t - p->last_ns >= 1000000000) {
 			if (pct != p->last_pct)
 				fprintf(stderr, "%s: %d%%\n", p->what, pct);
@@ -267,9 +259,9 @@ static int fill(demo_run *r)
 			    .reduce_acc = &r->expect,
 			    .progress = on_progress,
 			    .progress_arg = &ps };
-	int64_t t0 = now_ns();
+	int64_t t0 = sk_monotonic_ns();
 	int rc = sk_pool_run(r->pool, &job, &r->pf);
-	r->fig.fill_s = (double)(now_ns() - t0) / 1e9;
+	r->fig.fill_s = (double)(sk_monotonic_ns() - t0) / 1e9;
 	return rc ? rc : release(r);
 }
 
@@ -279,9 +271,9 @@ static int scan(demo_run *r)
 {
 	r->arg.keep_open = 1;
 	sk_pool_job job = per_worker(r, demo_job_scan);
-	int64_t t0 = now_ns();
+	int64_t t0 = sk_monotonic_ns();
 	int rc = sk_pool_run(r->pool, &job, &r->pf);
-	r->fig.scan_s = (double)(now_ns() - t0) / 1e9;
+	r->fig.scan_s = (double)(sk_monotonic_ns() - t0) / 1e9;
 	r->fig.scan_gbps = (double)r->fig.data_bytes * (r->nworkers + 1) / r->fig.scan_s / 1e9;
 	return rc;
 }
@@ -349,9 +341,10 @@ static int memread(demo_run *r)
 	sk_pool_job alloc = per_worker(r, demo_job_buf_alloc), readjob = per_worker(r, demo_job_buf_read);
 	int rc = sk_pool_run(r->pool, &alloc, &r->pf);
 	if (!rc) {
-		int64_t t0 = now_ns();
+		int64_t t0 = sk_monotonic_ns();
 		rc = sk_pool_run(r->pool, &readjob, &r->pf);
-		r->fig.memread_gbps = (double)r->arg.buf_bytes * r->arg.reps * r->nworkers / (double)(now_ns() - t0);
+		r->fig.memread_gbps =
+		    (double)r->arg.buf_bytes * r->arg.reps * r->nworkers / (double)(sk_monotonic_ns() - t0);
 	}
 	return rc ? rc : release(r);
 }

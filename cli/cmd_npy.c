@@ -36,40 +36,6 @@ static const char export_help[] = "usage: shmkit export [--any-owner] NAME FILE.
 				  "  --any-owner  export even a segment that another user owns\n"
 				  "  -h, --help   show this help\n";
 
-static int read_full(int fd, void *buf, size_t n, size_t *got)
-{
-	*got = 0;
-	while (*got < n) {
-		size_t want = n - *got > (1u << 26) ? (1u << 26) : n - *got;
-		ssize_t r = read(fd, (char *)buf + *got, want);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		*got += (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t n)
-{
-	size_t done = 0;
-	while (done < n) {
-		size_t want = n - done > (1u << 26) ? (1u << 26) : n - done;
-		ssize_t r = write(fd, (const char *)buf + done, want);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 /* Parses options common to both commands (--mode for import, --any-owner
  * for export: NULL where not taken); returns -1 to go on, else an exit code. */
 static int parse_opts(const char *cmd, const char *help, int argc, char **argv, uint32_t *mode, int *oflags)

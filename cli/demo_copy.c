@@ -9,46 +9,17 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "demo.h"
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p = (const char *)p + w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
+/* n bytes from a pipe; -EIO when it ends first. */
 static int read_all(int fd, void *p, size_t n)
 {
-	while (n) {
-		ssize_t r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -EIO;
-		p = (char *)p + r;
-		n -= (size_t)r;
-	}
-	return 0;
+	size_t got;
+	int rc = read_full(fd, p, n, &got);
+	return rc || got != n ? -EIO : 0;
 }
 
 static int copy_child(int data_fd, int res_fd, uint64_t words)
@@ -63,7 +34,7 @@ static int copy_child(int data_fd, int res_fd, uint64_t words)
 			st.popcount += (uint64_t)__builtin_popcountll(copy[k * words + i]);
 	for (int k = NBITS; k < NSEG; k++)
 		stats_add_ints(&st, (const int64_t *)copy + k * words, words);
-	if (write_all(res_fd, &st, sizeof st))
+	if (write_full(res_fd, &st, sizeof st))
 		return 1;
 	char c;
 	while (read(data_fd, &c, 1) > 0) /* hold the copy until the parent has measured */
@@ -80,7 +51,7 @@ int demo_copy_baseline(int nworkers, uint64_t words, void *const *data, const st
 		return -ENOMEM;
 	}
 	int rc = 0, started = 0;
-	int64_t t0 = now_ns();
+	int64_t t0 = sk_monotonic_ns();
 	for (int w = 0; w < nworkers && !rc; w++) {
 		int d[2], r[2];
 		if (pipe(d) || pipe(r)) {
@@ -109,8 +80,8 @@ int demo_copy_baseline(int nworkers, uint64_t words, void *const *data, const st
 	/* Hand every worker its copy, one after another, as a naive program does. */
 	for (int w = 0; w < started && !rc; w++)
 		for (int k = 0; k < NSEG && !rc; k++)
-			rc = write_all(dfd[w], data[k], (size_t)(words * 8));
-	out->seconds = (double)(now_ns() - t0) / 1e9;
+			rc = write_full(dfd[w], data[k], (size_t)(words * 8));
+	out->seconds = (double)(sk_monotonic_ns() - t0) / 1e9;
 	out->ok = !rc;
 	for (int w = 0; w < started && !rc; w++) {
 		stats st;

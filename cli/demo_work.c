@@ -72,16 +72,12 @@ void demo_merge_stats(void *acc, const void *slot, int worker)
 	stats_merge(acc, slot);
 }
 
-static int64_t clock_ns(clockid_t clock)
+/* This thread's CPU time: the library's clock is wall time only. */
+static int64_t cpu_ns(void)
 {
 	struct timespec ts;
-	clock_gettime(clock, &ts);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t now_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
 }
 
 /* ---- worker-side state: each worker is its own process ---- */
@@ -105,7 +101,7 @@ static int w_attach(const demo_arg *a, int flags)
 {
 	if (w_words[0])
 		return 0;
-	int64_t t0 = now_ns(), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	int64_t t0 = sk_monotonic_ns(), c0 = cpu_ns();
 	for (int k = 0; k < NSEG; k++) {
 		int rc;
 		if (k < NBITS) {
@@ -122,8 +118,8 @@ static int w_attach(const demo_arg *a, int flags)
 			return rc;
 		}
 	}
-	w_attach_ns = now_ns() - t0;
-	w_attach_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+	w_attach_ns = sk_monotonic_ns() - t0;
+	w_attach_cpu_ns = cpu_ns() - c0;
 	return 0;
 }
 
@@ -184,14 +180,14 @@ int demo_job_scan(const sk_pool_ctx *ctx, uint64_t b, uint64_t e)
 		return rc;
 	r->attach_ns = w_attach_ns;
 	r->attach_cpu_ns = w_attach_cpu_ns;
-	int64_t t0 = now_ns();
+	int64_t t0 = sk_monotonic_ns();
 	scan_range(&r->full, 0, a->words);
-	int64_t t1 = now_ns();
+	int64_t t1 = sk_monotonic_ns();
 	uint64_t first = 0, count = 0; /* its share: the pool's static split */
 	sk_pool_share(a->words, ctx->nworkers, ctx->worker, &first, &count);
 	scan_range(&r->share, first, count);
 	r->scan_ns = t1 - t0;
-	r->share_ns = now_ns() - t1;
+	r->share_ns = sk_monotonic_ns() - t1;
 	if (!a->keep_open && !demo_anon)
 		w_release();
 	return 0;

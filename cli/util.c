@@ -9,9 +9,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "measure.h"
+
+int read_full(int fd, void *buf, size_t n, size_t *got)
+{
+	*got = 0;
+	while (*got < n) {
+		size_t want = n - *got > (1u << 26) ? (1u << 26) : n - *got;
+		ssize_t r = read(fd, (char *)buf + *got, want);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		*got += (size_t)r;
+	}
+	return 0;
+}
+
+int write_full(int fd, const void *buf, size_t n)
+{
+	size_t done = 0;
+	while (done < n) {
+		size_t want = n - done > (1u << 26) ? (1u << 26) : n - done;
+		ssize_t r = write(fd, (const char *)buf + done, want);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)r;
+	}
+	return 0;
+}
 
 int usage_error(const char *cmd, const char *fmt, ...)
 {
