@@ -976,6 +976,11 @@ int sk_segment_unlink(const char *name)
 	return sk__sys_unlink(name);
 }
 
+int sk_segment_unlink_any(const char *name)
+{
+	return sk_name_check(name) ? SK_EBADNAME : sk__sys_unlink(name);
+}
+
 /* The pages fields of info from a creation record of the file st. */
 static void info_pages(sk_segment_info *info, const sk__crec *rec, const sk__file *st)
 {

@@ -60,6 +60,10 @@ static void test_bad_names_touch_nothing(void **state)
 	assert_int_equal(sk_segment_create("a/b", 10, NULL, &s), SK_EBADNAME);
 	assert_int_equal(sk_segment_open("..", SK_RDWR, &s), SK_EBADNAME);
 	assert_int_equal(sk_segment_unlink("a/b"), SK_EBADNAME);
+	assert_int_equal(sk_segment_unlink_any("a/b"), SK_EBADNAME);
+	assert_int_equal(sk_segment_unlink_any("../etc/passwd"), SK_EBADNAME);
+	assert_int_equal(sk_segment_unlink_any(".."), SK_EBADNAME);
+	assert_int_equal(sk_segment_unlink_any(NULL), SK_EBADNAME);
 	sk_segment_info in;
 	assert_int_equal(sk_segment_stat("", &in), SK_EBADNAME);
 	assert_int_equal(sk_segment_open(t_name("x"), 0x10, &s), -EINVAL);
@@ -547,6 +551,47 @@ static void test_foreign_entries(void **state)
 	t_remove(fifo);
 	assert_int_equal(mkdir(t_path(dir), 0700), 0);
 	assert_int_equal(open_code(dir), SK_EFOREIGN);
+	t_remove(dir);
+}
+
+/* sk_segment_unlink_any removes what sk_segment_unlink refuses, and only the
+ * entry named: a symlink goes, its target stays. */
+static void test_unlink_any(void **state)
+{
+	(void)state;
+	char junk[8192];
+	memset(junk, 'x', sizeof junk);
+	const char *f = t_name("any-foreign"), *small = t_name("any-small");
+	t_write_file(f, junk, sizeof junk);
+	t_write_file(small, junk, 3);
+	assert_int_equal(sk_segment_unlink(f), SK_EFOREIGN);
+	assert_int_equal(sk_segment_unlink_any(f), 0);
+	assert_int_equal(access(t_path(f), F_OK), -1);
+	assert_int_equal(sk_segment_unlink_any(small), 0);
+	assert_int_equal(access(t_path(small), F_OK), -1);
+	assert_int_equal(sk_segment_unlink_any(f), -ENOENT);
+
+	const char *real = t_name("any-real"), *link1 = t_name("any-link1"), *link2 = t_name("any-link2");
+	sk_segment *s;
+	assert_int_equal(sk_segment_create(real, 10, NULL, &s), 0);
+	sk_segment_close(s);
+	assert_int_equal(symlink(t_path(real), t_path(link1)), 0);
+	assert_int_equal(symlink("/etc/passwd", t_path(link2)), 0);
+	assert_int_equal(sk_segment_unlink(link1), SK_ESYMLINK);
+	assert_int_equal(sk_segment_unlink_any(link1), 0);
+	assert_int_equal(sk_segment_unlink_any(link2), 0);
+	struct stat st;
+	assert_int_equal(lstat(t_path(link1), &st), -1);
+	assert_int_equal(lstat(t_path(link2), &st), -1);
+	assert_int_equal(access("/etc/passwd", F_OK), 0);
+	assert_int_equal(open_code(real), 0);             /* the link's target is untouched */
+	assert_int_equal(sk_segment_unlink_any(real), 0); /* a segment too */
+	assert_int_equal(open_code(real), -ENOENT);
+
+	const char *dir = t_name("any-dir");
+	assert_int_equal(mkdir(t_path(dir), 0700), 0);
+	assert_int_equal(sk_segment_unlink_any(dir), -EISDIR);
+	assert_int_equal(access(t_path(dir), F_OK), 0);
 	t_remove(dir);
 }
 
@@ -1246,6 +1291,7 @@ int main(void)
 		cmocka_unit_test(test_flip_every_header_byte),
 		cmocka_unit_test(test_truncated_and_small),
 		cmocka_unit_test(test_foreign_entries),
+		cmocka_unit_test(test_unlink_any),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_other_user_refused),
 		cmocka_unit_test(test_other_owner_needs_consent),

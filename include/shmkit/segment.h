@@ -176,6 +176,13 @@ int sk_segment_close(sk_segment *seg);
  * allocates nothing and calls only open, fstat, pread, close and unlink, so a
  * signal handler may remove the process's own segments with it. */
 int sk_segment_unlink(const char *name);
+/* Removes the name whatever it names, including what sk_segment_unlink
+ * refuses: another program's file, a file too short to be a segment, a
+ * symlink (the link, never its target). The name is checked first
+ * (SK_EBADNAME), so nothing outside /dev/shm can be reached; otherwise 0 or
+ * -errno (-ENOENT, -EISDIR for a directory, -EACCES). For a deliberate
+ * removal only, such as `shmkit rm --force`. Async-signal-safe. */
+int sk_segment_unlink_any(const char *name);
 
 /* Reads and validates the header of the named segment without mapping it.
  * Errors as sk_segment_open, except that any owner's segment is read (only
