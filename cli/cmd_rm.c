@@ -3,8 +3,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -38,12 +36,8 @@ int cmd_rm(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		const char *name = argv[i];
 		int rc = sk_segment_unlink(name);
-		if (force && (rc == SK_EFOREIGN || rc == SK_ESYMLINK || rc == SK_ETOOSMALL)) {
-			/* The name was checked: it cannot leave /dev/shm. */
-			char path[sizeof("/dev/shm/") + SK_NAME_MAX];
-			snprintf(path, sizeof path, "/dev/shm/%s", name);
-			rc = unlink(path) == 0 ? 0 : -errno;
-		}
+		if (force && (rc == SK_EFOREIGN || rc == SK_ESYMLINK || rc == SK_ETOOSMALL))
+			rc = sk_segment_unlink_any(name); /* not a shmkit segment: removed all the same */
 		if (force && rc == -ENOENT)
 			rc = 0;
 		if (rc)
