@@ -1049,7 +1049,9 @@ int sk_segment_flags(const sk_segment *seg)
 	return seg->flags;
 }
 
-int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
+/* info from the handle's validated copy of the header and what the open
+ * saw of the file, but page_size. */
+static void handle_info(const sk_segment *seg, sk_segment_info *info)
 {
 	memset(info, 0, sizeof *info);
 	snprintf(info->name, sizeof info->name, "%s", seg->name);
@@ -1059,6 +1061,15 @@ int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
 	info->huge_status = seg->huge_status;
 	info->huge_errno = seg->huge_errno;
 	info->huge_bytes = seg->huge_bytes;
+	info->sealed = seg->fd >= 0 && sk__sys_shrink_sealed(seg->fd);
+	/* The freeze mark {magic, 1}, read once: one 64-bit load (little-endian). */
+	uint64_t fz = __atomic_load_n((const uint64_t *)(seg->base + SK__FREEZE_OFFSET), __ATOMIC_ACQUIRE);
+	info->frozen = fz == ((uint64_t)1 << 32 | SK__FREEZE_MAGIC);
+}
+
+int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
+{
+	handle_info(seg, info);
 	/* What this mapping uses: the file system's page, or, where the mapping
 	 * is aligned for 2 MiB pages, whether one page-table entry maps the first
 	 * 2 MiB the creator recorded as huge (or, without a record, the first
@@ -1069,10 +1080,16 @@ int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info)
 	if (seg->page_size == SK__PAGE && (uintptr_t)seg->base % SK__HUGE_PAGE == 0 &&
 	    probe + SK__HUGE_PAGE <= seg->map_size && sk__sys_thp_mapped(seg->base + probe))
 		info->page_size = SK__HUGE_PAGE;
-	info->sealed = seg->fd >= 0 && sk__sys_shrink_sealed(seg->fd);
-	/* The freeze mark {magic, 1}, read once: one 64-bit load (little-endian). */
-	uint64_t fz = __atomic_load_n((const uint64_t *)(seg->base + SK__FREEZE_OFFSET), __ATOMIC_ACQUIRE);
-	info->frozen = fz == ((uint64_t)1 << 32 | SK__FREEZE_MAGIC);
+	return 0;
+}
+
+int sk_segment_fstat(const sk_segment *seg, sk_segment_info *info)
+{
+	if (!seg || !info)
+		return -EINVAL;
+	handle_info(seg, info);
+	/* The pages the file holds, as sk_segment_stat tells: nothing is faulted in. */
+	info->page_size = seg->huge_bytes ? SK__HUGE_PAGE : seg->page_size;
 	return 0;
 }
 

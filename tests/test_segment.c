@@ -554,6 +554,58 @@ static void test_foreign_entries(void **state)
 	t_remove(dir);
 }
 
+/* sk_segment_fstat of an open handle says what sk_segment_stat says of the
+ * name, byte for byte: small and large files, 2 MiB and 4 KiB pages, a frozen
+ * one, a locked array; and it still answers once the name is gone. */
+static void test_fstat_is_stat(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t size;
+		uint32_t flags;
+	} cases[] = { { 10, 0 }, { 8 << 20, 0 }, { 8 << 20, SK_CREATE_NOHUGE }, { 8 << 20, SK_CREATE_HUGE } };
+	const char *name = t_name("fstat");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		sk_create_opts o = { .flags = cases[i].flags };
+		sk_segment *c, *s;
+		assert_int_equal(sk_segment_create(name, cases[i].size, &o, &c), 0);
+		if (i == 1)
+			assert_int_equal(sk_segment_freeze(c), 0);
+		assert_int_equal(sk_segment_open(name, SK_RDONLY, &s), 0);
+		sk_segment_info a, b;
+		assert_int_equal(sk_segment_stat(name, &a), 0);
+		assert_int_equal(sk_segment_fstat(s, &b), 0);
+		assert_int_equal(b.frozen, i == 1);
+		assert_int_equal(b.page_size, a.page_size);
+		assert_int_equal(b.huge_bytes, a.huge_bytes);
+		assert_int_equal(b.creator_alive, 1);
+		assert_memory_equal(&a, &b, sizeof a);
+		assert_int_equal(sk_segment_unlink(name), 0);
+		assert_int_equal(sk_segment_stat(name, &a), -ENOENT);
+		memset(&a, 0xff, sizeof a);
+		assert_int_equal(sk_segment_fstat(s, &a), 0); /* the handle's, not the name's */
+		assert_memory_equal(&a, &b, sizeof a);
+		sk_segment_close(s);
+		sk_segment_close(c);
+	}
+	sk_array *arr;
+	uint64_t shape[2] = { 3, 4 };
+	sk_create_opts lo = { .flags = SK_CREATE_LOCKED };
+	assert_int_equal(sk_array_create(name, SK_FLOAT32, 2, shape, &lo, &arr), 0);
+	sk_segment *s;
+	assert_int_equal(sk_segment_open(name, SK_RDONLY, &s), 0);
+	sk_segment_info a, b;
+	assert_int_equal(sk_segment_stat(name, &a), 0);
+	assert_int_equal(sk_segment_fstat(s, &b), 0);
+	assert_memory_equal(&a, &b, sizeof a);
+	assert_true(b.locked && b.kind == SK_KIND_ARRAY && b.ndim == 2 && b.shape[1] == 4);
+	assert_int_equal(sk_segment_fstat(NULL, &b), -EINVAL);
+	assert_int_equal(sk_segment_fstat(s, NULL), -EINVAL);
+	sk_segment_close(s);
+	sk_array_close(arr);
+	assert_int_equal(sk_segment_unlink(name), 0);
+}
+
 /* sk_segment_unlink_any removes what sk_segment_unlink refuses, and only the
  * entry named: a symlink goes, its target stays. */
 static void test_unlink_any(void **state)
@@ -1292,6 +1344,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_and_small),
 		cmocka_unit_test(test_foreign_entries),
 		cmocka_unit_test(test_unlink_any),
+		cmocka_unit_test(test_fstat_is_stat),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_other_user_refused),
 		cmocka_unit_test(test_other_owner_needs_consent),

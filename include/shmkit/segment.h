@@ -197,6 +197,13 @@ int sk_segment_kind(const sk_segment *seg);
 int sk_segment_flags(const sk_segment *seg); /* SK_RDONLY or SK_RDWR as opened */
 /* Fills info from the handle's validated copy of the header. Returns 0. */
 int sk_segment_info_get(const sk_segment *seg, sk_segment_info *info);
+/* What sk_segment_stat says of the segment's file, from the open handle: the
+ * header as validated when it was opened (nothing is read or validated
+ * again, so a caller that opens a segment to look inside it needs no
+ * separate stat), page_size the pages the file holds, not what this mapping
+ * uses (sk_segment_info_get). Still answers after the name is gone. Returns
+ * 0, or -EINVAL for a NULL argument. */
+int sk_segment_fstat(const sk_segment *seg, sk_segment_info *info);
 
 /* Removes the names of owned segments (SK_CREATE_OWNED) whose creator has
  * died: no process with that pid and start time runs in the creator's pid
