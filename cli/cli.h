@@ -53,15 +53,21 @@ const char *time_str(int64_t ns, char *buf);
 void json_string(FILE *f, const char *s);
 /* Writes the header fields of info as JSON object members (no braces). */
 void json_info_fields(FILE *f, const sk_segment_info *info);
-/* For values and named locks: a one-line state ("held by pid 12 (running)",
- * "count 2", "42, lock free") in buf, the lock's state in *st. Returns false
- * for other kinds or when the segment cannot be read. oflags is 0 or
- * SK_OPEN_ANY_OWNER; without it another user's segment is not opened and
- * the state says so. */
+/* For values, named locks and queues: a one-line state ("held by pid 12
+ * (running)", "count 2", "42, lock free", "3 messages, ...") in buf, the
+ * lock's state in *st. Returns false for other kinds or when the segment
+ * cannot be read. oflags is 0 or SK_OPEN_ANY_OWNER; without it another
+ * user's segment is not opened and the state says so. Opens the segment
+ * (name, in: its sk_segment_stat) to look inside. */
 bool segment_state(const char *name, const sk_segment_info *in, int oflags, char *buf, size_t len, sk_lock_state *st,
 		   bool *has_lock);
-/* A queue's statistics read without its lock; 0, or the open's error. */
-int queue_state(const char *name, int oflags, sk_queue_stats *qs);
+/* The same for a segment the caller has opened read-only: seg, or NULL with
+ * orc the open's error (SK_EOWNER: another user's, not inspected); in is
+ * sk_segment_fstat's (or sk_segment_stat's when the open failed). A queue's
+ * statistics, read without its lock, go to *qs with *has_qs set. A value is
+ * still opened by name (its typed handle). */
+bool segment_state_of(const sk_segment *seg, int orc, const char *name, const sk_segment_info *in, int oflags,
+		      char *buf, size_t len, sk_lock_state *st, bool *has_lock, sk_queue_stats *qs, bool *has_qs);
 /* Writes ", \"queue\": {...}". */
 void json_queue_fields(FILE *f, const sk_queue_stats *qs);
 /* Writes ", \"state\": ..." and, with a lock, ", \"lock\": {...}". */

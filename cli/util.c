@@ -325,31 +325,37 @@ static void describe_lock(int kind, const sk_lock_state *st, char *buf, size_t l
 		snprintf(buf + o, len - o, ", %d waiting", st->waiters);
 }
 
-int queue_state(const char *name, int oflags, sk_queue_stats *qs)
-{
-	sk_segment *seg;
-	int rc = sk_segment_open(name, SK_RDONLY | oflags, &seg);
-	if (rc)
-		return rc;
-	rc = sk_queue_stats_peek(seg, qs);
-	sk_segment_close(seg);
-	return rc;
-}
-
 /* The state of another user's segment that was not opened. */
 static void not_inspected(const sk_segment_info *in, char *buf, size_t len)
 {
 	snprintf(buf, len, "not inspected: owned by uid %u (--any-owner)", (unsigned)in->uid);
 }
 
-bool segment_state(const char *name, const sk_segment_info *in, int oflags, char *buf, size_t len, sk_lock_state *st,
-		   bool *has_lock)
+static void describe_queue(const sk_queue_stats *qs, char *buf, size_t len)
 {
-	*has_lock = false;
+	char u[32], c[32];
+	snprintf(buf, len, "%llu messages, %s of %s used%s%s", (unsigned long long)qs->messages,
+		 human_size(qs->used, u), human_size(qs->capacity, c), qs->closed ? ", shut down" : "",
+		 qs->waiting_producers || qs->waiting_consumers ? ", waiting:" : "");
+	size_t o = strlen(buf);
+	if (qs->waiting_producers && o < len)
+		o += (size_t)snprintf(buf + o, len - o, " %d producers", qs->waiting_producers);
+	if (qs->waiting_consumers && o < len)
+		snprintf(buf + o, len - o, " %d consumers", qs->waiting_consumers);
+}
+
+static bool is_lock_kind(int kind)
+{
+	return kind >= SK_KIND_MUTEX && kind <= SK_KIND_COND;
+}
+
+bool segment_state_of(const sk_segment *seg, int orc, const char *name, const sk_segment_info *in, int oflags,
+		      char *buf, size_t len, sk_lock_state *st, bool *has_lock, sk_queue_stats *qs, bool *has_qs)
+{
+	*has_lock = *has_qs = false;
 	memset(st, 0, sizeof *st);
 	if (in->kind == SK_KIND_QUEUE) {
-		sk_queue_stats qs;
-		int rc = queue_state(name, oflags, &qs);
+		int rc = orc ? orc : sk_queue_stats_peek(seg, qs);
 		if (rc == SK_EOWNER) {
 			not_inspected(in, buf, len);
 			return true;
@@ -358,15 +364,8 @@ bool segment_state(const char *name, const sk_segment_info *in, int oflags, char
 			snprintf(buf, len, "damaged");
 			return true;
 		}
-		char u[32], c[32];
-		snprintf(buf, len, "%llu messages, %s of %s used%s%s", (unsigned long long)qs.messages,
-			 human_size(qs.used, u), human_size(qs.capacity, c), qs.closed ? ", shut down" : "",
-			 qs.waiting_producers || qs.waiting_consumers ? ", waiting:" : "");
-		size_t o = strlen(buf);
-		if (qs.waiting_producers && o < len)
-			o += (size_t)snprintf(buf + o, len - o, " %d producers", qs.waiting_producers);
-		if (qs.waiting_consumers && o < len)
-			snprintf(buf + o, len - o, " %d consumers", qs.waiting_consumers);
+		*has_qs = true;
+		describe_queue(qs, buf, len);
 		return true;
 	}
 	if (in->kind == SK_KIND_VALUE) {
@@ -390,10 +389,8 @@ bool segment_state(const char *name, const sk_segment_info *in, int oflags, char
 		sk_value_close(v);
 		return true;
 	}
-	if (in->kind < SK_KIND_MUTEX || in->kind > SK_KIND_COND)
+	if (!is_lock_kind(in->kind))
 		return false;
-	sk_segment *seg;
-	int orc = sk_segment_open(name, SK_RDONLY | oflags, &seg);
 	if (orc == SK_EOWNER) {
 		not_inspected(in, buf, len);
 		return true;
@@ -410,7 +407,6 @@ bool segment_state(const char *name, const sk_segment_info *in, int oflags, char
 	case SK_KIND_EVENT: rc = sk_event_state(p, st); break;
 	case SK_KIND_COND: rc = 0; break;
 	}
-	sk_segment_close(seg);
 	if (rc) {
 		snprintf(buf, len, "damaged (%s)", sk_strerror(rc));
 		return true;
@@ -421,6 +417,20 @@ bool segment_state(const char *name, const sk_segment_info *in, int oflags, char
 	else
 		describe_lock(in->kind, st, buf, len);
 	return true;
+}
+
+bool segment_state(const char *name, const sk_segment_info *in, int oflags, char *buf, size_t len, sk_lock_state *st,
+		   bool *has_lock)
+{
+	sk_segment *seg = NULL;
+	int orc = 0;
+	if (in->kind == SK_KIND_QUEUE || is_lock_kind(in->kind))
+		orc = sk_segment_open(name, SK_RDONLY | oflags, &seg);
+	sk_queue_stats qs;
+	bool has_qs;
+	bool ok = segment_state_of(seg, orc, name, in, oflags, buf, len, st, has_lock, &qs, &has_qs);
+	sk_segment_close(seg);
+	return ok;
 }
 
 void json_queue_fields(FILE *f, const sk_queue_stats *qs)
