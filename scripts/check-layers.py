@@ -16,6 +16,7 @@ The layers (docs/design.md has them with their reasons), lowest first:
     measure  measure/            what the demo and the benchmarks measure: public headers only
     front    cli/, python/ext/, examples/        public headers only (cli/ also measure/)
     cluster  cluster/            its own library: public headers only
+    bench    bench/              white-box: any library header, measure/; never a front end's
 
 Two checks:
 
@@ -25,8 +26,11 @@ Two checks:
   (they do not call each other), and measure/, the front ends and cluster/
   may include only the public headers (include/) and their own directory's
   headers (the front ends also measure/'s).
-  tests/, fuzz/ and bench/ are white-box and may include anything, but nothing
-  may include them.
+  bench/ is white-box towards the library (its private headers too) and
+  shares code with the demo only through measure/: it may not include a front
+  end's header (cli/, python/ext/, examples/), and nothing includes bench/.
+  tests/ and fuzz/ are white-box and may include anything (fuzz/ feeds
+  cli/npy.c), but nothing may include them.
 
   calls (with --lib build/libshmkit.a): every sk_ or sk__ symbol an object of
   the library uses must be defined by the same object or by one of a lower
@@ -77,6 +81,7 @@ LAYERS = [
     ("measure", ["measure/*"]),
     ("front", ["cli/*", "python/ext/*", "examples/*"]),
     ("cluster", ["cluster/*", "include/shmkit/cluster.h"]),
+    ("bench", ["bench/*"]),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 # Layers whose modules are siblings: none may include or call another's.
@@ -85,8 +90,10 @@ SIBLINGS = {"kinds"}
 PUBLIC_ONLY = {"measure", "front", "cluster"}
 # What a public-only layer may include besides include/ and its own directory.
 ALSO = {"front": {"measure"}}
-WHITE_BOX = ["tests/*", "fuzz/*", "bench/*"]
-SCANNED = ["src", "include", "measure", "cli", "python/ext", "examples", "cluster"]
+# Layers that may include any lower header but these layers'.
+FORBIDDEN = {"bench": {"front"}}
+WHITE_BOX = ["tests/*", "fuzz/*"]
+SCANNED = ["src", "include", "measure", "cli", "python/ext", "examples", "cluster", "bench"]
 
 # What the code still does against the rules: (check, who, what) -> the work
 # that removes it. An entry that no longer happens fails the check.
@@ -109,7 +116,7 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
 
 def resolve(src, name):
     """The file (relative to the root) that #include "name" in src names."""
-    for base in (os.path.dirname(src), "include", "src", "measure"):
+    for base in (os.path.dirname(src), "include", "src", "measure", "cli"):
         cand = os.path.normpath(os.path.join(base, name))
         if os.path.isfile(os.path.join(ROOT, cand)):
             return cand
@@ -145,12 +152,16 @@ def check_includes(found):
             why = None
             if them is None:
                 why = "a header in no layer"
+            elif them == "bench" and me != "bench":
+                why = "a benchmark header: nothing includes bench/"
             elif me in PUBLIC_ONLY and not (
                 hdr.startswith("include/")
                 or os.path.dirname(hdr) == os.path.dirname(src)
                 or them in ALSO.get(me, ())
             ):
                 why = f"a private header of the library ({them}): {me} uses the public API only"
+            elif them in FORBIDDEN.get(me, ()):
+                why = f"a {them} header: {me} shares code with it only through measure/"
             elif RANK[them] > RANK[me]:
                 why = f"a higher layer's header ({them} above {me})"
             elif them == me and me in SIBLINGS and hdr.startswith("include/shmkit/"):
