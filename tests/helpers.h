@@ -6,6 +6,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -38,4 +39,6 @@ uint64_t t_rand(uint64_t *state);
 void t_fork_many(int n, int (*fn)(int i, void *arg), void *arg);
 /* Monotonic time in ns. */
 int64_t t_now_ns(void);
+/* Whether pid has died: a zombie not yet reaped, or no process at all. */
+bool t_is_zombie_or_gone(pid_t pid);
 #endif

@@ -328,7 +328,14 @@ static void test_idle_worker_killed_is_replaced(void **state)
 	assert_int_equal(sk_pool_create(2, NULL, &p), 0);
 	pid_t victim = sk_pool_pid(p, 1);
 	assert_int_equal(kill(victim, SIGKILL), 0);
-	usleep(50000);
+	/* Until it has died (a zombie of the pool's): a worker still dying when
+	 * the job starts is a death during the job (SK_EWORKER), not this case.
+	 * 50 ms was not always enough on a loaded machine. */
+	int64_t t0 = t_now_ns();
+	while (!t_is_zombie_or_gone(victim)) {
+		assert_true(t_now_ns() - t0 < 10000000000LL);
+		usleep(1000);
+	}
 	sk_pool_job job = { .fn = trivial, .end = 100 };
 	assert_int_equal(sk_pool_run(p, &job, NULL), 0);
 	assert_int_not_equal(sk_pool_pid(p, 1), victim);

@@ -1311,7 +1311,7 @@ static void test_mutex_reused_tid_is_a_dead_owner(void **state)
 	int64_t t0 = t_now_ns();
 	int rc;
 	while ((rc = sk_mutex_trylock(&S->m)) == -EBUSY)
-		if (t_now_ns() - t0 > 1000000000LL)
+		if (t_now_ns() - t0 > 10000000000LL) /* never, even on a loaded machine */
 			fail_msg("trylock never judged the owner");
 	assert_int_equal(rc, SK_EOWNERDEAD);
 	assert_true(t_now_ns() - t0 >= 1000000);
