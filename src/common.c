@@ -2,6 +2,7 @@
  * common.c: error texts, name rules, the dtype table and the public clock.
  * No shared state.
  */
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -87,32 +88,45 @@ int sk_name_check(const char *name)
 	return 0;
 }
 
+/* The one dtype table: every other one (names, sizes, NumPy codes, format
+ * characters) is derived from it through sk_dtype_traits_of. Indexed by
+ * dtype - 1. The alias is NumPy's short code without the byte-order mark. */
 static const struct {
-	sk_dtype dtype;
-	size_t size;
-	const char *name;
-	const char *alias; /* NumPy's short code, little-endian, without byte-order mark */
-} dtypes[] = {
-	{ SK_BOOL, 1, "bool", "b1" },       { SK_INT8, 1, "int8", "i1" },       { SK_INT16, 2, "int16", "i2" },
-	{ SK_INT32, 4, "int32", "i4" },     { SK_INT64, 8, "int64", "i8" },     { SK_UINT8, 1, "uint8", "u1" },
-	{ SK_UINT16, 2, "uint16", "u2" },   { SK_UINT32, 4, "uint32", "u4" },   { SK_UINT64, 8, "uint64", "u8" },
-	{ SK_FLOAT32, 4, "float32", "f4" }, { SK_FLOAT64, 8, "float64", "f8" },
+	sk_dtype_traits t;
+	const char *alias;
+} dtypes[SK_DTYPE_MAX] = {
+	{ { SK_BOOL, 1, 'b', '?', "|b1", "bool", "bool" }, "b1" },
+	{ { SK_INT8, 1, 'i', 'b', "|i1", "int8", "int8_t" }, "i1" },
+	{ { SK_INT16, 2, 'i', 'h', "<i2", "int16", "int16_t" }, "i2" },
+	{ { SK_INT32, 4, 'i', 'i', "<i4", "int32", "int32_t" }, "i4" },
+	{ { SK_INT64, 8, 'i', 'q', "<i8", "int64", "int64_t" }, "i8" },
+	{ { SK_UINT8, 1, 'u', 'B', "|u1", "uint8", "uint8_t" }, "u1" },
+	{ { SK_UINT16, 2, 'u', 'H', "<u2", "uint16", "uint16_t" }, "u2" },
+	{ { SK_UINT32, 4, 'u', 'I', "<u4", "uint32", "uint32_t" }, "u4" },
+	{ { SK_UINT64, 8, 'u', 'Q', "<u8", "uint64", "uint64_t" }, "u8" },
+	{ { SK_FLOAT32, 4, 'f', 'f', "<f4", "float32", "float" }, "f4" },
+	{ { SK_FLOAT64, 8, 'f', 'd', "<f8", "float64", "double" }, "f8" },
 };
+
+static_assert(SK_FLOAT64 == SK_DTYPE_MAX, "the dtype table covers every code");
+
+const sk_dtype_traits *sk_dtype_traits_of(sk_dtype dtype)
+{
+	if ((int)dtype < 1 || (int)dtype > SK_DTYPE_MAX)
+		return NULL;
+	return &dtypes[dtype - 1].t;
+}
 
 size_t sk_dtype_size(sk_dtype dtype)
 {
-	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-		if (dtypes[i].dtype == dtype)
-			return dtypes[i].size;
-	return 0;
+	const sk_dtype_traits *t = sk_dtype_traits_of(dtype);
+	return t ? t->size : 0;
 }
 
 const char *sk_dtype_name(sk_dtype dtype)
 {
-	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-		if (dtypes[i].dtype == dtype)
-			return dtypes[i].name;
-	return NULL;
+	const sk_dtype_traits *t = sk_dtype_traits_of(dtype);
+	return t ? t->name : NULL;
 }
 
 sk_dtype sk_dtype_from_name(const char *name)
@@ -120,7 +134,7 @@ sk_dtype sk_dtype_from_name(const char *name)
 	if (!name)
 		return 0;
 	for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-		if (!strcmp(name, dtypes[i].name) || !strcmp(name, dtypes[i].alias))
-			return dtypes[i].dtype;
+		if (!strcmp(name, dtypes[i].t.name) || !strcmp(name, dtypes[i].alias))
+			return dtypes[i].t.dtype;
 	return 0;
 }

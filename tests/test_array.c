@@ -55,6 +55,56 @@ static void test_every_dtype(void **state)
 	assert_int_equal(sk_array_close(NULL), 0);
 }
 
+/* The dtype traits (issue 15): one table that front ends derive theirs from.
+ * Checked against an independent list and against the other dtype calls. */
+static void test_dtype_traits(void **state)
+{
+	(void)state;
+	static const struct {
+		sk_dtype d;
+		size_t size;
+		char kind, format;
+		const char *typestr, *name, *ctype;
+	} want[] = {
+		{ SK_BOOL, sizeof(_Bool), 'b', '?', "|b1", "bool", "bool" },
+		{ SK_INT8, sizeof(int8_t), 'i', 'b', "|i1", "int8", "int8_t" },
+		{ SK_INT16, sizeof(int16_t), 'i', 'h', "<i2", "int16", "int16_t" },
+		{ SK_INT32, sizeof(int32_t), 'i', 'i', "<i4", "int32", "int32_t" },
+		{ SK_INT64, sizeof(int64_t), 'i', 'q', "<i8", "int64", "int64_t" },
+		{ SK_UINT8, sizeof(uint8_t), 'u', 'B', "|u1", "uint8", "uint8_t" },
+		{ SK_UINT16, sizeof(uint16_t), 'u', 'H', "<u2", "uint16", "uint16_t" },
+		{ SK_UINT32, sizeof(uint32_t), 'u', 'I', "<u4", "uint32", "uint32_t" },
+		{ SK_UINT64, sizeof(uint64_t), 'u', 'Q', "<u8", "uint64", "uint64_t" },
+		{ SK_FLOAT32, sizeof(float), 'f', 'f', "<f4", "float32", "float" },
+		{ SK_FLOAT64, sizeof(double), 'f', 'd', "<f8", "float64", "double" },
+	};
+	assert_int_equal(sizeof want / sizeof want[0], SK_DTYPE_MAX);
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		const sk_dtype_traits *t = sk_dtype_traits_of(want[i].d);
+		assert_non_null(t);
+		assert_int_equal(t->dtype, want[i].d);
+		assert_int_equal(t->size, want[i].size);
+		assert_int_equal(t->kind, want[i].kind);
+		assert_int_equal(t->format, want[i].format);
+		assert_string_equal(t->typestr, want[i].typestr);
+		assert_string_equal(t->name, want[i].name);
+		assert_string_equal(t->ctype, want[i].ctype);
+		/* The other calls agree with the traits. */
+		assert_int_equal(sk_dtype_size(want[i].d), t->size);
+		assert_string_equal(sk_dtype_name(want[i].d), t->name);
+		assert_int_equal(sk_dtype_from_name(t->name), want[i].d);
+		assert_int_equal(sk_dtype_from_name(t->typestr + 1), want[i].d); /* "i8": the short code */
+		/* One byte: no byte order ('|'); wider: little-endian ('<'). */
+		assert_int_equal(t->typestr[0], t->size == 1 ? '|' : '<');
+		assert_int_equal(t->typestr[2] - '0', (int)t->size);
+		assert_true(t == sk_dtype_traits_of(want[i].d)); /* static: the same struct every time */
+	}
+	assert_null(sk_dtype_traits_of((sk_dtype)0));
+	assert_null(sk_dtype_traits_of((sk_dtype)(SK_DTYPE_MAX + 1)));
+	assert_null(sk_dtype_traits_of((sk_dtype)-1));
+	assert_null(sk_dtype_traits_of((sk_dtype)0x7fffffff));
+}
+
 static void test_dimensions(void **state)
 {
 	(void)state;
@@ -350,6 +400,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hostile_peer_scribbles_array),
 		cmocka_unit_test(test_every_dtype),
+		cmocka_unit_test(test_dtype_traits),
 		cmocka_unit_test(test_dimensions),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_open_as),

@@ -134,6 +134,28 @@ const char *sk_dtype_name(sk_dtype dtype);
  * Returns the dtype, or 0 when the name is unknown. */
 sk_dtype sk_dtype_from_name(const char *name);
 
+/* The dtype codes run from 1 to SK_DTYPE_MAX without gaps. */
+#define SK_DTYPE_MAX 11
+
+/* What front ends need to know of a dtype, in one place: the library, the
+ * command, the .npy code and the Python module derive their tables from
+ * it. Elements are stored little-endian (the only byte order shmkit runs
+ * on), so the typestr is what NumPy writes for them on such a machine. */
+typedef struct sk_dtype_traits {
+	sk_dtype dtype;
+	uint32_t size;     /* bytes per element: 1, 2, 4 or 8 */
+	char kind;         /* NumPy's kind: 'b' bool, 'i' signed integer, 'u' unsigned integer, 'f' float */
+	char format;       /* struct-module / buffer-protocol format character: '?' 'b' 'h' 'i' 'q' 'B' 'H'
+			    * 'I' 'Q' 'f' 'd' */
+	char typestr[4];   /* NumPy array-interface typestr and .npy descr: "|b1", "|i1", "<i2", ..., "<f8" */
+	const char *name;  /* NumPy's name, as sk_dtype_name */
+	const char *ctype; /* the C type of an element: "bool", "int8_t", ..., "float", "double" */
+} sk_dtype_traits;
+
+/* The traits of dtype (a static, immutable struct; thread-safe), or NULL for
+ * an unknown dtype. Every dtype 1..SK_DTYPE_MAX has traits. */
+const sk_dtype_traits *sk_dtype_traits_of(sk_dtype dtype);
+
 /* Library version as a string ("0.1.0"). */
 const char *sk_version(void);
 

@@ -230,22 +230,13 @@ static PyObject *mod_atexit(PyObject *mod, PyObject *unused)
 
 /* ---- dtypes ---- */
 
+/* The buffer-protocol format of each dtype, as a string, from the library's
+ * dtype traits (filled by skpy_base_init). */
+static char dtype_formats[SK_DTYPE_MAX + 1][2];
+
 const char *skpy_dtype_format(sk_dtype d)
 {
-	switch (d) {
-	case SK_BOOL: return "?";
-	case SK_INT8: return "b";
-	case SK_INT16: return "h";
-	case SK_INT32: return "i";
-	case SK_INT64: return "q";
-	case SK_UINT8: return "B";
-	case SK_UINT16: return "H";
-	case SK_UINT32: return "I";
-	case SK_UINT64: return "Q";
-	case SK_FLOAT32: return "f";
-	case SK_FLOAT64: return "d";
-	}
-	return "B";
+	return (int)d >= 1 && (int)d <= SK_DTYPE_MAX ? dtype_formats[d] : "B";
 }
 
 static PyObject *numpy_mod;
@@ -324,8 +315,9 @@ int skpy_elem_from_py(sk_dtype d, PyObject *o, void *out)
 		Py_DECREF(i);
 		if (v == -1 && PyErr_Occurred())
 			return -1;
-		size_t sz = sk_dtype_size(d);
-		int is_signed = d == SK_INT8 || d == SK_INT16 || d == SK_INT32 || d == SK_INT64;
+		const sk_dtype_traits *t = sk_dtype_traits_of(d);
+		size_t sz = t ? t->size : 8;
+		int is_signed = t && t->kind == 'i';
 		long long lo = 0, hi = 0;
 		if (sz < 8) {
 			lo = is_signed ? -(1LL << (sz * 8 - 1)) : 0;
@@ -471,8 +463,30 @@ static PyObject *mod_strerror(PyObject *mod, PyObject *arg)
 	return PyUnicode_FromString(sk_strerror((int)c));
 }
 
+/* dtypes(): the library's dtype traits, one tuple per dtype, in code order:
+ * (name, size, kind, format, typestr). The package derives its tables here. */
+static PyObject *mod_dtypes(PyObject *mod, PyObject *unused)
+{
+	(void)mod;
+	(void)unused;
+	PyObject *t = PyTuple_New(SK_DTYPE_MAX);
+	for (int d = 1; t && d <= SK_DTYPE_MAX; d++) {
+		const sk_dtype_traits *tr = sk_dtype_traits_of((sk_dtype)d);
+		PyObject *e =
+		    Py_BuildValue("(sICCs)", tr->name, (unsigned)tr->size, (int)tr->kind, (int)tr->format, tr->typestr);
+		if (!e) {
+			Py_DECREF(t);
+			return NULL;
+		}
+		PyTuple_SET_ITEM(t, d - 1, e);
+	}
+	return t;
+}
+
 static PyMethodDef base_methods[] = {
 	{ "strerror", (PyCFunction)mod_strerror, METH_O, "strerror(code, /)\n--\n\nThe text of a shmkit return code." },
+	{ "dtypes", (PyCFunction)mod_dtypes, METH_NOARGS,
+	  "dtypes($module, /)\n--\n\nThe library's dtype traits: (name, size, kind, format, typestr) per dtype." },
 	{ "_atexit", (PyCFunction)mod_atexit, METH_NOARGS,
 	  "_atexit($module, /)\n--\n\nRemove the generated names of objects this process made and still has "
 	  "(registered with atexit)." },
@@ -481,6 +495,8 @@ static PyMethodDef base_methods[] = {
 
 int skpy_base_init(PyObject *m)
 {
+	for (int d = 1; d <= SK_DTYPE_MAX; d++)
+		dtype_formats[d][0] = sk_dtype_traits_of((sk_dtype)d)->format;
 	refresh_pid();
 	if (pthread_atfork(NULL, NULL, refresh_pid))
 		return PyErr_NoMemory(), -1;

@@ -53,7 +53,7 @@ __version__ = _shmkit.library_version
 # names to gc: they are owned).
 _atexit.register(_shmkit._atexit)
 __all__ = [
-    "create", "open", "unlink", "stat", "gc", "list_segments",
+    "create", "open", "unlink", "stat", "gc", "list_segments", "DTYPES",
     "SharedArray", "Bits", "Segment", "SharedMemory", "ShareableList",
     "Value", "Array", "RawValue", "RawArray", "SharedValue", "SharedRawValue", "SynchronizedArray",
     "SharedRawArray",
@@ -64,16 +64,26 @@ __all__ = [
 
 # ---- dtypes -----------------------------------------------------------------
 
-# multiprocessing / array-module typecodes, as sized on Linux x86-64 and arm64.
-# 'c' (a byte) and 'u' (a wchar_t) are stored as uint8 and uint32 and read back
-# as bytes and str, as ctypes' c_char and c_wchar are.
-_TYPECODES = {
-    "?": "bool", "b": "int8", "B": "uint8", "h": "int16", "H": "uint16",
-    "i": "int32", "I": "uint32", "l": "int64", "L": "uint64",
-    "q": "int64", "Q": "uint64", "f": "float32", "d": "float64",
-    "c": "uint8", "u": "uint32",
-}
-_NAMES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"}
+# Every table below is derived from the library's dtype traits
+# (_shmkit.dtypes(): name, size, kind, format, typestr per dtype).
+_DTYPE_TRAITS = _shmkit.dtypes()
+DTYPES = tuple(t[0] for t in _DTYPE_TRAITS)
+_NAMES = frozenset(DTYPES)
+
+
+def _sized(kind, size):
+    "The dtype name of NumPy kind 'i', 'u' or 'f' and this many bytes."
+    return next(t[0] for t in _DTYPE_TRAITS if t[2] == kind and t[1] == size)
+
+
+# multiprocessing / array-module typecodes: the struct format characters of
+# the traits, plus those spelt differently ('l', 'L': C long) and 'c' (a
+# byte) and 'u' (a wchar_t), stored as uint8 and uint32 and read back as
+# bytes and str, as ctypes' c_char and c_wchar are.
+_TYPECODES = {t[3]: t[0] for t in _DTYPE_TRAITS}
+_TYPECODES.update({"l": _sized("i", _struct.calcsize("l")), "L": _sized("u", _struct.calcsize("L")),
+                   "c": "uint8", "u": _sized("u", _ctypes.sizeof(_ctypes.c_wchar))})
+_SUPPORTED = "shmkit stores " + ", ".join(DTYPES)
 
 
 def _char_kind(typecode_or_type):
@@ -100,8 +110,8 @@ def _dtype_name(dtype):
         if code == "?":
             return "bool"
         if code in "fd":
-            return "float%d" % (size * 8)
-        return ("uint%d" if code.isupper() else "int%d") % (size * 8)
+            return _sized("f", size)
+        return _sized("u" if code.isupper() else "i", size)
     if isinstance(dtype, str) and dtype in _TYPECODES:
         return _TYPECODES[dtype]
     if isinstance(dtype, str) and dtype in _NAMES:
@@ -109,9 +119,9 @@ def _dtype_name(dtype):
     if dtype is bool:
         return "bool"
     if dtype is int:
-        return "int64"
+        return _sized("i", 8)
     if dtype is float:
-        return "float64"
+        return _sized("f", 8)
     try:
         import numpy
     except ImportError:
@@ -120,8 +130,7 @@ def _dtype_name(dtype):
     if dt.byteorder not in ("=", "|", "<" if numpy.little_endian else ">"):
         raise TypeError("dtype %s is not in native byte order" % dt)
     if dt.name not in _NAMES:
-        raise TypeError("unsupported dtype %s: shmkit stores bool, int8..int64, uint8..uint64, float32, float64"
-                        % dt)
+        raise TypeError("unsupported dtype %s: %s" % (dt, _SUPPORTED))
     return dt.name
 
 

@@ -30,6 +30,7 @@ from ._shmkit import Queue as _CQueue
 from .shared_memory import ShareableList as ShareableList
 
 __version__: str
+DTYPES: tuple[str, ...]
 __all__ = [
     "create",
     "open",
@@ -37,6 +38,7 @@ __all__ = [
     "stat",
     "gc",
     "list_segments",
+    "DTYPES",
     "SharedArray",
     "Bits",
     "Segment",

@@ -264,3 +264,20 @@ def test_dead_creator_is_collected(names):
     assert os.path.exists("/dev/shm/" + n)  # SIGKILL: nothing ran at exit
     assert n in shmkit.gc()
     assert not os.path.exists("/dev/shm/" + n)
+
+
+def test_dtype_tables_come_from_the_library():
+    """The package's dtype tables are derived from the library's dtype traits
+    (issue 15), and the traits agree with NumPy's own description of each."""
+    traits = shmkit._shmkit.dtypes()
+    assert shmkit.DTYPES == tuple(t[0] for t in traits)
+    assert len(traits) == 11
+    for name, size, kind, fmt, typestr in traits:
+        dt = np.dtype(name)
+        assert (dt.itemsize, dt.kind, dt.str) == (size, kind, typestr), name
+        assert np.dtype(fmt) == dt and memoryview(np.zeros(1, dt)).format in (fmt, "l" if fmt == "q" else fmt,
+                                                                             "L" if fmt == "Q" else fmt)
+        assert shmkit._dtype_name(fmt) == name and shmkit._dtype_name(typestr) == name
+        a = shmkit.create(None, (3,), name)
+        assert memoryview(a._h if hasattr(a, "_h") else a).format == fmt
+        del a
