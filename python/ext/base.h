@@ -11,9 +11,11 @@
  *   sync.c    Lock, RLock, Semaphore, BoundedSemaphore, Event, Barrier,
  *             Condition (sync.h: the embedded-lock constructor for the files
  *             below).
- *   data.c    Segment, SharedArray, Bits and the segment-level functions
- *             (stat, unlink, gc, list, open_data); uses sync.h for the lock of
- *             a locked array.
+ *   data.c    Segment, SharedArray and the segment-level functions (stat,
+ *             unlink, gc, list, open_data); data.h has what the objects that
+ *             export a segment's data share; uses sync.h for the lock of a
+ *             locked array.
+ *   bits.c    Bits (the library's bit arrays); uses data.h.
  *   value.c   SharedValue; uses sync.h for its lock.
  *   queue.c   Queue; uses base only.
  *   module.c  registers the module: calls each file's init, nothing else.

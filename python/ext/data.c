@@ -10,31 +10,15 @@
  * mapping stays until the last view is gone and close() is called again, or
  * the object is garbage collected (which cannot happen while views hold it).
  */
-#include "sync.h"
+#include "data.h"
 
 #include <errno.h>
 #include <string.h>
 
 /* ---- Segment, SharedArray, Bits: objects that export their data ---- */
 
-typedef struct {
-	SKPY_BASE_FIELDS; /* lock: a locked array's RLock, made by get_lock() */
-	int kind;
-	sk_segment *seg; /* raw segments */
-	sk_array *arr;
-	sk_bits *bits;
-	char *data;
-	uint64_t nbytes;
-	int readonly;
-	Py_ssize_t exports;
-	int ndim;
-	Py_ssize_t itemsize;
-	const char *format;
-	sk_dtype dtype;
-	Py_ssize_t shape[SK_MAX_DIMS], strides[SK_MAX_DIMS];
-} DataObject;
-
-static PyTypeObject Segment_Type, SharedArray_Type, Bits_Type;
+static PyTypeObject Segment_Type, SharedArray_Type;
+static PyTypeObject *Bits_Type; /* bits.c gives it at init (skpy_data_set_bits_type) */
 static char empty_data[8];
 
 static sk_segment *data_segment(DataObject *d)
@@ -42,7 +26,7 @@ static sk_segment *data_segment(DataObject *d)
 	return d->seg ? d->seg : d->arr ? sk_array_segment(d->arr) : d->bits ? sk_bits_segment(d->bits) : NULL;
 }
 
-static int data_usable(DataObject *d)
+int skpy_data_usable(DataObject *d)
 {
 	if (d->closed) {
 		PyErr_SetString(PyExc_ValueError, "operation on a closed shmkit object");
@@ -115,14 +99,14 @@ static void data_release(DataObject *d)
 	skpy_life_end(&d->life);
 }
 
-static void data_dealloc(DataObject *d)
+void skpy_data_dealloc(DataObject *d)
 {
 	skpy_base_teardown(d);
 	data_release(d);
 	Py_TYPE(d)->tp_free((PyObject *)d);
 }
 
-static PyObject *data_close(DataObject *d, PyObject *unused)
+PyObject *skpy_data_close(DataObject *d, PyObject *unused)
 {
 	(void)unused;
 	if (d->closed)
@@ -139,41 +123,41 @@ static PyObject *data_close(DataObject *d, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-static PyObject *data_unlink(DataObject *d, PyObject *unused)
+PyObject *skpy_data_unlink(DataObject *d, PyObject *unused)
 {
 	(void)unused;
 	return skpy_unlink_named(&d->life);
 }
 
-static PyObject *data_enter(DataObject *d, PyObject *unused)
+PyObject *skpy_data_enter(DataObject *d, PyObject *unused)
 {
 	(void)unused;
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return NULL;
 	Py_INCREF(d);
 	return (PyObject *)d;
 }
 
-static PyObject *data_exit(DataObject *d, PyObject *args)
+PyObject *skpy_data_exit(DataObject *d, PyObject *args)
 {
 	(void)args;
-	return data_close(d, NULL);
+	return skpy_data_close(d, NULL);
 }
 
-static PyObject *data_info(DataObject *d, PyObject *unused)
+PyObject *skpy_data_info(DataObject *d, PyObject *unused)
 {
 	(void)unused;
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return NULL;
 	sk_segment_info in;
 	sk_segment_info_get(data_segment(d), &in);
 	return skpy_info_dict(&in);
 }
 
-static PyObject *data_freeze(DataObject *d, PyObject *unused)
+PyObject *skpy_data_freeze(DataObject *d, PyObject *unused)
 {
 	(void)unused;
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return NULL;
 	if (d->exports > 0) {
 		PyErr_SetString(PyExc_BufferError, "cannot freeze while buffer views are alive (they may be writable)");
@@ -189,10 +173,10 @@ static PyObject *data_freeze(DataObject *d, PyObject *unused)
 }
 
 /* Pickling (spawn, Queue): by name, to be attached again where unpickled. */
-static PyObject *data_reduce(DataObject *d, PyObject *unused)
+PyObject *skpy_data_reduce(DataObject *d, PyObject *unused)
 {
 	(void)unused;
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return NULL;
 	if (!d->life.name[0]) {
 		PyErr_SetString(PyExc_TypeError, "an anonymous segment cannot be pickled: it has no name to attach by");
@@ -242,50 +226,35 @@ static void data_releasebuffer(DataObject *d, Py_buffer *view)
 	d->exports--;
 }
 
-static PyBufferProcs data_as_buffer = {
+PyBufferProcs skpy_data_as_buffer = {
 	(getbufferproc)data_getbuffer,
 	(releasebufferproc)data_releasebuffer,
 };
 
-static PyObject *data_get_name(DataObject *d, void *c)
+PyObject *skpy_data_get_name(DataObject *d, void *c)
 {
 	(void)c;
 	return PyUnicode_FromString(d->life.name);
 }
-static PyObject *data_get_nbytes(DataObject *d, void *c)
+PyObject *skpy_data_get_nbytes(DataObject *d, void *c)
 {
 	(void)c;
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return NULL;
 	return PyLong_FromUnsignedLongLong(d->nbytes);
 }
-static PyObject *data_get_readonly(DataObject *d, void *c)
+PyObject *skpy_data_get_readonly(DataObject *d, void *c)
 {
 	(void)c;
 	return PyBool_FromLong(d->readonly);
 }
-static PyObject *data_get_closed(DataObject *d, void *c)
+PyObject *skpy_data_get_closed(DataObject *d, void *c)
 {
 	(void)c;
 	return PyBool_FromLong(d->closed);
 }
 
-/* Opens or creates with the GIL released: creating reserves every page. */
-typedef struct {
-	int op;
-	const char *name;
-	int flags;
-	sk_dtype dtype;
-	int ndim;
-	uint64_t shape[SK_MAX_DIMS];
-	uint64_t size;
-	sk_create_opts opts;
-	void *out;
-} open_args;
-
-enum { OP_SEG_CREATE, OP_SEG_OPEN, OP_ARR_CREATE, OP_ARR_OPEN, OP_BITS_CREATE, OP_BITS_OPEN };
-
-static int run_open(open_args *a)
+int skpy_data_open(open_args *a)
 {
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
@@ -303,7 +272,7 @@ static int run_open(open_args *a)
 	return rc;
 }
 
-static PyObject *data_wrap(PyTypeObject *type, open_args *a, int generated)
+PyObject *skpy_data_wrap(PyTypeObject *type, open_args *a, int generated)
 {
 	DataObject *d = (DataObject *)data_new(type);
 	if (!d) {
@@ -329,7 +298,7 @@ static PyObject *data_wrap(PyTypeObject *type, open_args *a, int generated)
 	return (PyObject *)d;
 }
 
-static int flags_of(int owned, int anonymous, int huge)
+int skpy_data_flags(int owned, int anonymous, int huge)
 {
 	return (owned ? SK_CREATE_OWNED : 0) | (anonymous ? SK_CREATE_ANON : 0) | (huge ? SK_CREATE_HUGE : 0);
 }
@@ -348,11 +317,11 @@ static PyObject *segment_create(PyObject *mod, PyObject *args, PyObject *kw)
 	open_args a = { .op = OP_SEG_CREATE, .size = size };
 	if (skpy_name_arg(name_o, &a.name))
 		return NULL;
-	a.opts.flags = (uint32_t)flags_of(owned || !a.name, 0, huge);
-	int rc = run_open(&a);
+	a.opts.flags = (uint32_t)skpy_data_flags(owned || !a.name, 0, huge);
+	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, a.name);
-	return data_wrap(&Segment_Type, &a, a.name == NULL);
+	return skpy_data_wrap(&Segment_Type, &a, a.name == NULL);
 }
 
 static PyObject *segment_open(PyObject *mod, PyObject *args, PyObject *kw)
@@ -364,10 +333,10 @@ static PyObject *segment_open(PyObject *mod, PyObject *args, PyObject *kw)
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
 		return NULL;
 	open_args a = { .op = OP_SEG_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
-	int rc = run_open(&a);
+	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, name);
-	return data_wrap(&Segment_Type, &a, 0);
+	return skpy_data_wrap(&Segment_Type, &a, 0);
 }
 
 /* open_data(name, readonly=False): one open for the kinds that export data:
@@ -382,13 +351,13 @@ static PyObject *open_data(PyObject *mod, PyObject *args, PyObject *kw)
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
 		return NULL;
 	open_args a = { .op = OP_SEG_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
-	int rc = run_open(&a);
+	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, name);
 	sk_segment *seg = a.out;
 	int kind = sk_segment_kind(seg);
 	if (kind == SK_KIND_RAW)
-		return data_wrap(&Segment_Type, &a, 0);
+		return skpy_data_wrap(&Segment_Type, &a, 0);
 	if (kind == SK_KIND_ARRAY || kind == SK_KIND_BITS) {
 		rc = kind == SK_KIND_ARRAY ? sk_array_wrap(seg, (sk_array **)&a.out)
 					   : sk_bits_wrap(seg, (sk_bits **)&a.out);
@@ -397,7 +366,7 @@ static PyObject *open_data(PyObject *mod, PyObject *args, PyObject *kw)
 			return skpy_raise(rc, name);
 		}
 		a.op = kind == SK_KIND_ARRAY ? OP_ARR_OPEN : OP_BITS_OPEN;
-		return data_wrap(kind == SK_KIND_ARRAY ? &SharedArray_Type : &Bits_Type, &a, 0);
+		return skpy_data_wrap(kind == SK_KIND_ARRAY ? &SharedArray_Type : Bits_Type, &a, 0);
 	}
 	sk_segment_close(seg);
 	return PyUnicode_FromString(sk_kind_name(kind));
@@ -445,11 +414,11 @@ static PyObject *array_create(PyObject *mod, PyObject *args, PyObject *kw)
 		a.shape[i] = (uint64_t)v;
 	}
 	Py_DECREF(seq);
-	a.opts.flags = (uint32_t)flags_of(owned || !a.name, 0, huge) | (locked ? SK_CREATE_LOCKED : 0);
-	int rc = run_open(&a);
+	a.opts.flags = (uint32_t)skpy_data_flags(owned || !a.name, 0, huge) | (locked ? SK_CREATE_LOCKED : 0);
+	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, a.name);
-	return data_wrap(&SharedArray_Type, &a, a.name == NULL);
+	return skpy_data_wrap(&SharedArray_Type, &a, a.name == NULL);
 }
 
 static PyObject *array_open(PyObject *mod, PyObject *args, PyObject *kw)
@@ -461,10 +430,10 @@ static PyObject *array_open(PyObject *mod, PyObject *args, PyObject *kw)
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
 		return NULL;
 	open_args a = { .op = OP_ARR_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
-	int rc = run_open(&a);
+	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, name);
-	return data_wrap(&SharedArray_Type, &a, 0);
+	return skpy_data_wrap(&SharedArray_Type, &a, 0);
 }
 
 static PyObject *array_get_dtype(DataObject *d, void *c)
@@ -475,7 +444,7 @@ static PyObject *array_get_dtype(DataObject *d, void *c)
 static PyObject *array_get_shape(DataObject *d, void *c)
 {
 	(void)c;
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return NULL;
 	PyObject *t = PyTuple_New(d->ndim);
 	for (int i = 0; t && i < d->ndim; i++)
@@ -490,21 +459,21 @@ static PyObject *array_get_ndim(DataObject *d, void *c)
 static PyObject *array_get_size(DataObject *d, void *c)
 {
 	(void)c;
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return NULL;
 	return PyLong_FromUnsignedLongLong(sk_array_size(d->arr));
 }
 static PyObject *array_get_locked(DataObject *d, void *c)
 {
 	(void)c;
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return NULL;
 	return PyBool_FromLong(sk_array_mutex(d->arr) != NULL);
 }
 
 static Py_ssize_t array_len(DataObject *d)
 {
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return -1;
 	if (d->ndim == 0) {
 		PyErr_SetString(PyExc_TypeError, "len() of a 0-d array");
@@ -516,7 +485,7 @@ static Py_ssize_t array_len(DataObject *d)
 static PyObject *array_get_lock(DataObject *d, PyObject *unused)
 {
 	(void)unused;
-	if (data_usable(d))
+	if (skpy_data_usable(d))
 		return NULL;
 	sk_mutex *m = sk_array_mutex(d->arr);
 	if (!m) {
@@ -545,247 +514,7 @@ static PyObject *array_repr(DataObject *d)
 	return r;
 }
 
-/* ---- Bits ---- */
-
-static PyObject *bits_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
-{
-	static char *kwlist[] = { "nbits", "name", "owned", "huge", NULL };
-	uint64_t n;
-	PyObject *name_o = Py_None;
-	int owned = 1, huge = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O$pp", kwlist, skpy_u64_conv, &n, &name_o, &owned, &huge))
-		return NULL;
-	open_args a = { .op = OP_BITS_CREATE, .size = n };
-	if (skpy_name_arg(name_o, &a.name))
-		return NULL;
-	a.opts.flags = (uint32_t)flags_of(owned || !a.name, 0, huge);
-	int rc = run_open(&a);
-	if (rc)
-		return skpy_raise(rc, a.name);
-	return data_wrap(type, &a, a.name == NULL);
-}
-
-static PyObject *bits_open(PyObject *cls, PyObject *args, PyObject *kw)
-{
-	static char *kwlist[] = { "name", "readonly", NULL };
-	const char *name;
-	int ro = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
-		return NULL;
-	open_args a = { .op = OP_BITS_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
-	int rc = run_open(&a);
-	if (rc)
-		return skpy_raise(rc, name);
-	return data_wrap((PyTypeObject *)cls, &a, 0);
-}
-
-static Py_ssize_t bits_len(DataObject *d)
-{
-	if (data_usable(d))
-		return -1;
-	return (Py_ssize_t)sk_bits_len(d->bits);
-}
-
-/* An index argument, negative counting from the end; -1 with an exception. */
-static int bit_index(DataObject *d, PyObject *o, uint64_t *out)
-{
-	if (data_usable(d))
-		return -1;
-	Py_ssize_t i = PyNumber_AsSsize_t(o, PyExc_IndexError);
-	if (i == -1 && PyErr_Occurred())
-		return -1;
-	Py_ssize_t n = (Py_ssize_t)sk_bits_len(d->bits);
-	if (i < 0)
-		i += n;
-	if (i < 0 || i >= n) {
-		PyErr_SetString(PyExc_IndexError, "bit index out of range");
-		return -1;
-	}
-	*out = (uint64_t)i;
-	return 0;
-}
-
-static int bits_check_rc(DataObject *d, int rc)
-{
-	if (rc < 0) {
-		skpy_raise(rc, d->life.name);
-		return -1;
-	}
-	return rc;
-}
-
-static PyObject *bits_getitem(DataObject *d, PyObject *key)
-{
-	uint64_t i;
-	if (bit_index(d, key, &i))
-		return NULL;
-	int rc = bits_check_rc(d, sk_bits_test(d->bits, i));
-	return rc < 0 ? NULL : PyBool_FromLong(rc);
-}
-
-static int bits_setitem(DataObject *d, PyObject *key, PyObject *v)
-{
-	uint64_t i;
-	if (!v) {
-		PyErr_SetString(PyExc_TypeError, "bits cannot be deleted");
-		return -1;
-	}
-	if (bit_index(d, key, &i))
-		return -1;
-	int t = PyObject_IsTrue(v);
-	if (t < 0)
-		return -1;
-	return bits_check_rc(d, t ? sk_bits_set(d->bits, i) : sk_bits_clear(d->bits, i)) < 0 ? -1 : 0;
-}
-
-static PyObject *bits_bitop(DataObject *d, PyObject *arg, int (*op)(sk_bits *, uint64_t))
-{
-	uint64_t i;
-	if (bit_index(d, arg, &i))
-		return NULL;
-	int rc = bits_check_rc(d, op(d->bits, i));
-	return rc < 0 ? NULL : PyBool_FromLong(rc);
-}
-
-static PyObject *bits_test_and_set(DataObject *d, PyObject *arg)
-{
-	return bits_bitop(d, arg, sk_bits_test_and_set);
-}
-static PyObject *bits_test_and_clear(DataObject *d, PyObject *arg)
-{
-	return bits_bitop(d, arg, sk_bits_test_and_clear);
-}
-static PyObject *bits_flip(DataObject *d, PyObject *arg)
-{
-	uint64_t i;
-	if (bit_index(d, arg, &i))
-		return NULL;
-	if (bits_check_rc(d, sk_bits_flip(d->bits, i)) < 0)
-		return NULL;
-	Py_RETURN_NONE;
-}
-
-/* begin/end arguments: end None means len; both clamp like slices do not:
- * out of range is an error. */
-static int bit_range(DataObject *d, PyObject *args, PyObject *kw, uint64_t *b, uint64_t *e)
-{
-	static char *kwlist[] = { "begin", "end", NULL };
-	uint64_t begin = 0;
-	PyObject *end_o = Py_None;
-	if (data_usable(d) || !PyArg_ParseTupleAndKeywords(args, kw, "|O&O", kwlist, skpy_u64_conv, &begin, &end_o))
-		return -1;
-	uint64_t n = sk_bits_len(d->bits);
-	uint64_t end = n;
-	if (end_o != Py_None && !skpy_u64_conv(end_o, &end))
-		return -1;
-	if (begin > end || end > n) {
-		PyErr_Format(PyExc_IndexError, "range [%llu, %llu) is not within the %llu bits",
-			     (unsigned long long)begin, (unsigned long long)end, (unsigned long long)n);
-		return -1;
-	}
-	*b = begin;
-	*e = end;
-	return 0;
-}
-
-static PyObject *bits_count(DataObject *d, PyObject *args, PyObject *kw)
-{
-	uint64_t b, e;
-	if (bit_range(d, args, kw, &b, &e))
-		return NULL;
-	int64_t c;
-	SKPY_RELEASED(d, c = sk_bits_count(d->bits, b, e));
-	if (c < 0)
-		return skpy_raise((int)c, d->life.name);
-	return PyLong_FromLongLong(c);
-}
-
-static PyObject *bits_range_op(DataObject *d, PyObject *args, PyObject *kw, int set)
-{
-	uint64_t b, e;
-	if (bit_range(d, args, kw, &b, &e))
-		return NULL;
-	int rc;
-	SKPY_RELEASED(d, rc = set ? sk_bits_set_range(d->bits, b, e) : sk_bits_clear_range(d->bits, b, e));
-	if (rc < 0)
-		return skpy_raise(rc, d->life.name);
-	Py_RETURN_NONE;
-}
-static PyObject *bits_set_range(DataObject *d, PyObject *args, PyObject *kw)
-{
-	return bits_range_op(d, args, kw, 1);
-}
-static PyObject *bits_clear_range(DataObject *d, PyObject *args, PyObject *kw)
-{
-	return bits_range_op(d, args, kw, 0);
-}
-
-static PyObject *bits_find(DataObject *d, PyObject *args, int set)
-{
-	uint64_t from = 0;
-	if (data_usable(d) || !PyArg_ParseTuple(args, "|O&", skpy_u64_conv, &from))
-		return NULL;
-	int64_t r;
-	SKPY_RELEASED(d, r = set ? sk_bits_find_next_set(d->bits, from) : sk_bits_find_next_clear(d->bits, from));
-	if (r == SK_ENOTFOUND)
-		return PyLong_FromLong(-1);
-	if (r < 0)
-		return skpy_raise((int)r, d->life.name);
-	return PyLong_FromLongLong(r);
-}
-static PyObject *bits_find_next_set(DataObject *d, PyObject *args)
-{
-	return bits_find(d, args, 1);
-}
-static PyObject *bits_find_next_clear(DataObject *d, PyObject *args)
-{
-	return bits_find(d, args, 0);
-}
-
-static PyObject *bits_words(DataObject *d, PyObject *unused)
-{
-	(void)unused;
-	if (data_usable(d))
-		return NULL;
-	PyObject *np = skpy_numpy();
-	if (!np)
-		return NULL;
-	return PyObject_CallMethod(np, "asarray", "O", (PyObject *)d);
-}
-
-static PyObject *bits_repr(DataObject *d)
-{
-	if (d->closed)
-		return PyUnicode_FromFormat("<shmkit.Bits %s (closed)>", d->life.name);
-	return PyUnicode_FromFormat("<shmkit.Bits %s len=%llu%s>", d->life.name,
-				    (unsigned long long)sk_bits_len(d->bits), d->readonly ? " readonly" : "");
-}
-
 /* ---- type tables of the three ---- */
-
-#define DATA_COMMON_METHODS                                                                                  \
-	{ "close", (PyCFunction)data_close, METH_NOARGS,                                                     \
-	  "close($self, /)\n--\n\nUnmap. BufferError while NumPy arrays or memoryviews of it are alive." },  \
-	    { "unlink", (PyCFunction)data_unlink, METH_NOARGS,                                               \
-	      "unlink($self, /)\n--\n\nRemove the name; processes that have it keep their mapping." },       \
-	    { "info", (PyCFunction)data_info, METH_NOARGS,                                                   \
-	      "info($self, /)\n--\n\n"                                                                       \
-	      "The segment's header as a dict." },                                                           \
-	    { "freeze", (PyCFunction)data_freeze, METH_NOARGS,                                               \
-	      "freeze($self, /)\n--\n\nMake the segment read-only for good: later read-write opens fail." }, \
-	    { "__enter__", (PyCFunction)data_enter, METH_NOARGS, NULL },                                     \
-	    { "__exit__", (PyCFunction)data_exit, METH_VARARGS, NULL },                                      \
-	{                                                                                                    \
-		"__reduce__", (PyCFunction)data_reduce, METH_NOARGS, NULL                                    \
-	}
-
-#define DATA_COMMON_GETSET                                                             \
-	{ "name", (getter)data_get_name, NULL, "segment name", NULL },                 \
-	    { "nbytes", (getter)data_get_nbytes, NULL, "bytes of data", NULL },        \
-	    { "readonly", (getter)data_get_readonly, NULL, "opened read-only", NULL }, \
-	{                                                                              \
-		"closed", (getter)data_get_closed, NULL, "True after close()", NULL    \
-	}
 
 static PyMethodDef segment_methods[] = { DATA_COMMON_METHODS, { 0 } };
 static PyGetSetDef segment_getset[] = { DATA_COMMON_GETSET,
@@ -806,55 +535,13 @@ static PyGetSetDef array_getset[] = { DATA_COMMON_GETSET,
 				      { 0 } };
 static PySequenceMethods array_as_sequence = { .sq_length = (lenfunc)array_len };
 
-static PyMethodDef bits_methods[] = {
-	DATA_COMMON_METHODS,
-	{ "open", (PyCFunction)(void (*)(void))bits_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-	  "open($type, /, name, readonly=False)\n--\n\n"
-	  "Bits.open(name, readonly=False): attach to an existing bit array." },
-	{ "count", (PyCFunction)(void (*)(void))bits_count, METH_VARARGS | METH_KEYWORDS,
-	  "count($self, /, begin=0, end=None)\n--\n\n"
-	  "count(begin=0, end=None): set bits in [begin, end)." },
-	{ "set_range", (PyCFunction)(void (*)(void))bits_set_range, METH_VARARGS | METH_KEYWORDS,
-	  "set_range($self, /, begin=0, end=None)\n--\n\n"
-	  "set_range(begin=0, end=None): set every bit of [begin, end)." },
-	{ "clear_range", (PyCFunction)(void (*)(void))bits_clear_range, METH_VARARGS | METH_KEYWORDS,
-	  "clear_range($self, /, begin=0, end=None)\n--\n\n"
-	  "clear_range(begin=0, end=None): clear every bit of [begin, end)." },
-	{ "test_and_set", (PyCFunction)bits_test_and_set, METH_O,
-	  "test_and_set($self, i, /)\n--\n\n"
-	  "Atomically set bit i; return its previous value." },
-	{ "test_and_clear", (PyCFunction)bits_test_and_clear, METH_O,
-	  "test_and_clear($self, i, /)\n--\n\n"
-	  "Atomically clear bit i; return its previous value." },
-	{ "flip", (PyCFunction)bits_flip, METH_O,
-	  "flip($self, i, /)\n--\n\n"
-	  "Atomically flip bit i." },
-	{ "find_next_set", (PyCFunction)bits_find_next_set, METH_VARARGS,
-	  "find_next_set($self, start=0, /)\n--\n\n"
-	  "find_next_set(start=0): index of the first set bit >= start, or -1." },
-	{ "find_next_clear", (PyCFunction)bits_find_next_clear, METH_VARARGS,
-	  "find_next_clear($self, start=0, /)\n--\n\n"
-	  "find_next_clear(start=0): index of the first clear bit >= start, or -1." },
-	{ "words", (PyCFunction)bits_words, METH_NOARGS,
-	  "words($self, /)\n--\n\n"
-	  "A NumPy uint64 array over the words (zero copy; bit i is bit i%64 of word i//64)." },
-	{ 0 }
-};
-static PyGetSetDef bits_getset[] = { DATA_COMMON_GETSET, { 0 } };
-static PySequenceMethods bits_as_sequence = { .sq_length = (lenfunc)bits_len };
-static PyMappingMethods bits_as_mapping = {
-	.mp_length = (lenfunc)bits_len,
-	.mp_subscript = (binaryfunc)bits_getitem,
-	.mp_ass_subscript = (objobjargproc)bits_setitem,
-};
-
 static PyTypeObject Segment_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Segment",
 	.tp_basicsize = sizeof(DataObject),
-	.tp_dealloc = (destructor)data_dealloc,
+	.tp_dealloc = (destructor)skpy_data_dealloc,
 	.tp_traverse = skpy_base_traverse,
 	.tp_clear = skpy_base_clear,
-	.tp_as_buffer = &data_as_buffer,
+	.tp_as_buffer = &skpy_data_as_buffer,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_doc = "A raw shared-memory segment (bytes). Made by shmkit._shmkit.segment_create / segment_open\n"
 		  "(it has no constructor of its own).",
@@ -866,37 +553,18 @@ static PyTypeObject Segment_Type = {
 static PyTypeObject SharedArray_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.SharedArray",
 	.tp_basicsize = sizeof(DataObject),
-	.tp_dealloc = (destructor)data_dealloc,
+	.tp_dealloc = (destructor)skpy_data_dealloc,
 	.tp_traverse = skpy_base_traverse,
 	.tp_clear = skpy_base_clear,
 	.tp_repr = (reprfunc)array_repr,
 	.tp_as_sequence = &array_as_sequence,
-	.tp_as_buffer = &data_as_buffer,
+	.tp_as_buffer = &skpy_data_as_buffer,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_doc = "A typed N-d array in a named segment; numpy.asarray(a) is a zero-copy view.\n"
 		  "Made by shmkit.create() and shmkit.open().",
 	.tp_weaklistoffset = offsetof(DataObject, weakrefs),
 	.tp_methods = array_methods,
 	.tp_getset = array_getset,
-};
-
-static PyTypeObject Bits_Type = {
-	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.Bits",
-	.tp_basicsize = sizeof(DataObject),
-	.tp_dealloc = (destructor)data_dealloc,
-	.tp_traverse = skpy_base_traverse,
-	.tp_clear = skpy_base_clear,
-	.tp_repr = (reprfunc)bits_repr,
-	.tp_as_sequence = &bits_as_sequence,
-	.tp_as_mapping = &bits_as_mapping,
-	.tp_as_buffer = &data_as_buffer,
-	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-	.tp_doc = "Bits(nbits, name=None, *, owned=True, huge=False)\n--\n\nA shared bit array.\n"
-		  "Bits.open(name) attaches. The buffer protocol exports the uint64 words.",
-	.tp_weaklistoffset = offsetof(DataObject, weakrefs),
-	.tp_methods = bits_methods,
-	.tp_getset = bits_getset,
-	.tp_new = bits_tp_new,
 };
 
 /* ---- module functions ---- */
@@ -1027,10 +695,14 @@ static PyMethodDef data_functions[] = {
 	{ 0 }
 };
 
+void skpy_data_set_bits_type(PyTypeObject *t)
+{
+	Bits_Type = t;
+}
+
 int skpy_data_init(PyObject *m)
 {
-	if (skpy_add_type(m, &Segment_Type, "Segment") || skpy_add_type(m, &SharedArray_Type, "SharedArray") ||
-	    skpy_add_type(m, &Bits_Type, "Bits"))
+	if (skpy_add_type(m, &Segment_Type, "Segment") || skpy_add_type(m, &SharedArray_Type, "SharedArray"))
 		return -1;
 	return PyModule_AddFunctions(m, data_functions);
 }

@@ -3,7 +3,7 @@
  * its own types and functions; this one only calls them, in layer order
  * (base.h describes the layering).
  */
-#include "base.h"
+#include "data.h"
 
 static struct PyModuleDef module_def = {
 	PyModuleDef_HEAD_INIT,
@@ -17,7 +17,8 @@ PyMODINIT_FUNC PyInit__shmkit(void)
 	PyObject *m = PyModule_Create(&module_def);
 	if (!m)
 		return NULL;
-	if (skpy_base_init(m) || skpy_sync_init(m) || skpy_data_init(m) || skpy_value_init(m) || skpy_queue_init(m)) {
+	if (skpy_base_init(m) || skpy_sync_init(m) || skpy_data_init(m) || skpy_bits_init(m) || skpy_value_init(m) ||
+	    skpy_queue_init(m)) {
 		Py_DECREF(m);
 		return NULL;
 	}
