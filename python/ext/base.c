@@ -495,8 +495,14 @@ static PyMethodDef base_methods[] = {
 
 int skpy_base_init(PyObject *m)
 {
-	for (int d = 1; d <= SK_DTYPE_MAX; d++)
-		dtype_formats[d][0] = sk_dtype_traits_of((sk_dtype)d)->format;
+	for (int d = 1; d <= SK_DTYPE_MAX; d++) {
+		char f = sk_dtype_traits_of((sk_dtype)d)->format;
+		/* 64-bit integers as C long where it is 64 bits: NumPy then gives its
+		 * canonical int64 / uint64 types (for 'q' it gives longlong). */
+		if (sizeof(long) == 8 && (f == 'q' || f == 'Q'))
+			f = f == 'q' ? 'l' : 'L';
+		dtype_formats[d][0] = f;
+	}
 	refresh_pid();
 	if (pthread_atfork(NULL, NULL, refresh_pid))
 		return PyErr_NoMemory(), -1;

@@ -676,7 +676,7 @@ static int bits_setitem(DataObject *d, PyObject *key, PyObject *v)
 	}
 	if (PySlice_Check(key))
 		return bits_set_slice(d, key, v);
-	if (bit_index(d, key, &i))
+	if (writable(d) || bit_index(d, key, &i))
 		return -1;
 	int t = PyObject_IsTrue(v);
 	if (t < 0)
@@ -899,7 +899,7 @@ static PyObject *bits_richcompare(PyObject *a, PyObject *b, int op)
 static PyObject *bits_bitop(DataObject *d, PyObject *arg, int (*op)(sk_bits *, uint64_t))
 {
 	uint64_t i;
-	if (bit_index(d, arg, &i))
+	if (writable(d) || bit_index(d, arg, &i))
 		return NULL;
 	int rc = bits_check_rc(d, op(d->bits, i));
 	return rc < 0 ? NULL : PyBool_FromLong(rc);
@@ -916,7 +916,7 @@ static PyObject *bits_test_and_clear(DataObject *d, PyObject *arg)
 static PyObject *bits_flip(DataObject *d, PyObject *arg)
 {
 	uint64_t i;
-	if (bit_index(d, arg, &i))
+	if (writable(d) || bit_index(d, arg, &i))
 		return NULL;
 	if (bits_check_rc(d, sk_bits_flip(d->bits, i)) < 0)
 		return NULL;
@@ -990,7 +990,7 @@ static PyObject *bits_all(DataObject *d, PyObject *unused)
 static PyObject *bits_range_op(DataObject *d, PyObject *args, PyObject *kw, int set)
 {
 	uint64_t b, e;
-	if (bit_range(d, args, kw, &b, &e))
+	if (writable(d) || bit_range(d, args, kw, &b, &e))
 		return NULL;
 	int rc;
 	SKPY_RELEASED(d, rc = set ? sk_bits_set_range(d->bits, b, e) : sk_bits_clear_range(d->bits, b, e));

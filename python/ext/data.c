@@ -5,10 +5,13 @@
  * (stat, unlink, gc, list, open_data). Layer: above base.c and sync.c
  * (a locked array's lock), see base.h.
  *
- * Closing an object while buffer views of it (NumPy arrays, memoryviews) are
- * alive raises BufferError, as mmap and multiprocessing.shared_memory do: the
- * mapping stays until the last view is gone and close() is called again, or
- * the object is garbage collected (which cannot happen while views hold it).
+ * Closing never leaves a dangling view: close() unmaps at once only when
+ * nothing can still point into the mapping (no buffer export, and no
+ * reference to the object but the caller's: numpy.ndarray(buffer=obj) keeps a
+ * reference and no export). Otherwise the object is marked closed (its
+ * methods raise ValueError, new views are refused, a generated name is
+ * removed) and the mapping stays until the object is deallocated, which
+ * cannot happen while anything that uses the memory refers to it.
  */
 #include "data.h"
 
@@ -17,7 +20,7 @@
 
 /* ---- Segment, SharedArray, Bits: objects that export their data ---- */
 
-static PyTypeObject Segment_Type, SharedArray_Type;
+static PyTypeObject Segment_Type, ArrayHandle_Type;
 static PyTypeObject *Bits_Type; /* bits.c gives it at init (skpy_data_set_bits_type) */
 static char empty_data[8];
 
@@ -81,10 +84,9 @@ static PyObject *data_new(PyTypeObject *type)
 	return (PyObject *)d;
 }
 
+/* Unmaps (if still mapped) and marks closed; removes a generated name. */
 static void data_release(DataObject *d)
 {
-	if (d->closed)
-		return;
 	d->closed = 1;
 	if (d->seg)
 		sk_segment_close(d->seg);
@@ -106,20 +108,24 @@ void skpy_data_dealloc(DataObject *d)
 	Py_TYPE(d)->tp_free((PyObject *)d);
 }
 
+/* close(). The call holds one reference (its argument, or the bound method
+ * it was called through); any other reference may be a NumPy array made with
+ * numpy.ndarray(buffer=obj), which points into the mapping and holds no
+ * export, so only an object with no other reference and no export is
+ * unmapped at once. */
 PyObject *skpy_data_close(DataObject *d, PyObject *unused)
 {
 	(void)unused;
 	if (d->closed)
 		Py_RETURN_NONE;
-	if (d->exports > 0) {
-		PyErr_Format(PyExc_BufferError,
-			     "cannot close %s: %zd buffer view(s) of it (NumPy arrays, memoryviews) are still alive",
-			     d->life.name[0] ? d->life.name : "the segment", d->exports);
-		return NULL;
-	}
 	if (skpy_closable(d, "close"))
 		return NULL;
-	data_release(d);
+	if (d->exports == 0 && Py_REFCNT(d) <= 1) {
+		data_release(d); /* nothing else can reach the memory */
+	} else {
+		d->closed = 1; /* unmapped when deallocated: views and references still use it */
+		skpy_life_end(&d->life);
+	}
 	Py_RETURN_NONE;
 }
 
@@ -154,21 +160,48 @@ PyObject *skpy_data_info(DataObject *d, PyObject *unused)
 	return skpy_info_dict(&in);
 }
 
+/* Whether two handles map the same segment: the header records who made it
+ * and when, to the nanosecond. */
+static int same_segment(const sk_segment *a, const sk_segment *b)
+{
+	sk_segment_info x, y;
+	if (sk_segment_info_get(a, &x) || sk_segment_info_get(b, &y))
+		return 0;
+	return x.kind == y.kind && x.ctime_ns == y.ctime_ns && x.creator_pid == y.creator_pid &&
+	       x.creator_start == y.creator_start && x.data_size == y.data_size;
+}
+
+/* freeze(): later opens are read-only. The library remaps the handle it
+ * freezes read-only in place, which would make every writable view of this
+ * object (and numpy.ndarray(buffer=obj), which it cannot see) fault on its
+ * next write: so the segment is frozen through a second handle, as another
+ * process would, and this object keeps its writable mapping; it refuses
+ * writes and writable views from now on. */
 PyObject *skpy_data_freeze(DataObject *d, PyObject *unused)
 {
 	(void)unused;
 	if (skpy_data_usable(d))
 		return NULL;
-	if (d->exports > 0) {
-		PyErr_SetString(PyExc_BufferError, "cannot freeze while buffer views are alive (they may be writable)");
+	if (skpy_closable(d, "freeze"))
 		return NULL;
+	if (d->readonly)
+		Py_RETURN_NONE;
+	if (!d->life.name[0])
+		return PyErr_Format(PyExc_ValueError, "an unnamed segment cannot be frozen from here");
+	sk_segment *other;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_segment_open(d->life.name, SK_RDWR, &other);
+	if (!rc) {
+		rc = same_segment(other, data_segment(d)) ? sk_segment_freeze(other) : -ESTALE;
+		sk_segment_close(other);
 	}
-	if (skpy_closable(d, "freeze")) /* the remap would pull the memory from under them */
-		return NULL;
-	int rc = sk_segment_freeze(data_segment(d));
+	Py_END_ALLOW_THREADS
+	if (rc == SK_EFROZEN)
+		rc = 0; /* frozen already */
 	if (rc)
 		return skpy_raise(rc, d->life.name);
-	data_fill(d);
+	d->readonly = 1;
 	Py_RETURN_NONE;
 }
 
@@ -248,6 +281,20 @@ PyObject *skpy_data_get_readonly(DataObject *d, void *c)
 	(void)c;
 	return PyBool_FromLong(d->readonly);
 }
+PyObject *skpy_data_get_address(DataObject *d, void *c)
+{
+	(void)c;
+	if (skpy_data_usable(d))
+		return NULL;
+	return PyLong_FromVoidPtr(d->data);
+}
+
+PyObject *skpy_data_get_exports(DataObject *d, void *c)
+{
+	(void)c;
+	return PyLong_FromSsize_t(d->exports);
+}
+
 PyObject *skpy_data_get_closed(DataObject *d, void *c)
 {
 	(void)c;
@@ -366,7 +413,7 @@ static PyObject *open_data(PyObject *mod, PyObject *args, PyObject *kw)
 			return skpy_raise(rc, name);
 		}
 		a.op = kind == SK_KIND_ARRAY ? OP_ARR_OPEN : OP_BITS_OPEN;
-		return skpy_data_wrap(kind == SK_KIND_ARRAY ? &SharedArray_Type : Bits_Type, &a, 0);
+		return skpy_data_wrap(kind == SK_KIND_ARRAY ? &ArrayHandle_Type : Bits_Type, &a, 0);
 	}
 	sk_segment_close(seg);
 	return PyUnicode_FromString(sk_kind_name(kind));
@@ -418,7 +465,7 @@ static PyObject *array_create(PyObject *mod, PyObject *args, PyObject *kw)
 	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, a.name);
-	return skpy_data_wrap(&SharedArray_Type, &a, a.name == NULL);
+	return skpy_data_wrap(&ArrayHandle_Type, &a, a.name == NULL);
 }
 
 static PyObject *array_open(PyObject *mod, PyObject *args, PyObject *kw)
@@ -433,7 +480,7 @@ static PyObject *array_open(PyObject *mod, PyObject *args, PyObject *kw)
 	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, name);
-	return skpy_data_wrap(&SharedArray_Type, &a, 0);
+	return skpy_data_wrap(&ArrayHandle_Type, &a, 0);
 }
 
 static PyObject *array_get_dtype(DataObject *d, void *c)
@@ -504,11 +551,11 @@ static PyObject *array_get_lock(DataObject *d, PyObject *unused)
 static PyObject *array_repr(DataObject *d)
 {
 	if (d->closed)
-		return PyUnicode_FromFormat("<shmkit.SharedArray %s (closed)>", d->life.name);
+		return PyUnicode_FromFormat("<shmkit._shmkit.ArrayHandle %s (closed)>", d->life.name);
 	PyObject *shape = array_get_shape(d, NULL);
 	if (!shape)
 		return NULL;
-	PyObject *r = PyUnicode_FromFormat("<shmkit.SharedArray %s shape=%R dtype=%s%s>", d->life.name, shape,
+	PyObject *r = PyUnicode_FromFormat("<shmkit._shmkit.ArrayHandle %s shape=%R dtype=%s%s>", d->life.name, shape,
 					   sk_dtype_name(d->dtype), d->readonly ? " readonly" : "");
 	Py_DECREF(shape);
 	return r;
@@ -550,8 +597,8 @@ static PyTypeObject Segment_Type = {
 	.tp_getset = segment_getset,
 };
 
-static PyTypeObject SharedArray_Type = {
-	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit.SharedArray",
+static PyTypeObject ArrayHandle_Type = {
+	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit._shmkit.ArrayHandle",
 	.tp_basicsize = sizeof(DataObject),
 	.tp_dealloc = (destructor)skpy_data_dealloc,
 	.tp_traverse = skpy_base_traverse,
@@ -560,8 +607,8 @@ static PyTypeObject SharedArray_Type = {
 	.tp_as_sequence = &array_as_sequence,
 	.tp_as_buffer = &skpy_data_as_buffer,
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-	.tp_doc = "A typed N-d array in a named segment; numpy.asarray(a) is a zero-copy view.\n"
-		  "Made by shmkit.create() and shmkit.open().",
+	.tp_doc = "The handle of a typed N-d array segment (shmkit.SharedArray, a numpy.ndarray, is made\n"
+		  "over it); numpy.asarray(h) is a zero-copy view. Made by array_create and array_open.",
 	.tp_weaklistoffset = offsetof(DataObject, weakrefs),
 	.tp_methods = array_methods,
 	.tp_getset = array_getset,
@@ -673,13 +720,13 @@ static PyMethodDef data_functions[] = {
 	  "segment_open(name, readonly=False) -> Segment" },
 	{ "array_create", (PyCFunction)(void (*)(void))array_create, METH_VARARGS | METH_KEYWORDS,
 	  "array_create($module, /, name, shape, dtype, owned=True, locked=False, huge=False)\n--\n\n"
-	  "array_create(name, shape, dtype, owned=True, locked=False, huge=False) -> SharedArray" },
+	  "array_create(name, shape, dtype, owned=True, locked=False, huge=False) -> ArrayHandle" },
 	{ "array_open", (PyCFunction)(void (*)(void))array_open, METH_VARARGS | METH_KEYWORDS,
 	  "array_open($module, /, name, readonly=False)\n--\n\n"
-	  "array_open(name, readonly=False) -> SharedArray" },
+	  "array_open(name, readonly=False) -> ArrayHandle" },
 	{ "open_data", (PyCFunction)(void (*)(void))open_data, METH_VARARGS | METH_KEYWORDS,
 	  "open_data($module, /, name, readonly=False)\n--\n\n"
-	  "open_data(name, readonly=False) -> Segment, SharedArray or Bits; the kind's name for other kinds" },
+	  "open_data(name, readonly=False) -> Segment, ArrayHandle or Bits; the kind's name for other kinds" },
 	{ "stat", (PyCFunction)mod_stat, METH_O,
 	  "stat($module, name, /)\n--\n\n"
 	  "stat(name) -> dict: the validated header of a segment." },
@@ -702,7 +749,7 @@ void skpy_data_set_bits_type(PyTypeObject *t)
 
 int skpy_data_init(PyObject *m)
 {
-	if (skpy_add_type(m, &Segment_Type, "Segment") || skpy_add_type(m, &SharedArray_Type, "SharedArray"))
+	if (skpy_add_type(m, &Segment_Type, "Segment") || skpy_add_type(m, &ArrayHandle_Type, "ArrayHandle"))
 		return -1;
 	return PyModule_AddFunctions(m, data_functions);
 }

@@ -65,6 +65,8 @@ PyObject *skpy_data_get_name(DataObject *d, void *c);
 PyObject *skpy_data_get_nbytes(DataObject *d, void *c);
 PyObject *skpy_data_get_readonly(DataObject *d, void *c);
 PyObject *skpy_data_get_closed(DataObject *d, void *c);
+PyObject *skpy_data_get_address(DataObject *d, void *c);
+PyObject *skpy_data_get_exports(DataObject *d, void *c);
 
 #define DATA_COMMON_METHODS                                                                                  \
 	{ "close", (PyCFunction)skpy_data_close, METH_NOARGS,                                                \
@@ -82,12 +84,14 @@ PyObject *skpy_data_get_closed(DataObject *d, void *c);
 		"__reduce__", (PyCFunction)skpy_data_reduce, METH_NOARGS, NULL                               \
 	}
 
-#define DATA_COMMON_GETSET                                                                  \
-	{ "name", (getter)skpy_data_get_name, NULL, "segment name", NULL },                 \
-	    { "nbytes", (getter)skpy_data_get_nbytes, NULL, "bytes of data", NULL },        \
-	    { "readonly", (getter)skpy_data_get_readonly, NULL, "opened read-only", NULL }, \
-	{                                                                                   \
-		"closed", (getter)skpy_data_get_closed, NULL, "True after close()", NULL    \
+#define DATA_COMMON_GETSET                                                                        \
+	{ "name", (getter)skpy_data_get_name, NULL, "segment name", NULL },                       \
+	    { "nbytes", (getter)skpy_data_get_nbytes, NULL, "bytes of data", NULL },              \
+	    { "readonly", (getter)skpy_data_get_readonly, NULL, "opened read-only", NULL },       \
+	    { "address", (getter)skpy_data_get_address, NULL, "where the data is mapped", NULL }, \
+	    { "_exports", (getter)skpy_data_get_exports, NULL, "buffer views alive", NULL },      \
+	{                                                                                         \
+		"closed", (getter)skpy_data_get_closed, NULL, "True after close()", NULL          \
 	}
 
 /* bits.c hands its type to data.c (open_data returns Bits), and registers it. */

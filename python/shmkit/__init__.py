@@ -36,7 +36,6 @@ from ._shmkit import (  # noqa: F401  (re-exported)
     RLock,
     Segment,
     Semaphore,
-    SharedArray,
     SharedRawValue,
     SharedValue,
     ShutDown,
@@ -148,6 +147,144 @@ def _lock_arg(lock, what):
 
 # ---- arrays ------------------------------------------------------------------
 
+try:
+    import numpy as _np
+except ImportError:  # the package works without NumPy; arrays are then their handles
+    _np = None
+
+
+if _np is not None:
+    class SharedArray(_np.ndarray):
+        """A NumPy array whose memory is a shmkit segment: what shmkit.create,
+        shmkit.open and shmkit.from_numpy return. It is an ndarray (indexing,
+        slicing, iteration, ufuncs, every method and function), and its views
+        (slices, reshapes, .T) are SharedArrays of the same segment.
+
+        Lifetime: the mapping stays as long as any array or memoryview that
+        uses it lives, this one included, so nothing can dangle. close() ends
+        this process's use (name, info, unlink, get_lock raise ValueError
+        from then on; a generated name is removed now); the memory goes when
+        the last array over it is gone. Results that are new arrays (a + 1,
+        a.copy(), a.sum(axis=0)) are plain ndarrays in private memory.
+
+        Pickled (spawn, Pool, Queue), a SharedArray or a view of it travels
+        as a reference to the segment, not as its data: the receiver maps the
+        same memory. Attributes besides ndarray's: name, closed, readonly,
+        locked; methods close(), unlink(), info(), freeze(), get_lock().
+        """
+
+        _h = None  # the ArrayHandle whose memory this is; None for a private copy
+
+        def __new__(cls, shape, dtype="float64", *, name=None, owned=True, locked=False, huge=False):
+            """SharedArray(shape, dtype='float64', *, name=None, owned=True,
+            locked=False, huge=False): shmkit.create(name, shape, dtype, ...)."""
+            return create(name, shape, dtype, owned=owned, locked=locked, huge=huge)
+
+        def __array_finalize__(self, obj):
+            h = getattr(obj, "_h", None)
+            # A view of the segment keeps its handle; a new array (a copy) has none.
+            self._h = h if h is not None and _np.may_share_memory(self, obj) else None
+
+        def __array_wrap__(self, arr, context=None):
+            arr = super().__array_wrap__(arr, context)
+            if arr is self or type(arr) is not SharedArray or arr._h is not None:
+                return arr
+            return arr[()] if arr.shape == () else arr.view(_np.ndarray)  # a new result: plain NumPy
+
+        def __getitem__(self, index):
+            r = super().__getitem__(index)
+            if type(r) is SharedArray and r._h is None:
+                return r.view(_np.ndarray)  # fancy indexing copies
+            return r
+
+        def copy(self, order="C"):
+            "A copy in private memory, as a plain numpy.ndarray."
+            return _np.asarray(self).copy(order)
+
+        def _handle(self):
+            if self._h is None:
+                raise ValueError("this array is a copy in private memory, not a shmkit segment")
+            return self._h
+
+        @property
+        def name(self):
+            "The segment's name (None for a private copy)."
+            return None if self._h is None else self._h.name
+
+        @property
+        def closed(self):
+            "True after close() (and for a private copy)."
+            return self._h is None or self._h.closed
+
+        @property
+        def readonly(self):
+            "True when this array cannot be written (opened read-only, frozen)."
+            return not self.flags.writeable
+
+        @property
+        def locked(self):
+            "True when the segment carries a lock (get_lock())."
+            return self._handle().locked
+
+        def close(self):
+            """Ends this process's use of the segment: its methods raise
+            ValueError from now on, and a generated name is removed now. The
+            memory stays mapped while this array or any view of it lives."""
+            if self._h is not None:
+                self._h.close()
+
+        def unlink(self):
+            "Removes the name (processes that have the array keep it)."
+            self._handle().unlink()
+
+        def info(self):
+            "The segment's header as a dict."
+            return self._handle().info()
+
+        def freeze(self):
+            """Makes the segment read-only for good: every later open is
+            read-only. This array becomes read-only too; views made before
+            keep their writable mapping."""
+            self._handle().freeze()
+            self.flags.writeable = False
+
+        def get_lock(self):
+            "The robust lock a locked array carries (an RLock)."
+            return self._handle().get_lock()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
+        def __reduce_ex__(self, protocol):
+            h = self._h
+            if h is None or h.closed:
+                return _np.asarray(self).__reduce_ex__(protocol)  # a private array travels by value
+            offset = self.__array_interface__["data"][0] - h.address
+            return (_rebuild_array, (h.name, self.flags.writeable, offset, self.shape, self.strides,
+                                     self.dtype.str))
+
+    def _wrap(h):
+        "The SharedArray over the whole of an ArrayHandle."
+        a = _np.asarray(h).view(SharedArray)  # the base holds a buffer export of h
+        a._h = h
+        return a
+
+    def _rebuild_array(name, writable, offset, shape, strides, typestr):
+        h = _shmkit.array_open(name, not writable)
+        base = _np.asarray(h)
+        a = _np.ndarray(shape, typestr, buffer=base, offset=offset, strides=strides).view(SharedArray)
+        a._h = h
+        return a
+else:
+    SharedArray = _shmkit.ArrayHandle
+
+    def _wrap(h):
+        return h
+
+
 def create(name, shape, dtype="float64", *, owned=True, locked=False, huge=False):
     """Create a zero-filled N-d array segment and return it (a SharedArray).
 
@@ -162,7 +299,7 @@ def create(name, shape, dtype="float64", *, owned=True, locked=False, huge=False
     """
     if isinstance(shape, int):
         shape = (shape,)
-    return _shmkit.array_create(name, tuple(shape), _dtype_name(dtype), owned, locked, huge)
+    return _wrap(_shmkit.array_create(name, tuple(shape), _dtype_name(dtype), owned, locked, huge))
 
 
 def open(name, readonly=False):  # noqa: A001  (shadows the builtin inside this module only)
@@ -171,8 +308,10 @@ def open(name, readonly=False):  # noqa: A001  (shadows the builtin inside this 
     Lock, Semaphore, BoundedSemaphore, Barrier or Event. readonly maps the
     data read-only (arrays, bits, raw segments, values without a lock)."""
     kind = _shmkit.open_data(name, readonly)
+    if isinstance(kind, _shmkit.ArrayHandle):
+        return _wrap(kind)
     if not isinstance(kind, str):
-        return kind  # a SharedArray, Bits or Segment: one open, no second look at the header
+        return kind  # Bits or Segment: one open, no second look at the header
     if kind == "value":
         return _shmkit.value_open(name, readonly)
     if kind == "queue":
@@ -270,7 +409,10 @@ class SharedMemory:
             self._buf.release()  # BufferError while exports of it (numpy.frombuffer, ...) are alive
             self._buf = None
         if self._seg is not None:
-            self._seg.close()  # BufferError while slices of .buf keep the memory
+            if self._seg._exports:  # slices of .buf keep the memory
+                raise BufferError("cannot close %s: %d slice(s) of .buf still use it" % (self._name,
+                                                                                        self._seg._exports))
+            self._seg.close()
             self._seg = None
 
     def unlink(self):
@@ -442,8 +584,9 @@ class _SharedSequence:
         return self._arr.closed
 
     def close(self):
-        """Unmap. RuntimeError while a thread holds the array's lock or works
-        in it; BufferError while NumPy arrays made from it are alive."""
+        """Ends this object's use of the array (RuntimeError while a thread
+        holds its lock or works in it); the memory stays mapped while NumPy
+        arrays made from it are alive."""
         self._mv.release()
         try:
             self._arr.close()
@@ -483,7 +626,7 @@ class SynchronizedArray(_SharedSequence):
 
     def get_obj(self):
         "The SharedArray underneath."
-        return self._arr
+        return _wrap(self._arr)
 
 
 class SharedRawArray(_SharedSequence):

@@ -69,24 +69,87 @@ def test_generated_name_goes_with_the_object():
     assert not os.path.exists("/dev/shm/" + name)
 
 
-def test_close_with_live_views_raises_buffer_error(names):
+def test_shared_array_is_a_numpy_array(names):
+    """What create/open hand out indexes, slices, iterates and takes part in
+    ufuncs as an ndarray does (issue 18); views stay in the segment, new
+    results are plain private arrays."""
+    a = shmkit.create(names(), (4, 5), "int64")
+    assert isinstance(a, np.ndarray) and isinstance(a, shmkit.SharedArray)
+    a[:] = np.arange(20).reshape(4, 5)
+    assert a[1, 2] == 7 and list(a[0]) == [0, 1, 2, 3, 4]
+    assert [list(row) for row in a][3] == [15, 16, 17, 18, 19]
+    assert a.sum() == 190 and type(a.sum()) is np.int64
+    assert type(a + 1) is np.ndarray and (a + 1)[0, 0] == 1
+    assert type(np.sqrt(a)) is np.ndarray and type(a[a > 3]) is np.ndarray
+    assert type(a.copy()) is np.ndarray and type(a.sum(axis=0)) is np.ndarray
+    v = a[1:3, ::2]
+    assert type(v) is shmkit.SharedArray and v.name == a.name and np.shares_memory(v, a)
+    assert type(a.T) is shmkit.SharedArray and a.T.name == a.name
+    a += 1  # in place: still the segment
+    assert type(a) is shmkit.SharedArray and a[0, 0] == 1
+    np.multiply(a, 2, out=a)
+    b = shmkit.open(a.name)
+    assert b[0, 0] == 2 and b[3, 4] == 40  # the same memory
+    assert a.nbytes == 160 and a.size == 20 and a.ndim == 2 and a.shape == (4, 5)
+
+
+def test_close_never_leaves_a_dangling_view(names):
+    """close() with views alive: the views stay valid and the mapping goes
+    with the last of them; the object's own methods refuse from then on."""
     a = shmkit.create(names(), (1000,), "float64")
     m = np.asarray(a)
     view = m[10:20]
-    with pytest.raises(BufferError):
-        a.close()
-    view[:] = 3  # the mapping is intact
-    assert m[10] == 3
-    del m
-    with pytest.raises(BufferError):
-        a.close()  # the slice still holds the buffer
-    del view
     a.close()
-    a.close()  # idempotent
+    assert a.closed
+    view[:] = 3  # the mapping is intact
+    assert m[10] == 3 and a[10] == 3  # the array itself is still an array
     with pytest.raises(ValueError):
-        a.shape
+        a.info()
+    a.close()  # idempotent
+    a.unlink()  # as multiprocessing's close() then unlink()
+    h = shmkit._shmkit.array_create(None, (10,), "int64")
+    h.close()
+    with pytest.raises(ValueError):
+        h.shape
     with pytest.raises(BufferError):
-        memoryview(a)
+        memoryview(h)  # a closed handle gives no new views
+
+
+# Each idiom runs in a child: a segfault there shows as exit -11.
+IDIOMS = {
+    "ndarray_buffer_then_close": "a = shmkit.create(None, (1000,), 'int64'); a[:] = 7\n"
+                                 "x = np.ndarray((1000,), np.int64, buffer=a); a.close(); del a\n"
+                                 "assert x.sum() == 7000",
+    "ndarray_buffer_handle": "h = shmkit._shmkit.array_create(None, (1000,), 'int64')\n"
+                             "x = np.ndarray((1000,), np.int64, buffer=h); h.close(); del h\n"
+                             "assert x.sum() == 0",
+    "ndarray_buffer_bits": "b = shmkit.Bits(1 << 16); b[5] = 1\n"
+                           "x = np.ndarray((1024,), np.uint64, buffer=b); b.close(); del b\n"
+                           "assert x[0] == 32",
+    "ndarray_buffer_segment": "s = shmkit._shmkit.segment_create(None, 4096)\n"
+                              "x = np.ndarray((4096,), np.uint8, buffer=s); s.close(); del s\n"
+                              "x[:] = 1; assert x.sum() == 4096",
+    "close_then_read": "a = shmkit.create(None, (1000,), 'int64'); a.close(); a[0] = 1; assert a.sum() == 1",
+    "views_outlive": "a = shmkit.create(None, (1000,), 'int64'); v = a[::3]; w = a.T; del a\n"
+                     "import gc; gc.collect(); v[:] = 1; assert w.sum() == 334",
+    "with_block": "with shmkit.create(None, (100,), 'int64') as a: m = np.asarray(a)\n"
+                  "m[:] = 2; assert a.sum() == 200",
+    "open_close_read": "a = shmkit.create(None, (100,), 'int64'); b = shmkit.open(a.name); b.close()\n"
+                       "b[:] = 3; assert a.sum() == 300",
+    "frozen_view_writes": "a = shmkit.create(None, (100,), 'int64'); v = np.asarray(a)\n"
+                          "x = np.ndarray((100,), np.int64, buffer=a); a.freeze(); v[0] = 1; x[1] = 1\n"
+                          "assert a.sum() == 2 and not a.flags.writeable",
+    "bits_iter_close": "b = shmkit.Bits(100); it = iter(b); b.close()\n"
+                       "try:\n    next(it)\nexcept ValueError:\n    pass",
+    "memoryview_close": "a = shmkit.create(None, (100,), 'uint8'); mv = memoryview(a); a.close(); del a\n"
+                        "mv[0] = 1; assert mv[0] == 1",
+}
+
+
+@pytest.mark.parametrize("idiom", sorted(IDIOMS))
+def test_no_idiom_segfaults(idiom):
+    p = run_python("import numpy as np, shmkit\n" + IDIOMS[idiom] + "\nprint('ok')")
+    assert p.returncode == 0 and p.stdout.strip() == "ok", (p.returncode, p.stderr)
 
 
 def test_readonly(names):
@@ -279,5 +342,7 @@ def test_dtype_tables_come_from_the_library():
                                                                              "L" if fmt == "Q" else fmt)
         assert shmkit._dtype_name(fmt) == name and shmkit._dtype_name(typestr) == name
         a = shmkit.create(None, (3,), name)
-        assert memoryview(a._h if hasattr(a, "_h") else a).format == fmt
+        # 64-bit integers are exported as C long on LP64, so that NumPy gives int64 itself
+        assert memoryview(a).format == {"q": "l", "Q": "L"}.get(fmt, fmt)
+        assert a.dtype.type is dt.type and a.sum().dtype == np.asarray(a).sum().dtype
         del a
