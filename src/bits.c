@@ -25,6 +25,7 @@ struct sk_bits {
 	uint64_t nbits;
 	uint64_t nwords;
 	uint64_t *w;
+	bool view; /* a view inside seg's data (sk_bits_view): seg is not ours to close */
 };
 
 static int wrap(sk_segment *seg, void *outp)
@@ -82,8 +83,31 @@ int sk_bits_close(sk_bits *b)
 {
 	if (!b)
 		return 0;
-	sk_segment_close(b->seg);
+	if (!b->view)
+		sk_segment_close(b->seg);
 	sk__handle_free(b);
+	return 0;
+}
+
+int sk_bits_view(sk_segment *seg, uint64_t offset, uint64_t nbits, sk_bits **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!seg || nbits > SK_BITS_MAX || offset % 8)
+		return -EINVAL;
+	uint64_t bytes = (nbits + 63) / 64 * 8, size = sk_segment_size(seg);
+	if (offset > size || bytes > size - offset)
+		return -ERANGE;
+	sk_bits *b = sk__handle_alloc(sizeof *b);
+	if (!b)
+		return -ENOMEM;
+	b->seg = seg;
+	b->view = true;
+	b->nbits = nbits;
+	b->nwords = (nbits + 63) / 64;
+	b->w = nbits ? (uint64_t *)(void *)((uint8_t *)sk_segment_data(seg) + offset) : NULL;
+	*out = b;
 	return 0;
 }
 

@@ -527,6 +527,78 @@ static void test_hostile_peer_scribbles_bits(void **state)
 	t_remove(name); /* by hand: the peer may have damaged the magic too */
 }
 
+/* sk_bits_view: a bit array inside a raw segment's data, used like any
+ * other, in this process and in a forked one; bounds and read-only refused. */
+static int child_view_sets(void *arg)
+{
+	sk_bits *v = arg;
+	for (uint64_t i = 1; i < sk_bits_len(v); i += 3)
+		if (sk_bits_set(v, i))
+			return 1;
+	return 0;
+}
+
+static void test_view_inside_a_segment(void **state)
+{
+	(void)state;
+	const char *name = t_name("view");
+	sk_segment *seg, *ro;
+	sk_bits *v, *w, *other, *bad;
+	assert_int_equal(sk_segment_create(name, 4096 + 200, NULL, &seg), 0);
+	uint8_t *data = sk_segment_data(seg);
+	assert_int_equal(sk_bits_view(seg, 64, 1000, &v), 0);
+	assert_int_equal(sk_bits_len(v), 1000);
+	assert_ptr_equal(sk_bits_words(v), data + 64);
+	assert_ptr_equal(sk_bits_segment(v), seg);
+	assert_string_equal(sk_bits_name(v), name);
+	assert_int_equal(sk_bits_set_range(v, 10, 20), 0);
+	assert_int_equal(sk_bits_set(v, 999), 0);
+	assert_int_equal(data[64 + 1], 0xfc); /* bits 10..15 of byte 1 */
+	assert_int_equal(data[64 + 2], 0x0f);
+	assert_int_equal(data[64 + 124], 0x80); /* bit 999 */
+	assert_int_equal(sk_bits_count(v, 0, 1000), 11);
+	assert_int_equal(sk_bits_find_next_set(v, 0), 10);
+	assert_int_equal(sk_bits_test(v, 1000), -ERANGE);
+	/* and/or/xor/not between a view and a bit array of its own */
+	assert_int_equal(sk_bits_create(NULL, 1000, NULL, &other), 0);
+	assert_int_equal(sk_bits_not(other, v), 0);
+	assert_int_equal(sk_bits_count(other, 0, 1000), 989);
+	assert_int_equal(sk_bits_and(other, other, v), 0);
+	assert_int_equal(sk_bits_count(other, 0, 1000), 0);
+	/* a forked child writes through its inherited view */
+	t_assert_exit0(t_fork(child_view_sets, v));
+	assert_int_equal(sk_bits_count(v, 0, 1000), 333 + 11 - 4); /* 4 of 10..19, 999 already set */
+	/* bounds: the words must lie within the data; offsets are whole words' bytes */
+	assert_int_equal(sk_bits_view(seg, 4096 + 200 - 8, 64, &w), 0);
+	sk_bits_close(w);
+	assert_int_equal(sk_bits_view(seg, 4096 + 200 - 8, 65, &bad), -ERANGE);
+	assert_null(bad);
+	assert_int_equal(sk_bits_view(seg, 4096 + 208, 0, &bad), -ERANGE);
+	assert_int_equal(sk_bits_view(seg, UINT64_MAX - 7, 64, &bad), -ERANGE);
+	assert_int_equal(sk_bits_view(seg, 4, 8, &bad), -EINVAL);
+	assert_int_equal(sk_bits_view(seg, 0, SK_BITS_MAX + 1, &bad), -EINVAL);
+	assert_int_equal(sk_bits_view(NULL, 0, 8, &bad), -EINVAL);
+	assert_int_equal(sk_bits_view(seg, 0, 8, NULL), -EINVAL);
+	assert_int_equal(sk_bits_view(seg, 4096 + 200, 0, &w), 0); /* empty, at the very end */
+	assert_int_equal(sk_bits_count(w, 0, 0), 0);
+	sk_bits_close(w);
+	/* a view of a read-only mapping refuses writes */
+	assert_int_equal(sk_segment_open(name, SK_RDONLY, &ro), 0);
+	assert_int_equal(sk_bits_view(ro, 64, 1000, &w), 0);
+	assert_int_equal(sk_bits_count(w, 0, 1000), sk_bits_count(v, 0, 1000));
+	assert_int_equal(sk_bits_set(w, 0), SK_EREADONLY);
+	assert_int_equal(sk_bits_set_range(w, 0, 5), SK_EREADONLY);
+	assert_int_equal(sk_bits_not(w, v), SK_EREADONLY);
+	sk_bits_close(w);
+	sk_segment_close(ro);
+	/* closing the view leaves the segment mapped */
+	sk_bits_close(v);
+	assert_int_equal(data[64 + 124], 0xa4); /* 994 and 997 from the child, 999 */
+	sk_bits_close(other);
+	sk_segment_close(seg);
+	assert_int_equal(sk_segment_unlink(name), 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--print-simd")) {
@@ -549,6 +621,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_simd_selection),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_atomic_test_and_set_processes),
+		cmocka_unit_test(test_view_inside_a_segment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,8 +40,19 @@ int sk_bits_create(const char *name, uint64_t nbits, const sk_create_opts *opts,
 /* Opens an existing bit array; flags and errors as sk_segment_open, and
  * SK_EKIND if the segment is not one. */
 int sk_bits_open(const char *name, int flags, sk_bits **out);
-/* Unmaps and frees the handle; accepts NULL. Returns 0. */
+/* Unmaps and frees the handle (a view: frees only the view); accepts NULL.
+ * Returns 0. */
 int sk_bits_close(sk_bits *b);
+/* A bit array of nbits bits inside another segment's data (raw, say, to keep
+ * many bit arrays in one segment): its words start at byte offset (a
+ * multiple of 8) of sk_segment_data(seg) and must lie within the data
+ * (-ERANGE otherwise; -EINVAL for a bad offset or nbits > SK_BITS_MAX). The
+ * view borrows seg: close the view before seg. Writes through it need seg
+ * mapped read-write (SK_EREADONLY otherwise). Every call works on a view as
+ * on a bit array of its own; the bits past nbits in its last word must be
+ * zero for and/or/xor to keep that invariant in their results (whoever
+ * fills the words sees to it). */
+int sk_bits_view(sk_segment *seg, uint64_t offset, uint64_t nbits, sk_bits **out);
 /* As sk_array_wrap, for bit arrays. */
 int sk_bits_wrap(sk_segment *seg, sk_bits **out);
 
