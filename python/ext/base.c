@@ -181,6 +181,7 @@ PyObject *skpy_unlink_named(skpy_life *life)
 	if (rc)
 		return skpy_raise(rc, life->name);
 	life->creator = 0; /* nothing left to remove at close */
+	skpy_exit_forget(life->name);
 	Py_RETURN_NONE;
 }
 
@@ -199,8 +200,10 @@ void skpy_life_init(skpy_life *l, int generated, const char *name)
 
 static void life_unlink(skpy_life *l)
 {
-	if (l->creator && l->creator == skpy_pid && l->name[0])
+	if (l->creator && l->creator == skpy_pid && l->name[0]) {
 		(void)sk_segment_unlink(l->name);
+		skpy_exit_forget(l->name);
+	}
 	l->creator = 0;
 }
 
@@ -220,11 +223,72 @@ static void life_atexit(void)
 		life_unlink(l);
 }
 
+/* The names of the segments this process created (a set of str, under the
+ * GIL). At its normal exit the owned ones among them go: those whose header
+ * still names this process, alive, as creator and says owned (a name made
+ * again by someone else since is left alone). */
+static PyObject *created;
+
+void skpy_exit_register(const char *name)
+{
+	if (!name || !name[0])
+		return;
+	if (!created && !(created = PySet_New(NULL))) {
+		PyErr_Clear();
+		return;
+	}
+	PyObject *s = PyUnicode_FromString(name);
+	if (!s || PySet_Add(created, s))
+		PyErr_Clear(); /* at worst the name is left to gc */
+	Py_XDECREF(s);
+}
+
+void skpy_exit_forget(const char *name)
+{
+	PyObject *s = created && name ? PyUnicode_FromString(name) : NULL;
+	if (s && PySet_Discard(created, s) < 0)
+		PyErr_Clear();
+	Py_XDECREF(s);
+}
+
+static void created_atexit(void)
+{
+	if (!created)
+		return;
+	PyObject *names = PySequence_List(created);
+	if (!names) {
+		PyErr_Clear();
+		return;
+	}
+	pid_t me = getpid();
+	for (Py_ssize_t i = 0; i < PyList_GET_SIZE(names); i++) {
+		const char *n = PyUnicode_AsUTF8(PyList_GET_ITEM(names, i));
+		sk_segment_info in;
+		if (n && sk_segment_stat(n, &in) == 0 && in.owned && in.creator_pid == me && in.creator_alive == 1)
+			(void)sk_segment_unlink(n);
+		PyErr_Clear();
+	}
+	Py_DECREF(names);
+	PySet_Clear(created);
+}
+
 static PyObject *mod_atexit(PyObject *mod, PyObject *unused)
 {
 	(void)mod;
 	(void)unused;
+	refresh_pid();
 	life_atexit();
+	created_atexit();
+	Py_RETURN_NONE;
+}
+
+/* After a fork, in the child: what the parent created is not the child's. */
+static PyObject *mod_forget_created(PyObject *mod, PyObject *unused)
+{
+	(void)mod;
+	(void)unused;
+	if (created)
+		PySet_Clear(created);
 	Py_RETURN_NONE;
 }
 
@@ -488,8 +552,11 @@ static PyMethodDef base_methods[] = {
 	{ "dtypes", (PyCFunction)mod_dtypes, METH_NOARGS,
 	  "dtypes($module, /)\n--\n\nThe library's dtype traits: (name, size, kind, format, typestr) per dtype." },
 	{ "_atexit", (PyCFunction)mod_atexit, METH_NOARGS,
-	  "_atexit($module, /)\n--\n\nRemove the generated names of objects this process made and still has "
-	  "(registered with atexit)." },
+	  "_atexit($module, /)\n--\n\nRemove the names this process removes at its exit: generated names of "
+	  "objects it still has, and every owned segment it created (registered with atexit)." },
+	{ "_forget_created", (PyCFunction)mod_forget_created, METH_NOARGS,
+	  "_forget_created($module, /)\n--\n\nIn a forked child: the parent's segments are not the child's to "
+	  "remove." },
 	{ 0 }
 };
 

@@ -91,6 +91,11 @@ typedef struct skpy_life {
 } skpy_life;
 void skpy_life_init(skpy_life *l, int generated, const char *name);
 void skpy_life_end(skpy_life *l);
+/* Every segment this process creates is registered: at its normal exit (and
+ * Ctrl-C) the owned ones go at once, not at the next sweep. forget: its name
+ * was removed already. */
+void skpy_exit_register(const char *name);
+void skpy_exit_forget(const char *name);
 
 /* Every object of the module starts like this. A lock object made from one
  * (get_lock) can tell that it was closed, and the lifecycle code below serves

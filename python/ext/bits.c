@@ -250,12 +250,12 @@ static int writable(DataObject *d)
 	return 0;
 }
 
-/* A new zeroed Bits of n bits (type: Bits or a subclass), named name or a
- * generated name (owned, removed when dropped). Filled by the caller before
- * anyone else can have it. */
+/* A new zeroed Bits of n bits (type: Bits or a subclass), not yet named:
+ * the caller fills it, then bits_done names it (name, or a generated one,
+ * owned, removed when dropped), so nobody sees it half filled. */
 static DataObject *bits_new(PyTypeObject *type, uint64_t n, const char *name, int owned, int huge)
 {
-	open_args a = { .op = OP_BITS_CREATE, .size = n, .name = name };
+	open_args a = { .op = OP_BITS_CREATE, .size = n, .name = name, .unpublished = 1 };
 	a.opts.flags = (uint32_t)skpy_data_flags(owned || !name, 0, huge);
 	int rc = skpy_data_open(&a);
 	if (rc) {
@@ -263,6 +263,14 @@ static DataObject *bits_new(PyTypeObject *type, uint64_t n, const char *name, in
 		return NULL;
 	}
 	return (DataObject *)skpy_data_wrap(type, &a, name == NULL);
+}
+
+/* Publishes d (from bits_new) under name once filled; on failure drops it. */
+static PyObject *bits_done(DataObject *d, const char *name)
+{
+	if (d && skpy_data_publish_as(d, name))
+		Py_CLEAR(d);
+	return (PyObject *)d;
 }
 
 /* Runs stmt without the GIL while a and b (b may be NULL) count busy. */
@@ -292,17 +300,17 @@ static PyObject *bits_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O$pp", kwlist, skpy_u64_conv, &n, &name_o, &owned, &huge) ||
 	    skpy_name_arg(name_o, &name))
 		return NULL;
-	return (PyObject *)bits_new(type, n, name, owned, huge);
+	return bits_done(bits_new(type, n, name, owned, huge), name);
 }
 
 static PyObject *bits_open(PyObject *cls, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "name", "readonly", NULL };
+	static char *kwlist[] = { "name", "readonly", "any_owner", NULL };
 	const char *name;
-	int ro = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+	int ro = 0, any = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pp", kwlist, skpy_strname_conv, &name, &ro, &any))
 		return NULL;
-	open_args a = { .op = OP_BITS_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
+	open_args a = { .op = OP_BITS_OPEN, .name = name, .flags = skpy_open_flags(ro, any) };
 	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, name);
@@ -373,7 +381,7 @@ static PyObject *bits_from_bools(PyObject *cls, PyObject *args, PyObject *kw)
 	if (d)
 		RELEASED2(d, NULL, bools_in(words_of(d), 0, v.buf, (uint64_t)v.len));
 	PyBuffer_Release(&v);
-	return (PyObject *)d;
+	return bits_done(d, name);
 }
 
 /* Bits.from_packed(data, nbits=None, *, bitorder, name=None, owned=True) */
@@ -415,7 +423,7 @@ static PyObject *bits_from_packed(PyObject *cls, PyObject *args, PyObject *kw)
 	if (d && n)
 		RELEASED2(d, NULL, packed_in(words_of(d), v.buf, n, big));
 	PyBuffer_Release(&v);
-	return (PyObject *)d;
+	return bits_done(d, name);
 }
 
 /* The endian of a bitarray object ('little' / 'big' as a str), or NULL. */
@@ -459,7 +467,49 @@ static PyObject *bits_from_bitarray(PyObject *cls, PyObject *args, PyObject *kw)
 	if (d && n)
 		RELEASED2(d, NULL, packed_in(words_of(d), v.buf, (uint64_t)n, big));
 	PyBuffer_Release(&v);
+	return bits_done(d, name);
+}
+
+/* bits_view(segment, offset, nbits): a Bits over nbits bits of a raw
+ * Segment's data from byte offset on (the library's sk_bits_view); it keeps
+ * the Segment alive, and is read-only when the Segment is. */
+static PyObject *bits_view(PyObject *mod, PyObject *args)
+{
+	(void)mod;
+	PyObject *owner;
+	uint64_t offset, n;
+	if (!PyArg_ParseTuple(args, "OO&O&", &owner, skpy_u64_conv, &offset, skpy_u64_conv, &n))
+		return NULL;
+	if (!skpy_data_is_segment(owner))
+		return PyErr_Format(PyExc_TypeError, "bits_view() needs a Segment, not %.100s",
+				    Py_TYPE(owner)->tp_name);
+	DataObject *o = (DataObject *)owner;
+	if (skpy_data_usable(o))
+		return NULL;
+	sk_bits *view;
+	int rc = sk_bits_view(o->seg, offset, n, &view);
+	if (rc)
+		return skpy_raise(rc, o->life.name);
+	open_args a = { .op = OP_BITS_OPEN, .out = view };
+	DataObject *d = (DataObject *)skpy_data_wrap(&Bits_Type, &a, 0);
+	if (!d)
+		return NULL;
+	d->owner = Py_NewRef(owner);
+	d->offset = offset;
+	d->readonly = o->readonly;
 	return (PyObject *)d;
+}
+
+static PyObject *bits_get_owner(DataObject *d, void *c)
+{
+	(void)c;
+	return Py_NewRef(d->owner ? d->owner : Py_None);
+}
+
+static PyObject *bits_get_offset(DataObject *d, void *c)
+{
+	(void)c;
+	return PyLong_FromUnsignedLongLong(d->offset);
 }
 
 /* ---- length, single bits, slices ---- */
@@ -516,14 +566,12 @@ static PyObject *bits_getitem(DataObject *d, PyObject *key)
 		if (bit_slice(d, key, &start, &step, &n))
 			return NULL;
 		DataObject *r = bits_new(&Bits_Type, (uint64_t)n, NULL, 1, 0);
-		if (!r || !n)
-			return (PyObject *)r;
-		if (step == 1)
+		if (r && n && step == 1)
 			RELEASED2(r, d,
 				  copy_bits(words_of(r), 0, words_of(d), nwords_of(d), (uint64_t)start, (uint64_t)n));
-		else
+		else if (r && n)
 			RELEASED2(r, d, gather_bits(words_of(r), words_of(d), start, step, (uint64_t)n));
-		return (PyObject *)r;
+		return bits_done(r, NULL);
 	}
 	uint64_t i;
 	if (bit_index(d, key, &i))
@@ -799,7 +847,7 @@ static PyObject *bits_binop(PyObject *a, PyObject *b, int op)
 		Py_DECREF(r);
 		return skpy_raise(rc, NULL);
 	}
-	return (PyObject *)r;
+	return bits_done(r, NULL);
 }
 
 static PyObject *bits_inplace(PyObject *a, PyObject *b, int op)
@@ -854,7 +902,7 @@ static PyObject *bits_invert(DataObject *d)
 		Py_DECREF(r);
 		return skpy_raise(rc, NULL);
 	}
-	return (PyObject *)r;
+	return bits_done(r, NULL);
 }
 
 /* invert(): every bit flipped in place (the in-place form of ~). */
@@ -1097,7 +1145,7 @@ static PyObject *bits_copy(DataObject *d, PyObject *args, PyObject *kw)
 	DataObject *r = bits_new(&Bits_Type, nbits_of(d), name, owned, 0);
 	if (r && nbits_of(d))
 		RELEASED2(r, d, memcpy(words_of(r), words_of(d), nwords_of(d) * 8));
-	return (PyObject *)r;
+	return bits_done(r, name);
 }
 
 /* numpy.empty(n, dtype) */
@@ -1290,8 +1338,9 @@ static PyObject *bits_repr(DataObject *d)
 static PyMethodDef bits_methods[] = {
 	DATA_COMMON_METHODS,
 	{ "open", (PyCFunction)(void (*)(void))bits_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-	  "open($type, /, name, readonly=False)\n--\n\n"
-	  "Bits.open(name, readonly=False): attach to an existing bit array." },
+	  "open($type, /, name, readonly=False, any_owner=False)\n--\n\n"
+	  "Bits.open(name, readonly=False, any_owner=False): attach to an existing bit array (any_owner:\n"
+	  "one that another user made)." },
 	{ "from_bools", (PyCFunction)(void (*)(void))bits_from_bools, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
 	  "from_bools($type, /, bools, name=None, *, owned=True)\n--\n\n"
 	  "A new Bits holding the truth of each item of a NumPy bool array (or any buffer of bytes):\n"
@@ -1363,7 +1412,17 @@ static PyMethodDef bits_methods[] = {
 	  "A NumPy uint64 array over the words (zero copy; bit i is bit i%64 of word i//64)." },
 	{ 0 }
 };
-static PyGetSetDef bits_getset[] = { DATA_COMMON_GETSET, { 0 } };
+static PyGetSetDef bits_getset[] = { DATA_COMMON_GETSET,
+				     { "_owner", (getter)bits_get_owner, NULL, "the Segment of a view, or None", NULL },
+				     { "_offset", (getter)bits_get_offset, NULL, "where a view starts in it", NULL },
+				     { 0 } };
+
+static PyMethodDef bits_functions[] = {
+	{ "bits_view", (PyCFunction)bits_view, METH_VARARGS,
+	  "bits_view($module, segment, offset, nbits, /)\n--\n\n"
+	  "A Bits over nbits bits of a Segment's data from byte offset on (zero copy)." },
+	{ 0 }
+};
 static PySequenceMethods bits_as_sequence = { .sq_length = (lenfunc)bits_len };
 static PyMappingMethods bits_as_mapping = {
 	.mp_length = (lenfunc)bits_len,
@@ -1400,7 +1459,8 @@ static PyTypeObject Bits_Type = {
 int skpy_bits_init(PyObject *m)
 {
 	tables_init();
-	if (PyType_Ready(&BitsIter_Type) < 0 || skpy_add_type(m, &Bits_Type, "Bits"))
+	if (PyType_Ready(&BitsIter_Type) < 0 || skpy_add_type(m, &Bits_Type, "Bits") ||
+	    PyModule_AddFunctions(m, bits_functions))
 		return -1;
 	skpy_data_set_bits_type(&Bits_Type);
 	return 0;

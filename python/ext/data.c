@@ -78,6 +78,11 @@ static void data_fill(DataObject *d)
 		d->data = empty_data;
 }
 
+int skpy_data_is_segment(PyObject *o)
+{
+	return PyObject_TypeCheck(o, &Segment_Type);
+}
+
 static PyObject *data_new(PyTypeObject *type)
 {
 	DataObject *d = (DataObject *)type->tp_alloc(type, 0);
@@ -105,6 +110,7 @@ void skpy_data_dealloc(DataObject *d)
 {
 	skpy_base_teardown(d);
 	data_release(d);
+	Py_CLEAR(d->owner); /* after the view is gone */
 	Py_TYPE(d)->tp_free((PyObject *)d);
 }
 
@@ -129,9 +135,22 @@ PyObject *skpy_data_close(DataObject *d, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* A view inside another segment (bits_view) has no name of its own: its
+ * name is its segment's, which unlink and freeze must not touch. */
+static int not_a_view(DataObject *d, const char *what)
+{
+	if (!d->owner)
+		return 0;
+	PyErr_Format(PyExc_ValueError, "cannot %s a view inside segment %s: it has no segment of its own", what,
+		     d->life.name);
+	return -1;
+}
+
 PyObject *skpy_data_unlink(DataObject *d, PyObject *unused)
 {
 	(void)unused;
+	if (not_a_view(d, "unlink"))
+		return NULL;
 	return skpy_unlink_named(&d->life);
 }
 
@@ -182,7 +201,7 @@ PyObject *skpy_data_freeze(DataObject *d, PyObject *unused)
 	(void)unused;
 	if (skpy_data_usable(d))
 		return NULL;
-	if (skpy_closable(d, "freeze"))
+	if (skpy_closable(d, "freeze") || not_a_view(d, "freeze"))
 		return NULL;
 	if (d->readonly)
 		Py_RETURN_NONE;
@@ -205,24 +224,70 @@ PyObject *skpy_data_freeze(DataObject *d, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-/* Pickling (spawn, Queue): by name, to be attached again where unpickled. */
+/* _publish(name=None): names a segment made unpublished (create-fill-
+ * publish), atomically, once its creator has filled it; None: a generated
+ * name, removed when this object goes. Nothing happens for a segment that
+ * has its name already (a library without the publish step). */
+int skpy_data_publish_as(DataObject *d, const char *name)
+{
+	(void)name;
+	if (!d->unpublished)
+		return 0;
+#if SKPY_CAN_PUBLISH
+	int rc = sk_segment_publish(data_segment(d), name);
+	if (rc) {
+		skpy_raise(rc, name);
+		return -1;
+	}
+	d->unpublished = 0;
+	skpy_life_init(&d->life, d->generated, sk_segment_name(data_segment(d)));
+	skpy_exit_register(d->life.name);
+#endif
+	return 0;
+}
+
+PyObject *skpy_data_publish(DataObject *d, PyObject *args)
+{
+	PyObject *name_o = Py_None;
+	const char *name;
+	if (skpy_data_usable(d) || !PyArg_ParseTuple(args, "|O", &name_o) || skpy_name_arg(name_o, &name) ||
+	    skpy_data_publish_as(d, name))
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+/* _freeze_mapping(): freezes the segment through this object's own handle,
+ * remapping it read-only in place: for a creator that has handed out no view
+ * yet (share() before it publishes). BufferError while views exist. */
+PyObject *skpy_data_freeze_mapping(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	if (skpy_data_usable(d) || skpy_closable(d, "freeze"))
+		return NULL;
+	if (d->exports) {
+		PyErr_SetString(PyExc_BufferError, "cannot remap read-only while buffer views are alive");
+		return NULL;
+	}
+	int rc = sk_segment_freeze(data_segment(d));
+	if (rc)
+		return skpy_raise(rc, d->life.name);
+	data_fill(d);
+	Py_RETURN_NONE;
+}
+
+/* Pickling (spawn, Queue): the package decides how (shmkit._reduce_data:
+ * a reference to the segment, which the receiver attaches). */
 PyObject *skpy_data_reduce(DataObject *d, PyObject *unused)
 {
 	(void)unused;
 	if (skpy_data_usable(d))
 		return NULL;
-	if (!d->life.name[0]) {
-		PyErr_SetString(PyExc_TypeError, "an anonymous segment cannot be pickled: it has no name to attach by");
-		return NULL;
-	}
-	PyObject *mod = PyImport_ImportModule("shmkit");
-	if (!mod)
-		return NULL;
-	PyObject *fn = PyObject_GetAttrString(mod, "open");
-	Py_DECREF(mod);
+	PyObject *fn = skpy_attr("shmkit", "_reduce_data");
 	if (!fn)
 		return NULL;
-	return Py_BuildValue("N(sO)", fn, d->life.name, d->readonly ? Py_True : Py_False);
+	PyObject *r = PyObject_CallOneArg(fn, (PyObject *)d);
+	Py_DECREF(fn);
+	return r;
 }
 
 static int data_getbuffer(DataObject *d, Py_buffer *view, int flags)
@@ -304,16 +369,25 @@ PyObject *skpy_data_get_closed(DataObject *d, void *c)
 int skpy_data_open(open_args *a)
 {
 	int rc;
+	const char *name = a->name;
+#if SKPY_CAN_PUBLISH
+	if (a->unpublished) { /* the name is given at _publish, once the data is in */
+		a->opts.flags |= SK_CREATE_UNPUBLISHED;
+		name = NULL;
+	}
+#else
+	a->unpublished = 0; /* this library names a segment at create */
+#endif
 	Py_BEGIN_ALLOW_THREADS
 	switch (a->op) {
-	case OP_SEG_CREATE: rc = sk_segment_create(a->name, a->size, &a->opts, (sk_segment **)&a->out); break;
-	case OP_SEG_OPEN: rc = sk_segment_open(a->name, a->flags, (sk_segment **)&a->out); break;
+	case OP_SEG_CREATE: rc = sk_segment_create(name, a->size, &a->opts, (sk_segment **)&a->out); break;
+	case OP_SEG_OPEN: rc = sk_segment_open(name, a->flags, (sk_segment **)&a->out); break;
 	case OP_ARR_CREATE:
-		rc = sk_array_create(a->name, a->dtype, a->ndim, a->shape, &a->opts, (sk_array **)&a->out);
+		rc = sk_array_create(name, a->dtype, a->ndim, a->shape, &a->opts, (sk_array **)&a->out);
 		break;
-	case OP_ARR_OPEN: rc = sk_array_open(a->name, a->flags, (sk_array **)&a->out); break;
-	case OP_BITS_CREATE: rc = sk_bits_create(a->name, a->size, &a->opts, (sk_bits **)&a->out); break;
-	default: rc = sk_bits_open(a->name, a->flags, (sk_bits **)&a->out); break;
+	case OP_ARR_OPEN: rc = sk_array_open(name, a->flags, (sk_array **)&a->out); break;
+	case OP_BITS_CREATE: rc = sk_bits_create(name, a->size, &a->opts, (sk_bits **)&a->out); break;
+	default: rc = sk_bits_open(name, a->flags, (sk_bits **)&a->out); break;
 	}
 	Py_END_ALLOW_THREADS
 	return rc;
@@ -340,7 +414,11 @@ PyObject *skpy_data_wrap(PyTypeObject *type, open_args *a, int generated)
 	default: d->bits = a->out; break;
 	}
 	sk_segment *seg = data_segment(d);
-	skpy_life_init(&d->life, generated, sk_segment_name(seg));
+	d->unpublished = a->unpublished;
+	d->generated = generated;
+	skpy_life_init(&d->life, generated && !a->unpublished, sk_segment_name(seg));
+	if (!a->unpublished && (a->op == OP_SEG_CREATE || a->op == OP_ARR_CREATE || a->op == OP_BITS_CREATE))
+		skpy_exit_register(d->life.name);
 	data_fill(d);
 	return (PyObject *)d;
 }
@@ -355,13 +433,14 @@ int skpy_data_flags(int owned, int anonymous, int huge)
 static PyObject *segment_create(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
-	static char *kwlist[] = { "name", "size", "owned", "huge", NULL };
+	static char *kwlist[] = { "name", "size", "owned", "huge", "publish", NULL };
 	PyObject *name_o;
 	uint64_t size;
-	int owned = 1, huge = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO&|pp", kwlist, &name_o, skpy_u64_conv, &size, &owned, &huge))
+	int owned = 1, huge = 0, publish = 1;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO&|ppp", kwlist, &name_o, skpy_u64_conv, &size, &owned, &huge,
+					 &publish))
 		return NULL;
-	open_args a = { .op = OP_SEG_CREATE, .size = size };
+	open_args a = { .op = OP_SEG_CREATE, .size = size, .unpublished = !publish };
 	if (skpy_name_arg(name_o, &a.name))
 		return NULL;
 	a.opts.flags = (uint32_t)skpy_data_flags(owned || !a.name, 0, huge);
@@ -374,12 +453,12 @@ static PyObject *segment_create(PyObject *mod, PyObject *args, PyObject *kw)
 static PyObject *segment_open(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
-	static char *kwlist[] = { "name", "readonly", NULL };
+	static char *kwlist[] = { "name", "readonly", "any_owner", NULL };
 	const char *name;
-	int ro = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+	int ro = 0, any = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pp", kwlist, skpy_strname_conv, &name, &ro, &any))
 		return NULL;
-	open_args a = { .op = OP_SEG_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
+	open_args a = { .op = OP_SEG_OPEN, .name = name, .flags = skpy_open_flags(ro, any) };
 	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, name);
@@ -392,12 +471,12 @@ static PyObject *segment_open(PyObject *mod, PyObject *args, PyObject *kw)
 static PyObject *open_data(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
-	static char *kwlist[] = { "name", "readonly", NULL };
+	static char *kwlist[] = { "name", "readonly", "any_owner", NULL };
 	const char *name;
-	int ro = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+	int ro = 0, any = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pp", kwlist, skpy_strname_conv, &name, &ro, &any))
 		return NULL;
-	open_args a = { .op = OP_SEG_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
+	open_args a = { .op = OP_SEG_OPEN, .name = name, .flags = skpy_open_flags(ro, any) };
 	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, name);
@@ -430,13 +509,14 @@ static PyObject *segment_get_size(DataObject *d, void *c)
 static PyObject *array_create(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
-	static char *kwlist[] = { "name", "shape", "dtype", "owned", "locked", "huge", NULL };
+	static char *kwlist[] = { "name", "shape", "dtype", "owned", "locked", "huge", "publish", NULL };
 	PyObject *name_o, *shape_o;
 	const char *dt;
-	int owned = 1, locked = 0, huge = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOs|ppp", kwlist, &name_o, &shape_o, &dt, &owned, &locked, &huge))
+	int owned = 1, locked = 0, huge = 0, publish = 1;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOs|pppp", kwlist, &name_o, &shape_o, &dt, &owned, &locked, &huge,
+					 &publish))
 		return NULL;
-	open_args a = { .op = OP_ARR_CREATE };
+	open_args a = { .op = OP_ARR_CREATE, .unpublished = !publish };
 	if (skpy_name_arg(name_o, &a.name) || skpy_dtype_arg(dt, &a.dtype))
 		return NULL;
 	PyObject *seq = PySequence_Fast(shape_o, "shape must be a sequence of non-negative ints");
@@ -471,12 +551,12 @@ static PyObject *array_create(PyObject *mod, PyObject *args, PyObject *kw)
 static PyObject *array_open(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
-	static char *kwlist[] = { "name", "readonly", NULL };
+	static char *kwlist[] = { "name", "readonly", "any_owner", NULL };
 	const char *name;
-	int ro = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|p", kwlist, &name, &ro))
+	int ro = 0, any = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pp", kwlist, skpy_strname_conv, &name, &ro, &any))
 		return NULL;
-	open_args a = { .op = OP_ARR_OPEN, .name = name, .flags = ro ? SK_RDONLY : SK_RDWR };
+	open_args a = { .op = OP_ARR_OPEN, .name = name, .flags = skpy_open_flags(ro, any) };
 	int rc = skpy_data_open(&a);
 	if (rc)
 		return skpy_raise(rc, name);
@@ -641,6 +721,7 @@ static PyObject *mod_unlink(PyObject *mod, PyObject *arg)
 	int rc = sk_segment_unlink(name);
 	if (rc)
 		return skpy_raise(rc, name);
+	skpy_exit_forget(name);
 	Py_RETURN_NONE;
 }
 
@@ -713,20 +794,22 @@ static PyObject *mod_list(PyObject *mod, PyObject *unused)
 
 static PyMethodDef data_functions[] = {
 	{ "segment_create", (PyCFunction)(void (*)(void))segment_create, METH_VARARGS | METH_KEYWORDS,
-	  "segment_create($module, /, name, size, owned=True, huge=False)\n--\n\n"
-	  "segment_create(name, size, owned=True, huge=False) -> Segment" },
+	  "segment_create($module, /, name, size, owned=True, huge=False, publish=True)\n--\n\n"
+	  "segment_create(name, size, owned=True, huge=False, publish=True) -> Segment\n"
+	  "publish=False: named only by _publish(name), once filled." },
 	{ "segment_open", (PyCFunction)(void (*)(void))segment_open, METH_VARARGS | METH_KEYWORDS,
-	  "segment_open($module, /, name, readonly=False)\n--\n\n"
-	  "segment_open(name, readonly=False) -> Segment" },
+	  "segment_open($module, /, name, readonly=False, any_owner=False)\n--\n\n"
+	  "segment_open(name, readonly=False, any_owner=False) -> Segment" },
 	{ "array_create", (PyCFunction)(void (*)(void))array_create, METH_VARARGS | METH_KEYWORDS,
-	  "array_create($module, /, name, shape, dtype, owned=True, locked=False, huge=False)\n--\n\n"
-	  "array_create(name, shape, dtype, owned=True, locked=False, huge=False) -> ArrayHandle" },
+	  "array_create($module, /, name, shape, dtype, owned=True, locked=False, huge=False, publish=True)\n--\n\n"
+	  "array_create(name, shape, dtype, owned=True, locked=False, huge=False, publish=True) -> ArrayHandle" },
 	{ "array_open", (PyCFunction)(void (*)(void))array_open, METH_VARARGS | METH_KEYWORDS,
-	  "array_open($module, /, name, readonly=False)\n--\n\n"
-	  "array_open(name, readonly=False) -> ArrayHandle" },
+	  "array_open($module, /, name, readonly=False, any_owner=False)\n--\n\n"
+	  "array_open(name, readonly=False, any_owner=False) -> ArrayHandle" },
 	{ "open_data", (PyCFunction)(void (*)(void))open_data, METH_VARARGS | METH_KEYWORDS,
-	  "open_data($module, /, name, readonly=False)\n--\n\n"
-	  "open_data(name, readonly=False) -> Segment, ArrayHandle or Bits; the kind's name for other kinds" },
+	  "open_data($module, /, name, readonly=False, any_owner=False)\n--\n\n"
+	  "open_data(name, readonly=False, any_owner=False) -> Segment, ArrayHandle or Bits; the kind's name "
+	  "for other kinds" },
 	{ "stat", (PyCFunction)mod_stat, METH_O,
 	  "stat($module, name, /)\n--\n\n"
 	  "stat(name) -> dict: the validated header of a segment." },

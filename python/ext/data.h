@@ -14,6 +14,10 @@ typedef struct {
 	sk_segment *seg; /* raw segments */
 	sk_array *arr;
 	sk_bits *bits;
+	PyObject *owner; /* a bit-array view (bits_view): the Segment whose data it is, kept alive */
+	int unpublished; /* created without a name: _publish gives it one */
+	int generated;   /* its name is (or will be) generated: removed when it goes */
+	uint64_t offset; /* ... and where in that data its words start */
 	char *data;
 	uint64_t nbytes;
 	int readonly;
@@ -35,10 +39,31 @@ typedef struct {
 	uint64_t shape[SK_MAX_DIMS];
 	uint64_t size;
 	sk_create_opts opts;
+	int unpublished; /* creates: without a name, until _publish (when the library can) */
 	void *out;
 } open_args;
 
 enum { OP_SEG_CREATE, OP_SEG_OPEN, OP_ARR_CREATE, OP_ARR_OPEN, OP_BITS_CREATE, OP_BITS_OPEN };
+
+/* The library's create-fill-publish path (SK_CREATE_UNPUBLISHED) and the
+ * open flag for other owners' segments (SK_OPEN_ANY_OWNER), where the library
+ * has them. */
+#ifdef SK_CREATE_UNPUBLISHED
+#define SKPY_CAN_PUBLISH 1
+#else
+#define SKPY_CAN_PUBLISH 0
+#endif
+#ifdef SK_OPEN_ANY_OWNER
+#define SKPY_ANY_OWNER SK_OPEN_ANY_OWNER
+#else
+#define SKPY_ANY_OWNER 0
+#endif
+
+/* The open flags of the readonly and any_owner arguments. */
+static inline int skpy_open_flags(int readonly, int any_owner)
+{
+	return (readonly ? SK_RDONLY : SK_RDWR) | (any_owner ? SKPY_ANY_OWNER : 0);
+}
 
 /* Opens or creates what a describes, with the GIL released. */
 int skpy_data_open(open_args *a);
@@ -47,8 +72,13 @@ int skpy_data_open(open_args *a);
 PyObject *skpy_data_wrap(PyTypeObject *type, open_args *a, int generated);
 /* The SK_CREATE_* flags of the owned / anonymous / huge arguments. */
 int skpy_data_flags(int owned, int anonymous, int huge);
+/* Names d (made with a->unpublished) name, or a generated name for NULL,
+ * once its creator filled it. 0, or -1 with an exception. */
+int skpy_data_publish_as(DataObject *d, const char *name);
 /* -1 with ValueError when d is closed. */
 int skpy_data_usable(DataObject *d);
+/* Whether o is a raw Segment object (what bits views live in). */
+int skpy_data_is_segment(PyObject *o);
 
 /* What every type of them has (their method and getset tables use the
  * macros below). */
@@ -61,6 +91,8 @@ PyObject *skpy_data_exit(DataObject *d, PyObject *args);
 PyObject *skpy_data_info(DataObject *d, PyObject *unused);
 PyObject *skpy_data_freeze(DataObject *d, PyObject *unused);
 PyObject *skpy_data_reduce(DataObject *d, PyObject *unused);
+PyObject *skpy_data_publish(DataObject *d, PyObject *args);
+PyObject *skpy_data_freeze_mapping(DataObject *d, PyObject *unused);
 PyObject *skpy_data_get_name(DataObject *d, void *c);
 PyObject *skpy_data_get_nbytes(DataObject *d, void *c);
 PyObject *skpy_data_get_readonly(DataObject *d, void *c);
@@ -80,6 +112,10 @@ PyObject *skpy_data_get_exports(DataObject *d, void *c);
 	      "freeze($self, /)\n--\n\nMake the segment read-only for good: later read-write opens fail." }, \
 	    { "__enter__", (PyCFunction)skpy_data_enter, METH_NOARGS, NULL },                                \
 	    { "__exit__", (PyCFunction)skpy_data_exit, METH_VARARGS, NULL },                                 \
+	    { "_publish", (PyCFunction)skpy_data_publish, METH_VARARGS,                                      \
+	      "_publish($self, name=None, /)\n--\n\nName a segment made unpublished, once filled." },        \
+	    { "_freeze_mapping", (PyCFunction)skpy_data_freeze_mapping, METH_NOARGS,                         \
+	      "_freeze_mapping($self, /)\n--\n\nFreeze through this handle (no view may exist)." },          \
 	{                                                                                                    \
 		"__reduce__", (PyCFunction)skpy_data_reduce, METH_NOARGS, NULL                               \
 	}

@@ -119,6 +119,7 @@ static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 		Py_DECREF(q);
 		return skpy_raise(rc, name);
 	}
+	skpy_exit_register(sk_queue_name(q->q));
 	if (queue_attached(q, sk_queue_name(q->q), name == NULL)) {
 		Py_DECREF(q);
 		return NULL;

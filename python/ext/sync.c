@@ -357,6 +357,7 @@ static PyObject *mutex_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 		return skpy_raise(rc, name);
 	}
 	skpy_life_init(&mo->life, name == NULL, sk_segment_name(mo->seg));
+	skpy_exit_register(mo->life.name);
 	return (PyObject *)mo;
 }
 
@@ -568,6 +569,7 @@ static PyObject *sync_finish(SyncObject *s, int rc, const char *name, int genera
 		return skpy_raise(rc, name);
 	}
 	skpy_life_init(&s->life, generated, sk_segment_name(s->seg));
+	skpy_exit_register(s->life.name); /* opens too: at exit only what this process created goes */
 	return (PyObject *)s;
 }
 

@@ -148,6 +148,7 @@ static PyObject *value_create(PyObject *mod, PyObject *args, PyObject *kw)
 	Py_END_ALLOW_THREADS
 	if (rc)
 		return skpy_raise(rc, name);
+	skpy_exit_register(sk_value_name(sv));
 	return value_wrap(sv, name == NULL, 0, ctype, ext);
 }
 

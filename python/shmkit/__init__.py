@@ -18,6 +18,9 @@ with a name for a segment that outlives its creator until unlinked.
 
 import atexit as _atexit
 import ctypes as _ctypes
+import errno as _errno
+import multiprocessing.util as _mputil
+import os as _os
 import pickle as _pickle
 import secrets as _secrets
 import struct as _struct
@@ -47,10 +50,22 @@ from ._shmkit import (  # noqa: F401  (re-exported)
 
 __version__ = _shmkit.library_version
 
-# Objects made without a name are unlinked when dropped; whatever is still
-# alive when the interpreter exits is unlinked then (a crash leaves the
-# names to gc: they are owned).
+# Objects made without a name are unlinked when dropped. At a normal exit
+# (Ctrl-C included) every owned segment this process created goes, and so do
+# the generated names of objects it still has; a crash leaves them to the
+# next sweep or gc (they are owned). multiprocessing's children end with
+# os._exit, past atexit: its own exit hook runs it there.
 _atexit.register(_shmkit._atexit)
+_os.register_at_fork(after_in_child=_shmkit._forget_created)
+
+
+class _AtChildExit:
+    "The key multiprocessing's after-fork registry holds (weakly) for shmkit."
+
+
+_at_child_exit = _AtChildExit()
+_mputil.register_after_fork(_at_child_exit,
+                            lambda _: _mputil.Finalize(None, _shmkit._atexit, exitpriority=-100))
 __all__ = [
     "create", "open", "unlink", "stat", "gc", "list_segments", "DTYPES",
     "SharedArray", "Bits", "Segment", "SharedMemory", "ShareableList",
@@ -58,6 +73,7 @@ __all__ = [
     "SharedRawArray",
     "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Barrier", "Event", "Condition",
     "Queue", "SimpleQueue", "JoinableQueue", "Error", "OwnerDiedWarning", "ShutDown",
+    "share", "attach", "Shared", "from_numpy",
 ]
 
 
@@ -143,6 +159,75 @@ def _lock_arg(lock, what):
     if not hasattr(lock, "acquire"):
         raise AttributeError("%r has no method 'acquire'" % (lock,))
     return True, lock
+
+
+# ---- pickling: references to segments --------------------------------------------
+
+class _Vanished:
+    """What unpickling gives in place of a shmkit object whose segment is
+    gone (its creator removed it or ended before this process attached it).
+    Raising there would lose the task silently in a multiprocessing Pool
+    (a worker that cannot unpickle its task exits, and the pool waits for
+    its result for ever); this object raises FileNotFoundError, naming the
+    segment, as soon as anything uses it, so the task fails with that error
+    and the caller sees it."""
+
+    def __init__(self, what, name, error):
+        self._what, self._name, self._error = what, name, str(error)
+
+    def _fail(self, *args, **kwargs):
+        raise FileNotFoundError(_errno.ENOENT, "the shmkit %s %s was removed before this process attached it "
+                                "(its creator removed it, or ended, first): %s"
+                                % (self._what, self._name, self._error), self._name)
+
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        self._fail()
+
+    __getitem__ = __setitem__ = __iter__ = __len__ = __call__ = __enter__ = __array__ = __bool__ = _fail
+    __add__ = __radd__ = __eq__ = __lt__ = __gt__ = __le__ = __ge__ = __contains__ = _fail
+    __hash__ = None
+
+    def __repr__(self):
+        return "<shmkit: %s %s is gone>" % (self._what, self._name)
+
+
+def _ref(h):
+    "What a pickle carries to attach h's segment elsewhere."
+    return h.name
+
+
+def _reduce_data(obj):
+    """__reduce__ of Segment, ArrayHandle and Bits: by reference to their
+    segment (a bit array inside another segment: that segment and where)."""
+    if isinstance(obj, _shmkit.Bits) and obj._owner is not None:
+        return (_rebuild_bits_view, (obj._owner, obj._offset, len(obj)))
+    kind = "bits" if isinstance(obj, _shmkit.Bits) else "array" if isinstance(obj, _shmkit.ArrayHandle) else "raw"
+    if not obj.name:
+        raise TypeError("an unnamed segment cannot be pickled: it has no name to attach by")
+    return (_rebuild_data, (kind, _ref(obj), obj.readonly))
+
+
+def _open_ref(kind, ref, readonly):
+    if kind == "bits":
+        return _shmkit.Bits.open(ref, readonly)
+    if kind == "array":
+        return _shmkit.array_open(ref, readonly)
+    return _shmkit.segment_open(ref, readonly)
+
+
+def _rebuild_data(kind, ref, readonly):
+    try:
+        return _open_ref(kind, ref, readonly)
+    except FileNotFoundError as e:
+        return _Vanished(kind, ref, e)
+
+
+def _rebuild_bits_view(owner, offset, nbits):
+    if isinstance(owner, _Vanished):
+        return owner
+    return _shmkit.bits_view(owner, offset, nbits)
 
 
 # ---- arrays ------------------------------------------------------------------
@@ -263,7 +348,7 @@ if _np is not None:
             if h is None or h.closed:
                 return _np.asarray(self).__reduce_ex__(protocol)  # a private array travels by value
             offset = self.__array_interface__["data"][0] - h.address
-            return (_rebuild_array, (h.name, self.flags.writeable, offset, self.shape, self.strides,
+            return (_rebuild_array, (_ref(h), self.flags.writeable, offset, self.shape, self.strides,
                                      self.dtype.str))
 
     def _wrap(h):
@@ -272,8 +357,11 @@ if _np is not None:
         a._h = h
         return a
 
-    def _rebuild_array(name, writable, offset, shape, strides, typestr):
-        h = _shmkit.array_open(name, not writable)
+    def _rebuild_array(ref, writable, offset, shape, strides, typestr):
+        try:
+            h = _shmkit.array_open(ref, not writable)
+        except FileNotFoundError as e:
+            return _Vanished("array", ref, e)
         base = _np.asarray(h)
         a = _np.ndarray(shape, typestr, buffer=base, offset=offset, strides=strides).view(SharedArray)
         a._h = h
@@ -300,6 +388,35 @@ def create(name, shape, dtype="float64", *, owned=True, locked=False, huge=False
     if isinstance(shape, int):
         shape = (shape,)
     return _wrap(_shmkit.array_create(name, tuple(shape), _dtype_name(dtype), owned, locked, huge))
+
+
+def from_numpy(a, name=None, *, owned=True, locked=False, huge=False, readonly=False):
+    """from_numpy(a, name=None, *, owned=True, locked=False, huge=False, readonly=False).
+
+    A new SharedArray holding a copy of a (a NumPy array, or anything
+    numpy.asarray takes) in one call: same shape and values, in one of
+    shmkit's dtypes (byte order converted to native). The segment gets its
+    name only once the copy is complete, so nobody ever attaches to a
+    half-filled array. readonly: also freeze it (every later open, and this
+    array, read-only). Other arguments as create(); shmkit.share() takes any
+    object graph, arrays of any dtype included.
+    """
+    src = _np.asarray(a)
+    dt = src.dtype
+    if dt.byteorder not in ("=", "|"):
+        dt = dt.newbyteorder("=")
+    h = _shmkit.array_create(name, src.shape, _dtype_name(dt), owned, locked, huge, False)
+    try:
+        view = _np.asarray(h)
+        _np.copyto(view, src, casting="equiv")  # NumPy copies with the GIL released
+        del view
+        if readonly:
+            h._freeze_mapping()
+        h._publish(name)
+    except BaseException:
+        h.close()
+        raise
+    return _wrap(h)
 
 
 def open(name, readonly=False):  # noqa: A001  (shadows the builtin inside this module only)
@@ -346,6 +463,19 @@ class SharedMemory:
     _buf = None
 
     def __init__(self, name=None, create=False, size=0):
+        self._init(name, create, size, True)
+
+    @classmethod
+    def _create_unpublished(cls, name, size):
+        """A new segment that gets its name only at _publish(), once filled."""
+        self = cls.__new__(cls)
+        self._init(name, True, size, False)
+        return self
+
+    def _publish(self):
+        self._seg._publish(self._name)
+
+    def _init(self, name, create, size, publish):
         if not size >= 0:
             raise ValueError("'size' must be a positive integer")
         if name is not None and name.startswith("/"):
@@ -355,12 +485,12 @@ class SharedMemory:
                 raise ValueError("'size' must be a positive number different from zero")
             if name is None:
                 name = "psm_" + _secrets.token_hex(8)
-            self._seg = _shmkit.segment_create(name, size, True)
+            self._seg = _shmkit.segment_create(name, size, True, False, publish)
         else:
             if name is None:
                 raise ValueError("'name' can only be None if create=True")
             self._seg = _shmkit.segment_open(name)
-        self._name = self._seg.name
+        self._name = self._seg.name or name
         self._size = self._seg.size
         self._buf = memoryview(self._seg)
 
@@ -657,14 +787,16 @@ def Array(typecode_or_type, size_or_initializer, *, lock=True, name=None, owned=
     else:
         init = list(size_or_initializer) if not isinstance(size_or_initializer, (bytes, str)) else size_or_initializer
         n = len(init)
+    # Named only once filled: nobody attaches to a half-written array.
     arr = _shmkit.array_create(name, (n,), _dtype_name(typecode_or_type), owned, locked and lock_object is None,
-                               False)
+                               False, not init)
     if not locked:
         sa = SharedRawArray(arr, kind)
     else:
         sa = SynchronizedArray(arr, kind, lock_object)
     if init:
         sa[:] = init
+        arr._publish(name)
     return sa
 
 
@@ -768,3 +900,4 @@ class SimpleQueue(Queue):
 
 
 from .shared_memory import ShareableList  # noqa: E402  (needs SharedMemory above)
+from ._share import Shared, attach, share  # noqa: E402

@@ -82,7 +82,8 @@ class ShareableList:
         caps = [8 if k not in (_STR, _BYTES) else max(8, _round8(len(b))) for k, b in items]
         data_start = _round8(_HEAD.size + _SLOT.size * n)
         data_bytes = sum(caps)
-        self.shm = SharedMemory(name, create=True, size=data_start + data_bytes)
+        # The segment is named only once filled: nobody attaches to a half-written list.
+        self.shm = SharedMemory._create_unpublished(name, data_start + data_bytes)
         buf = self.shm.buf
         off = 0
         for i, ((kind, raw), cap) in enumerate(zip(items, caps)):
@@ -91,6 +92,7 @@ class ShareableList:
             off += cap
         _HEAD.pack_into(buf, 0, _MAGIC, 1, n, data_bytes)
         del buf
+        self.shm._publish()
         self._n, self._data_start, self._data_bytes = n, data_start, data_bytes
 
     def _attach(self):
