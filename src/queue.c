@@ -1707,16 +1707,16 @@ int sk_queue_join(sk_queue *q, int64_t timeout_ns)
 
 /* ---- the rest ---- */
 
-int sk_queue_shutdown(sk_queue *q)
+static int shutdown_until(sk_queue *q, int64_t deadline)
 {
 	if (!q)
 		return -EINVAL;
 	if (q->hold != H_IDLE)
 		return -EDEADLK;
 	ps p;
-	int rc = p_lock(q, sk__deadline(FINISH_NS), &p);
+	int rc = p_lock(q, deadline, &p);
 	if (rc)
-		return rc == -EAGAIN ? -ETIMEDOUT : rc;
+		return rc;
 	ST(&q->c->closed, 1);
 	ADD(&q->c->not_empty, 1);
 	ADD(&q->c->not_full, 1);
@@ -1724,6 +1724,18 @@ int sk_queue_shutdown(sk_queue *q)
 	sk__sys_futex_wake(&q->c->not_empty, SK__WAKE_ALL);
 	sk__sys_futex_wake(&q->c->not_full, SK__WAKE_ALL);
 	return 0;
+}
+
+int sk_queue_shutdown(sk_queue *q)
+{
+	int rc = shutdown_until(q, sk__deadline(FINISH_NS));
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+int sk_queue_shutdown_timed(sk_queue *q, int64_t timeout_ns)
+{
+	int rc = shutdown_until(q, sk__deadline(timeout_ns));
+	return rc == -EAGAIN && timeout_ns != 0 ? -ETIMEDOUT : rc;
 }
 
 static uint64_t clamp_u32(uint32_t v, uint32_t max)
@@ -1754,12 +1766,13 @@ static void fill_stats(const queue_ctl *c, uint64_t cap, sk_queue_stats *st)
 	st->recoveries = LD(&c->recoveries);
 }
 
-/* Both locks, both sides loaded and checked against each other. */
-static int lock_whole(sk_queue *q, ps *p, cs *s)
+/* Both locks by deadline, both sides loaded and checked against each other.
+ * -EAGAIN when the deadline had passed before the locks were tried. */
+static int lock_whole(sk_queue *q, int64_t deadline, ps *p, cs *s)
 {
-	int rc = lock_both(q, sk__deadline(FINISH_NS));
+	int rc = lock_both(q, deadline);
 	if (rc)
-		return rc == -EAGAIN ? -ETIMEDOUT : rc;
+		return rc;
 	rc = load_p(q, p, true);
 	if (!rc)
 		rc = load_c(q, s, true);
@@ -1778,9 +1791,9 @@ int sk_queue_stats_get(sk_queue *q, sk_queue_stats *st)
 		return -EDEADLK;
 	ps p;
 	cs s;
-	int rc = lock_whole(q, &p, &s);
+	int rc = lock_whole(q, sk__deadline(FINISH_NS), &p, &s);
 	if (rc)
-		return rc;
+		return rc == -EAGAIN ? -ETIMEDOUT : rc;
 	fill_stats(q->c, q->cap, st);
 	/* Under the locks the positions were validated: report those. */
 	st->used = p.wtail - s.head;
@@ -1905,13 +1918,15 @@ int sk_queue_create(const char *name, uint64_t capacity, uint64_t max_msg, const
 	return sk_queue_create_with(name, &cfg, opts, out);
 }
 
-int sk_queue_open(const char *name, sk_queue **out)
+/* Opens name with flags, waiting for the queue's lock (to validate and
+ * repair its state) until deadline; returns q_lock's code when that fails. */
+static int open_queue(const char *name, int flags, int64_t deadline, sk_queue **out)
 {
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
 	sk_segment *seg;
-	int rc = sk__segment_open(name, SK_RDWR, &sk__kind_queue, &seg);
+	int rc = sk__segment_open(name, flags, &sk__kind_queue, &seg);
 	if (rc)
 		return rc;
 	sk_queue *q = NULL;
@@ -1920,7 +1935,7 @@ int sk_queue_open(const char *name, sk_queue **out)
 		/* The state, validated under the locks (repaired if a holder died). */
 		ps p;
 		cs s;
-		rc = lock_whole(q, &p, &s);
+		rc = lock_whole(q, deadline, &p, &s);
 		if (!rc)
 			unlock_both(q);
 		else
@@ -1932,6 +1947,27 @@ int sk_queue_open(const char *name, sk_queue **out)
 	}
 	*out = q;
 	return 0;
+}
+
+int sk_queue_open(const char *name, sk_queue **out)
+{
+	int rc = open_queue(name, SK_RDWR, sk__deadline(FINISH_NS), out);
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+int sk_queue_open_with(const char *name, int flags, int64_t timeout_ns, sk_queue **out)
+{
+	if (out)
+		*out = NULL;
+	if (flags & ~SK_OPEN_ANY_OWNER)
+		return -EINVAL; /* every user of a queue writes it: no SK_RDONLY */
+	int rc = open_queue(name, SK_RDWR | flags, sk__deadline(timeout_ns), out);
+	return rc == -EAGAIN && timeout_ns != 0 ? -ETIMEDOUT : rc;
+}
+
+sk_segment *sk_queue_segment(const sk_queue *q)
+{
+	return q ? q->seg : NULL;
 }
 
 int sk_queue_close(sk_queue *q)

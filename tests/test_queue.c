@@ -1225,6 +1225,78 @@ static int limited_producer(void *arg)
 	return rc == 0 ? 0 : 2;
 }
 
+/* sk_queue_open_with, sk_queue_shutdown_timed and sk_queue_segment: a
+ * process holds the queue's lock (the sk_mutex at byte 256 of its control
+ * block, docs/queue.md); the timed forms give up when told, the others wait
+ * until it lets go; the stats peek from the handle needs no lock. */
+static int hold_queue_lock(void *arg)
+{
+	int *fds = arg; /* [0]: write "held" here; [1]: read to let go */
+	sk_segment *seg;
+	if (sk_segment_open(qname, SK_RDWR, &seg))
+		return 1;
+	sk_mutex *m = (sk_mutex *)(void *)((uint8_t *)sk_segment_data(seg) + 256);
+	if (sk_mutex_lock(m, -1))
+		return 2;
+	char c = 'h';
+	if (write(fds[0], &c, 1) != 1 || read(fds[1], &c, 1) != 1)
+		return 3;
+	sk_mutex_unlock(m);
+	sk_segment_close(seg);
+	return 0;
+}
+
+static void test_timed_open_and_shutdown(void **state)
+{
+	(void)state;
+	snprintf(qname, sizeof qname, "%s", t_name("qtimed"));
+	sk_queue *q, *o;
+	assert_int_equal(sk_queue_create(qname, 4096, 512, NULL, &q), 0);
+	assert_int_equal(sk_queue_push(q, "abc", 3, 0), 0);
+	assert_int_equal(sk_queue_open_with(qname, SK_RDONLY, 0, &o), -EINVAL);
+	assert_null(o);
+	assert_int_equal(sk_queue_open_with(qname, 0x100, 0, &o), -EINVAL);
+	assert_int_equal(sk_queue_open_with(qname, SK_OPEN_ANY_OWNER, 0, &o), 0);
+	assert_string_equal(sk_queue_name(o), qname);
+	sk_queue_close(o);
+	assert_int_equal(sk_segment_kind(sk_queue_segment(q)), SK_KIND_QUEUE);
+	assert_null(sk_queue_segment(NULL));
+	int up[2], down[2];
+	assert_int_equal(pipe(up), 0);
+	assert_int_equal(pipe(down), 0);
+	int fds[2] = { up[1], down[0] };
+	pid_t holder = t_spawn(hold_queue_lock, fds);
+	char c;
+	assert_int_equal(read(up[0], &c, 1), 1); /* it holds the lock now */
+	assert_int_equal(sk_queue_open_with(qname, 0, 0, &o), -EAGAIN);
+	int64_t t0 = t_now_ns();
+	assert_int_equal(sk_queue_open_with(qname, 0, 30000000, &o), -ETIMEDOUT);
+	int64_t waited = t_now_ns() - t0;
+	assert_true(waited >= 25000000 && waited < 5000000000);
+	assert_int_equal(sk_queue_shutdown_timed(q, 0), -EAGAIN);
+	assert_int_equal(sk_queue_shutdown_timed(q, 20000000), -ETIMEDOUT);
+	/* Counters from the handle's own mapping, without the lock. */
+	sk_queue_stats st;
+	assert_int_equal(sk_queue_stats_peek(sk_queue_segment(q), &st), 0);
+	assert_int_equal(st.messages, 1);
+	assert_int_equal(st.closed, 0);
+	assert_int_equal(write(down[1], "g", 1), 1); /* let go */
+	int status;
+	assert_int_equal(waitpid(holder, &status, 0), holder);
+	t_assert_exit0(status);
+	assert_int_equal(sk_queue_open_with(qname, 0, -1, &o), 0);
+	assert_int_equal(sk_queue_shutdown_timed(o, -1), 0);
+	assert_int_equal(sk_queue_stats_peek(sk_queue_segment(q), &st), 0);
+	assert_int_equal(st.closed, 1); /* seen through the other handle */
+	sk_queue_close(o);
+	sk_queue_close(q);
+	for (int i = 0; i < 2; i++) {
+		close(up[i]);
+		close(down[i]);
+	}
+	sk_segment_unlink(qname);
+}
+
 static void test_max_messages(void **state)
 {
 	(void)state;
@@ -1641,6 +1713,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_peer_flipping),
 		cmocka_unit_test(test_kill_at_chosen_points),
 		cmocka_unit_test(test_max_messages),
+		cmocka_unit_test(test_timed_open_and_shutdown),
 		cmocka_unit_test(test_tasks_and_join),
 		cmocka_unit_test(test_claims_publish_in_order),
 		cmocka_unit_test(test_sides_do_not_block_each_other),

@@ -87,6 +87,13 @@ int sk_queue_create_with(const char *name, const sk_queue_config *cfg, const sk_
 /* SK_EKIND if the segment is not a queue, SK_EVERSION if it was made by a
  * shmkit with another queue layout, SK_ECORRUPT if its state is damaged. */
 int sk_queue_open(const char *name, sk_queue **out);
+/* As sk_queue_open, with open flags (SK_OPEN_ANY_OWNER: a queue that another
+ * user made; nothing else, -EINVAL: every user of a queue writes it) and a
+ * bound of timeout_ns on the wait for the queue's lock, which the open takes
+ * to validate the queue's state (negative: no bound; 0: do not wait,
+ * -EAGAIN when it would have to; -ETIMEDOUT when the time ran out).
+ * sk_queue_open waits at most 10 s and refuses other users' queues. */
+int sk_queue_open_with(const char *name, int flags, int64_t timeout_ns, sk_queue **out);
 /* Unmaps and frees the handle (releasing a reserve or peek still held). Accepts NULL. */
 int sk_queue_close(sk_queue *q);
 const char *sk_queue_name(const sk_queue *q);
@@ -131,6 +138,9 @@ int sk_queue_join(sk_queue *q, int64_t timeout_ns);
 /* Producers are refused from now on, everywhere; consumers drain, then get
  * SK_ECLOSED. Wakes everyone waiting. Cannot be undone. */
 int sk_queue_shutdown(sk_queue *q);
+/* As sk_queue_shutdown, with a bound of timeout_ns on the wait for the
+ * queue's lock (sk_queue_shutdown's is 10 s): -EAGAIN (0) / -ETIMEDOUT. */
+int sk_queue_shutdown_timed(sk_queue *q, int64_t timeout_ns);
 
 typedef struct sk_queue_stats {
 	uint64_t capacity; /* ring bytes */
@@ -148,8 +158,12 @@ typedef struct sk_queue_stats {
 
 /* A consistent snapshot (takes the lock briefly). */
 int sk_queue_stats_get(sk_queue *q, sk_queue_stats *st);
-/* The same without the lock, from a read-only view (for `shmkit info`). */
+/* The same without the lock, from a read-only view (for `shmkit info`) or
+ * the queue's own segment (sk_queue_segment). */
 int sk_queue_stats_peek(const sk_segment *seg, sk_queue_stats *st);
+/* The segment of an open queue (owned by q; for sk_queue_stats_peek and
+ * sk_segment_info_get). */
+sk_segment *sk_queue_segment(const sk_queue *q);
 
 #ifdef __cplusplus
 }
