@@ -1287,6 +1287,24 @@ static int reopen_same(const sk_segment *seg, bool rdonly, int *out)
 	return 0;
 }
 
+int sk_segment_link(const sk_segment *seg, const char *name, char *out, size_t outlen)
+{
+	if (!seg || (out && outlen < SK_NAME_MAX + 1) || (seg->fd >= 0 && !seg->unpublished))
+		return -EINVAL; /* an anonymous segment lives on another file system: it has no name to add */
+	if (name && sk_name_check(name))
+		return SK_EBADNAME;
+	int fd = seg->fd, rc = 0;
+	if (fd < 0 && (rc = reopen_same(seg, true, &fd)) != 0)
+		return rc; /* the handle's name is gone (-ENOENT) or is another file's now (-ESTALE) */
+	char linked[SK_NAME_MAX + 1];
+	rc = publish_name(fd, name, linked);
+	if (fd != seg->fd)
+		sk__sys_close(fd);
+	if (!rc && out)
+		snprintf(out, outlen, "%s", linked);
+	return rc;
+}
+
 int sk_segment_send(int sock, const sk_segment *seg)
 {
 	if (!seg)

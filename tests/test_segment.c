@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1305,6 +1306,96 @@ static void test_many_handles(void **state)
 	assert_int_equal(sk_segment_unlink(name), 0);
 }
 
+/* sk_segment_link: another name for the same file. A child takes the
+ * segment under the new name after the first is gone; bad arguments,
+ * vanished and replaced names, anonymous and unpublished segments; an owned
+ * segment's extra name goes with its dead creator. */
+static int child_reads_and_removes(void *arg)
+{
+	sk_segment *s;
+	if (sk_segment_open(arg, SK_RDONLY, &s))
+		return 1;
+	int ok = memcmp(sk_segment_data(s), "handed over", 12) == 0;
+	sk_segment_close(s);
+	return ok && sk_segment_unlink(arg) == 0 ? 0 : 2;
+}
+
+static int child_creates_owned_and_links(void *arg)
+{
+	char *names = arg; /* two SK_NAME_MAX + 1 slots in shared memory */
+	sk_create_opts o = { .flags = SK_CREATE_OWNED };
+	sk_segment *s;
+	if (sk_segment_create(names, 64, &o, &s) || sk_segment_link(s, NULL, names + SK_NAME_MAX + 1, SK_NAME_MAX + 1))
+		return 1;
+	_exit(0); /* dies without letting go: gc judges it */
+}
+
+static void test_link(void **state)
+{
+	(void)state;
+	const char *a = t_name("lnka"), *b = t_name("lnkb");
+	sk_segment *s, *t;
+	char out[SK_NAME_MAX + 1];
+	assert_int_equal(sk_segment_create(a, 4096, NULL, &s), 0);
+	memcpy(sk_segment_data(s), "handed over", 12);
+	assert_int_equal(sk_segment_link(s, b, NULL, 0), 0);
+	struct stat sa, sb;
+	assert_int_equal(stat(t_path(a), &sa), 0);
+	assert_int_equal(stat(t_path(b), &sb), 0);
+	assert_int_equal(sa.st_ino, sb.st_ino); /* one file, two names */
+	assert_int_equal(sb.st_nlink, 2);
+	assert_int_equal(sk_segment_link(s, b, NULL, 0), -EEXIST);
+	assert_int_equal(sk_segment_link(s, "bad/name", NULL, 0), SK_EBADNAME);
+	assert_int_equal(sk_segment_link(s, NULL, out, 8), -EINVAL); /* out too small */
+	assert_int_equal(sk_segment_link(NULL, NULL, NULL, 0), -EINVAL);
+	assert_int_equal(sk_segment_link(s, NULL, out, sizeof out), 0); /* a generated name */
+	assert_int_equal(sk_name_check(out), 0);
+	assert_int_equal(stat(t_path(out), &sb), 0);
+	assert_int_equal(sb.st_ino, sa.st_ino);
+	assert_int_equal(sk_segment_unlink(out), 0);
+	/* The first name goes; a child takes it under the second and removes that. */
+	assert_int_equal(sk_segment_unlink(a), 0);
+	t_assert_exit0(t_fork(child_reads_and_removes, (void *)b));
+	assert_int_equal(stat(t_path(b), &sb), -1);
+	assert_memory_equal(sk_segment_data(s), "handed over", 12); /* this mapping never noticed */
+	/* The handle's own name is gone now: nothing to link from. */
+	assert_int_equal(sk_segment_link(s, b, NULL, 0), -ENOENT);
+	/* ... or belongs to another file. */
+	assert_int_equal(sk_segment_create(a, 64, NULL, &t), 0);
+	assert_int_equal(sk_segment_link(s, b, NULL, 0), -ESTALE);
+	assert_int_equal(stat(t_path(b), &sb), -1);
+	sk_segment_close(t);
+	sk_segment_close(s);
+	sk_segment_unlink(a);
+
+	/* Anonymous: no name can be added. Unpublished: linked through its file. */
+	sk_create_opts anon = { .flags = SK_CREATE_ANON }, unpub = { .flags = SK_CREATE_UNPUBLISHED };
+	assert_int_equal(sk_segment_create(NULL, 64, &anon, &s), 0);
+	assert_int_equal(sk_segment_link(s, b, NULL, 0), -EINVAL);
+	sk_segment_close(s);
+	assert_int_equal(sk_segment_create(NULL, 64, &unpub, &s), 0);
+	assert_int_equal(sk_segment_link(s, b, NULL, 0), 0);
+	assert_int_equal(sk_segment_publish(s, a), 0);
+	assert_int_equal(stat(t_path(a), &sa), 0);
+	assert_int_equal(stat(t_path(b), &sb), 0);
+	assert_int_equal(sa.st_ino, sb.st_ino);
+	sk_segment_close(s);
+	sk_segment_unlink(a);
+	sk_segment_unlink(b);
+
+	/* An owned segment's extra name goes with its creator (gc). */
+	char *names = mmap(NULL, 2 * (SK_NAME_MAX + 1), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(names != MAP_FAILED);
+	snprintf(names, SK_NAME_MAX + 1, "%s", t_name("lnkown"));
+	t_assert_exit0(t_fork(child_creates_owned_and_links, names));
+	const char *second = names + SK_NAME_MAX + 1;
+	assert_int_equal(stat(t_path(second), &sb), 0);
+	assert_true(sk_segment_gc(0, NULL, NULL) >= 2);
+	assert_int_equal(stat(t_path(names), &sa), -1);
+	assert_int_equal(stat(t_path(second), &sb), -1);
+	munmap(names, 2 * (SK_NAME_MAX + 1));
+}
+
 static void test_dtypes(void **state)
 {
 	(void)state;
@@ -1350,6 +1441,7 @@ int main(void)
 		cmocka_unit_test(test_other_owner_needs_consent),
 		cmocka_unit_test(test_creator_gone),
 		cmocka_unit_test(test_create_fill_publish),
+		cmocka_unit_test(test_link),
 		cmocka_unit_test(test_named_truncation_documented),
 		cmocka_unit_test(test_freeze),
 		cmocka_unit_test(test_strerror),

@@ -149,6 +149,19 @@ int sk_segment_create(const char *name, uint64_t size, const sk_create_opts *opt
  */
 int sk_segment_publish(sk_segment *seg, const char *name);
 
+/* Gives the segment this handle maps one more name: a hard link to the same
+ * file, not a copy. name, or a generated name when NULL (written to out,
+ * outlen >= SK_NAME_MAX + 1; out may be NULL). Until every name is removed
+ * and every mapping gone the memory stays, so a process can hand a segment
+ * to another under a name of its own (the Python module does so when it
+ * pickles a segment) and remove its own name meanwhile. The new name shares
+ * the segment's header, owner and ownership: an owned segment's names all go
+ * once its creator died (sk_segment_gc). Returns 0; -EEXIST (name taken),
+ * SK_EBADNAME, -ENOENT (the handle's name is gone), -ESTALE (the name now
+ * belongs to another file), -EINVAL for an anonymous segment (it cannot have
+ * a name). An unpublished segment keeps its own publish step. */
+int sk_segment_link(const sk_segment *seg, const char *name, char *out, size_t outlen);
+
 /* Opens an existing segment of any kind by name. flags: SK_RDWR or
  * SK_RDONLY, plus SK_OPEN_ANY_OWNER. Refuses with SK_EOWNER a file owned by
  * neither the caller's effective uid nor root unless SK_OPEN_ANY_OWNER is

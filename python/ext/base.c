@@ -32,6 +32,18 @@ PyObject *skpy_raise(int rc, const char *name)
 			     name ? name : "", SK_NAME_MAX);
 		return NULL;
 	}
+	if (rc == SK_EOWNER) { /* another user's segment: name the owner */
+		sk_segment_info in;
+		if (name && sk_segment_stat(name, &in) == 0)
+			PyErr_Format(PyExc_PermissionError,
+				     "segment %s belongs to another user (uid %u), neither you nor root: what it holds "
+				     "is that user's; pass any_owner=True to attach it anyway",
+				     name, (unsigned)in.uid);
+		else
+			PyErr_Format(PyExc_PermissionError, "%s%s%s (pass any_owner=True to attach it anyway)",
+				     name ? name : "", name ? ": " : "", sk_strerror(rc));
+		return NULL;
+	}
 	if (rc == SK_EKIND || rc == SK_ETYPE) {
 		PyErr_Format(PyExc_TypeError, "%s%s%s", name ? name : "", name ? ": " : "", sk_strerror(rc));
 		return NULL;
@@ -185,17 +197,70 @@ PyObject *skpy_unlink_named(skpy_life *life)
 	Py_RETURN_NONE;
 }
 
+static void life_enlist(skpy_life *l)
+{
+	if (l->next)
+		return;
+	l->next = &lives;
+	l->prev = lives.prev;
+	lives.prev->next = l;
+	lives.prev = l;
+}
+
 void skpy_life_init(skpy_life *l, int generated, const char *name)
 {
 	l->creator = generated ? skpy_pid : 0;
 	snprintf(l->name, sizeof l->name, "%s", name ? name : "");
-	l->prev = l->next = NULL;
-	if (l->creator) {
-		l->next = &lives;
-		l->prev = lives.prev;
-		lives.prev->next = l;
-		lives.prev = l;
+	l->shown[0] = 0;
+	if (l->creator)
+		life_enlist(l);
+}
+
+const char *skpy_life_shown(const skpy_life *l)
+{
+	return l->shown[0] ? l->shown : l->name;
+}
+
+PyObject *skpy_handoff(const sk_segment *seg, const skpy_life *l)
+{
+	char token[SK_NAME_MAX + 1];
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = sk_segment_link(seg, NULL, token, sizeof token);
+	Py_END_ALLOW_THREADS
+	if (rc == -ENOENT || rc == -ESTALE) {
+		PyErr_Format(PyExc_FileNotFoundError, "%s cannot be handed to another process: its name was removed%s",
+			     skpy_life_shown(l), rc == -ESTALE ? " (and is another segment's now)" : "");
+		return NULL;
 	}
+	if (rc)
+		return skpy_raise(rc, skpy_life_shown(l));
+	return PyUnicode_FromString(token);
+}
+
+void skpy_life_adopt(skpy_life *l, const char *shown)
+{
+	l->creator = skpy_pid;
+	snprintf(l->shown, sizeof l->shown, "%s", shown && strcmp(shown, l->name) ? shown : "");
+	life_enlist(l);
+}
+
+PyObject *skpy_handoff_method(const sk_segment *seg, skpy_life *l)
+{
+	if (!seg) {
+		PyErr_SetString(PyExc_ValueError, "operation on a closed shmkit object");
+		return NULL;
+	}
+	return skpy_handoff(seg, l);
+}
+
+PyObject *skpy_adopt_method(skpy_life *l, PyObject *shown)
+{
+	const char *s;
+	if (!skpy_strname_conv(shown, &s))
+		return NULL;
+	skpy_life_adopt(l, s);
+	Py_RETURN_NONE;
 }
 
 static void life_unlink(skpy_life *l)

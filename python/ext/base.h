@@ -85,12 +85,28 @@ static inline uint32_t skpy_owned_flag(int owned)
  * them removes that name when it closes them (other processes that attached
  * keep working). The helper does that for every kind. */
 typedef struct skpy_life {
-	pid_t creator; /* pid of the process that generated the name, 0 if none */
-	char name[SK_NAME_MAX + 1];
+	pid_t creator; /* the process that removes name when the object goes (generated or handed-over names), 0 if none
+			*/
+	char name[SK_NAME_MAX + 1];    /* the name the object attached by */
+	char shown[SK_NAME_MAX + 1];   /* the name users see, when name is a hand-over name standing for it */
 	struct skpy_life *prev, *next; /* the live generated names (under the GIL) */
 } skpy_life;
 void skpy_life_init(skpy_life *l, int generated, const char *name);
 void skpy_life_end(skpy_life *l);
+/* The name users see (the segment's, also for an object attached by a
+ * hand-over name). */
+const char *skpy_life_shown(const skpy_life *l);
+
+/* Handing a segment to another process (pickling): a name of its own for
+ * the receiver, a hard link to seg's file (sk_segment_link), so that the
+ * sender may drop the segment meanwhile. A str, or NULL with an exception.
+ * The receiver attaches by it and adopts it (skpy_life_adopt): it removes
+ * that name when it lets the object go or exits. */
+PyObject *skpy_handoff(const sk_segment *seg, const skpy_life *l);
+void skpy_life_adopt(skpy_life *l, const char *shown);
+/* _handoff() and _adopt(shown) methods of an object with a skpy_life. */
+PyObject *skpy_handoff_method(const sk_segment *seg, skpy_life *l);
+PyObject *skpy_adopt_method(skpy_life *l, PyObject *shown);
 /* Every segment this process creates is registered: at its normal exit (and
  * Ctrl-C) the owned ones go at once, not at the next sweep. forget: its name
  * was removed already. */

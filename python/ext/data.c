@@ -227,13 +227,11 @@ PyObject *skpy_data_freeze(DataObject *d, PyObject *unused)
 /* _publish(name=None): names a segment made unpublished (create-fill-
  * publish), atomically, once its creator has filled it; None: a generated
  * name, removed when this object goes. Nothing happens for a segment that
- * has its name already (a library without the publish step). */
+ * has its name already. */
 int skpy_data_publish_as(DataObject *d, const char *name)
 {
-	(void)name;
 	if (!d->unpublished)
 		return 0;
-#if SKPY_CAN_PUBLISH
 	int rc = sk_segment_publish(data_segment(d), name);
 	if (rc) {
 		skpy_raise(rc, name);
@@ -242,7 +240,6 @@ int skpy_data_publish_as(DataObject *d, const char *name)
 	d->unpublished = 0;
 	skpy_life_init(&d->life, d->generated, sk_segment_name(data_segment(d)));
 	skpy_exit_register(d->life.name);
-#endif
 	return 0;
 }
 
@@ -332,7 +329,23 @@ PyBufferProcs skpy_data_as_buffer = {
 PyObject *skpy_data_get_name(DataObject *d, void *c)
 {
 	(void)c;
-	return PyUnicode_FromString(d->life.name);
+	return PyUnicode_FromString(skpy_life_shown(&d->life));
+}
+
+/* _handoff(): a name of its own for the process this object is pickled for
+ * (base.h); _adopt(shown): this object was attached by such a name, and
+ * removes it when it goes. */
+PyObject *skpy_data_handoff(DataObject *d, PyObject *unused)
+{
+	(void)unused;
+	if (skpy_data_usable(d))
+		return NULL;
+	return skpy_handoff_method(data_segment(d), &d->life);
+}
+
+PyObject *skpy_data_adopt(DataObject *d, PyObject *shown)
+{
+	return skpy_adopt_method(&d->life, shown);
 }
 PyObject *skpy_data_get_nbytes(DataObject *d, void *c)
 {
@@ -370,14 +383,10 @@ int skpy_data_open(open_args *a)
 {
 	int rc;
 	const char *name = a->name;
-#if SKPY_CAN_PUBLISH
 	if (a->unpublished) { /* the name is given at _publish, once the data is in */
 		a->opts.flags |= SK_CREATE_UNPUBLISHED;
 		name = NULL;
 	}
-#else
-	a->unpublished = 0; /* this library names a segment at create */
-#endif
 	Py_BEGIN_ALLOW_THREADS
 	switch (a->op) {
 	case OP_SEG_CREATE: rc = sk_segment_create(name, a->size, &a->opts, (sk_segment **)&a->out); break;

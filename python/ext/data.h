@@ -39,30 +39,16 @@ typedef struct {
 	uint64_t shape[SK_MAX_DIMS];
 	uint64_t size;
 	sk_create_opts opts;
-	int unpublished; /* creates: without a name, until _publish (when the library can) */
+	int unpublished; /* creates: without a name (SK_CREATE_UNPUBLISHED), until _publish */
 	void *out;
 } open_args;
 
 enum { OP_SEG_CREATE, OP_SEG_OPEN, OP_ARR_CREATE, OP_ARR_OPEN, OP_BITS_CREATE, OP_BITS_OPEN };
 
-/* The library's create-fill-publish path (SK_CREATE_UNPUBLISHED) and the
- * open flag for other owners' segments (SK_OPEN_ANY_OWNER), where the library
- * has them. */
-#ifdef SK_CREATE_UNPUBLISHED
-#define SKPY_CAN_PUBLISH 1
-#else
-#define SKPY_CAN_PUBLISH 0
-#endif
-#ifdef SK_OPEN_ANY_OWNER
-#define SKPY_ANY_OWNER SK_OPEN_ANY_OWNER
-#else
-#define SKPY_ANY_OWNER 0
-#endif
-
 /* The open flags of the readonly and any_owner arguments. */
 static inline int skpy_open_flags(int readonly, int any_owner)
 {
-	return (readonly ? SK_RDONLY : SK_RDWR) | (any_owner ? SKPY_ANY_OWNER : 0);
+	return (readonly ? SK_RDONLY : SK_RDWR) | (any_owner ? SK_OPEN_ANY_OWNER : 0);
 }
 
 /* Opens or creates what a describes, with the GIL released. */
@@ -92,6 +78,8 @@ PyObject *skpy_data_info(DataObject *d, PyObject *unused);
 PyObject *skpy_data_freeze(DataObject *d, PyObject *unused);
 PyObject *skpy_data_reduce(DataObject *d, PyObject *unused);
 PyObject *skpy_data_publish(DataObject *d, PyObject *args);
+PyObject *skpy_data_handoff(DataObject *d, PyObject *unused);
+PyObject *skpy_data_adopt(DataObject *d, PyObject *shown);
 PyObject *skpy_data_freeze_mapping(DataObject *d, PyObject *unused);
 PyObject *skpy_data_get_name(DataObject *d, void *c);
 PyObject *skpy_data_get_nbytes(DataObject *d, void *c);
@@ -114,6 +102,10 @@ PyObject *skpy_data_get_exports(DataObject *d, void *c);
 	    { "__exit__", (PyCFunction)skpy_data_exit, METH_VARARGS, NULL },                                 \
 	    { "_publish", (PyCFunction)skpy_data_publish, METH_VARARGS,                                      \
 	      "_publish($self, name=None, /)\n--\n\nName a segment made unpublished, once filled." },        \
+	    { "_handoff", (PyCFunction)skpy_data_handoff, METH_NOARGS,                                       \
+	      "_handoff($self, /)\n--\n\nA name of its own for a process this is handed to." },              \
+	    { "_adopt", (PyCFunction)skpy_data_adopt, METH_O,                                                \
+	      "_adopt($self, shown, /)\n--\n\nAttached by a hand-over name: remove it when done." },         \
 	    { "_freeze_mapping", (PyCFunction)skpy_data_freeze_mapping, METH_NOARGS,                         \
 	      "_freeze_mapping($self, /)\n--\n\nFreeze through this handle (no view may exist)." },          \
 	{                                                                                                    \

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_CAPACITY (32ull << 20)
 #define SMALL            16384 /* messages up to this size are copied with the GIL held, then released */
@@ -24,7 +25,9 @@
 typedef struct {
 	SKPY_BASE_FIELDS; /* lock: always NULL, a queue hands out no lock */
 	sk_queue *q;
-	sk_segment *view; /* the same queue mapped read-only: counters without its lock */
+	int foreign;  /* the queue's file belongs to another user (opened with any_owner) */
+	unsigned uid; /* ... that user */
+	int unpickle; /* get() may unpickle: not for a foreign queue unless asked */
 	uint64_t capacity, max_msg;
 	uint64_t maxsize; /* messages at most (0: as many as the ring holds), from the queue itself */
 } QueueObject;
@@ -62,18 +65,19 @@ static PyObject *q_raise(QueueObject *q, int rc, int put, size_t len)
 	return skpy_raise(rc, q->life.name);
 }
 
-/* After a create or open: the read-only view that qsize, empty, full, stats
- * and repr read without waiting for the queue's lock (a stopped peer holding
- * it cannot freeze them), and the fixed sizes. 0, or -1 with the queue closed
- * and an exception set. */
-static int queue_attached(QueueObject *q, const char *name, int generated)
+/* After a create or open: the fixed sizes, read once, and whose the queue
+ * is. The counters of qsize, empty, full, stats and repr are read later
+ * without the queue's lock (a stopped peer holding it cannot freeze them),
+ * from this handle's own mapping. unpickle: 1 yes, 0 no, -1 unless foreign.
+ * 0, or -1 with an exception set. */
+static int queue_attached(QueueObject *q, const char *name, int generated, int unpickle)
 {
 	skpy_life_init(&q->life, generated, name);
-	int rc;
 	sk_queue_stats st;
-	SKPY_RELEASED(q, rc = sk_segment_open(q->life.name, SK_RDONLY, &q->view));
+	sk_segment_info in;
+	int rc = sk_queue_stats_peek(sk_queue_segment(q->q), &st);
 	if (!rc)
-		rc = sk_queue_stats_peek(q->view, &st);
+		rc = sk_segment_info_get(sk_queue_segment(q->q), &in);
 	if (rc) {
 		skpy_raise(rc, q->life.name);
 		return -1;
@@ -81,6 +85,9 @@ static int queue_attached(QueueObject *q, const char *name, int generated)
 	q->capacity = st.capacity;
 	q->max_msg = st.max_msg;
 	q->maxsize = st.max_messages;
+	q->uid = (unsigned)in.uid;
+	q->foreign = in.uid != geteuid() && in.uid != 0;
+	q->unpickle = unpickle < 0 ? !q->foreign : unpickle;
 	return 0;
 }
 
@@ -120,29 +127,57 @@ static PyObject *queue_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 		return skpy_raise(rc, name);
 	}
 	skpy_exit_register(sk_queue_name(q->q));
-	if (queue_attached(q, sk_queue_name(q->q), name == NULL)) {
+	if (queue_attached(q, sk_queue_name(q->q), name == NULL, 1)) {
 		Py_DECREF(q);
 		return NULL;
 	}
 	return (PyObject *)q;
 }
 
-static PyObject *queue_open(PyObject *cls, PyObject *args)
-{
+typedef struct {
 	const char *name;
-	if (!PyArg_ParseTuple(args, "O&", skpy_strname_conv, &name))
+	int flags;
+	sk_queue *out;
+} open_arg;
+
+static int open_fn(void *arg, int64_t slice)
+{
+	open_arg *a = arg;
+	return sk_queue_open_with(a->name, a->flags, slice, &a->out);
+}
+
+#define OPEN_WAIT_NS INT64_C(10000000000) /* opening waits for the queue's lock at most this long */
+
+/* Queue.open(name, *, any_owner=False, unpickle=None): the queue's lock is
+ * taken to validate its state, waited for in slices (Ctrl-C interrupts it)
+ * at most 10 s (TimeoutError). any_owner: a queue another user made (else
+ * PermissionError); unpickle: whether get() unpickles messages (default:
+ * not from another user's queue, whose pickles would run that user's code). */
+static PyObject *queue_open(PyObject *cls, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "name", "any_owner", "unpickle", NULL };
+	const char *name;
+	int any = 0;
+	PyObject *unpickle_o = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|$pO", kwlist, skpy_strname_conv, &name, &any, &unpickle_o))
+		return NULL;
+	int unpickle = unpickle_o == Py_None ? -1 : PyObject_IsTrue(unpickle_o);
+	if (unpickle_o != Py_None && unpickle < 0)
 		return NULL;
 	QueueObject *q = (QueueObject *)((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
 	if (!q)
 		return NULL;
-	int rc;
-	SKPY_RELEASED(q, rc = sk_queue_open(name, &q->q));
+	open_arg a = { name, any ? SK_OPEN_ANY_OWNER : 0, NULL };
+	int rc = open_fn(&a, 0); /* at once when nobody holds the lock */
+	if (rc == -EAGAIN)
+		rc = skpy_wait(q, open_fn, &a, skpy_now_ns() + OPEN_WAIT_NS);
+	q->q = a.out;
 	if (rc) {
 		q->closed = 1;
 		Py_DECREF(q);
 		return skpy_raise(rc, name);
 	}
-	if (queue_attached(q, name, 0)) {
+	if (queue_attached(q, name, 0, unpickle)) {
 		Py_DECREF(q);
 		return NULL;
 	}
@@ -155,9 +190,7 @@ static void queue_release(QueueObject *q)
 		return;
 	q->closed = 1;
 	sk_queue_close(q->q);
-	sk_segment_close(q->view);
 	q->q = NULL;
-	q->view = NULL;
 	skpy_life_end(&q->life);
 }
 
@@ -819,12 +852,73 @@ static PyObject *decode(PyObject *msg)
 	return PyObject_CallOneArg(py_decode, msg);
 }
 
+typedef struct {
+	sk_queue *q;
+	const void *ptr;
+	size_t len;
+} peek_arg;
+
+static int peek_fn(void *arg, int64_t slice)
+{
+	peek_arg *a = arg;
+	return sk_queue_peek(a->q, &a->ptr, &a->len, slice);
+}
+
+/* get() of a queue whose pickles this process does not load (another user's,
+ * or unpickle=False): the oldest message is looked at in place and copied
+ * out; a compact one is taken and decoded, a pickle is handed back, first,
+ * and refused with PermissionError (get_bytes() takes it raw). */
+static PyObject *get_no_pickle(QueueObject *q, int64_t deadline)
+{
+	peek_arg a = { q->q, NULL, 0 };
+	int rc = peek_fn(&a, 0);
+	if (rc == -EAGAIN && deadline != 0)
+		rc = skpy_wait(q, peek_fn, &a, deadline);
+	if (rc)
+		return q_raise(q, rc, 0, 0);
+	PyObject *msg = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)a.len);
+	if (!msg) {
+		(void)sk_queue_unpeek(q->q);
+		return NULL;
+	}
+	/* A copy first: a peer may rewrite the message in place meanwhile. */
+	SKPY_RELEASED(q, memcpy(PyByteArray_AS_STRING(msg), a.ptr, a.len));
+	const unsigned char *p = (const unsigned char *)PyByteArray_AS_STRING(msg);
+	if (a.len == 0 || p[0] != COMPACT_TAG) {
+		Py_DECREF(msg);
+		rc = sk_queue_unpeek(q->q);
+		if (rc)
+			return skpy_raise(rc, q->life.name);
+		if (q->foreign)
+			PyErr_Format(
+			    PyExc_PermissionError,
+			    "queue %s belongs to another user (uid %u): its next message is pickled, and "
+			    "unpickling it would run that user's code; it stays in the queue. Take it raw with "
+			    "get_bytes(), or open the queue with Queue.open(name, any_owner=True, unpickle=True) "
+			    "if you trust that user",
+			    q->life.name, q->uid);
+		else
+			PyErr_Format(
+			    PyExc_PermissionError,
+			    "queue %s was opened with unpickle=False and its next message is pickled; it stays "
+			    "in the queue (get_bytes() takes it raw)",
+			    q->life.name);
+		return NULL;
+	}
+	rc = sk_queue_release(q->q);
+	PyObject *r = rc ? skpy_raise(rc, q->life.name) : compact_decode(p + 1, a.len - 1);
+	Py_DECREF(msg);
+	return r;
+}
+
 /* get(block=True, timeout=None) */
 static PyObject *queue_get(QueueObject *q, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
 	int64_t deadline;
 	if (parse_bt("get", args, nargs, kwnames, 0, &deadline) || q_usable(q))
 		return NULL;
+	if (!q->unpickle)
+		return get_no_pickle(q, deadline);
 	/* A small message lands on the stack: a compact one is decoded from there. */
 	unsigned char stack[SMALL];
 	pop_arg a = { q->q, (char *)stack, sizeof stack, 0 };
@@ -879,7 +973,7 @@ static int stats_of(QueueObject *q, sk_queue_stats *st)
 {
 	if (q_usable(q))
 		return -1;
-	int rc = sk_queue_stats_peek(q->view, st);
+	int rc = sk_queue_stats_peek(sk_queue_segment(q->q), st);
 	if (rc) {
 		skpy_raise(rc, q->life.name);
 		return -1;
@@ -933,13 +1027,21 @@ static PyObject *queue_full(QueueObject *q, PyObject *unused)
 			       st.capacity - st.used < align8(st.max_msg) + 8);
 }
 
+static int shutdown_fn(void *arg, int64_t slice)
+{
+	return sk_queue_shutdown_timed((sk_queue *)arg, slice);
+}
+
+/* shutdown(): waits for the queue's lock in slices (Ctrl-C interrupts it),
+ * at most 10 s (TimeoutError). */
 static PyObject *queue_shutdown(QueueObject *q, PyObject *unused)
 {
 	(void)unused;
 	if (q_usable(q))
 		return NULL;
-	int rc;
-	SKPY_RELEASED(q, rc = sk_queue_shutdown(q->q));
+	int rc = sk_queue_shutdown_timed(q->q, 0);
+	if (rc == -EAGAIN)
+		rc = skpy_wait(q, shutdown_fn, q->q, skpy_now_ns() + OPEN_WAIT_NS);
 	if (rc)
 		return skpy_raise(rc, q->life.name);
 	Py_RETURN_NONE;
@@ -1015,14 +1117,24 @@ static PyObject *queue_reduce(QueueObject *q, PyObject *unused)
 	(void)unused;
 	if (q_usable(q))
 		return NULL;
-	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(q), "open");
-	return open ? Py_BuildValue("N(s)", open, q->life.name) : NULL;
+	PyObject *token = skpy_handoff(sk_queue_segment(q->q), &q->life);
+	PyObject *fn = token ? skpy_attr("shmkit", "_reopen_queue") : NULL;
+	PyObject *r = fn ? Py_BuildValue("N(OOsOO)", fn, (PyObject *)Py_TYPE(q), token, skpy_life_shown(&q->life),
+					 q->foreign ? Py_True : Py_False, q->unpickle ? Py_True : Py_False)
+			 : NULL;
+	Py_XDECREF(token);
+	return r;
 }
 
 static PyObject *queue_get_name(QueueObject *q, void *c)
 {
 	(void)c;
-	return PyUnicode_FromString(q->life.name);
+	return PyUnicode_FromString(skpy_life_shown(&q->life));
+}
+
+static PyObject *queue_adopt(QueueObject *q, PyObject *shown)
+{
+	return skpy_adopt_method(&q->life, shown);
 }
 static PyObject *queue_get_capacity(QueueObject *q, void *c)
 {
@@ -1038,6 +1150,16 @@ static PyObject *queue_get_maxsize(QueueObject *q, void *c)
 {
 	(void)c;
 	return PyLong_FromUnsignedLongLong(q->maxsize);
+}
+static PyObject *queue_get_unpickle(QueueObject *q, void *c)
+{
+	(void)c;
+	return PyBool_FromLong(q->unpickle);
+}
+static PyObject *queue_get_foreign(QueueObject *q, void *c)
+{
+	(void)c;
+	return PyBool_FromLong(q->foreign);
 }
 static PyObject *queue_get_closed(QueueObject *q, void *c)
 {
@@ -1096,19 +1218,26 @@ static PyMethodDef queue_methods[] = {
 	{ "cancel_join_thread", (PyCFunction)queue_noop, METH_NOARGS,
 	  "cancel_join_thread($self, /)\n--\n\n"
 	  "Nothing to cancel (see join_thread)." },
-	{ "open", (PyCFunction)queue_open, METH_VARARGS | METH_CLASS,
-	  "open($type, name, /)\n--\n\nAttach to a named queue." },
+	{ "open", (PyCFunction)(void (*)(void))queue_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+	  "open($type, /, name, *, any_owner=False, unpickle=None)\n--\n\n"
+	  "Attach to a named queue (waiting for its lock at most 10 s). any_owner: one another user made;\n"
+	  "unpickle: whether get() unpickles (default: not from another user's queue)." },
 	{ "__reduce__", (PyCFunction)queue_reduce, METH_NOARGS, NULL },
+	{ "_adopt", (PyCFunction)queue_adopt, METH_O,
+	  "_adopt($self, shown, /)\n--\n\nAttached by a hand-over name: remove it when done." },
 	{ 0 }
 };
 
-static PyGetSetDef queue_getset[] = { { "name", (getter)queue_get_name, NULL, "segment name", NULL },
-				      { "capacity", (getter)queue_get_capacity, NULL, "ring bytes", NULL },
-				      { "max_msg", (getter)queue_get_max_msg, NULL, "largest message in bytes", NULL },
-				      { "closed", (getter)queue_get_closed, NULL, "True after close()", NULL },
-				      { "maxsize", (getter)queue_get_maxsize, NULL, "messages at most (0: no limit)",
-					NULL },
-				      { 0 } };
+static PyGetSetDef queue_getset[] = {
+	{ "name", (getter)queue_get_name, NULL, "segment name", NULL },
+	{ "capacity", (getter)queue_get_capacity, NULL, "ring bytes", NULL },
+	{ "max_msg", (getter)queue_get_max_msg, NULL, "largest message in bytes", NULL },
+	{ "closed", (getter)queue_get_closed, NULL, "True after close()", NULL },
+	{ "maxsize", (getter)queue_get_maxsize, NULL, "messages at most (0: no limit)", NULL },
+	{ "unpickle", (getter)queue_get_unpickle, NULL, "get() unpickles messages", NULL },
+	{ "foreign", (getter)queue_get_foreign, NULL, "the queue belongs to another user", NULL },
+	{ 0 }
+};
 
 static PyTypeObject Queue_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmkit._shmkit.Queue",

@@ -155,17 +155,18 @@ static PyObject *value_create(PyObject *mod, PyObject *args, PyObject *kw)
 static PyObject *value_open(PyObject *mod, PyObject *args, PyObject *kw)
 {
 	(void)mod;
-	static char *kwlist[] = { "name", "readonly", "ctype", "lock_object", NULL };
+	static char *kwlist[] = { "name", "readonly", "ctype", "lock_object", "any_owner", NULL };
 	const char *name, *ctype = NULL;
 	PyObject *lock_o = Py_None, *ext;
-	int ro = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pzO", kwlist, skpy_strname_conv, &name, &ro, &ctype, &lock_o) ||
+	int ro = 0, any = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|pzO$p", kwlist, skpy_strname_conv, &name, &ro, &ctype, &lock_o,
+					 &any) ||
 	    lock_obj_arg(lock_o, &ext))
 		return NULL;
 	sk_value *sv;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
-	rc = sk_value_open(name, ro ? SK_RDONLY : SK_RDWR, &sv);
+	rc = sk_value_open(name, (ro ? SK_RDONLY : SK_RDWR) | (any ? SK_OPEN_ANY_OWNER : 0), &sv);
 	Py_END_ALLOW_THREADS
 	if (rc)
 		return skpy_raise(rc, name);
@@ -522,7 +523,7 @@ static PyMethodDef value_functions[] = {
 	  "value_create($module, name, dtype, lock=True, owned=True, ctype=None, lock_object=None)\n--\n\n"
 	  "A new SharedValue (SharedRawValue without a lock)." },
 	{ "value_open", (PyCFunction)(void (*)(void))value_open, METH_VARARGS | METH_KEYWORDS,
-	  "value_open($module, name, readonly=False, ctype=None, lock_object=None)\n--\n\n"
+	  "value_open($module, /, name, readonly=False, ctype=None, lock_object=None, *, any_owner=False)\n--\n\n"
 	  "Attach to a named value." },
 	{ 0 }
 };

@@ -22,6 +22,7 @@ import errno as _errno
 import multiprocessing.util as _mputil
 import os as _os
 import pickle as _pickle
+import queue as _queue
 import secrets as _secrets
 import struct as _struct
 import sys as _sys
@@ -194,8 +195,11 @@ class _Vanished:
 
 
 def _ref(h):
-    "What a pickle carries to attach h's segment elsewhere."
-    return h.name
+    """What a pickle carries to attach h's segment elsewhere: a name of its
+    own for the receiver (a hard link to the same file, so that this process
+    may drop h meanwhile), which the receiver removes when it is done, and
+    the name to show."""
+    return (h._handoff(), h.name)
 
 
 def _reduce_data(obj):
@@ -210,18 +214,22 @@ def _reduce_data(obj):
 
 
 def _open_ref(kind, ref, readonly):
+    token, shown = ref
     if kind == "bits":
-        return _shmkit.Bits.open(ref, readonly)
-    if kind == "array":
-        return _shmkit.array_open(ref, readonly)
-    return _shmkit.segment_open(ref, readonly)
+        h = _shmkit.Bits.open(token, readonly)
+    elif kind == "array":
+        h = _shmkit.array_open(token, readonly)
+    else:
+        h = _shmkit.segment_open(token, readonly)
+    h._adopt(shown)
+    return h
 
 
 def _rebuild_data(kind, ref, readonly):
     try:
         return _open_ref(kind, ref, readonly)
     except FileNotFoundError as e:
-        return _Vanished(kind, ref, e)
+        return _Vanished(kind, ref[1], e)
 
 
 def _rebuild_bits_view(owner, offset, nbits):
@@ -359,9 +367,9 @@ if _np is not None:
 
     def _rebuild_array(ref, writable, offset, shape, strides, typestr):
         try:
-            h = _shmkit.array_open(ref, not writable)
+            h = _open_ref("array", ref, not writable)
         except FileNotFoundError as e:
-            return _Vanished("array", ref, e)
+            return _Vanished("array", ref[1], e)
         base = _np.asarray(h)
         a = _np.ndarray(shape, typestr, buffer=base, offset=offset, strides=strides).view(SharedArray)
         a._h = h
@@ -419,20 +427,23 @@ def from_numpy(a, name=None, *, owned=True, locked=False, huge=False, readonly=F
     return _wrap(h)
 
 
-def open(name, readonly=False):  # noqa: A001  (shadows the builtin inside this module only)
+def open(name, readonly=False, *, any_owner=False):  # noqa: A001  (shadows the builtin inside this module only)
     """Attach to an existing segment by name alone; what you get depends on
     what it holds: SharedArray, Bits, Segment (raw bytes), SharedValue, Queue,
     Lock, Semaphore, BoundedSemaphore, Barrier or Event. readonly maps the
-    data read-only (arrays, bits, raw segments, values without a lock)."""
-    kind = _shmkit.open_data(name, readonly)
+    data read-only (arrays, bits, raw segments, values without a lock).
+    A segment of another user (neither you nor root) raises PermissionError
+    unless any_owner=True (data, values and queues; a queue of another user
+    then does not unpickle its messages: Queue.open(name, unpickle=True))."""
+    kind = _shmkit.open_data(name, readonly, any_owner)
     if isinstance(kind, _shmkit.ArrayHandle):
         return _wrap(kind)
     if not isinstance(kind, str):
         return kind  # Bits or Segment: one open, no second look at the header
     if kind == "value":
-        return _shmkit.value_open(name, readonly)
+        return _shmkit.value_open(name, readonly, any_owner=any_owner)
     if kind == "queue":
-        return Queue.open(name)
+        return Queue.open(name, any_owner=any_owner)
     if kind == "mutex":
         return Lock.open(name)
     if kind == "sem":
@@ -861,12 +872,31 @@ class Queue(_shmkit.Queue):
 
     def get_many(self, max=64, block=True, timeout=None):  # noqa: A002
         """Between 1 and max objects, oldest first; waits only for the first."""
+        if not self.unpickle:  # one by one, so that a pickle is refused before it is taken
+            got = [self.get(block, timeout)]
+            while len(got) < max:
+                try:
+                    got.append(self.get(False))
+                except (_queue.Empty, PermissionError):
+                    break
+            return got
         return [_shmkit._decode_msg(m) for m in self.get_many_bytes(max, block, timeout, bytearray=True)]
 
     def __repr__(self):
         if self.closed:
             return "<shmkit.%s %s (closed)>" % (type(self).__name__, self.name)
         return "<shmkit.%s %s messages=%d>" % (type(self).__name__, self.name, self.qsize())
+
+
+def _reopen_queue(cls, token, name, any_owner, unpickle):
+    """Unpickling a Queue: attached by the name its sender made for this
+    process, with the owner and unpickle choices the sender made."""
+    try:
+        q = cls.open(token, any_owner=any_owner, unpickle=unpickle)
+    except FileNotFoundError as e:
+        return _Vanished("queue", name, e)
+    q._adopt(name)
+    return q
 
 
 class JoinableQueue(Queue):

@@ -28,6 +28,9 @@ from ._shmkit import (
 )
 from ._shmkit import ArrayHandle as _ArrayHandle
 from ._shmkit import Queue as _CQueue
+from ._share import Shared as Shared
+from ._share import attach as attach
+from ._share import share as share
 from .shared_memory import ShareableList as ShareableList
 
 __version__: str
@@ -66,6 +69,10 @@ __all__ = [
     "Error",
     "OwnerDiedWarning",
     "ShutDown",
+    "share",
+    "attach",
+    "Shared",
+    "from_numpy",
 ]
 
 def list_segments() -> list[str]: ...
@@ -92,7 +99,10 @@ class SharedArray(np.ndarray[Any, np.dtype[Any]]):
     def __exit__(self, *exc: object) -> None: ...
 def create(name: str | None, shape: int | Sequence[int], dtype: Any = "float64", *, owned: bool = True,
            locked: bool = False, huge: bool = False) -> SharedArray: ...
-def open(name: str, readonly: bool = False) -> Any: ...  # noqa: A001
+def open(name: str, readonly: bool = False, *, any_owner: bool = False) -> Any: ...  # noqa: A001
+def from_numpy(a: Any, name: str | None = None, *, owned: bool = True, locked: bool = False, huge: bool = False,
+               readonly: bool = False) -> SharedArray: ...
+
 
 class SharedMemory:
     def __init__(self, name: str | None = None, create: bool = False, size: int = 0) -> None: ...

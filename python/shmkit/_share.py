@@ -42,11 +42,11 @@ from . import _shmkit
 try:
     import numpy as _np
 except ImportError:
-    _np = None
+    _np = None  # type: ignore[assignment]
 try:
     from bitarray import bitarray as _bitarray
 except ImportError:
-    _bitarray = None
+    _bitarray = None  # type: ignore[assignment,misc]
 
 MAGIC = b"SKSHARE\x01"
 VERSION = 1

@@ -173,7 +173,7 @@ def test_queue_counters_and_open_do_not_freeze_behind_a_stuck_peer():
     p.start()
     try:
         assert ready.wait(10)
-        # The counters come from a read-only mapping: no wait at all (on
+        # The counters are read without the lock: no wait at all (on
         # a56ecd1 the first qsize() waited forever with the GIL held).
         try:
             out, err = counters.communicate("go\n", timeout=20)
@@ -199,6 +199,73 @@ def test_queue_counters_and_open_do_not_freeze_behind_a_stuck_peer():
         kill(p)
     q.put(3, timeout=30)  # the dead holder's claims and lock were settled
     assert q.get(timeout=30) == 3
+
+
+QUEUE_CTRL_C = """
+import os, signal, sys, time, shmkit
+signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+signal.signal(signal.SIGALRM, lambda *a: os.kill(os.getpid(), signal.SIGINT))
+q = shmkit.Queue.open(sys.argv[1]) if sys.argv[2] == 'shutdown' else None  # (opened before the peer got stuck)
+print('ready', flush=True)
+sys.stdin.readline()
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+t0 = time.monotonic()
+try:
+    q.shutdown() if q else shmkit.Queue.open(sys.argv[1])
+except KeyboardInterrupt:
+    print('interrupted after %.3f' % (time.monotonic() - t0))
+    sys.exit(42)
+sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("op", ["open", "shutdown"])
+def test_queue_open_and_shutdown_honour_ctrl_c_behind_a_stuck_peer(op):
+    """Queue.open (what unpickling a Queue does) and shutdown() wait for the
+    queue's lock in slices: Ctrl-C interrupts them within 50 ms (before, the
+    library waited its 10 s and Python saw the signal only then)."""
+    q = shmkit.Queue(capacity=1 << 16)
+    child = subprocess.Popen([sys.executable, "-c", QUEUE_CTRL_C, q.name, op], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    ready = fork.Event()
+    p = fork.Process(target=_hold_queue_lock, args=(q.name, ready))
+    p.start()
+    try:
+        assert ready.wait(10)
+        t0 = time.monotonic()
+        try:
+            out, err = child.communicate("go\n", timeout=20)
+        finally:
+            child.kill()
+            child.wait()
+        assert child.returncode == 42, (child.returncode, out, err)
+        assert float(out.split()[-1]) < 0.3 + 0.5 and time.monotonic() - t0 < 5, out
+    finally:
+        kill(p)
+    assert not q.stats()["shut_down"]
+
+
+def test_queue_counters_use_the_queue_itself():
+    """qsize, stats and repr read the handle's own mapping: no second mapping
+    of the name exists (one opened by name later could be another queue's,
+    if a peer had made the name again in between)."""
+    q = shmkit.Queue(capacity=1 << 16)
+    q.put(1)
+    ino = os.stat("/dev/shm/" + q.name).st_ino
+    maps = [line for line in open("/proc/self/maps") if line.split()[4] == str(ino)]
+    assert len(maps) == 1, maps  # main mapped it twice
+    assert q.qsize() == 1 and q.stats()["messages"] == 1
+    name = q.name
+    q.unlink()
+    other = shmkit.Queue(name=name, capacity=1 << 16)  # the name is made again by a peer
+    for i in range(5):
+        other.put(i)
+    assert q.qsize() == 1 and other.qsize() == 5
+    o2 = shmkit.Queue.open(name)
+    assert o2.qsize() == 5 and o2.get() == 0
+    o2.close()
+    other.unlink()
 
 
 VALUE_CTRL_C = """
