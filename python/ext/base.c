@@ -221,12 +221,40 @@ const char *skpy_life_shown(const skpy_life *l)
 	return l->shown[0] ? l->shown : l->name;
 }
 
+int skpy_same_segment(const sk_segment *a, const sk_segment *b)
+{
+	sk_segment_info x, y;
+	if (sk_segment_info_get(a, &x) || sk_segment_info_get(b, &y))
+		return 0;
+	return x.kind == y.kind && x.ctime_ns == y.ctime_ns && x.creator_pid == y.creator_pid &&
+	       x.creator_start == y.creator_start && x.data_size == y.data_size;
+}
+
+/* A hand-over name from seg; when the name seg was attached by is gone (a
+ * hand-over name, removed once attached), from the name users see, if that
+ * still names this very segment. */
+static int link_token(const sk_segment *seg, const char *shown, char *token, size_t len)
+{
+	int rc = sk_segment_link(seg, NULL, token, len);
+	if ((rc == -ENOENT || rc == -ESTALE) && shown) {
+		sk_segment *other;
+		int orc = sk_segment_open(shown, SK_RDONLY | SK_OPEN_ANY_OWNER, &other);
+		if (!orc) {
+			if (skpy_same_segment(seg, other))
+				rc = sk_segment_link(other, NULL, token, len);
+			sk_segment_close(other);
+		}
+	}
+	return rc;
+}
+
 PyObject *skpy_handoff(const sk_segment *seg, const skpy_life *l)
 {
 	char token[SK_NAME_MAX + 1];
+	const char *shown = l->shown[0] ? l->shown : NULL;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
-	rc = sk_segment_link(seg, NULL, token, sizeof token);
+	rc = link_token(seg, shown, token, sizeof token);
 	Py_END_ALLOW_THREADS
 	if (rc == -ENOENT || rc == -ESTALE) {
 		PyErr_Format(PyExc_FileNotFoundError, "%s cannot be handed to another process: its name was removed%s",
@@ -238,11 +266,18 @@ PyObject *skpy_handoff(const sk_segment *seg, const skpy_life *l)
 	return PyUnicode_FromString(token);
 }
 
+/* Attached by a hand-over name: it is this process's to remove, now (its
+ * mapping holds the segment from here on, so a receiver killed later leaves
+ * no name behind); the object shows the segment's own name. */
 void skpy_life_adopt(skpy_life *l, const char *shown)
 {
-	l->creator = skpy_pid;
+	if (l->name[0] && strcmp(l->name, shown ? shown : "")) {
+		(void)sk_segment_unlink(l->name);
+		skpy_exit_forget(l->name);
+	}
 	snprintf(l->shown, sizeof l->shown, "%s", shown && strcmp(shown, l->name) ? shown : "");
-	life_enlist(l);
+	if (l->creator == skpy_pid)
+		l->creator = 0; /* nothing left for this object to remove */
 }
 
 PyObject *skpy_handoff_method(const sk_segment *seg, skpy_life *l)

@@ -100,10 +100,13 @@ const char *skpy_life_shown(const skpy_life *l);
 /* Handing a segment to another process (pickling): a name of its own for
  * the receiver, a hard link to seg's file (sk_segment_link), so that the
  * sender may drop the segment meanwhile. A str, or NULL with an exception.
- * The receiver attaches by it and adopts it (skpy_life_adopt): it removes
- * that name when it lets the object go or exits. */
+ * The receiver attaches by it and adopts it (skpy_life_adopt), which removes
+ * that name at once: from then on its mapping holds the segment. */
 PyObject *skpy_handoff(const sk_segment *seg, const skpy_life *l);
 void skpy_life_adopt(skpy_life *l, const char *shown);
+/* Whether two handles map one segment (its header records who made it and
+ * when, to the nanosecond). */
+int skpy_same_segment(const sk_segment *a, const sk_segment *b);
 /* _handoff() and _adopt(shown) methods of an object with a skpy_life. */
 PyObject *skpy_handoff_method(const sk_segment *seg, skpy_life *l);
 PyObject *skpy_adopt_method(skpy_life *l, PyObject *shown);

@@ -179,17 +179,6 @@ PyObject *skpy_data_info(DataObject *d, PyObject *unused)
 	return skpy_info_dict(&in);
 }
 
-/* Whether two handles map the same segment: the header records who made it
- * and when, to the nanosecond. */
-static int same_segment(const sk_segment *a, const sk_segment *b)
-{
-	sk_segment_info x, y;
-	if (sk_segment_info_get(a, &x) || sk_segment_info_get(b, &y))
-		return 0;
-	return x.kind == y.kind && x.ctime_ns == y.ctime_ns && x.creator_pid == y.creator_pid &&
-	       x.creator_start == y.creator_start && x.data_size == y.data_size;
-}
-
 /* freeze(): later opens are read-only. The library remaps the handle it
  * freezes read-only in place, which would make every writable view of this
  * object (and numpy.ndarray(buffer=obj), which it cannot see) fault on its
@@ -212,7 +201,7 @@ PyObject *skpy_data_freeze(DataObject *d, PyObject *unused)
 	Py_BEGIN_ALLOW_THREADS
 	rc = sk_segment_open(d->life.name, SK_RDWR, &other);
 	if (!rc) {
-		rc = same_segment(other, data_segment(d)) ? sk_segment_freeze(other) : -ESTALE;
+		rc = skpy_same_segment(other, data_segment(d)) ? sk_segment_freeze(other) : -ESTALE;
 		sk_segment_close(other);
 	}
 	Py_END_ALLOW_THREADS

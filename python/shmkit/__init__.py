@@ -317,7 +317,7 @@ if _np is not None:
         @property
         def locked(self):
             "True when the segment carries a lock (get_lock())."
-            return self._handle().locked
+            return getattr(self._handle(), "locked", False)
 
         def close(self):
             """Ends this process's use of the segment: its methods raise
@@ -356,8 +356,9 @@ if _np is not None:
             if h is None or h.closed:
                 return _np.asarray(self).__reduce_ex__(protocol)  # a private array travels by value
             offset = self.__array_interface__["data"][0] - h.address
-            return (_rebuild_array, (_ref(h), self.flags.writeable, offset, self.shape, self.strides,
-                                     self.dtype.str))
+            kind = "array" if isinstance(h, _shmkit.ArrayHandle) else "raw"  # raw: an array inside a share
+            return (_rebuild_array, (kind, _ref(h), self.flags.writeable, offset, self.shape, self.strides,
+                                     self.dtype.descr if self.dtype.fields else self.dtype.str))
 
     def _wrap(h):
         "The SharedArray over the whole of an ArrayHandle."
@@ -365,13 +366,13 @@ if _np is not None:
         a._h = h
         return a
 
-    def _rebuild_array(ref, writable, offset, shape, strides, typestr):
+    def _rebuild_array(kind, ref, writable, offset, shape, strides, typestr):
         try:
-            h = _open_ref("array", ref, not writable)
+            h = _open_ref(kind, ref, not writable)
         except FileNotFoundError as e:
             return _Vanished("array", ref[1], e)
         base = _np.asarray(h)
-        a = _np.ndarray(shape, typestr, buffer=base, offset=offset, strides=strides).view(SharedArray)
+        a = _np.ndarray(shape, _np.dtype(typestr), buffer=base, offset=offset, strides=strides).view(SharedArray)
         a._h = h
         return a
 else:

@@ -37,7 +37,7 @@ import pickle as _pickle
 import struct as _struct
 import threading as _threading
 
-from . import _shmkit
+from . import SharedArray, _shmkit
 
 try:
     import numpy as _np
@@ -165,7 +165,11 @@ def _array_from(buf, dtype, shape):
         a = _np.empty(shape, dtype)
         a.flags.writeable = False
         return a
-    return _np.frombuffer(buf, dtype).reshape(shape)
+    # A SharedArray over the share's segment: passed on to another process,
+    # it travels as a reference to the segment, not as its data.
+    a = _np.frombuffer(buf, dtype).reshape(shape).view(SharedArray)
+    a._h = _ctx.stack[-1][0]
+    return a
 
 
 def _bitarray_from(buf, endian, n, cls):
@@ -197,10 +201,13 @@ def _bad(seg, what):
 def _load(seg):
     """The structure in a share segment: every header value read once, checked
     against the segment's size, the pickle copied out, the buffers viewed."""
+    kind = seg.info()["kind"]
+    if kind != "raw":
+        raise TypeError("%s holds a %s segment, not a shmkit share" % (seg.name, kind))
     size = seg.size
     mv = memoryview(seg)
     if size < _TABLE:
-        raise _bad(seg, "smaller than its header")
+        raise TypeError("%s is a raw segment of %d bytes, not a shmkit share" % (seg.name, size))
     magic, version, zero, n, table_off, pickle_off, pickle_len, used = _HEADER.unpack(bytes(mv[:_TABLE]))
     if magic != MAGIC:
         raise TypeError("%s is a raw segment, not a shmkit share" % seg.name)
