@@ -71,11 +71,17 @@ class _Pickler(_pickle.Pickler):
     def __init__(self, out):
         self.oob = []   # PickleBuffers, in the order pickle hands them out
         self.side = []  # memoryviews of Bits words
-        super().__init__(out, protocol=5, buffer_callback=self._take)
+        # list.append returns None: out of band. (A bound method of the
+        # pickler here would make a cycle: the pickler, its buffers and so the
+        # caller's arrays would live until a gc pass.)
+        super().__init__(out, protocol=5, buffer_callback=self.oob.append)
 
-    def _take(self, pb):
-        self.oob.append(pb)
-        return False  # out of band
+    def drop(self):
+        """Lets go of every object of the graph (memo, buffers, Bits views)
+        at once, whenever the pickler itself goes."""
+        self.clear_memo()
+        self.oob.clear()
+        self.side.clear()
 
     def reducer_override(self, obj):
         t = type(obj)
@@ -146,6 +152,7 @@ def share(obj, name=None, *, owned=True, huge=False):
             dst.release()
             for raw in raws:
                 raw.release()
+            p.drop()
             del raws, p
         seg._freeze_mapping()  # read-only for this process and every later opener
         seg._publish(name)  # the name appears now, over complete contents

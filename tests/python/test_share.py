@@ -63,6 +63,29 @@ def test_share_and_attach_give_the_same_structure():
     assert same(g[0], l1) and len(h) == 3 and same(g[2]["nested"], h[2]["nested"])
 
 
+def test_share_lets_go_of_the_originals_at_once():
+    """A program that shares its lists and drops them keeps one copy: share()
+    holds no reference to the graph afterwards, not even until a gc pass
+    (gc disabled here, so a cycle through the pickler would show)."""
+    import gc
+    import weakref
+    a = np.arange(1 << 16, dtype=np.int64)
+    b = bitarray(1 << 16, endian="little")
+    bits = shmkit.Bits.from_bools(np.ones(100, bool))
+    refs = [weakref.ref(a), weakref.ref(bits)]
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        h = shmkit.share(([a], {"b": b}, (bits,)))
+        del a, b, bits
+        assert [r() for r in refs] == [None, None]
+    finally:
+        if was:
+            gc.enable()
+    assert int(h[0][0][-1]) == (1 << 16) - 1 and h[2][0].count() == 100
+    h.close()
+
+
 def _addresses(x, out):
     if isinstance(x, np.ndarray) and x.nbytes and not x.dtype.hasobject:
         out.append((x.__array_interface__["data"][0], x.nbytes))
