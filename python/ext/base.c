@@ -534,11 +534,13 @@ PyObject *skpy_info_dict(const sk_segment_info *in)
 			     "kind", sk_kind_name(in->kind), "data_size", (unsigned long long)in->data_size,
 			     "data_offset", (unsigned long long)in->data_offset, "file_size",
 			     (unsigned long long)in->file_size, "creator_pid", (int)in->creator_pid, "creator_alive",
-			     in->creator_alive ? Py_True : Py_False, "ctime_ns", (long long)in->ctime_ns, "dtype", dt,
-			     "shape", shape, "nitems", (unsigned long long)in->nitems, "locked",
-			     in->locked ? Py_True : Py_False, "owned", in->owned ? Py_True : Py_False, "frozen",
-			     in->frozen ? Py_True : Py_False, "page_size", (unsigned long long)in->page_size, "mode",
-			     (unsigned)in->mode, "uid", (unsigned)in->uid);
+			     in->creator_alive > 0    ? Py_True
+			     : in->creator_alive == 0 ? Py_False
+						      : Py_None,
+			     "ctime_ns", (long long)in->ctime_ns, "dtype", dt, "shape", shape, "nitems",
+			     (unsigned long long)in->nitems, "locked", in->locked ? Py_True : Py_False, "owned",
+			     in->owned ? Py_True : Py_False, "frozen", in->frozen ? Py_True : Py_False, "page_size",
+			     (unsigned long long)in->page_size, "mode", (unsigned)in->mode, "uid", (unsigned)in->uid);
 }
 
 /* ---- argument converters ---- */

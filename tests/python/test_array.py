@@ -317,6 +317,38 @@ def test_stat_list_and_gc(names):
     del a
 
 
+def _fnv1a64(data):
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def test_creator_alive_is_none_when_it_cannot_be_judged(names):
+    """creator_alive: True, False, or None when this process cannot judge
+    (the creator's pid namespace unknown or another container's, an old
+    layout, /proc unreadable), never True by default. Here the header
+    (re-checksummed as docs/format.md says) records no pid namespace, as a
+    creator that could not read its own writes 0."""
+    import struct
+    n = names()
+    a = shmkit.create(n, (4,), "int8")
+    assert shmkit.stat(n)["creator_alive"] is True
+    with open("/dev/shm/" + n, "r+b") as f:
+        head = bytearray(f.read(512))
+        pidns = struct.unpack_from("<Q", head, 352)[0]
+        assert pidns == os.stat("/proc/self/ns/pid").st_ino  # layout 2 records it
+        struct.pack_into("<Q", head, 352, 0)
+        struct.pack_into("<Q", head, 504, _fnv1a64(head[:504]))
+        f.seek(0)
+        f.write(head)
+    st = shmkit.stat(n)
+    assert st["creator_alive"] is None and st["creator_pid"] == os.getpid()
+    assert n not in shmkit.gc(dry_run=True)  # not judged: never collected
+    a.close()
+    shmkit.unlink(n)
+
+
 def test_dead_creator_is_collected(names):
     n = names()
     code = ("import shmkit, os, sys\n"
