@@ -36,12 +36,34 @@ Figures (one JSON object; times are medians, with min/max and n beside them):
   shareable_list_rw_ns, mpshareable_list_rw_ns
       one read and one write of an int item of shmkit.shared_memory.ShareableList
       and multiprocessing.shared_memory.ShareableList (rounds interleaved).
+  seed_<way>_seconds, seed_<way>_pss_per_data  (way: share, pickled, shared_memory, joblib)
+      the seed's program: three lists (4 bitarray objects, 4 int64 and 4 uint32
+      NumPy arrays, --seed-bytes in all) reach --workers spawned workers, each of
+      which reads all of it and checks a sum; the time from the first step of
+      handing them over (share(), copying into SharedMemory blocks, joblib's
+      dispatch) until every worker has checked, and the PSS of the parent and
+      the workers while all hold the data, above a run whose workers hold
+      nothing (seed_baseline_pss_bytes), per byte of data. Each run is a fresh
+      process; rounds interleave the ways. share: shmkit.share, the handle
+      passed as the workers' argument, the parent's originals dropped;
+      pickled: the lists as the workers' arguments; shared_memory: one
+      multiprocessing.shared_memory block per array by hand, originals dropped
+      (for both, malloc_trim then returns the freed heap to the system);
+      joblib: Parallel(n_jobs=W) on its default loky backend with its automatic
+      memmapping of arrays over 1 MB (max_nbytes="1M"), the parent keeping its
+      lists as a joblib user must; loky does not run W blocking tasks at once,
+      so each task returns at once and its worker keeps the lists it got,
+      rounds of W tasks until W workers hold them.
+  seed_<way>_vs_share_seconds, seed_<way>_vs_share_pss
+      per round, the way's time (PSS above the baseline) over share's in
+      the same round: min/median/max over rounds; ratios holds the medians.
 """
 import argparse
 import json
 import multiprocessing as mp
 import os
 import statistics
+import subprocess
 import sys
 import time
 from multiprocessing import shared_memory
@@ -286,6 +308,172 @@ def barrier_rate(kind, n):
     return n / dt
 
 
+# ---- the seed's program: three lists to 12 spawned workers ------------------------------
+
+def seed_lists(nbytes, seed=2026):
+    """l1: 4 bitarray objects, l2: 4 int64 arrays, l3: 4 uint32 arrays; nbytes in all."""
+    from bitarray import bitarray
+    rng = np.random.default_rng(seed)
+    part = max(nbytes // 12 // 64 * 64, 64)
+    l1 = []
+    for _ in range(4):
+        b = bitarray(endian="little")
+        b.frombytes(rng.integers(0, 256, part, dtype=np.uint8).tobytes())
+        l1.append(b)
+    l2 = [rng.integers(-1 << 40, 1 << 40, part // 8, dtype=np.int64) for _ in range(4)]
+    l3 = [rng.integers(0, 1 << 32, part // 4, dtype=np.uint32) for _ in range(4)]
+    return (l1, l2, l3), part * 12
+
+
+def seed_check(lists):
+    """Reads every byte of the three lists: a checksum."""
+    l1, l2, l3 = lists
+    return (sum(b.count() for b in l1) + sum(int(a.sum()) for a in l2) + sum(int(a.sum(dtype=np.uint64))
+                                                                              for a in l3))
+
+
+def seed_w_lists(lists, ready, release):  # share (the handle arrives as the lists) and pickled
+    ready.put((os.getpid(), seed_check(lists)))
+    release.wait()
+
+
+def seed_w_shared_memory(blocks, ready, release):
+    from bitarray import bitarray
+    shms = [shared_memory.SharedMemory(name) for name, _, _ in blocks]
+    views = []
+    for shm, (_, kind, n) in zip(shms, blocks):
+        if kind == "bits":
+            views.append(bitarray(buffer=shm.buf[:n], endian="little"))
+        else:
+            views.append(np.ndarray((n,), dtype=kind, buffer=shm.buf))
+    lists = (views[0:4], views[4:8], views[8:12])
+    ready.put((os.getpid(), seed_check(lists)))
+    release.wait()
+    del lists, views
+    for shm in shms:
+        shm.close()
+
+
+_held = None  # what a joblib worker keeps (its last task's lists)
+
+
+def seed_w_joblib(lists):
+    global _held
+    _held = lists
+    return os.getpid(), seed_check(lists)
+
+
+def seed_w_idle(ready, release):
+    ready.put((os.getpid(), 0))
+    release.wait()
+
+
+def _trim():
+    """Gives the heap's free memory back to the system (glibc keeps what was
+    freed, and would count as the parent's though the program dropped it)."""
+    import ctypes
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def seed_run(way, nbytes, workers):
+    """One way in this (fresh) process: JSON with seconds, pss_bytes, ok."""
+    from bitarray import bitarray  # noqa: F401  (in the parent before anything is measured)
+    ctx = mp.get_context("spawn")
+    lists, data = seed_lists(nbytes) if way != "baseline" else (None, nbytes)
+    expect = seed_check(lists) if lists else 0
+    keep = []
+    t0 = time.perf_counter()
+    if way == "joblib":
+        # loky does not run W blocking tasks at once (measured: 5 of 12 ran,
+        # the others waited for them), so tasks return at once and each
+        # worker keeps what its last task got; rounds of W tasks until W
+        # workers hold the lists.
+        from joblib import Parallel, delayed
+        seen = {}
+        with Parallel(n_jobs=workers, max_nbytes="1M", mmap_mode="r", batch_size=1) as par:
+            for _ in range(50):
+                seen.update(par(delayed(seed_w_joblib)(lists) for _ in range(workers)))
+                if len(seen) >= workers:
+                    break
+            seconds = time.perf_counter() - t0
+            got = list(seen.items())
+            pss = pss_bytes(os.getpid()) + sum(pss_bytes(pid) for pid, _ in got)
+        ok = len(got) == workers
+    else:
+        ready, release = ctx.Queue(), ctx.Event()
+        if way == "baseline":
+            target, args = seed_w_idle, ()
+        elif way == "share":
+            h = shmkit.share(lists)
+            keep.append(h)
+            lists = None  # the program keeps the shared copy only
+            _trim()
+            target, args = seed_w_lists, (h,)
+        elif way == "pickled":
+            target, args = seed_w_lists, (lists,)
+        else:  # multiprocessing.shared_memory by hand: one block per array, originals dropped
+            blocks = []
+            for group in lists:
+                for x in group:
+                    raw = memoryview(x).cast("B")
+                    n = raw.nbytes
+                    shm = shared_memory.SharedMemory(create=True, size=max(n, 1))
+                    shm.buf[:n] = raw
+                    raw.release()
+                    keep.append(shm)
+                    kind = "bits" if not isinstance(x, np.ndarray) else x.dtype.str
+                    blocks.append((shm.name, kind, n if kind == "bits" else x.size))
+            del group, x  # the loop's names held l3 and its last array
+            lists = None
+            _trim()
+            target, args = seed_w_shared_memory, (blocks,)
+        procs = [ctx.Process(target=target, args=args + (ready, release)) for _ in range(workers)]
+        for p in procs:
+            p.start()
+        got = [ready.get(timeout=600) for _ in procs]
+        seconds = time.perf_counter() - t0
+        pss = pss_bytes(os.getpid()) + sum(pss_bytes(pid) for pid, _ in got)
+        release.set()
+        for p in procs:
+            p.join()
+        ok = all(p.exitcode == 0 for p in procs)
+    ok = ok and all(s == expect for _, s in got)
+    for k in keep:
+        k.close()
+        if isinstance(k, shared_memory.SharedMemory):
+            k.unlink()
+    return {"seconds": round(seconds, 3), "pss_bytes": pss, "data_bytes": data, "ok": ok}
+
+
+def seed_compare(nbytes, workers, rounds, ways):
+    """Each way in a fresh process, rounds interleaved; PSS above the baseline run."""
+    runs = {w: [] for w in ["baseline"] + ways}
+    for _ in range(rounds):
+        for w in ["baseline"] + ways:
+            r = subprocess.run([sys.executable, os.path.abspath(__file__), "--seed-way", w, "--seed-bytes",
+                                str(nbytes), "--workers", str(workers)], capture_output=True, text=True,
+                               timeout=3600, env=os.environ)
+            if r.returncode:
+                raise SystemExit("seed %s: %s" % (w, r.stderr[-2000:]))
+            runs[w].append(json.loads(r.stdout))
+    base = statistics.median(r["pss_bytes"] for r in runs["baseline"])
+    data = runs[ways[0]][0]["data_bytes"]
+    out = {"seed_bytes": data, "seed_workers": workers, "seed_baseline_pss_bytes": int(base)}
+    for w in ways:
+        out["seed_%s_seconds" % w] = stat([r["seconds"] for r in runs[w]])
+        out["seed_%s_pss_per_data" % w] = stat([(r["pss_bytes"] - base) / data for r in runs[w]])
+        out["seed_%s_ok" % w] = all(r["ok"] for r in runs[w])
+        if w != "share":
+            pairs = list(zip(runs[w], runs["share"]))
+            out["seed_%s_vs_share_seconds" % w] = stat([a["seconds"] / b["seconds"] for a, b in pairs])
+            out["seed_%s_vs_share_pss" % w] = stat([(a["pss_bytes"] - base) / (b["pss_bytes"] - base)
+                                                    for a, b in pairs])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true", help="print one JSON object on one line (the only format)")
@@ -293,7 +481,20 @@ def main():
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--quick", action="store_true", help="256 MiB, fewer repetitions and messages")
     ap.add_argument("--skip-pickled", action="store_true", help="leave out the pickled-arguments run")
+    ap.add_argument("--seed-bytes", type=int, default=512 << 20,
+                    help="data of the seed's three lists (default 512 MiB; --quick: 128 MiB)")
+    ap.add_argument("--seed-rounds", type=int, default=3, help="interleaved rounds of the seed comparison")
+    ap.add_argument("--seed-only", action="store_true", help="only the seed comparison")
+    ap.add_argument("--seed-way", help=argparse.SUPPRESS)  # one run of one way, in a fresh process
     args = ap.parse_args()
+    if args.seed_way:
+        print(json.dumps(seed_run(args.seed_way, args.seed_bytes, args.workers)))
+        return 0
+    seed_ways = ["share", "shared_memory", "joblib"] + ([] if args.skip_pickled else ["pickled"])
+    if args.seed_only:
+        out = seed_compare(args.seed_bytes, args.workers, args.seed_rounds, seed_ways)
+        print(json.dumps(out))
+        return 0 if all(v for k, v in out.items() if k.endswith("_ok")) else 1
     nbytes = (256 << 20) if args.quick else args.bytes
     reps = 5 if args.quick else 21
     msgs = 20000 if args.quick else 200000
@@ -322,6 +523,8 @@ def main():
         mbr.append(barrier_rate("mp", 2000 if args.quick else 20000))
     out["barrier_rounds_per_s"] = stat(br)
     out["mpbarrier_rounds_per_s"] = stat(mbr)
+    out.update(seed_compare((128 << 20) if args.quick else args.seed_bytes, args.workers,
+                            1 if args.quick else args.seed_rounds, seed_ways))
     base = out["spawn_baseline_pss_bytes"]
     r = {"attach_vs_cpython": out["cpython_attach_us"]["median"] / out["attach_us"]["median"],
          "queue_vs_mpqueue": out["queue_msgs_per_s"]["median"] / out["mpqueue_msgs_per_s"]["median"],
@@ -332,6 +535,11 @@ def main():
          "barrier_vs_mpbarrier": out["barrier_rounds_per_s"]["median"] / out["mpbarrier_rounds_per_s"]["median"],
          "spawn_shmkit_pss_per_data": (out["spawn_shmkit_pss_bytes"] - base) / nbytes,
          "spawn_shared_memory_pss_per_data": (out["spawn_shared_memory_pss_bytes"] - base) / nbytes}
+    r["seed_share_pss_per_data"] = out["seed_share_pss_per_data"]["median"]
+    for w in seed_ways:
+        if w != "share":
+            r["seed_%s_pss_per_data" % w] = out["seed_%s_pss_per_data" % w]["median"]
+            r["seed_%s_vs_share_seconds" % w] = out["seed_%s_vs_share_seconds" % w]["median"]
     if "spawn_pickled_pss_bytes" in out:
         r["spawn_pickled_pss_per_data"] = (out["spawn_pickled_pss_bytes"] - base) / nbytes
         r["spawn_pickled_vs_shmkit_seconds"] = out["spawn_pickled_seconds"] / out["spawn_shmkit_seconds"]

@@ -19,11 +19,11 @@ for what in "$@"; do
 	make) pkgs="$pkgs make" ;;
 	demo) pkgs="$pkgs make cmake gcc libc6-dev" ;;
 	build) pkgs="$pkgs make cmake gcc libc6-dev pkg-config python3 python3-dev" ;;
-	test) pkgs="$pkgs libcmocka-dev python3 python3-numpy python3-pytest util-linux man-db libpython3.11-testsuite python3-mypy python3-distributed"
+	test) pkgs="$pkgs libcmocka-dev python3 python3-numpy python3-pytest util-linux man-db libpython3.11-testsuite python3-mypy python3-distributed python3-bitarray"
 	      pkgs="$pkgs openmpi-bin libopenmpi-dev mpich libmpich-dev python3-mpi4py" ;; # cluster tests, both MPIs
 	clang) pkgs="$pkgs clang" ;;
 	format) pkgs="$pkgs clang-format python3" ;;
-	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev"
+	bench) pkgs="$pkgs python3 python3-numpy gnuplot-nox g++ libboost-dev python3-bitarray python3-joblib"
 	       pkgs="$pkgs openmpi-bin libopenmpi-dev python3-mpi4py python3-distributed" ;; # bench/cluster_run.py
 	wheel) pkgs="$pkgs python3 python3-dev python3-numpy python3-setuptools python3-wheel python3-pip python3-venv" ;;
 	fresh) pkgs="$pkgs mmdebstrap git util-linux" ;;
