@@ -112,9 +112,9 @@ def _probe(spec=None):
             if not _matches(st, spec):
                 p["state"] = "foreign"
             elif not st["frozen"]:
-                p["state"] = "busy" if st["creator_alive"] else "broken"
+                p["state"] = "broken" if st["creator_alive"] is False else "busy"
             else:
-                p["state"] = "ok" if st["creator_alive"] else "orphan"
+                p["state"] = "orphan" if st["creator_alive"] is False else "ok"
     return p
 
 
@@ -340,7 +340,7 @@ def _create_copy(lease, spec, source, data=None):
         # Mapped first: the create below may sweep it away (its creator is dead).
         try:
             st = _shmkit.stat(name)
-            if st["owned"] and st["frozen"] and not st["creator_alive"] and _matches(st, spec):
+            if st["owned"] and st["frozen"] and st["creator_alive"] is False and _matches(st, spec):
                 old = kind.attach(name, spec)
         except FileNotFoundError:
             pass
@@ -353,7 +353,7 @@ def _create_copy(lease, spec, source, data=None):
             # Only a copy whose creator died may be replaced (it is owned: the
             # next sweep would remove it anyway).
             st = _shmkit.stat(name)
-            if not st["owned"] or st["creator_alive"] or not _matches(st, spec):
+            if not st["owned"] or st["creator_alive"] is not False or not _matches(st, spec):
                 raise
             _shmkit.unlink(name)
             seg = kind.create(name, spec)
