@@ -593,7 +593,8 @@ static void test_view_inside_a_segment(void **state)
 	sk_segment_close(ro);
 	/* closing the view leaves the segment mapped */
 	sk_bits_close(v);
-	assert_int_equal(data[64 + 124], 0xa4); /* 994 and 997 from the child, 999 */
+	assert_int_equal(data[64 + 124], 0xa4);                      /* 994 and 997 from the child, 999 */
+	assert_int_equal(sk_segment_unlink(sk_bits_name(other)), 0); /* a generated name */
 	sk_bits_close(other);
 	sk_segment_close(seg);
 	assert_int_equal(sk_segment_unlink(name), 0);
