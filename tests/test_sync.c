@@ -1555,7 +1555,9 @@ static void test_mutex_holder_in_another_pid_namespace(void **state)
 	S = new_shared();
 	pid_t c = t_spawn(hold_in_new_pid_namespace, NULL);
 	int64_t t0 = t_now_ns();
-	while (!__atomic_load_n(&S->ready, __ATOMIC_SEQ_CST)) {
+	/* Both: the holder's ready and, from its parent, its pid out here (the
+	 * holder can be ready before its parent has stored that pid). */
+	while (!__atomic_load_n(&S->ready, __ATOMIC_SEQ_CST) || !__atomic_load_n(&S->counter, __ATOMIC_SEQ_CST)) {
 		int status;
 		if (waitpid(c, &status, WNOHANG) == c)
 			fail_msg("the namespace helper failed: %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
