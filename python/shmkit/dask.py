@@ -45,13 +45,18 @@ that joined later a copy. Workers that attached drop their mapping when
 ``release()`` tells them, or within a second of the name going (the plugin
 checks), as soon as no task still holds a view of it.
 
-Later (issue 18): ``share(client, obj)`` for whole object graphs slots in as one
-more entry of ``_KINDS`` (see docs/dask.md, "Object graphs").
+Object graphs: any other object (lists, dicts, tuples of arrays, bitarrays,
+Bits, strings, ...) is kind "graph": each host's creator receives it through
+Dask and makes its copy with shmkit.share (one frozen segment, owned, its
+handle held until the lease goes); get() is shmkit.attach, arrays read-only
+zero-copy views (docs/dask.md, "Object graphs").
 """
 
 import asyncio as _asyncio
 import atexit as _atexit
+import io as _io
 import os as _os
+import pickle as _pickle
 import secrets as _secrets
 import threading as _threading
 
@@ -119,7 +124,10 @@ def _probe(spec=None):
 
 
 def _matches(st, spec):
-    """Whether a segment's header (shmkit.stat) describes what spec shared."""
+    """Whether a segment's header (shmkit.stat) describes what spec shared
+    (a graph: a raw segment of the size of the first copy, once known)."""
+    if spec["kind"] == "graph":
+        return st["kind"] == "raw" and spec.get("nbytes") in (None, st["data_size"])
     if spec["kind"] == "array":
         return st["kind"] == "array" and st["dtype"] == spec["dtype"] and tuple(st["shape"]) == tuple(spec["shape"])
     return st["kind"] == "bits" and st["nitems"] == spec["nbits"]
@@ -169,7 +177,7 @@ class _ArrayKind:
         return _np.ascontiguousarray(obj)
 
     @staticmethod
-    def create(name, spec):
+    def create(name, spec, data):
         return _shmkit.create(name, spec["shape"], spec["dtype"], owned=True)
 
     @staticmethod
@@ -209,7 +217,7 @@ class _BitsKind:
         return _np.asarray(obj.words())  # Dask's transfer copies it
 
     @staticmethod
-    def create(name, spec):
+    def create(name, spec, data):
         return _shmkit.Bits(spec["nbits"], name, owned=True)
 
     @staticmethod
@@ -233,7 +241,77 @@ class _BitsKind:
         return seg, seg
 
 
-_KINDS = {"array": _ArrayKind, "bits": _BitsKind}
+class _Payload:
+    """A graph on its way to a creator: one object for client.scatter (which
+    would scatter a list, tuple or dict element by element)."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+
+class _Private(_pickle.Pickler):
+    """Pickles an attached graph with private copies of its data: a
+    SharedArray (which pickles as a reference to this host's segment) as a
+    plain array, a Bits as its words."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, _np.ndarray) and type(obj) is not _np.ndarray and type(obj) is not _np.memmap:
+            return _np.asarray, (obj.view(_np.ndarray),)
+        if type(obj) is _shmkit.Bits:
+            return _bits_again, (len(obj), _np.array(obj.words(), dtype=_np.uint64))
+        return NotImplemented
+
+
+def _bits_again(nbits, words):
+    "A Bits of another host's copy, arrived as its words: an unnamed Bits again, for shmkit.share."
+    b = _shmkit.Bits(nbits)
+    w = b.words()
+    w[...] = words
+    del w
+    return b
+
+
+class _GraphKind:
+    name = "graph"
+
+    @staticmethod
+    def spec(obj):
+        return {"kind": "graph", "nbytes": None}  # the size of the first copy, once made
+
+    @staticmethod
+    def payload(obj):
+        return _Payload(obj)
+
+    @staticmethod
+    def create(name, spec, data):
+        # One step: shmkit.share writes the whole graph into a new segment and
+        # publishes it frozen, owned by this process (_kept holds it).
+        if isinstance(data, _Payload):
+            data = data.obj
+        elif isinstance(data, bytes):  # read() on another host
+            data = _pickle.loads(data)
+        return _shmkit.share(data, name=name, owned=True)
+
+    @staticmethod
+    def fill(seg, data):
+        pass  # filled when made
+
+    @staticmethod
+    def read(graph):
+        out = _io.BytesIO()
+        _Private(out, protocol=5).dump(graph)
+        return out.getvalue()
+
+    @staticmethod
+    def attach(name, spec):
+        st = _shmkit.stat(name)
+        if not _matches(st, spec):
+            raise TypeError("segment %s on this host holds a %s segment of %d bytes, not the shared graph "
+                            "of %s bytes" % (name, st["kind"], st["data_size"], spec.get("nbytes")))
+        return None, _shmkit.attach(name)  # a raw segment that is not a share: TypeError
+
+
+_KINDS = {"array": _ArrayKind, "bits": _BitsKind, "graph": _GraphKind}
 
 
 def _kind_of(obj):
@@ -242,9 +320,7 @@ def _kind_of(obj):
     if isinstance(obj, (_np.ndarray, _shmkit.SharedArray)) or hasattr(obj, "__array_interface__") \
             or hasattr(obj, "__array__"):
         return _ArrayKind
-    raise TypeError("shmkit.dask.share takes a NumPy array (or an object with __array__ or __array_interface__) "
-                    "or a shmkit.Bits, not %s; whole object graphs wait for shmkit.share (docs/dask.md)"
-                    % type(obj).__name__)
+    return _GraphKind
 
 
 # ---- what each process holds -----------------------------------------------------------
@@ -255,6 +331,7 @@ def _kind_of(obj):
 
 _lock = _threading.RLock()  # reentrant: a handle collected while it is held forgets under it
 _owned: "dict[object, tuple[str, int]]" = {}
+_kept: "dict[object, object]" = {}  # lease key -> the shmkit.share handle of a graph copy made here
 _attached: "dict[str, tuple[object, object]]" = {}
 _atexit_set = False
 
@@ -277,8 +354,11 @@ def _drop_owned(keys):
     """Removes the copies made under these lease keys; returns their names."""
     with _lock:
         made = [_owned.pop(k) for k in keys if k in _owned]
+        kept = [_kept.pop(k) for k in keys if k in _kept]
     for name, ctime_ns in made:
         _unlink_own(name, ctime_ns)
+    for h in kept:
+        h.close()
     return [name for name, _ in made]
 
 
@@ -346,9 +426,11 @@ def _create_copy(lease, spec, source, data=None):
             pass
         if old is None:
             raise FileNotFoundError("no complete copy of %s left on this host to adopt" % name)
+    if source == "adopt":
+        data = old[1]
     try:
         try:
-            seg = kind.create(name, spec)
+            seg = kind.create(name, spec, data)
         except FileExistsError:
             # Only a copy whose creator died may be replaced (it is owned: the
             # next sweep would remove it anyway).
@@ -356,15 +438,19 @@ def _create_copy(lease, spec, source, data=None):
             if not st["owned"] or st["creator_alive"] is not False or not _matches(st, spec):
                 raise
             _shmkit.unlink(name)
-            seg = kind.create(name, spec)
+            seg = kind.create(name, spec, data)
     except BaseException:
         if old is not None:
             old_seg, old = old[0], None
             old_seg.close()
         raise
+    keep = kind is _GraphKind  # an owned share's name goes with its handle: kept until the lease goes
     try:
+        info = seg.info()
         with _lock:
-            _owned[lease] = (name, seg.info()["ctime_ns"])
+            _owned[lease] = (name, info["ctime_ns"])
+            if keep:
+                _kept[lease] = seg
             if not _atexit_set:
                 _atexit.register(_drop_all_owned)
                 _atexit_set = True
@@ -372,20 +458,19 @@ def _create_copy(lease, spec, source, data=None):
         # then nothing else would remove the copy.
         if lease not in _distributed.get_worker().data:
             raise RuntimeError("the lease of %s was released before its copy was made" % name)
-        if source == "adopt":
-            data = old[1]
-        if source != "client":
+        if source != "client" and not keep:
             kind.fill(seg, data)
             seg.freeze()
     except BaseException:
         _drop_owned([lease])
         raise
     finally:
-        seg.close()
+        if not keep:
+            seg.close()
         if old is not None:
             old_seg, old, data = old[0], None, None  # its view goes first
             old_seg.close()
-    return host_key()
+    return int(info["data_size"])
 
 
 # distributed.core.Status names of a worker that is going away.
@@ -434,8 +519,8 @@ def share(client, obj, *, timeout=None):
     obj: a NumPy array of a dtype shmkit stores (bool, int8..int64,
     uint8..uint64, float32, float64) or an array-like object (one with
     __array__ or __array_interface__: a shmkit.SharedArray, a memmap), or a
-    shmkit.Bits. Lists, tuples and dicts are object graphs, which wait for
-    shmkit.share (docs/dask.md): TypeError.
+    shmkit.Bits; anything else is an object graph, put in one segment per host
+    by shmkit.share (h.get() gives it, arrays as read-only views).
     timeout: seconds to wait for every host's copy (None: as long as it takes);
     on timeout the copies made so far are removed and TimeoutError raised.
 
@@ -481,7 +566,10 @@ def _extend(handle, obj, timeout):
     if obj is not None:
         # The client writes its own host's copy itself (it may open the
         # creator's segment: same user); the other hosts get obj once via Dask.
-        local = me if me in todo and probes[todo[me]]["uid"] == _os.getuid() else None
+        # A graph cannot be written into another process's segment: every
+        # host's creator gets it through Dask.
+        local = me if (me in todo and probes[todo[me]]["uid"] == _os.getuid()
+                       and kind is not _GraphKind) else None
         how = {h: "client" if h == local else "data" for h in todo}
     else:
         how = {h: "adopt" if states[h] == {"orphan"} else "data" for h in todo}
@@ -510,6 +598,8 @@ def _extend(handle, obj, timeout):
         for f in made:
             if f.status != "finished":
                 f.result()  # raises the creator's error
+        if spec.get("nbytes") is None:
+            spec["nbytes"] = made[0].result()  # a graph: the size of its first copy
         if "client" in how.values():
             seg = _shmkit.open(spec["name"])
             try:
@@ -536,7 +626,7 @@ def _warn_memory_limit(client, spec, probes):
     except Exception:  # no scheduler information: nothing to compare with
         return
     limits = [n for n in limits if n > 0]
-    if limits and spec["nbytes"] > min(limits) // 2:
+    if limits and (spec["nbytes"] or 0) > min(limits) // 2:
         import warnings
         warnings.warn("sharing %d MiB with workers whose memory limit is %d MiB: Dask counts the pages of the "
                       "shared copy a worker reads in its memory and pauses it at 80%% of its limit (restarts it "
@@ -646,6 +736,8 @@ class Shared:
         return _attach(self._spec)
 
     def __array__(self, dtype=None, copy=None):
+        if self._spec["kind"] == "graph":
+            raise TypeError("a shared object graph is not a NumPy array: h.get() is the graph")
         if self._spec["kind"] != "array":
             raise TypeError("a shared bit array is not a NumPy array: h.get() is the Bits, "
                             "h.get().words() its uint64 words")
@@ -660,6 +752,8 @@ class Shared:
     def __len__(self):
         if self._spec["kind"] == "bits":
             return self._spec["nbits"]
+        if self._spec["kind"] == "graph":
+            return len(self.get())
         if not self.shape:
             raise TypeError("len() of a shared 0-d array")
         return self.shape[0]
@@ -668,7 +762,8 @@ class Shared:
         """A dask.array over this host's copy, whatever the host: one task per
         chunk takes a read-only view of that host's copy (no copy per chunk)
         and Dask fuses it with what follows (map_blocks, reductions, ...)."""
-        self._need("array", "to_dask_array")
+        if self._spec["kind"] != "array":
+            raise TypeError("to_dask_array() takes a shared array, not a shared %s" % self._spec["kind"])
         import dask.array as da
         meta = _np.empty((0,) * len(self.shape), dtype=self.dtype)
         return da.from_array(self, chunks=chunks, asarray=False, meta=meta, inline_array=True, lock=False)
@@ -720,6 +815,7 @@ class Shared:
 
     def __repr__(self):
         s = self._spec
-        what = "%s %s" % (s["dtype"], tuple(s["shape"])) if s["kind"] == "array" else "%d bits" % s["nbits"]
+        what = ("%s %s" % (s["dtype"], tuple(s["shape"])) if s["kind"] == "array" else "%d bits" % s["nbits"]
+                if s["kind"] == "bits" else "object graph of %s bytes" % s["nbytes"])
         where = " on %d host(s)" % len(self._creators) if self._client is not None else ""
         return "<shmkit.dask.Shared %s: %s%s%s>" % (s["name"], what, where, " (released)" if self._released else "")

@@ -311,9 +311,9 @@ def test_timeout_leaves_nothing(client):
 def test_bad_input(client):
     with pytest.raises(TypeError, match="complex128"):
         skd.share(client, np.zeros(3, dtype=complex))
-    for graph in ({"a": 1}, [1, 2, 3], (np.zeros(2),)):  # graphs wait for shmkit.share (issue 18)
-        with pytest.raises(TypeError, match="object graphs"):
-            skd.share(client, graph)
+    for graph in ({"a": 1}, [1, 2, 3]):  # lists and dicts are object graphs now, not arrays
+        with skd.share(client, graph, timeout=120) as h:
+            assert h.kind == "graph" and client.submit(lambda h: h.get(), h).result() == graph
     with pytest.raises(TypeError):
         skd.share(client, np.zeros(3, dtype=">i8"))
     with skd.share(client, np.zeros(3, dtype=np.float32), timeout=120) as h:
@@ -545,3 +545,57 @@ def test_update_after_copy_swept(client):
     with pytest.raises(FileNotFoundError, match="no host has a copy"):
         h.update(timeout=120)
     h.release()
+
+
+# ---- object graphs -------------------------------------------------------------------
+
+def read_graph(h):
+    """What a task sees of a shared graph: the structure, its arrays read-only
+    views of this host's segment."""
+    g = h.get()
+    a, ba, bits, s = g["a"], g["l"][0], g["l"][1], g["l"][2]
+    return {"pid": os.getpid(), "asum": int(a.sum(dtype=np.int64)), "a_writeable": a.flags.writeable,
+            "a_in_segment": segment_pss(h.name) > 0 and type(a).__name__ == "SharedArray",
+            "ba": ba.tobytes(), "ba_readonly": ba.readonly, "bits": np.array(bits.words()).tobytes(),
+            "bits_readonly": bits.readonly, "nbits": len(bits), "s": s, "keys": sorted(g), "same": h.get() is g}
+
+
+def test_graph_one_copy_read_by_every_worker(client):
+    bitarray = pytest.importorskip("bitarray").bitarray
+    a = np.arange(4 << 20, dtype=np.int64)  # 32 MiB
+    ba = bitarray(1 << 16)
+    ba.setall(0)
+    ba[::3] = 1
+    bits = shmkit.Bits(1000)
+    bits[7] = 1
+    bits[999] = 1
+    g = {"a": a, "l": [ba, bits, "a string"]}
+    before = sum(client.run(pss).values())
+    h = skd.share(client, g)
+    bits.close()
+    try:
+        assert h.kind == "graph" and h.nbytes >= a.nbytes and "graph" in repr(h)
+        outs = on_each(client, read_graph, h)
+        assert len({o["pid"] for o in outs}) == 4
+        for o in outs:
+            assert o["keys"] == ["a", "l"] and o["asum"] == int(a.sum()) and not o["a_writeable"]
+            assert o["a_in_segment"] and o["same"]
+            assert o["ba"] == ba.tobytes() and o["ba_readonly"]
+            assert o["nbits"] == 1000 and o["bits_readonly"]
+            w = np.frombuffer(o["bits"], np.uint64)
+            assert w[0] == 1 << 7 and w[15] == 1 << (999 - 960) and int(w.sum()) == (1 << 7) + (1 << 39)
+            assert o["s"] == "a string"
+        grown = sum(client.run(pss).values()) - before
+        mapped = sum(client.run(segment_pss, h.name).values())
+        assert 0.98 * a.nbytes < mapped < 1.02 * h.nbytes, "the copy counts %.3fx in PSS" % (mapped / a.nbytes)
+        assert 0.9 * a.nbytes < grown < 1.25 * a.nbytes, "workers' PSS grew by %.2fx the data" % (grown / a.nbytes)
+        assert os.path.exists("/dev/shm/" + h.name)
+        with pytest.raises(TypeError, match="graph"):
+            h.to_dask_array()
+        with pytest.raises(TypeError, match="graph"):
+            np.asarray(h)
+    finally:
+        h.release()
+    assert not os.path.exists("/dev/shm/" + h.name)
+    wait_for(lambda: not any(client.run(cached).values()), timeout=10)
+    assert not [n for n in os.listdir("/dev/shm") if n.startswith("sk")], os.listdir("/dev/shm")
