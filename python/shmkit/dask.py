@@ -290,6 +290,8 @@ class _GraphKind:
             data = data.obj
         elif isinstance(data, bytes):  # read() on another host
             data = _pickle.loads(data)
+        else:  # an attached graph being adopted: its arrays refer to the old segment, which goes
+            data = _pickle.loads(_GraphKind.read(data))
         return _shmkit.share(data, name=name, owned=True)
 
     @staticmethod
@@ -442,7 +444,8 @@ def _create_copy(lease, spec, source, data=None):
     except BaseException:
         if old is not None:
             old_seg, old = old[0], None
-            old_seg.close()
+            if old_seg is not None:  # a graph's attach keeps no segment of its own
+                old_seg.close()
         raise
     keep = kind is _GraphKind  # an owned share's name goes with its handle: kept until the lease goes
     try:
@@ -469,7 +472,8 @@ def _create_copy(lease, spec, source, data=None):
             seg.close()
         if old is not None:
             old_seg, old, data = old[0], None, None  # its view goes first
-            old_seg.close()
+            if old_seg is not None:
+                old_seg.close()
     return int(info["data_size"])
 
 

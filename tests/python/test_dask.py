@@ -599,3 +599,50 @@ def test_graph_one_copy_read_by_every_worker(client):
     assert not os.path.exists("/dev/shm/" + h.name)
     wait_for(lambda: not any(client.run(cached).values()), timeout=10)
     assert not [n for n in os.listdir("/dev/shm") if n.startswith("sk")], os.listdir("/dev/shm")
+
+
+def small_graph():
+    bitarray = pytest.importorskip("bitarray").bitarray
+    ba = bitarray(4096)
+    ba.setall(0)
+    ba[::5] = 1
+    g = {"a": np.arange(1 << 16, dtype=np.int64), "l": [ba, "x" * 10]}
+    return g, {"asum": int(g["a"].sum()), "ones": ba.count(), "s": "x" * 10, "writeable": False}
+
+
+def graph_seen(h):
+    g = h.get()
+    return {"asum": int(g["a"].sum()), "ones": g["l"][0].count(), "s": g["l"][1], "writeable": g["a"].flags.writeable}
+
+
+def test_graph_update_after_creator_killed(client):
+    """A graph's creator is SIGKILLed: the copy it left still serves, and
+    update() has a live worker adopt it."""
+    g, want = small_graph()
+    with skd.share(client, g, timeout=120) as h:
+        addr, pid = creator_pid(client, h)
+        os.kill(pid, signal.SIGKILL)
+        restarted(client, addr)
+        assert not shmkit.stat(h.name)["creator_alive"]
+        assert all(o == want for o in on_each(client, graph_seen, h))
+        assert h.update(timeout=120) == 1
+        st = shmkit.stat(h.name)
+        assert st["frozen"] and st["creator_alive"] and st["creator_pid"] in client.run(os.getpid).values()
+        assert shmkit.gc() == []
+        assert all(o == want for o in on_each(client, graph_seen, h))
+    assert copies() == []
+
+
+def test_graph_two_hosts(client, tmp_path):
+    """A graph shared before a second host joined: update() copies it there
+    (arrays and bit arrays travel as copies, not as references to the first
+    host's segment), and every worker of both hosts sees the same structure."""
+    g, want = small_graph()
+    h = skd.share(client, g, timeout=120)
+    with second_host(client, tmp_path) as (hostb, wb):
+        assert copies(hostb) == [] and len(h.hosts) == 1
+        assert h.update(timeout=120) == 2 and copies(hostb) == [h.name]
+        got = on_each(client, graph_seen, h)
+        assert len(got) == 6 and all(o == want for o in got)
+        h.release()
+        assert copies() == [] and copies(hostb) == []
