@@ -4,8 +4,11 @@ unpickles unless asked. The tests need root: they make files of another user
 (chown) and run a process as that user."""
 import os
 import pickle
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -14,6 +17,31 @@ import shmkit
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="making another user's segments needs root")
 NOBODY = 65534
+
+
+@pytest.fixture
+def path_for_others():
+    """A PYTHONPATH entry from which another user imports this shmkit: the
+    package's own parent when every directory above it lets others through,
+    else a copy in a directory they may enter (a checkout under /root, as
+    /root/shmkit in a fresh root, is closed to them)."""
+    pkg = os.path.dirname(os.path.abspath(shmkit.__file__))
+    d = os.path.dirname(pkg)
+    while d != "/" and os.stat(d).st_mode & stat.S_IXOTH:
+        d = os.path.dirname(d)
+    if d == "/":
+        yield os.path.dirname(pkg)
+        return
+    tmp = tempfile.mkdtemp(prefix="shmkit-test-py-")
+    try:
+        shutil.copytree(pkg, os.path.join(tmp, "shmkit"), ignore=shutil.ignore_patterns("__pycache__"))
+        for root, dirs, files in os.walk(tmp):
+            os.chmod(root, 0o755)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o755)
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _give_away(name):
@@ -102,15 +130,15 @@ print('made', flush=True)
 """
 
 
-def test_a_queue_made_by_another_user_process(names, tmp_path):
+def test_a_queue_made_by_another_user_process(names, tmp_path, path_for_others):
     """The case of issue 12: another local user makes the queue under a name
     that root opens later."""
     name = names("theirs")
     proof = str(tmp_path / "ran")
     os.chmod(str(tmp_path), 0o777)
-    env = dict(os.environ)
+    env = dict(os.environ, PYTHONPATH=path_for_others)
     p = subprocess.run([sys.executable, "-c", MADE_BY_NOBODY, name, "hello", proof], user=NOBODY, group=NOBODY,
-                       env=env, capture_output=True, text=True, timeout=60)
+                       env=env, cwd="/", capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert shmkit.stat(name)["uid"] == NOBODY
     with pytest.raises(PermissionError):
