@@ -74,6 +74,23 @@ import shmkit
 from python_ref import pss_bytes  # the same PSS reading as the other Python baselines
 
 
+def run_holders(ctx, target, args, workers, ready, release, t0):
+    """Starts workers processes of target(*args, ready, release); once every
+    one has reported (pid, result) on ready: the seconds since t0 and the PSS
+    of this process and the workers, read while they all still hold the data;
+    then releases and joins them. Gives (results, seconds, pss, processes)."""
+    procs = [ctx.Process(target=target, args=args + (ready, release)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    got = [ready.get(timeout=600) for _ in procs]
+    seconds = time.perf_counter() - t0
+    pss = pss_bytes(os.getpid()) + sum(pss_bytes(pid) for pid, _ in got)
+    release.set()
+    for p in procs:
+        p.join()
+    return got, seconds, pss, procs
+
+
 def stat(xs, scale=1.0):
     xs = [x * scale for x in xs]
     return {"median": round(statistics.median(xs), 3), "min": round(min(xs), 3), "max": round(max(xs), 3),
@@ -161,16 +178,7 @@ def spawn_run(way, nbytes, workers):
         args = (keep.name, n)
         target = w_shared_memory
     expect = n * (n - 1) // 2
-    t0 = time.perf_counter()
-    procs = [ctx.Process(target=target, args=args + (ready, release)) for _ in range(workers)]
-    for p in procs:
-        p.start()
-    got = [ready.get(timeout=600) for _ in procs]
-    seconds = time.perf_counter() - t0
-    pss = pss_bytes(os.getpid()) + sum(pss_bytes(pid) for pid, _ in got)
-    release.set()
-    for p in procs:
-        p.join()
+    got, seconds, pss, _ = run_holders(ctx, target, args, workers, ready, release, time.perf_counter())
     del src, args
     if way == "shared_memory":
         keep.close()
@@ -430,15 +438,7 @@ def seed_run(way, nbytes, workers):
             lists = None
             _trim()
             target, args = seed_w_shared_memory, (blocks,)
-        procs = [ctx.Process(target=target, args=args + (ready, release)) for _ in range(workers)]
-        for p in procs:
-            p.start()
-        got = [ready.get(timeout=600) for _ in procs]
-        seconds = time.perf_counter() - t0
-        pss = pss_bytes(os.getpid()) + sum(pss_bytes(pid) for pid, _ in got)
-        release.set()
-        for p in procs:
-            p.join()
+        got, seconds, pss, procs = run_holders(ctx, target, args, workers, ready, release, t0)
         ok = all(p.exitcode == 0 for p in procs)
     ok = ok and all(s == expect for _, s in got)
     for k in keep:
