@@ -643,8 +643,13 @@ int sk_mutex_trylock(sk_mutex *mm)
 	if (rc)
 		return rc;
 	const sk__ident *me = me_get();
-	if (!(me->lockword & W_TID))
+	uint64_t mine = me->lockword, w = 0;
+	if (!(mine & W_TID))
 		return -EOVERFLOW;
+	if (__builtin_expect(CAS(&m->word, &w, mine), 1)) { /* free: as in mutex_lock */
+		record(m, me);
+		return 0;
+	}
 	rc = try_once(m, me, false);
 	return rc == 1 ? -EBUSY : rc;
 }

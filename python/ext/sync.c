@@ -230,15 +230,18 @@ static PyObject *mutex_acquire(MutexObject *mo, PyObject *const *args, Py_ssize_
 static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
 {
 	(void)unused;
-	/* The common case first: this thread's only hold of a usable lock. */
-	if (mo->count == 1 && !mo->closed && !(mo->parent && ((skpy_base *)mo->parent)->closed) &&
-	    mo->owner_pid == skpy_pid && mo->owner == (unsigned long)pthread_self()) {
-		mo->count = 0;
-		mutex_note(mo, 0);
+	/* The common case first: the only hold of a usable lock, which the
+	 * library releases only for the thread whose hold it is (-EPERM for
+	 * any other thread or process: the general path below says why). */
+	if (mo->count == 1 && !mo->closed && !(mo->parent && ((skpy_base *)mo->parent)->closed)) {
 		int rc = sk_mutex_unlock(mo->m);
-		if (rc)
-			return skpy_raise(rc, mo->life.name[0] ? mo->life.name : NULL);
-		Py_RETURN_NONE;
+		if (rc != -EPERM) {
+			mo->count = 0;
+			mutex_note(mo, 0);
+			if (rc)
+				return skpy_raise(rc, mo->life.name[0] ? mo->life.name : NULL);
+			Py_RETURN_NONE;
+		}
 	}
 	if (mutex_usable(mo))
 		return NULL;

@@ -113,6 +113,48 @@ def test_rlock():
         r.release()
 
 
+def _release_in_child(lock, out):
+    try:
+        lock.release()
+        out.put("released")
+    except RuntimeError as e:
+        out.put("RuntimeError: %s" % e)
+
+
+@pytest.mark.parametrize("kind", ["Lock", "RLock"])
+def test_only_the_holder_releases(kind):
+    """A handle whose hold belongs to another thread, or to the parent of a
+    forked child, does not release the lock: RuntimeError, the lock stays
+    held by its holder, who then releases it as usual."""
+    lock = getattr(shmkit, kind)()
+    assert lock.acquire()
+    errors = []
+
+    def other_thread():
+        try:
+            lock.release()
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    t = threading.Thread(target=other_thread)
+    t.start()
+    t.join(10)
+    assert len(errors) == 1 and "another thread or process" in errors[0]
+    assert lock.locked() and lock._is_owned()
+    out = fork.SimpleQueue()
+    p = fork.Process(target=_release_in_child, args=(lock, out))
+    p.start()
+    p.join(30)
+    assert p.exitcode == 0
+    msg = out.get()
+    assert msg.startswith("RuntimeError") and "another thread or process" in msg
+    assert lock.locked() and lock.state()["owner_pid"] == os.getpid()
+    lock.release()
+    assert not lock.locked()
+    assert lock.acquire(False)
+    lock.release()
+
+
 def _hold(lock, ready):
     lock.acquire()
     ready.set()
