@@ -14,10 +14,13 @@
  *   - at once: --rounds rounds in which --workers fresh processes, started
  *     together, each attach both ways; per round the ratio of the medians
  *     over the workers (wall time, and the processes' CPU time);
- *   - pages: --scan-reps pairs of a creator making and filling --scan-mib of
- *     data and a fresh process reading it twice, default pages against
- *     4 KiB pages: fill speed, create plus fill time, cold and warm read
- *     speed, page-table bytes.
+ *   - pages: --scan-reps rounds of a creator making and filling --scan-mib of
+ *     data (then filling it again: the fill's ceiling) and a fresh process
+ *     reading it twice, with default pages, 4 KiB pages (SK_CREATE_NOHUGE,
+ *     reserved at creation) and a plain shm_open+ftruncate+mmap file (what
+ *     multiprocessing.shared_memory makes: pages allocated at first touch):
+ *     fill speed, create plus fill time, cold and warm read speed,
+ *     page-table bytes.
  *
  *   attach [--json] [--max MIB] [--reps N] [--size MIB] [--blocks B]
  *          [--workers W] [--rounds R] [--scan-mib MIB] [--scan-reps K]
@@ -37,6 +40,12 @@
 #include "shmkit.h"
 
 static volatile int64_t sink;
+
+/* The cases of the pages figures, and the figures of each. */
+enum { DEFAULT, SMALL, PLAIN, NCASE, NFIG = 9 };
+static const char *const case_key[NCASE] = { "default", "small", "plain" };
+static const char *const case_label[NCASE] = { "default pages", "4 KiB pages (SK_CREATE_NOHUGE)",
+					       "plain shm_open+ftruncate+mmap" };
 
 /* What a program without shmkit does: shm_open, fstat for the size, mmap,
  * close; then it reads the first and last element. Seconds. */
@@ -200,6 +209,70 @@ static int round_at_once(const char *name, int nw, int round, slot *slots, doubl
 	return 0;
 }
 
+/* What measure_cold_scan measures, for a program without shmkit (and
+ * multiprocessing.shared_memory): shm_open, ftruncate, mmap; its first fill
+ * then faults in 4 KiB pages, each allocated and zeroed at first touch. A
+ * fresh process maps the file itself and reads it twice. The name is
+ * removed as soon as the file is open: nothing can be left in /dev/shm.
+ * 0, or -1 with errno's text in *note. */
+static int plain_cold_scan(uint64_t bytes, cold_scan *r, const char **note)
+{
+	memset(r, 0, sizeof *r);
+	char name[64];
+	snprintf(name, sizeof name, "/shmkit-bench-plain-%d", (int)getpid());
+	double t0 = bench_now();
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0) {
+		*note = strerror(errno);
+		return -1;
+	}
+	shm_unlink(name);
+	uint8_t *p = MAP_FAILED;
+	if (ftruncate(fd, (off_t)bytes) == 0)
+		p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cold_scan *shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || shared == MAP_FAILED) {
+		*note = strerror(errno);
+		if (p != MAP_FAILED)
+			munmap(p, (size_t)bytes);
+		close(fd);
+		return -1;
+	}
+	r->create_s = bench_now() - t0;
+	t0 = bench_now();
+	memset(p, 1, (size_t)bytes);
+	r->fill_s = bench_now() - t0;
+	r->fill_gbps = (double)bytes / r->fill_s / 1e9;
+	t0 = bench_now();
+	memset(p, 2, (size_t)bytes);
+	r->refill_gbps = (double)bytes / (bench_now() - t0) / 1e9;
+	r->page_size = r->reader_page_size = 4096;
+	memset(shared, 0, sizeof *shared);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		const void *q = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, fd, 0);
+		if (q == MAP_FAILED)
+			_exit(1);
+		measure_read_twice(q, bytes, &shared->cold_gbps, &shared->warm_gbps);
+		shared->page_tables = (double)measure_page_tables(getpid());
+		_exit(0);
+	}
+	int st = 0;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	r->cold_gbps = shared->cold_gbps;
+	r->warm_gbps = shared->warm_gbps;
+	r->page_tables = shared->page_tables;
+	r->ok = pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	munmap(shared, sizeof *shared);
+	munmap(p, (size_t)bytes);
+	close(fd);
+	if (!r->ok)
+		*note = "the reader process failed";
+	return r->ok ? 0 : -1;
+}
+
 /* A failure while the array exists: say so, and remove it. */
 static int give_up(const char *name, const char *what)
 {
@@ -316,33 +389,36 @@ int main(int argc, char **argv)
 	sk_array_close(a);
 	sk_segment_unlink(name);
 
-	/* Pages: default against 4 KiB pages, interleaved. */
+	/* Pages: default pages, 4 KiB pages, and a plain shm_open+ftruncate+mmap
+	 * segment, interleaved (each repetition starts with the next one). */
 	uint64_t scan_bytes = scan_mib << 20;
-	cold_scan *cs = calloc((size_t)scan_reps * 2, sizeof *cs);
+	if (scan_reps > 64)
+		scan_reps = 64;
+	cold_scan *cs = calloc((size_t)scan_reps * NCASE, sizeof *cs);
 	if (!cs)
 		return 1;
 	for (int r = 0; r < scan_reps; r++)
-		for (int k = 0; k < 2; k++) {
-			bool huge = (k == 0) == (r % 2 == 0);
+		for (int i = 0; i < NCASE; i++) {
+			int k = (r + i) % NCASE;
 			const char *note = NULL;
-			cold_scan *c = &cs[r * 2 + !huge];
-			measure_cold_scan(scan_bytes, huge ? 0 : SK_CREATE_NOHUGE, c, &note);
+			cold_scan *c = &cs[r * NCASE + k];
+			if (k == PLAIN)
+				plain_cold_scan(scan_bytes, c, &note);
+			else
+				measure_cold_scan(scan_bytes, k == SMALL ? SK_CREATE_NOHUGE : 0, c, &note);
 			if (!c->ok) {
-				fprintf(stderr, "attach: the %s cold scan failed: %s\n", huge ? "default" : "4 KiB",
-					note);
+				fprintf(stderr, "attach: the %s cold scan failed: %s\n", case_key[k], note);
 				return 1;
 			}
 		}
 	load_avg(load1, sizeof load1);
 
 	int n = scan_reps;
-	double v[2][8][64];
-	double fill_speedup[64], cf_speedup[64];
-	if (n > 64)
-		n = 64;
+	double v[NCASE][NFIG][64];
+	double speedup[4][64]; /* fill and create+fill, default against 4 KiB pages and against plain */
 	for (int r = 0; r < n; r++) {
-		for (int k = 0; k < 2; k++) {
-			const cold_scan *c = &cs[r * 2 + k];
+		for (int k = 0; k < NCASE; k++) {
+			const cold_scan *c = &cs[r * NCASE + k];
 			v[k][0][r] = c->create_s;
 			v[k][1][r] = c->fill_gbps;
 			v[k][2][r] = c->cold_gbps;
@@ -350,11 +426,14 @@ int main(int argc, char **argv)
 			v[k][4][r] = c->cold_gbps / c->warm_gbps;
 			v[k][5][r] = c->page_tables;
 			v[k][6][r] = c->create_s + c->fill_s;
+			v[k][7][r] = c->refill_gbps;
+			v[k][8][r] = c->fill_gbps / c->refill_gbps;
 		}
-		fill_speedup[r] = cs[r * 2].fill_gbps / cs[r * 2 + 1].fill_gbps;
-		cf_speedup[r] = v[1][6][r] / v[0][6][r];
+		for (int k = SMALL; k <= PLAIN; k++) {
+			speedup[(k - SMALL) * 2][r] = v[DEFAULT][1][r] / v[k][1][r];
+			speedup[(k - SMALL) * 2 + 1][r] = v[k][6][r] / v[DEFAULT][6][r];
+		}
 	}
-	const cold_scan *h0 = &cs[0], *s0 = &cs[1];
 
 	if (json) {
 		printf("{\"bench\": \"attach\", \"load_before\": \"%s\", \"load_after\": \"%s\", \"reps\": %d, "
@@ -391,26 +470,29 @@ int main(int argc, char **argv)
 		printf(", ");
 		print_spread("cpu_ratio", rcpu, (size_t)rounds, 1);
 		printf("}, \"pages\": {\"bytes\": %llu, \"reps\": %d", (unsigned long long)scan_bytes, n);
-		static const char *const keys[] = { "create_s",       "fill_gbps",    "cold_scan_gbps",
-						    "warm_scan_gbps", "cold_vs_warm", "page_tables_bytes",
-						    "create_fill_s" };
-		for (int k = 0; k < 2; k++) {
-			const cold_scan *c = k ? s0 : h0;
-			printf(", \"%s\": {\"page_size\": %llu, \"reader_page_size\": %llu, \"huge_status\": \"%s\", "
-			       "\"huge_errno\": %d, \"huge_bytes\": %llu",
-			       k ? "small" : "default", (unsigned long long)c->page_size,
-			       (unsigned long long)c->reader_page_size, huge_status_token(c->huge_status),
-			       c->huge_errno, (unsigned long long)c->huge_bytes);
-			for (int f = 0; f < 7; f++) {
+		static const char *const keys[NFIG] = { "create_s",       "fill_gbps",    "cold_scan_gbps",
+							"warm_scan_gbps", "cold_vs_warm", "page_tables_bytes",
+							"create_fill_s",  "refill_gbps",  "fill_vs_refill" };
+		for (int k = 0; k < NCASE; k++) {
+			const cold_scan *c = &cs[k];
+			printf(", \"%s\": {\"page_size\": %llu, \"reader_page_size\": %llu", case_key[k],
+			       (unsigned long long)c->page_size, (unsigned long long)c->reader_page_size);
+			if (k != PLAIN)
+				printf(", \"huge_status\": \"%s\", \"huge_errno\": %d, \"huge_bytes\": %llu",
+				       huge_status_token(c->huge_status), c->huge_errno,
+				       (unsigned long long)c->huge_bytes);
+			for (int f = 0; f < NFIG; f++) {
 				printf(", ");
 				print_spread(keys[f], v[k][f], (size_t)n, 1);
 			}
 			printf("}");
 		}
-		printf(", ");
-		print_spread("fill_speedup", fill_speedup, (size_t)n, 1);
-		printf(", ");
-		print_spread("create_fill_speedup", cf_speedup, (size_t)n, 1);
+		static const char *const skeys[4] = { "fill_speedup", "create_fill_speedup", "fill_speedup_vs_plain",
+						      "create_fill_speedup_vs_plain" };
+		for (int k = 0; k < 4; k++) {
+			printf(", ");
+			print_spread(skeys[k], speedup[k], (size_t)n, 1);
+		}
 		printf("}}\n");
 	} else {
 		printf("load average before: %s; after: %s\n", load0, load1);
@@ -431,21 +513,24 @@ int main(int argc, char **argv)
 		    nworkers, median(rratio, (size_t)rounds), rratio[0], rratio[rounds - 1], rounds,
 		    median(rcpu, (size_t)rounds), rcpu[0], rcpu[rounds - 1], median(rsk, (size_t)rounds) * 1e6,
 		    median(rplain, (size_t)rounds) * 1e6);
-		for (int k = 0; k < 2; k++) {
-			const cold_scan *c = k ? s0 : h0;
-			printf("%s, %llu MiB: create %.3f s, fill %.2f GB/s, fresh reader cold %.2f GB/s = %.2fx warm, "
-			       "page tables %.0f KiB (pages: creator %llu, reader %llu; %s)\n",
-			       k ? "4 KiB pages (SK_CREATE_NOHUGE)" : "default pages", (unsigned long long)scan_mib,
-			       median(v[k][0], (size_t)n), median(v[k][1], (size_t)n), median(v[k][2], (size_t)n),
+		for (int k = 0; k < NCASE; k++) {
+			const cold_scan *c = &cs[k];
+			printf("%s, %llu MiB: create %.3f s, fill %.2f GB/s (%.2fx a second fill), fresh reader cold "
+			       "%.2f GB/s = %.2fx warm, page tables %.0f KiB (pages: creator %llu, reader %llu; %s)\n",
+			       case_label[k], (unsigned long long)scan_mib, median(v[k][0], (size_t)n),
+			       median(v[k][1], (size_t)n), median(v[k][8], (size_t)n), median(v[k][2], (size_t)n),
 			       median(v[k][4], (size_t)n), median(v[k][5], (size_t)n) / 1024,
 			       (unsigned long long)c->page_size, (unsigned long long)c->reader_page_size,
-			       sk_huge_str(c->huge_status));
+			       k == PLAIN ? "4 KiB pages allocated at first touch" : sk_huge_str(c->huge_status));
 		}
-		qsort(fill_speedup, (size_t)n, sizeof *fill_speedup, bench_cmp_double);
-		qsort(cf_speedup, (size_t)n, sizeof *cf_speedup, bench_cmp_double);
-		printf("fill speedup %.1fx (min %.1f, max %.1f); create plus fill %.2fx (min %.2f, max %.2f)\n",
-		       median(fill_speedup, (size_t)n), fill_speedup[0], fill_speedup[n - 1],
-		       median(cf_speedup, (size_t)n), cf_speedup[0], cf_speedup[n - 1]);
+		for (int k = 0; k < 4; k++)
+			qsort(speedup[k], (size_t)n, sizeof speedup[k][0], bench_cmp_double);
+		for (int k = 0; k < 2; k++)
+			printf("default pages against %s: fill %.1fx (min %.1f, max %.1f); create plus fill %.2fx (min "
+			       "%.2f, max %.2f)\n",
+			       k ? "plain shm_open+ftruncate+mmap" : "4 KiB pages", median(speedup[2 * k], (size_t)n),
+			       speedup[2 * k][0], speedup[2 * k][n - 1], median(speedup[2 * k + 1], (size_t)n),
+			       speedup[2 * k + 1][0], speedup[2 * k + 1][n - 1]);
 	}
 	free(cs);
 	free(ts);

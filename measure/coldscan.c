@@ -1,6 +1,7 @@
 /*
  * coldscan.c: a creator makes a segment and fills it (its first write of
- * every page); a fresh process then attaches to it and reads it twice: the
+ * every page), then fills it again (every page mapped: what the memory
+ * itself allows, the first fill's ceiling); a fresh process then attaches to it and reads it twice: the
  * first read maps every page into it, the second does not. With 2 MiB pages
  * (the default for large segments) the fill and the first read map 512
  * times fewer pages. The segment is made unpublished and attached by
@@ -23,13 +24,9 @@ static double now(void)
 	return (double)sk_monotonic_ns() * 1e-9;
 }
 
-/* The fresh process: attach, read twice, report. */
-static int reader(int fd, uint64_t bytes, cold_scan *shared)
+void measure_read_twice(const void *data, uint64_t bytes, double *cold_gbps, double *warm_gbps)
 {
-	sk_segment *mine;
-	if (sk_segment_open_fd(fd, SK_RDONLY, &mine))
-		return 1;
-	const uint64_t *w = sk_segment_data(mine);
+	const uint64_t *w = data;
 	size_t n = bytes / 8;
 	volatile uint64_t sink = 0;
 	for (int pass = 0; pass < 2; pass++) {
@@ -38,10 +35,18 @@ static int reader(int fd, uint64_t bytes, cold_scan *shared)
 		for (size_t i = 0; i + 2 <= n; i += 2)
 			s0 += w[i], s1 += w[i + 1];
 		sink += s0 + s1;
-		double gbps = (double)bytes / (now() - t0) / 1e9;
-		*(pass ? &shared->warm_gbps : &shared->cold_gbps) = gbps;
+		*(pass ? warm_gbps : cold_gbps) = (double)bytes / (now() - t0) / 1e9;
 	}
 	(void)sink;
+}
+
+/* The fresh process: attach, read twice, report. */
+static int reader(int fd, uint64_t bytes, cold_scan *shared)
+{
+	sk_segment *mine;
+	if (sk_segment_open_fd(fd, SK_RDONLY, &mine))
+		return 1;
+	measure_read_twice(sk_segment_data(mine), bytes, &shared->cold_gbps, &shared->warm_gbps);
 	shared->page_tables = (double)measure_page_tables(getpid());
 	sk_segment_info in;
 	sk_segment_info_get(mine, &in);
@@ -66,6 +71,9 @@ void measure_cold_scan(uint64_t bytes, uint32_t create_flags, cold_scan *r, cons
 	memset(sk_segment_data(s), 1, bytes);
 	r->fill_s = now() - t0;
 	r->fill_gbps = (double)bytes / r->fill_s / 1e9;
+	t0 = now();
+	memset(sk_segment_data(s), 2, bytes);
+	r->refill_gbps = (double)bytes / (now() - t0) / 1e9;
 	sk_segment_info in;
 	sk_segment_info_get(s, &in);
 	r->page_size = in.page_size;

@@ -40,6 +40,7 @@ uint64_t measure_sum_words(const uint64_t *w, size_t n);
 typedef struct cold_scan {
 	double create_s, fill_s;     /* the creator: sk_segment_create, then its first write of every byte */
 	double fill_gbps;            /* bytes / fill_s */
+	double refill_gbps;          /* the same fill again, every page mapped: the memory's own speed */
 	double cold_gbps, warm_gbps; /* a fresh process: first read (maps every page), second read */
 	double page_tables;          /* that process's page-table bytes afterwards (VmPTE) */
 	uint64_t page_size;          /* the creator's mapping: 4096 or 2 MiB (sk_segment_info.page_size) */
@@ -52,12 +53,17 @@ typedef struct cold_scan {
 
 /* What 2 MiB pages change for a segment's creator and for a freshly attached
  * worker. Creates a segment of `bytes` with the creation flags given (0: the
- * defaults; SK_CREATE_NOHUGE: 4 KiB pages), timing the create and the
- * creator's first fill; then a new process attaches to it (by descriptor:
+ * defaults; SK_CREATE_NOHUGE: 4 KiB pages), timing the create, the creator's
+ * first fill and a second fill (the first fill's ceiling); then a new process attaches to it (by descriptor:
  * the segment is never named, so an interrupted run leaves nothing) and reads
  * it twice. r->ok is false with *note set on failure. The child is reaped
  * before it returns. */
 void measure_cold_scan(uint64_t bytes, uint32_t create_flags, cold_scan *r, const char **note);
+
+/* Reads bytes (a multiple of 16) at data twice, summing 64-bit words: the
+ * first pass maps every page the calling process has not mapped yet, the
+ * second finds them mapped. GB/s of each pass. */
+void measure_read_twice(const void *data, uint64_t bytes, double *cold_gbps, double *warm_gbps);
 
 /* A one-word name of an SK_HUGE_* status for JSON ("all", "partial",
  * "refused", "small", "opted_out", "hugetlb", "unknown"): what `shmkit info
