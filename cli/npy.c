@@ -226,28 +226,11 @@ int npy_parse(const uint8_t *buf, size_t len, npy_header *h, char *err, size_t e
 	return 0;
 }
 
-static const char *descr_of(sk_dtype dt)
-{
-	switch (dt) {
-	case SK_BOOL: return "|b1";
-	case SK_INT8: return "|i1";
-	case SK_INT16: return "<i2";
-	case SK_INT32: return "<i4";
-	case SK_INT64: return "<i8";
-	case SK_UINT8: return "|u1";
-	case SK_UINT16: return "<u2";
-	case SK_UINT32: return "<u4";
-	case SK_UINT64: return "<u8";
-	case SK_FLOAT32: return "<f4";
-	case SK_FLOAT64: return "<f8";
-	}
-	return NULL;
-}
-
 size_t npy_format(uint8_t *buf, size_t len, sk_dtype dtype, int ndim, const uint64_t *shape)
 {
 	char dict[1024];
-	const char *descr = descr_of(dtype);
+	const sk_dtype_traits *t = sk_dtype_traits_of(dtype); /* its typestr is the .npy descr */
+	const char *descr = t ? t->typestr : NULL;
 	if (!descr || ndim < 0 || ndim > SK_MAX_DIMS)
 		return 0;
 	size_t o = (size_t)snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
