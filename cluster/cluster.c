@@ -280,7 +280,15 @@ static void destroy(sk_cluster *cl, bool comms)
 	}
 	pthread_mutex_destroy(&cl->objs_mu);
 	free(cl->objs);
-	free(cl->srv_in);
+	/* A request still being received (a failed handle) keeps its buffer:
+	 * MPI may still write it. */
+	for (int i = 0; i < 2; i++)
+		if (cl->rx[i].req == MPI_REQUEST_NULL) {
+			free(cl->rx[i].buf);
+			free(cl->rx[i].over);
+		}
+	for (int i = 0; i < SK__CL_BUFS; i++)
+		free(cl->bufs[i].p); /* NULL where a failure left them to MPI */
 	/* A reply still in flight (a failed handle) keeps its buffer: MPI may
 	 * still read it. */
 	for (int i = 0; i < SK__CL_REPLY_SLOTS; i++)
@@ -415,6 +423,7 @@ int sk_cluster_create(MPI_Comm comm, const sk_cluster_opts *opts, sk_cluster **o
 	cl->comm = cl->req = cl->rep = cl->node = cl->leaders = MPI_COMM_NULL;
 	for (int i = 0; i < SK__CL_REPLY_SLOTS; i++)
 		cl->slots[i].req = MPI_REQUEST_NULL;
+	cl->rx[0].req = cl->rx[1].req = MPI_REQUEST_NULL;
 	pthread_mutex_init(&cl->objs_mu, NULL);
 	cl->deadline_ns = o.deadline_ns ? o.deadline_ns : env_deadline();
 	cl->poll_ns = o.poll_ns ? o.poll_ns : 100000;

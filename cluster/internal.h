@@ -104,6 +104,31 @@ typedef struct sk__cl_slot {
 	int64_t since;
 } sk__cl_slot;
 
+/* Memory a handle keeps between calls (service.c): a batch then reuses
+ * pages it has touched before instead of faulting in fresh ones (a batch of
+ * 2^18 elements allocated about 11 MiB per call). */
+typedef struct sk__cl_buf {
+	void *p;
+	size_t cap;
+} sk__cl_buf;
+
+/* The caller's buffers: for locating a slice, and the pieces' requests and
+ * replies. One thread at a time uses a handle, so one set is enough. */
+enum { SK__CL_BUF_SLICE, SK__CL_BUF_REQS, SK__CL_BUF_REPS, SK__CL_BUFS };
+
+/* A request a server receives (service.c): two in turn, so that the next
+ * request's bytes arrive while the server works on one. */
+typedef struct sk__cl_rx {
+	void *buf;
+	size_t cap;
+	void *over;      /* a message longer than any request: received here, refused */
+	MPI_Request req; /* MPI_REQUEST_NULL when nothing is being received */
+	bool active;     /* a request posted or received, not yet handled */
+	size_t bytes;    /* bytes the message has */
+	int source, tag;
+	int64_t since;
+} sk__cl_rx;
+
 struct sk_cluster {
 	MPI_Comm comm;    /* the library's collectives */
 	MPI_Comm req;     /* requests to the servers */
@@ -133,9 +158,12 @@ struct sk_cluster {
 	pthread_mutex_t objs_mu; /* guards objs against the service thread */
 	sk__cl_obj **objs;       /* indexed by id - 1; NULL when closed */
 	uint32_t nobjs;
-	void *srv_in; /* the server's request buffer */
-	size_t srv_in_cap;
+	sk__cl_rx rx[2]; /* the request being handled and the next, received meanwhile */
+	int rx_cur;      /* the index in rx of the one to handle next */
 	sk__cl_slot slots[SK__CL_REPLY_SLOTS];
+
+	/* The caller's side. */
+	sk__cl_buf bufs[SK__CL_BUFS];
 
 	_Atomic uint64_t st_requests_sent, st_elements_sent, st_elements_local, st_requests_served, st_elements_served;
 };

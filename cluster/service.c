@@ -11,7 +11,8 @@
  * (100 us by default), so an idle service costs a probe per poll_ns and the
  * process's other threads keep MPI's locks (a prober in a loop made the main
  * thread's ping-pong 10 to 200 times slower here). Up to four replies are in
- * flight while it takes the next request. In inline mode (no
+ * flight while it takes the next request, and the request after the one it
+ * works on is received meanwhile (two buffers in turn). In inline mode (no
  * MPI_THREAD_MULTIPLE) the leader serves while it waits inside any call of
  * the library and in sk_cluster_progress; a leader computing elsewhere then
  * answers late, and past the deadline its callers fail.
@@ -30,8 +31,13 @@
  * Trust. A request is input: its header is read once into a local copy and
  * checked (magic, version, operation, object, item size, count against the
  * bytes received), every index is checked against the node's part before
- * anything is done, and a bad request gets an error reply, never a crash.
- * Replies are checked the same way by the caller.
+ * anything is done, and a bad request gets an error reply, never a crash. A
+ * message longer than any request is received whole (into memory of its
+ * own) and refused. Replies are checked the same way by the caller.
+ *
+ * Memory kept. A caller's buffers (its located slice, its pieces' requests
+ * and replies) stay with the handle between calls, so a batch reuses pages
+ * it touched before.
  *
  * Memory. Elements are read and written with single atomic loads, stores and
  * read-modify-writes of their own width (floats added by compare-and-swap),
@@ -258,10 +264,10 @@ static int grow(void **buf, size_t *cap, size_t need)
 	return 0;
 }
 
-/* Checks and applies one request of `bytes` bytes in cl->srv_in; builds the
- * reply in rep (room for a header and SK__CL_PIECE_MAX values) and returns
- * its size. */
-static size_t handle(sk_cluster *cl, size_t bytes, sk__cl_rep *rep)
+/* Checks and applies one request of `bytes` bytes at buf (malloc'd); builds
+ * the reply in rep (room for a header and SK__CL_PIECE_MAX values) and
+ * returns its size. */
+static size_t handle(sk_cluster *cl, const void *buf, size_t bytes, sk__cl_rep *rep)
 {
 	sk__cl_req h;
 	memset(rep, 0, sizeof *rep);
@@ -271,7 +277,7 @@ static size_t handle(sk_cluster *cl, size_t bytes, sk__cl_rep *rep)
 		rep->status = SK_ECLUSTER_PROTO;
 		return sizeof *rep;
 	}
-	memcpy(&h, cl->srv_in, sizeof h); /* read once */
+	memcpy(&h, buf, sizeof h); /* read once */
 	rep->op = h.op;
 	if (h.magic != SK__CL_REQ_MAGIC || h.version != SK__CL_VERSION || h.count > SK__CL_PIECE_MAX) {
 		rep->status = SK_ECLUSTER_PROTO;
@@ -290,10 +296,10 @@ static size_t handle(sk_cluster *cl, size_t bytes, sk__cl_rep *rep)
 		if (bytes != sizeof h + h.count * (8 + isz)) {
 			status = SK_ECLUSTER_PROTO;
 		} else {
-			/* srv_in is malloc'd and the header is 48 bytes: the
+			/* buf is malloc'd and the header is 48 bytes: the
 			 * indices are aligned. */
-			const uint64_t *loc = (const uint64_t *)((const char *)cl->srv_in + sizeof h);
-			const void *in = (const char *)cl->srv_in + sizeof h + h.count * 8;
+			const uint64_t *loc = (const uint64_t *)((const char *)buf + sizeof h);
+			const void *in = (const char *)buf + sizeof h + h.count * 8;
 			status = sk__cl_apply(o, h.op, h.flags, h.count, loc, in, (char *)rep + sizeof *rep);
 			if (!status) {
 				rsize += h.count * osz;
@@ -362,6 +368,61 @@ int sk__cl_serve_drain(sk_cluster *cl)
 	}
 }
 
+/* Takes the next request that has come, if any, into rx: received from
+ * now on (MPI_Imrecv), handled once complete. A message longer than any
+ * request is received whole all the same, into memory of its own freed once
+ * it is refused: a receive into a shorter buffer is an error neither MPI
+ * here survives (MPICH aborts the job; Open MPI's TCP transport drops the
+ * connection). 1 taken, 0 none, or the handle's failure code. */
+static int take_request(sk_cluster *cl, sk__cl_rx *rx)
+{
+	int flag = 0;
+	MPI_Message msg;
+	MPI_Status st;
+	if (sk__cl_mpi(cl, MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, cl->req, &flag, &msg, &st)))
+		return SK_ECLUSTER_MPI;
+	if (!flag)
+		return 0;
+	int bytes = 0;
+	if (sk__cl_mpi(cl, MPI_Get_count(&st, MPI_BYTE, &bytes)) || bytes < 0)
+		return sk__cl_fail(cl, SK_ECLUSTER_MPI);
+	rx->bytes = (size_t)bytes;
+	rx->source = st.MPI_SOURCE;
+	rx->tag = st.MPI_TAG;
+	void *into;
+	if (rx->bytes <= sizeof(sk__cl_req) + SK__CL_PIECE_MAX * 16) {
+		if (grow(&rx->buf, &rx->cap, rx->bytes > 64 ? rx->bytes : 64))
+			return sk__cl_fail(cl, -ENOMEM);
+		into = rx->buf;
+	} else if (!(into = rx->over = malloc(rx->bytes))) {
+		return sk__cl_fail(cl, -ENOMEM);
+	}
+	if (sk__cl_mpi(cl, MPI_Imrecv(into, bytes, MPI_BYTE, &msg, &rx->req)))
+		return SK_ECLUSTER_MPI;
+	rx->active = true;
+	rx->since = sk__cl_now();
+	return 1;
+}
+
+/* Waits until rx's request is received, within the deadline (it polls:
+ * only polling moves a large message on). */
+static int finish_request(sk_cluster *cl, sk__cl_rx *rx)
+{
+	while (rx->req != MPI_REQUEST_NULL) {
+		int done = 0;
+		if (sk__cl_mpi(cl, MPI_Test(&rx->req, &done, MPI_STATUS_IGNORE)))
+			return SK_ECLUSTER_MPI;
+		if (done)
+			break;
+		int64_t waited = sk__cl_now() - rx->since;
+		if (waited > cl->deadline_ns || atomic_load(&cl->stop))
+			return sk__cl_fail(cl, SK_ECLUSTER_TIMEOUT);
+		if (waited > SK__CL_WAIT_SPIN_NS) /* a slow sender: poll, do not spin */
+			sk__cl_nap(SK__CL_SERVE_NAP_MIN_NS);
+	}
+	return 0;
+}
+
 int sk__cl_serve(sk_cluster *cl, int max)
 {
 	int served = 0, rc;
@@ -369,29 +430,22 @@ int sk__cl_serve(sk_cluster *cl, int max)
 	if (rc)
 		return rc;
 	while (served < max) {
-		int flag = 0;
-		MPI_Message msg;
-		MPI_Status st;
-		if (sk__cl_mpi(cl, MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, cl->req, &flag, &msg, &st)))
-			return SK_ECLUSTER_MPI;
-		if (!flag)
-			break;
-		int bytes = 0;
-		MPI_Get_count(&st, MPI_BYTE, &bytes);
-		size_t max_in = sizeof(sk__cl_req) + SK__CL_PIECE_MAX * 16;
-		/* An oversized message is received into a short buffer (MPI
-		 * reports the truncation) and refused. */
-		size_t take = bytes >= 0 && (size_t)bytes <= max_in ? (size_t)bytes : sizeof(sk__cl_req);
+		sk__cl_rx *rx = &cl->rx[cl->rx_cur], *next = &cl->rx[!cl->rx_cur];
+		if (!rx->active && (rc = take_request(cl, rx)) <= 0)
+			return rc < 0 ? rc : served;
+		if ((rc = finish_request(cl, rx)) != 0)
+			return rc;
+		/* The next request, if one has come, is received while this
+		 * one is worked on. */
+		if (!next->active && (rc = take_request(cl, next)) < 0)
+			return rc;
 		sk__cl_slot *sl = free_slot(cl, true, &rc);
 		if (!sl)
 			return rc;
-		if (grow(&cl->srv_in, &cl->srv_in_cap, take > 64 ? take : 64) ||
-		    grow(&sl->buf, &sl->cap, sizeof(sk__cl_rep) + SK__CL_PIECE_MAX * 8))
+		if (grow(&sl->buf, &sl->cap, sizeof(sk__cl_rep) + SK__CL_PIECE_MAX * 8))
 			return sk__cl_fail(cl, -ENOMEM);
-		MPI_Status rst;
-		int e = MPI_Mrecv(cl->srv_in, (int)take, MPI_BYTE, &msg, &rst);
 		size_t rsize;
-		if (e != MPI_SUCCESS || take != (size_t)bytes) {
+		if (rx->over) {
 			sk__cl_rep *rep = sl->buf;
 			memset(rep, 0, sizeof *rep);
 			rep->magic = SK__CL_REP_MAGIC;
@@ -399,15 +453,19 @@ int sk__cl_serve(sk_cluster *cl, int max)
 			rep->status = SK_ECLUSTER_PROTO;
 			rsize = sizeof *rep;
 		} else {
-			rsize = handle(cl, take, sl->buf);
+			rsize = handle(cl, rx->buf, rx->bytes, sl->buf);
 		}
+		free(rx->over);
+		rx->over = NULL;
+		rx->active = false;
+		if (next->active)
+			cl->rx_cur = !cl->rx_cur;
 		/* Counted before the reply goes: once a caller has its reply,
 		 * the count includes its request. */
 		served++;
 		atomic_fetch_add(&cl->st_requests_served, 1);
 		/* The caller posted its receive before its request. */
-		if (sk__cl_mpi(cl,
-			       MPI_Isend(sl->buf, (int)rsize, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, cl->rep, &sl->req)))
+		if (sk__cl_mpi(cl, MPI_Isend(sl->buf, (int)rsize, MPI_BYTE, rx->source, rx->tag, cl->rep, &sl->req)))
 			return SK_ECLUSTER_MPI;
 		sl->since = sk__cl_now();
 	}
@@ -506,11 +564,18 @@ static int exchange(sk_cluster *cl, const sk__cl_obj *local, int op, uint32_t fl
 		return 0;
 	piece *pc = calloc((size_t)np, sizeof *pc);
 	MPI_Request *reqs = malloc(sizeof *reqs * 2 * (size_t)np);
-	if (!pc || !reqs) {
+	/* The pieces' requests and replies, each on a 64-byte boundary, in the
+	 * handle's buffers. */
+	size_t nout = start[nodes] - (start[me + 1] - start[me]);
+	size_t req_bytes = (size_t)np * (sizeof(sk__cl_req) + 64) + nout * (8 + isz);
+	size_t rep_bytes = (size_t)np * (sizeof(sk__cl_rep) + 64) + nout * osz;
+	sk__cl_buf *rq = &cl->bufs[SK__CL_BUF_REQS], *rp = &cl->bufs[SK__CL_BUF_REPS];
+	if (!pc || !reqs || grow(&rq->p, &rq->cap, req_bytes) || grow(&rp->p, &rp->cap, rep_bytes)) {
 		free(pc);
 		free(reqs);
 		return -ENOMEM;
 	}
+	char *rq_at = rq->p, *rp_at = rp->p;
 	int j = 0;
 	for (int k = 0; k < nodes && !rc; k++) {
 		if (k == me)
@@ -522,14 +587,12 @@ static int exchange(sk_cluster *cl, const sk__cl_obj *local, int op, uint32_t fl
 			p->count = start[k + 1] - f < SK__CL_PIECE ? start[k + 1] - f : SK__CL_PIECE;
 			p->req_size = sizeof(sk__cl_req) + p->count * (8 + isz);
 			p->rep_size = sizeof(sk__cl_rep) + p->count * osz;
-			p->req = malloc(p->req_size);
-			p->rep = malloc(p->rep_size);
+			p->req = rq_at;
+			p->rep = rp_at;
+			rq_at += (p->req_size + 63) / 64 * 64;
+			rp_at += (p->rep_size + 63) / 64 * 64;
 			reqs[2 * j] = reqs[2 * j + 1] = MPI_REQUEST_NULL;
 			j++;
-			if (!p->req || !p->rep) {
-				rc = -ENOMEM;
-				break;
-			}
 			sk__cl_req h = { .magic = SK__CL_REQ_MAGIC,
 					 .version = SK__CL_VERSION,
 					 .op = (uint16_t)op,
@@ -571,15 +634,15 @@ static int exchange(sk_cluster *cl, const sk__cl_obj *local, int op, uint32_t fl
 		}
 	}
 	/* Buffers of requests still in flight after a failure are left to
-	 * MPI: the handle is failed and the job goes. */
+	 * MPI: the handle is failed and the job goes, and the handle forgets
+	 * them (closing it does not free them). */
 	bool inflight = false;
 	for (int q = 0; q < 2 * j; q++)
 		inflight |= reqs[q] != MPI_REQUEST_NULL;
-	if (!inflight) {
-		for (int q = 0; q < j; q++) {
-			free(pc[q].req);
-			free(pc[q].rep);
-		}
+	if (inflight) {
+		*rq = (sk__cl_buf){ 0 };
+		*rp = (sk__cl_buf){ 0 };
+	} else {
 		free(pc);
 		free(reqs);
 	}
@@ -599,30 +662,42 @@ int sk__cl_call(sk_cluster *cl, const sk__cl_obj *local, const sk__cl_map *map, 
 	size_t isz = in_size(local, op), osz = out_size(local, op, flags);
 	if ((isz && !in) || (osz && !out))
 		return n ? -EINVAL : 0;
-	for (size_t i = 0; i < n; i++)
+	/* Every index is checked before anything is done: a batch of one
+	 * slice while it is located (one pass over the list), a longer one
+	 * first. */
+	bool one_slice = n <= SK__CL_SLICE;
+	for (size_t i = 0; !one_slice && i < n; i++)
 		if (index[i] >= total)
 			return -ERANGE;
 	int nodes = cl->nodes, me = cl->node_id;
-	size_t slice = n < SK__CL_SLICE ? n : SK__CL_SLICE;
-	int *owner = malloc(sizeof *owner * (slice ? slice : 1));
-	uint64_t *lt = malloc(sizeof *lt * (slice ? slice : 1));   /* list order */
-	uint64_t *loc = malloc(sizeof *loc * (slice ? slice : 1)); /* bucketed order */
-	size_t *perm = malloc(sizeof *perm * (slice ? slice : 1));
+	size_t slice = n < SK__CL_SLICE ? n : SK__CL_SLICE, sl = slice ? slice : 1;
+	/* owner, lt (list order), loc (bucketed order), perm and vals: in the
+	 * handle's buffer, 8-byte aligned (isz is 1, 2, 4 or 8). */
+	sk__cl_buf *sb = &cl->bufs[SK__CL_BUF_SLICE];
 	size_t *start = calloc((size_t)nodes + 2, sizeof *start), *fill = calloc((size_t)nodes + 1, sizeof *fill);
-	char *vals = isz ? malloc(isz * (slice ? slice : 1)) : NULL;
-	if (!owner || !lt || !loc || !perm || !start || !fill || (isz && !vals)) {
+	if (!start || !fill || grow(&sb->p, &sb->cap, sl * (sizeof(int) + 8 + 8 + sizeof(size_t) + isz) + 8)) {
 		rc = -ENOMEM;
 		goto out;
 	}
+	uint64_t *lt = sb->p, *loc = lt + sl;
+	size_t *perm = (size_t *)(loc + sl);
+	int *owner = (int *)(perm + sl);
+	char *vals = isz ? (char *)(owner + sl + (sl & 1)) : NULL;
 	for (size_t base = 0; base < n && !rc; base += slice) {
 		size_t m = n - base < slice ? n - base : slice;
 		const char *in_s = isz ? (const char *)in + base * isz : NULL;
 		char *out_s = osz ? (char *)out + base * osz : NULL;
-		bool single = true;
+		bool single = true, bad = false;
 		const sk__cl_map mp = *map; /* a local copy: the stores below cannot alias it */
 		for (size_t i = 0; i < m; i++) {
-			owner[i] = sk__cl_locate(&mp, index[base + i], &lt[i]);
+			uint64_t x = index[base + i];
+			bad |= x >= total; /* located all the same: no access depends on x */
+			owner[i] = sk__cl_locate(&mp, x, &lt[i]);
 			single &= owner[i] == owner[0];
+		}
+		if (bad) {
+			rc = -ERANGE; /* only of a batch of one slice: nothing is done yet */
+			break;
 		}
 		call_state cs = { .base = base, .osz = osz, .out = out, .op = op };
 		if (single) {
@@ -679,12 +754,7 @@ int sk__cl_call(sk_cluster *cl, const sk__cl_obj *local, const sk__cl_map *map, 
 		rc = exchange(cl, local, op, flags, start, loc, vals, isz, osz, &cs);
 	}
 out:
-	free(owner);
-	free(lt);
-	free(loc);
-	free(perm);
 	free(start);
 	free(fill);
-	free(vals);
 	return rc;
 }

@@ -35,15 +35,9 @@
 #include "shmkit.h"
 #include "shmkit/cluster.h"
 
-/* The parser is internal; its contract is in cluster/internal.h. */
-typedef struct sk__cl_npy {
-	sk_dtype dtype;
-	int ndim;
-	uint64_t shape[SK_MAX_DIMS];
-	uint64_t nbytes;
-	uint64_t data_offset;
-} sk__cl_npy;
-int sk__cl_npy_parse(const unsigned char *buf, size_t len, uint64_t file_size, sk__cl_npy *out);
+/* The internals: the .npy parser, and the wire format and the handle for
+ * forging requests (test_hostile_requests). */
+#include "internal.h"
 
 static int RANK, SIZE, RPN, THREADED;
 static sk_cluster *CL;
@@ -1231,6 +1225,141 @@ static void test_big_batch(void **state)
 	test_done = 1;
 }
 
+/* One forged request of `bytes` bytes at req to the leader of node 1, on the
+ * handle's request communicator (cluster/internal.h: the wire format); its
+ * reply (at most cap bytes) lands in rep. The reply's size, or fails the
+ * test when none comes within 20 s. */
+static int forged_call(const void *req, size_t bytes, void *rep, size_t cap)
+{
+	int dest = CL->leader_of[1], tag = CL->tag_max; /* a tag the library's own calls reach last */
+	MPI_Request r[2];
+	assert_int_equal(MPI_Irecv(rep, (int)cap, MPI_BYTE, dest, tag, CL->rep, &r[0]), MPI_SUCCESS);
+	assert_int_equal(MPI_Isend(req, (int)bytes, MPI_BYTE, dest, tag, CL->req, &r[1]), MPI_SUCCESS);
+	MPI_Status st[2];
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int done = 0;
+		assert_int_equal(MPI_Testall(2, r, &done, st), MPI_SUCCESS);
+		if (done)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 20)
+			fail_msg("rank %d: no reply to a forged request within 20 s", RANK);
+	}
+	int got = 0;
+	MPI_Get_count(&st[0], MPI_BYTE, &got);
+	return got;
+}
+
+/* A peer's malformed requests: each is refused with a reply (status
+ * SK_ECLUSTER_PROTO, or -ERANGE for an index outside the part), nothing is
+ * applied, and the server and every handle go on as before. Rank 0 forges
+ * them against node 1's leader, which serves meanwhile (its thread, or inline
+ * in the fence the others wait in). */
+static void test_hostile_requests(void **state)
+{
+	(void)state;
+	uint64_t shape[1] = { 1000 };
+	sk_cluster_array *a;
+	uint32_t id = CL->next_id + 1;
+	MUST(sk_cluster_array_partition(CL, SK_INT64, 1, shape, SK_CLUSTER_ROWS, 0, &a));
+	assert_int_equal(CL->next_id, id);
+	uint64_t first = 0, count = 0;
+	if (sk_cluster_nodes(CL) >= 2 && RANK == 0) {
+		uint64_t all[1000];
+		int64_t v[1000];
+		for (uint64_t i = 0; i < 1000; i++)
+			all[i] = i, v[i] = (int64_t)(i * 3 + 1);
+		MUST(sk_cluster_array_scatter(a, 1000, all, v));
+		for (uint64_t i = 0; i < 1000; i++)
+			if (sk_cluster_array_owner(a, i) == 1 && !count++)
+				first = i;
+		assert_true(count > 4);
+		size_t big = sizeof(sk__cl_req) + (SK__CL_PIECE_MAX * 16) + 64;
+		unsigned char *req = calloc(1, big), *rep = malloc(sizeof(sk__cl_rep) + 64 * 8);
+		assert_non_null(req);
+		assert_non_null(rep);
+		sk__cl_req good = { .magic = SK__CL_REQ_MAGIC,
+				    .version = SK__CL_VERSION,
+				    .op = SK__CL_GATHER,
+				    .obj = id,
+				    .itemsize = 8,
+				    .count = 4 };
+		uint64_t loc[4] = { 0, 1, 2, 3 }; /* node 1's first four elements */
+		struct {
+			const char *what;
+			sk__cl_req h;
+			size_t bytes; /* 0: the header and its count's indices */
+			uint64_t bad_loc;
+			int want;
+		} cases[] = {
+			{ "a short header", good, 8, 0, SK_ECLUSTER_PROTO },
+			{ "a wrong magic", good, 0, 0, SK_ECLUSTER_PROTO },
+			{ "a wrong version", good, 0, 0, SK_ECLUSTER_PROTO },
+			{ "an unknown operation", good, 0, 0, SK_ECLUSTER_PROTO },
+			{ "an unknown object", good, 0, 0, SK_ECLUSTER_PROTO },
+			{ "a wrong item size", good, 0, 0, SK_ECLUSTER_PROTO },
+			{ "a count past the protocol's limit", good, 0, 0, SK_ECLUSTER_PROTO },
+			{ "a count the bytes do not match", good, sizeof(sk__cl_req) + 3 * 8, 0, SK_ECLUSTER_PROTO },
+			{ "an index outside the part", good, 0, UINT64_MAX - 5, -ERANGE },
+			{ "a bit operation on an array", good, 0, 0, SK_EKIND },
+			{ "more bytes than any request has", good, big, 0, SK_ECLUSTER_PROTO },
+		};
+		cases[1].h.magic ^= 1;
+		cases[2].h.version = 7;
+		cases[3].h.op = 99;
+		cases[4].h.obj = id + 1000;
+		cases[5].h.itemsize = 4;
+		cases[6].h.count = SK__CL_PIECE_MAX + 1;
+		cases[9].h.op = SK__CL_BTEST;
+		for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+			memcpy(req, &cases[c].h, sizeof cases[c].h);
+			uint64_t n = cases[c].h.count <= 4 ? cases[c].h.count : 4;
+			memcpy(req + sizeof(sk__cl_req), loc, n * 8);
+			if (cases[c].bad_loc)
+				memcpy(req + sizeof(sk__cl_req) + 8, &cases[c].bad_loc, 8);
+			size_t bytes = cases[c].bytes ? cases[c].bytes : sizeof(sk__cl_req) + n * 8;
+			int got = forged_call(req, bytes, rep, sizeof(sk__cl_rep) + 64 * 8);
+			sk__cl_rep h;
+			assert_int_equal(got, (int)sizeof h);
+			memcpy(&h, rep, sizeof h);
+			if (h.magic != SK__CL_REP_MAGIC || h.status != cases[c].want)
+				fail_msg("%s: reply magic %#x status %d, want %d", cases[c].what, h.magic, h.status,
+					 cases[c].want);
+		}
+		/* The well-formed request is answered with the values. */
+		memcpy(req, &good, sizeof good);
+		memcpy(req + sizeof good, loc, sizeof loc);
+		int got = forged_call(req, sizeof good + sizeof loc, rep, sizeof(sk__cl_rep) + 64 * 8);
+		assert_int_equal(got, (int)(sizeof(sk__cl_rep) + 4 * 8));
+		sk__cl_rep h;
+		memcpy(&h, rep, sizeof h);
+		assert_int_equal(h.status, 0);
+		assert_int_equal(h.count, 4);
+		for (int k = 0; k < 4; k++) {
+			int64_t x;
+			memcpy(&x, rep + sizeof h + 8 * k, 8);
+			assert_int_equal(x, (int64_t)((first + (uint64_t)k) * 3 + 1));
+		}
+		free(req);
+		free(rep);
+	}
+	MUST(sk_cluster_fence(CL));
+	/* Nothing forged was applied; the handles and the servers work on. */
+	uint64_t all[1000];
+	int64_t got[1000];
+	for (uint64_t i = 0; i < 1000; i++)
+		all[i] = i;
+	MUST(sk_cluster_array_gather(a, 1000, all, got));
+	for (uint64_t i = 0; i < 1000; i++)
+		assert_int_equal(got[i], sk_cluster_nodes(CL) >= 2 ? (int64_t)(i * 3 + 1) : 0);
+	assert_int_equal(sk_cluster_failed(CL), 0);
+	MUST(sk_cluster_fence(CL));
+	MUST(sk_cluster_array_close(a));
+	test_done = 1;
+}
+
 /* Inline serving: a leader that computes outside the library answers once it
  * is back inside (here: the fence). */
 static void test_inline_progress(void **state)
@@ -1364,6 +1493,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_zero_copy_and_fence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inline_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
 	};
 	/* Every rank reports; a line at a time, so that an abort loses nothing. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
