@@ -30,10 +30,8 @@ typedef struct MutexObject {
 	sk_mutex *m;      /* the lock itself */
 	PyObject *parent; /* embedded locks: the object whose segment holds it */
 	int recursive;
-	unsigned long owner; /* holder's thread ident in this process ... */
-	pid_t owner_pid;     /* ... and the process (a forked child is not the holder) */
-	long count;          /* holds by that thread (RLock), 0 when not held here */
-	int owner_died;      /* the last acquire recovered the lock from a dead holder */
+	long count;     /* holds by that thread (RLock), 0 when not held here */
+	int owner_died; /* the last acquire recovered the lock from a dead holder */
 } MutexObject;
 
 static PyTypeObject Mutex_Type;
@@ -51,7 +49,8 @@ static int mutex_usable(MutexObject *mo)
 
 static int mutex_is_owned(MutexObject *mo)
 {
-	return mo->count > 0 && mo->owner_pid == skpy_pid && mo->owner == (unsigned long)pthread_self();
+	/* The library knows the holder thread (a forked child is not it). */
+	return mo->count > 0 && sk_mutex_held_by_me(mo->m) == 1;
 }
 
 int skpy_is_mutex(PyObject *o)
@@ -84,8 +83,6 @@ static long mutex_save(MutexObject *mo)
 static void mutex_restore(MutexObject *mo, long count)
 {
 	mo->count = count;
-	mo->owner = (unsigned long)pthread_self();
-	mo->owner_pid = skpy_pid;
 	mutex_note(mo, 1);
 }
 
@@ -182,8 +179,6 @@ static int mutex_acquire_impl(MutexObject *mo, int block, PyObject *timeout)
 		skpy_raise(rc, mo->life.name[0] ? mo->life.name : NULL);
 		return -1;
 	}
-	mo->owner = (unsigned long)pthread_self();
-	mo->owner_pid = skpy_pid;
 	mo->count = 1;
 	mo->owner_died = 0;
 	mutex_note(mo, 1);
@@ -202,8 +197,6 @@ static inline int mutex_fast_acquire(MutexObject *mo)
 	int rc = sk_mutex_trylock(mo->m);
 	if (rc != 0 && rc != SK_EOWNERDEAD)
 		return 0;
-	mo->owner = (unsigned long)pthread_self();
-	mo->owner_pid = skpy_pid;
 	mo->count = 1;
 	mo->owner_died = 0;
 	mutex_note(mo, 1);
