@@ -325,17 +325,23 @@ def summary(res, out):
                      "4 KiB pages: %s, %.1f GB/s cold, page tables %.0f KiB" % (
                          rng(s4["cold_vs_warm"], "%.2f"), s4["cold_scan_gbps"]["median"],
                          s4["page_tables_bytes"]["median"] / 1024)))
-        pl = pg["plain"]
-        rows.append(("Creator's first fill of %d MiB" % (pg["bytes"] // mib),
-                     "default pages: %.1f GB/s (%s a second fill of the same memory) = %s plain shm_open+"
-                     "ftruncate+mmap, %s 4 KiB pages; create + fill %s, %s faster" % (
-                         d["fill_gbps"]["median"], rng(d["fill_vs_refill"], "%.2fx"),
-                         rng(pg["fill_speedup_vs_plain"], "%.1fx"), rng(pg["fill_speedup"], "%.1fx"),
-                         rng(pg["create_fill_speedup_vs_plain"], "%.1fx"), rng(pg["create_fill_speedup"], "%.1fx")),
-                     "plain: %.2f GB/s (%s a second fill); 4 KiB pages: %.2f GB/s (%s); create %.3f s (default) "
-                     "vs %.3f s (4 KiB)" % (
-                         pl["fill_gbps"]["median"], rng(pl["fill_vs_refill"], "%.2fx"), s4["fill_gbps"]["median"],
-                         rng(s4["fill_vs_refill"], "%.2fx"), d["create_s"]["median"], s4["create_s"]["median"])))
+        pl = pg.get("plain")  # results of builds before the plain peer have none
+        if pl is None:
+            rows.append(("Creator's first fill of %d MiB" % (pg["bytes"] // mib),
+                         "default pages: %.1f GB/s = %s 4 KiB pages" % (
+                             d["fill_gbps"]["median"], rng(pg["fill_speedup"], "%.1fx")),
+                         "4 KiB pages: %.2f GB/s" % s4["fill_gbps"]["median"]))
+        else:
+            rows.append(("Creator's first fill of %d MiB" % (pg["bytes"] // mib),
+                         "default pages: %.1f GB/s (%s a second fill of the same memory) = %s plain shm_open+"
+                         "ftruncate+mmap, %s 4 KiB pages; create + fill %s, %s faster" % (
+                             d["fill_gbps"]["median"], rng(d["fill_vs_refill"], "%.2fx"),
+                             rng(pg["fill_speedup_vs_plain"], "%.1fx"), rng(pg["fill_speedup"], "%.1fx"),
+                             rng(pg["create_fill_speedup_vs_plain"], "%.1fx"), rng(pg["create_fill_speedup"], "%.1fx")),
+                         "plain: %.2f GB/s (%s a second fill); 4 KiB pages: %.2f GB/s (%s); create %.3f s (default) "
+                         "vs %.3f s (4 KiB)" % (
+                             pl["fill_gbps"]["median"], rng(pl["fill_vs_refill"], "%.2fx"), s4["fill_gbps"]["median"],
+                             rng(s4["fill_vs_refill"], "%.2fx"), d["create_s"]["median"], s4["create_s"]["median"])))
     rows += [
         ("Popcount of %d MiB of bits" % (f["bits"]["bytes"] // mib), "%.1f GB/s (%s)" % (
             val(f["bits"]["popcount_gbps"]), f["bits"]["simd"]),
@@ -466,7 +472,8 @@ def queue_peer_table(qp):
         lines.append("| CPU time per message, all processes, ns (%s) | %s | %s |" % (
             ", ".join(k.split("_")[1] + " " + k.split("_")[2] for k in ck),
             " / ".join("%.0f" % sh[k]["median"] for k in ck),
-            " | ".join(" / ".join("%.0f" % qp["figures"][p][k]["median"] if k in qp["figures"][p] else "-"
+            " | ".join(" / ".join("%.0f" % qp["figures"][p][k]["median"]
+                                  if qp["figures"][p].get(k, {}).get("median") else "n/a"  # 0: the peer cannot
                                   for k in ck) for p in peers)))
     fk = [k for k in sh if k.endswith("_futex_per_msg")]
     if fk:
