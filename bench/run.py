@@ -396,6 +396,19 @@ def summary(res, out):
                  "; pickled arguments: %.2fx, %.1f s" % (r["python_spawn_pickled_pss_per_data"],
                                                        pyf["spawn_pickled_seconds"])
                  if "spawn_pickled_seconds" in pyf else "")),
+        ]
+        if "seed_share_pss_per_data" in pyf:  # the seed's program (python_compare.py seed_*)
+            others = [w for w in ("shared_memory", "joblib", "pickled") if "seed_%s_pss_per_data" % w in pyf]
+            rows.append((
+                "Python, the seed's program: bitarrays and NumPy arrays (%d MiB) to %d spawned workers (PSS above "
+                "idle workers)" % (pyf["seed_bytes"] // mib, pyf["seed_workers"]),
+                "shmkit.share: %.2fx the data, %.2f s" % (pyf["seed_share_pss_per_data"]["median"],
+                                                        pyf["seed_share_seconds"]["median"]),
+                "; ".join("%s: %.2fx, %.2f s (%.1fx the time)" % (
+                    w.replace("_", " "), pyf["seed_%s_pss_per_data" % w]["median"],
+                    pyf["seed_%s_seconds" % w]["median"], pyf["seed_%s_vs_share_seconds" % w]["median"])
+                    for w in others)))
+        rows += [
             ("Python: shmkit.Queue, small objects, 1 producer + 1 consumer",
              "%.0f k/s" % (pyf["queue_msgs_per_s"]["median"] / 1e3),
              "multiprocessing.Queue: %.0f k/s (%.1fx)" % (pyf["mpqueue_msgs_per_s"]["median"] / 1e3,
