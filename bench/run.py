@@ -125,13 +125,9 @@ def main():
              for _ in range(reps)]
     fig["bits"] = {"bytes": bruns[0]["bytes"], "simd": bruns[0]["simd"]}
     fig["bits"].update({k: spread([x[k] for x in bruns]) for k in ("popcount_gbps", "read_gbps", "popcount_vs_read")})
+    build_boost_peers(b, args.build)
     lruns = [run_json([b("lock"), "--json", "--reps", "5"]) for _ in range(reps)]
-    fig["lock"] = {k: spread([x[k] for x in lruns])
-                   for k in ("mutex_ns", "pthread_robust_ns", "pthread_plain_ns", "mutex_vs_pthread", "handoffs_per_s",
-                             "pthread_robust_handoffs_per_s", "handoffs_vs_pthread", "turns_per_s",
-                             "pthread_robust_turns_per_s", "turns_vs_pthread", "owner_death_recovery_us",
-                             "pthread_robust_recovery_us", "owner_death_recovery_after_1s_us",
-                             "blocked_waiter_cpu_pct", "blocked_4_waiters_cpu_pct") if all(k in x for x in lruns)}
+    fig["lock"] = lock_figures(lruns)
     log("queue against its peers, interleaved run by run: " + ", ".join(p for p, _ in queue_peer_cmds(b)))
     qruns, peer_runs = queue_with_peers(b, args.build, quick, reps)
     fig["queue"] = {k: spread([q[k] for q in qruns])
@@ -202,6 +198,10 @@ def main():
     for k in ("handoffs", "turns"):
         if k + "_vs_pthread" in fig["lock"]:
             r["lock_%s_vs_pthread_robust" % k] = med(fig["lock"][k + "_vs_pthread"])
+    if "mutex_vs_boost" in fig["lock"]:
+        r["mutex_vs_boost"] = med(fig["lock"]["mutex_vs_boost"])
+        for k in ("handoffs", "turns"):
+            r["lock_%s_vs_boost" % k] = med(fig["lock"][k + "_vs_boost"])
     q = fig["queue"]
     if q["mpqueue_msgs_per_s"]:
         r["queue_vs_mpqueue"] = med(q["msgs_per_s"]) / med(q["mpqueue_msgs_per_s"])
@@ -229,6 +229,40 @@ def main():
         print("%-36s %s" % (k, round(v, 3) if isinstance(v, float) else v))
 
 
+LOCK_FIGURES = ("mutex_ns", "pthread_robust_ns", "pthread_plain_ns", "mutex_vs_pthread", "handoffs_per_s",
+                "pthread_robust_handoffs_per_s", "pthread_plain_handoffs_per_s", "handoffs_vs_pthread", "turns_per_s",
+                "pthread_robust_turns_per_s", "pthread_plain_turns_per_s", "turns_vs_pthread",
+                "owner_death_recovery_us", "pthread_robust_recovery_us", "owner_death_recovery_after_1s_us",
+                "blocked_waiter_cpu_pct", "blocked_4_waiters_cpu_pct",
+                "boost_ns", "boost_handoffs_per_s", "boost_turns_per_s", "mutex_vs_boost", "handoffs_vs_boost",
+                "turns_vs_boost")
+
+
+def lock_figures(lruns):
+    """bench/lock's figures over its runs: median and [min, max] of each run's
+    median. A figure some run lacks or gives as null (Boost's, where
+    bench/lock_boost.cpp was not built) is left out; Boost's owner-death note
+    (it is not robust: no figure) is kept as words."""
+    fig = {k: spread([x[k] for x in lruns]) for k in LOCK_FIGURES if all(x.get(k) is not None for x in lruns)}
+    notes = [x.get("boost_owner_death_note") for x in lruns]
+    if all(notes):
+        fig["boost_owner_death_note"] = notes[0] if len(set(notes)) == 1 else "; ".join(sorted(set(notes)))
+    return fig
+
+
+def build_boost_peers(b, build):
+    """Builds the Boost.Interprocess peers (bench/queue_boost, and bench/lock
+    with bench/lock_boost.cpp) if a C++ compiler and the Boost headers are
+    there now but were not when the build tree was configured."""
+    if not os.path.exists(b("queue_boost")) and shutil.which("c++") and \
+            os.path.exists("/usr/include/boost/interprocess/ipc/message_queue.hpp"):
+        log("building bench/queue_boost and bench/lock's Boost peer (C++, Boost.Interprocess)")
+        subprocess.run(["cmake", "-S", os.path.dirname(HERE), "-B", build, "-U", "CMAKE_CXX_COMPILER",
+                        "-U", "SHMKIT_BOOST_IPC"], check=True, capture_output=True)
+        subprocess.run(["cmake", "--build", build, "--target", "bench_queue_boost", "bench_lock"], check=True,
+                       capture_output=True)
+
+
 QUEUE_PEERS = (("boost", "queue_boost", []), ("mq", "queue_peers", ["--peer", "mq"]),
                ("seqpacket", "queue_peers", ["--peer", "seqpacket"]), ("pipe", "queue_peers", ["--peer", "pipe"]))
 
@@ -242,13 +276,7 @@ def queue_with_peers(b, build, quick, reps):
     """Runs bench/queue and every peer, rep by rep (interleaved). Builds the
     Boost peer first if a C++ compiler and the Boost headers are there now but
     were not when the build tree was configured."""
-    if not os.path.exists(b("queue_boost")) and shutil.which("c++") and \
-            os.path.exists("/usr/include/boost/interprocess/ipc/message_queue.hpp"):
-        log("building bench/queue_boost (C++, Boost.Interprocess)")
-        subprocess.run(["cmake", "-S", os.path.dirname(HERE), "-B", build, "-U", "CMAKE_CXX_COMPILER",
-                        "-U", "SHMKIT_BOOST_IPC"], check=True, capture_output=True)
-        subprocess.run(["cmake", "--build", build, "--target", "bench_queue_boost"], check=True,
-                       capture_output=True)
+    build_boost_peers(b, build)
     q = ["--quick"] if quick else []
     qruns, peer_runs = [], {}
     for _ in range(reps):
@@ -369,6 +397,7 @@ def summary(res, out):
                  val(lk["owner_death_recovery_us"]), val(lk["owner_death_recovery_after_1s_us"]) / 1000,
                  val(lk["pthread_robust_recovery_us"]))),
         ]
+        rows.append(lock_boost_row(lk))
     rows += [
         ("Queue, 64-byte messages, 1 producer + 1 consumer", "%.2f M/s; batched %.1f M/s" % (
             med(q["msgs_per_s"]) / 1e6, med(q["msgs_per_s_batch"]) / 1e6),
@@ -450,6 +479,28 @@ def summary(res, out):
                   "quick" if res["quick"] else "full", res["date"], res["seconds"])]
     with open(os.path.join(out, "summary.md"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def lock_boost_row(lk):
+    """The summary row of shmkit's mutex against Boost.Interprocess
+    interprocess_mutex: Boost's figures and shmkit's ratio to them, each
+    ratio the median over runs of each run's median per-rep ratio [min, max];
+    no owner-death figure (Boost's mutex is not robust), its note instead."""
+    label = "Mutex against Boost.Interprocess interprocess_mutex (uncontended; two processes)"
+    if "mutex_vs_boost" not in lk:
+        return (label, "n/a", "n/a: no Boost figures in this run (bench/lock has them only where a C++ compiler "
+                              "and the Boost headers were there when it was built)")
+    rng = lambda d: "%.2fx [%.2f, %.2f]" % (d["median"], d["range"][0], d["range"][1])
+    rate = lambda x: "%.2f M" % (x / 1e6) if x >= 1e5 else "%.0f" % x
+    med = lambda d: d["median"]
+    return (label, "%.1f ns; %s hand-offs/s, %s turns/s" % (med(lk["mutex_ns"]), rate(med(lk["handoffs_per_s"])),
+                                                          rate(med(lk["turns_per_s"]))),
+            "Boost: %.1f ns, %s hand-offs/s, %s turns/s; shmkit/Boost (median over runs of each run's median "
+            "per-rep ratio [min, max]): uncontended time %s (< 1: shmkit faster), hand-offs %s, turns %s; "
+            "owner killed: %s" % (
+                med(lk["boost_ns"]), rate(med(lk["boost_handoffs_per_s"])), rate(med(lk["boost_turns_per_s"])),
+                rng(lk["mutex_vs_boost"]), rng(lk["handoffs_vs_boost"]), rng(lk["turns_vs_boost"]),
+                lk.get("boost_owner_death_note", "not measured")))
 
 
 def queue_case_label(k):
@@ -585,10 +636,42 @@ def plots(res, out):
                 'set ylabel "messages per second (log), producers x consumers, size"\n'
                 'plot ' + ", ".join('"queue_peers.dat" u %d:xtic(1) t "%s"' % (i + 2, p) for i, p in enumerate(peers))
                 + "\n", out)
+    lock_plot(fig["lock"], head, out)
     gnuplot(head + 'set output "queue_latency.png"\nset logscale xy\nset xlabel "payload (bytes)"\n'
             'set ylabel "one-way latency, median (ns)"\n'
             'plot "queue_latency.dat" u 1:3 w lp lw 2 t "copying, blocking", "" u 1:2 w lp lw 2 t "copying, busy-polling", '
             '"" u 1:4 w lp lw 2 t "zero-copy (reserve/commit, peek/release)"\n', out)
+
+
+def lock_plot(lk, head, out):
+    """lock.png: shmkit's mutex against glibc's robust mutex and Boost's
+    interprocess_mutex, same runs, as speed-ups (> 1: shmkit better; the
+    uncontended time ratio inverted), bars at the median over runs of each
+    run's median per-rep ratio, error bars from the lowest to the highest."""
+    peers = [(name, suffix) for name, suffix in (("glibc robust pthread mutex", "pthread"),
+                                                 ("Boost.Interprocess interprocess_mutex", "boost"))
+             if "mutex_vs_" + suffix in lk]
+    cases = (("uncontended lock+unlock", "mutex_vs_%s", True), ("hand-offs, 2 processes", "handoffs_vs_%s", False),
+             ("turns, 2 processes", "turns_vs_%s", False))
+    with open(os.path.join(out, "lock.dat"), "w") as f:
+        f.write("# case, then per peer: shmkit's speed-up (median min max; > 1: shmkit better): %s\n" % ", ".join(
+            p for p, _ in peers))
+        for label, key, inverted in cases:
+            row = []
+            for _, suffix in peers:
+                d = lk.get(key % suffix)
+                if not d:
+                    row += [float("nan")] * 3
+                elif inverted:
+                    row += [1 / d["median"], 1 / d["range"][1], 1 / d["range"][0]]
+                else:
+                    row += [d["median"], d["range"][0], d["range"][1]]
+            f.write('"%s" %s\n' % (label, " ".join("%g" % x for x in row)))
+    gnuplot(head + 'set output "lock.png"\nset style data histograms\nset style histogram errorbars gap 2 lw 1\n'
+            'set style fill solid 0.7\nset yrange [0:*]\nset key below\nset termoption noenhanced\n'
+            'set ylabel "shmkit\'s speed-up over the peer, same run (> 1: shmkit better)"\n'
+            'plot ' + ", ".join('"lock.dat" u %d:%d:%d:xtic(1) t "%s"' % (3 * i + 2, 3 * i + 3, 3 * i + 4, p)
+                                for i, (p, _) in enumerate(peers)) + ', 1 w l dt 2 lc rgb "black" notitle\n', out)
 
 
 if __name__ == "__main__":
