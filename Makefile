@@ -24,7 +24,7 @@ TEST_FLAGS = -DSHMKIT_TESTS=ON -DSHMKIT_PYTHON=$(if $(filter 1,$(SANITIZE)),OFF,
 
 FUZZ_SECONDS ?= 60
 FORMAT_FILES = include/*.h include/shmkit/*.h src/*.c src/*.h src/sys/*.c measure/*.c measure/*.h cli/*.c cli/*.h tests/*.c tests/*.h \
-	       tests/cli/*.c bench/*.c bench/*.h examples/*.c fuzz/*.c python/ext/*.c python/ext/*.h \
+	       tests/cli/*.c bench/*.c bench/*.cpp bench/*.h examples/*.c fuzz/*.c python/ext/*.c python/ext/*.h \
 	       cluster/*.c cluster/*.h tests/cluster/*.c
 
 all: build
