@@ -111,12 +111,17 @@ def attach(nbytes, reps):
             t1 = time.perf_counter()
             del m
             b.close()
+            # b is itself an ndarray over the mapping (SharedArray), which
+            # goes only with b: dropped here, untimed, as s.close() unmaps
+            # below (rebinding b in the next round would time it there).
+            del b
             t2 = time.perf_counter()
             s = shared_memory.SharedMemory(sm.name)
             n = np.ndarray((nbytes // 8,), dtype=np.int64, buffer=s.buf)
             t3 = time.perf_counter()
             del n
             s.close()
+            del s
             if i:  # the first of each is a warm-up (CPython starts its resource tracker there)
                 ours.append(t1 - t0)
                 theirs.append(t3 - t2)
