@@ -910,9 +910,13 @@ static bool watch_moved(const sk_queue *q, int who, q_watch w)
 	return n.a != w.a || n.b != w.b || n.x != w.x;
 }
 
+#define SPIN_MIN_NS 500
+#define SPIN_MAX_NS 16000
+
 /* Watches the state for a change from w for at most q->spin_ns, adapting
  * that bound: doubled (up to 16 us) when the change came, halved (down to
- * 0.5 us) when it did not. A spinner costs the other processes nothing: it
+ * 0.5 us) when it did not (side_wait also lengthens it after a sleep that a
+ * longer spin would have saved). A spinner costs the other processes nothing: it
  * reads the position it waits for (tail, or head) each time and the other
  * fields, whose lines its peers on the same side write on every call, only
  * every 8th time (one pause each: about 40 ns here). */
@@ -928,14 +932,14 @@ static bool spin_for(sk_queue *q, int who, q_watch w)
 			moved = LD(pos) != w.a;
 		}
 		if (moved || watch_moved(q, who, w)) {
-			if (bound < 16000)
+			if (bound < SPIN_MAX_NS)
 				__atomic_store_n(&q->spin_ns, bound * 2, __ATOMIC_RELAXED);
 			return true;
 		}
 		if (sk__sys_monotonic_ns() >= end)
 			break;
 	}
-	if (bound > 500)
+	if (bound > SPIN_MIN_NS)
 		__atomic_store_n(&q->spin_ns, bound / 2, __ATOMIC_RELAXED);
 	return false;
 }
@@ -1002,6 +1006,7 @@ COLD int side_wait(sk_queue *q, int side, int64_t timeout_ns, int64_t deadline, 
 		return -ETIMEDOUT;
 	int who = side == CSIDE ? W_CONSUMER : W_PRODUCER;
 	bool quiet = false, woken = false;
+	int64_t t0 = sk__sys_monotonic_ns();
 	if (!spin_for(q, who, w)) {
 		uint32_t v = 0;
 		int rc = enlist(q, who, w, deadline, &v);
@@ -1016,6 +1021,15 @@ COLD int side_wait(sk_queue *q, int side, int64_t timeout_ns, int64_t deadline, 
 			quiet = frc == -ETIMEDOUT;
 			woken = frc == 0;
 			sleeper_done(who == W_CONSUMER ? &q->c->sleep_cons : &q->c->sleep_prod);
+			/* Woken soon after the spin gave up: a spin of twice that
+			 * wait would have saved the sleep and the wake-up. Without
+			 * this, a bound halved to 0.5 us stays there for good where
+			 * the other side needs longer to answer (a 4 KiB ping-pong:
+			 * every wait slept, 4 us one-way instead of 0.4). */
+			int64_t waited = sk__sys_monotonic_ns() - t0;
+			if (woken && waited < SPIN_MAX_NS / 2 &&
+			    2 * waited > __atomic_load_n(&q->spin_ns, __ATOMIC_RELAXED))
+				__atomic_store_n(&q->spin_ns, 2 * waited, __ATOMIC_RELAXED);
 		}
 	}
 	if (quiet && behind)
