@@ -118,6 +118,11 @@
 #include "segment.h"
 #include "shmkit/sync.h"
 
+/* The uncontended lock and unlock paths start on a cache line: placed
+ * wherever the linker puts them, the same code measured 50 or 63 ns per
+ * acquire+release in Python depending on the build (bench/python_compare). */
+#define SK__HOT_ENTRY __attribute__((aligned(64)))
+
 #define MUTEX_MAGIC     0x584d4b53u /* "SKMX" */
 #define RWLOCK_MAGIC    0x57524b53u /* "SKRW" */
 #define SEM_MAGIC       0x4d534b53u /* "SKSM" */
@@ -631,12 +636,12 @@ static inline int mutex_lock(sk_mutex *mm, int64_t timeout_ns, bool fully)
 	return lock_slow(m, me, timeout_ns, fully);
 }
 
-int sk_mutex_lock(sk_mutex *m, int64_t timeout_ns)
+SK__HOT_ENTRY int sk_mutex_lock(sk_mutex *m, int64_t timeout_ns)
 {
 	return mutex_lock(m, timeout_ns, false);
 }
 
-int sk_mutex_trylock(sk_mutex *mm)
+SK__HOT_ENTRY int sk_mutex_trylock(sk_mutex *mm)
 {
 	mutex_impl *m = (mutex_impl *)mm;
 	int rc = mutex_check(m);
@@ -671,7 +676,7 @@ __attribute__((noinline)) static int unlock_slow(mutex_impl *m, uint64_t mine, u
 	return SK_ECORRUPT;
 }
 
-int sk_mutex_unlock(sk_mutex *mm)
+SK__HOT_ENTRY int sk_mutex_unlock(sk_mutex *mm)
 {
 	mutex_impl *m = (mutex_impl *)mm;
 	int rc = mutex_check(m);

@@ -203,7 +203,8 @@ static inline int mutex_fast_acquire(MutexObject *mo)
 	return rc == SK_EOWNERDEAD && mutex_recovered(mo) ? -1 : 1;
 }
 
-static PyObject *mutex_acquire(MutexObject *mo, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+SKPY_HOT_ENTRY static PyObject *mutex_acquire(MutexObject *mo, PyObject *const *args, Py_ssize_t nargs,
+					      PyObject *kwnames)
 {
 	int block;
 	PyObject *timeout;
@@ -220,7 +221,7 @@ static PyObject *mutex_acquire(MutexObject *mo, PyObject *const *args, Py_ssize_
 	return Py_NewRef(r ? Py_True : Py_False);
 }
 
-static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
+SKPY_HOT_ENTRY static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
 {
 	(void)unused;
 	/* The common case first: the only hold of a usable lock, which the
@@ -261,7 +262,7 @@ static PyObject *mutex_release(MutexObject *mo, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-static PyObject *mutex_enter(MutexObject *mo, PyObject *unused)
+SKPY_HOT_ENTRY static PyObject *mutex_enter(MutexObject *mo, PyObject *unused)
 {
 	(void)unused;
 	int f = mutex_fast_acquire(mo);
@@ -271,7 +272,7 @@ static PyObject *mutex_enter(MutexObject *mo, PyObject *unused)
 	return r < 0 ? NULL : PyBool_FromLong(r);
 }
 
-static PyObject *mutex_exit(MutexObject *mo, PyObject *const *args, Py_ssize_t nargs)
+SKPY_HOT_ENTRY static PyObject *mutex_exit(MutexObject *mo, PyObject *const *args, Py_ssize_t nargs)
 {
 	(void)args;
 	(void)nargs;
