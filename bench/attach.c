@@ -230,11 +230,8 @@ static int plain_cold_scan(uint64_t bytes, cold_scan *r, const char **note)
 	uint8_t *p = MAP_FAILED;
 	if (ftruncate(fd, (off_t)bytes) == 0)
 		p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	cold_scan *shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED || shared == MAP_FAILED) {
+	if (p == MAP_FAILED) {
 		*note = strerror(errno);
-		if (p != MAP_FAILED)
-			munmap(p, (size_t)bytes);
 		close(fd);
 		return -1;
 	}
@@ -247,25 +244,7 @@ static int plain_cold_scan(uint64_t bytes, cold_scan *r, const char **note)
 	memset(p, 2, (size_t)bytes);
 	r->refill_gbps = (double)bytes / (bench_now() - t0) / 1e9;
 	r->page_size = r->reader_page_size = 4096;
-	memset(shared, 0, sizeof *shared);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		const void *q = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, fd, 0);
-		if (q == MAP_FAILED)
-			_exit(1);
-		measure_read_twice(q, bytes, &shared->cold_gbps, &shared->warm_gbps);
-		shared->page_tables = (double)measure_page_tables(getpid());
-		_exit(0);
-	}
-	int st = 0;
-	if (pid > 0)
-		waitpid(pid, &st, 0);
-	r->cold_gbps = shared->cold_gbps;
-	r->warm_gbps = shared->warm_gbps;
-	r->page_tables = shared->page_tables;
-	r->ok = pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	munmap(shared, sizeof *shared);
+	measure_fresh_reader(fd, bytes, true, r);
 	munmap(p, (size_t)bytes);
 	close(fd);
 	if (!r->ok)

@@ -40,9 +40,18 @@ void measure_read_twice(const void *data, uint64_t bytes, double *cold_gbps, dou
 	(void)sink;
 }
 
-/* The fresh process: attach, read twice, report. */
-static int reader(int fd, uint64_t bytes, cold_scan *shared)
+/* The fresh process: attach (as a segment, or raw: a plain mmap of the
+ * file), read twice, report. */
+static int reader(int fd, uint64_t bytes, bool raw, cold_scan *shared)
 {
+	if (raw) {
+		const void *q = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, fd, 0);
+		if (q == MAP_FAILED)
+			return 1;
+		measure_read_twice(q, bytes, &shared->cold_gbps, &shared->warm_gbps);
+		shared->page_tables = (double)measure_page_tables(getpid());
+		return 0;
+	}
 	sk_segment *mine;
 	if (sk_segment_open_fd(fd, SK_RDONLY, &mine))
 		return 1;
@@ -53,6 +62,29 @@ static int reader(int fd, uint64_t bytes, cold_scan *shared)
 	shared->reader_page_size = in.page_size;
 	sk_segment_close(mine);
 	return 0;
+}
+
+void measure_fresh_reader(int fd, uint64_t bytes, bool raw, cold_scan *r)
+{
+	r->ok = false;
+	cold_scan *shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		return;
+	memset(shared, 0, sizeof *shared);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(reader(fd, bytes, raw, shared));
+	int st = 0;
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	r->cold_gbps = shared->cold_gbps;
+	r->warm_gbps = shared->warm_gbps;
+	r->page_tables = shared->page_tables;
+	if (!raw)
+		r->reader_page_size = shared->reader_page_size;
+	r->ok = pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	munmap(shared, sizeof *shared);
 }
 
 void measure_cold_scan(uint64_t bytes, uint32_t create_flags, cold_scan *r, const char **note)
@@ -80,27 +112,8 @@ void measure_cold_scan(uint64_t bytes, uint32_t create_flags, cold_scan *r, cons
 	r->huge_status = in.huge_status;
 	r->huge_errno = in.huge_errno;
 	r->huge_bytes = in.huge_bytes;
-	cold_scan *shared = mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (shared == MAP_FAILED) {
-		*note = "out of memory";
-		sk_segment_close(s);
-		return;
-	}
-	memset(shared, 0, sizeof *shared);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(reader(sk_segment_fd(s), bytes, shared));
-	int st = 0;
-	if (pid > 0)
-		waitpid(pid, &st, 0);
-	r->cold_gbps = shared->cold_gbps;
-	r->warm_gbps = shared->warm_gbps;
-	r->page_tables = shared->page_tables;
-	r->reader_page_size = shared->reader_page_size;
-	r->ok = pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	measure_fresh_reader(sk_segment_fd(s), bytes, false, r);
 	if (!r->ok)
 		*note = "the reader process failed";
-	munmap(shared, sizeof *shared);
 	sk_segment_close(s);
 }

@@ -65,6 +65,13 @@ void measure_cold_scan(uint64_t bytes, uint32_t create_flags, cold_scan *r, cons
  * second finds them mapped. GB/s of each pass. */
 void measure_read_twice(const void *data, uint64_t bytes, double *cold_gbps, double *warm_gbps);
 
+/* A fresh (forked) process maps the first `bytes` of the file fd read-only,
+ * as a segment (sk_segment_open_fd) or, raw, with a plain mmap, and reads
+ * them twice (measure_read_twice). Fills r->cold_gbps, warm_gbps,
+ * page_tables, reader_page_size (segments only) and ok; the child is reaped
+ * before it returns. */
+void measure_fresh_reader(int fd, uint64_t bytes, bool raw, cold_scan *r);
+
 /* A one-word name of an SK_HUGE_* status for JSON ("all", "partial",
  * "refused", "small", "opted_out", "hugetlb", "unknown"): what `shmkit info
  * --json`, `shmkit demo --json` and bench/attach print as huge_status. */
