@@ -892,6 +892,25 @@ static void test_partition_blocks(void **state)
 	test_done = 1;
 }
 
+/* An empty array in blocks (a dimension of 0: no columns): every index is
+ * out of range, and the call says so (-ERANGE) instead of locating it. */
+static void test_partition_blocks_empty(void **state)
+{
+	(void)state;
+	uint64_t shapes[2][2] = { { 4, 0 }, { 0, 5 } };
+	for (int s = 0; s < 2; s++) {
+		sk_cluster_array *a;
+		MUST(sk_cluster_array_partition(CL, SK_INT64, 2, shapes[s], SK_CLUSTER_BLOCKS, 0, &a));
+		uint64_t idx[1] = { 0 };
+		int64_t x = 7;
+		assert_int_equal(sk_cluster_array_gather(a, 1, idx, &x), -ERANGE);
+		assert_int_equal(sk_cluster_array_scatter(a, 1, idx, &x), -ERANGE);
+		MUST(sk_cluster_fence(CL));
+		MUST(sk_cluster_array_close(a));
+	}
+	test_done = 1;
+}
+
 static void test_partition_mismatch(void **state)
 {
 	(void)state;
@@ -1486,6 +1505,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_replicated_write_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partition_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partition_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partition_blocks_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partition_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bits_partition, setup, teardown),
