@@ -664,8 +664,9 @@ int sk__cl_call(sk_cluster *cl, const sk__cl_obj *local, const sk__cl_map *map, 
 		return n ? -EINVAL : 0;
 	/* Every index is checked before anything is done: a batch of one
 	 * slice while it is located (one pass over the list), a longer one
-	 * first. */
-	bool one_slice = n <= SK__CL_SLICE;
+	 * first. An empty object is checked first too: its map may have no
+	 * columns to locate by (a block map of 0 columns divides by 0). */
+	bool one_slice = n <= SK__CL_SLICE && total > 0;
 	for (size_t i = 0; !one_slice && i < n; i++)
 		if (index[i] >= total)
 			return -ERANGE;
