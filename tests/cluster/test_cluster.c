@@ -1312,18 +1312,20 @@ static void test_hostile_requests(void **state)
 			size_t bytes; /* 0: the header and its count's indices */
 			uint64_t bad_loc;
 			int want;
+			int64_t fill; /* not 0: count values of this after the indices (scatter) */
 		} cases[] = {
-			{ "a short header", good, 8, 0, SK_ECLUSTER_PROTO },
-			{ "a wrong magic", good, 0, 0, SK_ECLUSTER_PROTO },
-			{ "a wrong version", good, 0, 0, SK_ECLUSTER_PROTO },
-			{ "an unknown operation", good, 0, 0, SK_ECLUSTER_PROTO },
-			{ "an unknown object", good, 0, 0, SK_ECLUSTER_PROTO },
-			{ "a wrong item size", good, 0, 0, SK_ECLUSTER_PROTO },
-			{ "a count past the protocol's limit", good, 0, 0, SK_ECLUSTER_PROTO },
-			{ "a count the bytes do not match", good, sizeof(sk__cl_req) + 3 * 8, 0, SK_ECLUSTER_PROTO },
-			{ "an index outside the part", good, 0, UINT64_MAX - 5, -ERANGE },
-			{ "a bit operation on an array", good, 0, 0, SK_EKIND },
-			{ "more bytes than any request has", good, big, 0, SK_ECLUSTER_PROTO },
+			{ "a short header", good, 8, 0, SK_ECLUSTER_PROTO, 0 },
+			{ "a wrong magic", good, 0, 0, SK_ECLUSTER_PROTO, 0 },
+			{ "a wrong version", good, 0, 0, SK_ECLUSTER_PROTO, 0 },
+			{ "an unknown operation", good, 0, 0, SK_ECLUSTER_PROTO, 0 },
+			{ "an unknown object", good, 0, 0, SK_ECLUSTER_PROTO, 0 },
+			{ "a wrong item size", good, 0, 0, SK_ECLUSTER_PROTO, 0 },
+			{ "a count past the protocol's limit", good, 0, 0, SK_ECLUSTER_PROTO, 0 },
+			{ "a count the bytes do not match", good, sizeof(sk__cl_req) + 3 * 8, 0, SK_ECLUSTER_PROTO, 0 },
+			{ "an index outside the part", good, 0, UINT64_MAX - 5, -ERANGE, 0 },
+			{ "a bit operation on an array", good, 0, 0, SK_EKIND, 0 },
+			{ "more bytes than any request has", good, big, 0, SK_ECLUSTER_PROTO, 0 },
+			{ "a scatter with an index outside the part", good, 0, UINT64_MAX - 5, -ERANGE, -77 },
 		};
 		cases[1].h.magic ^= 1;
 		cases[2].h.version = 7;
@@ -1331,14 +1333,24 @@ static void test_hostile_requests(void **state)
 		cases[4].h.obj = id + 1000;
 		cases[5].h.itemsize = 4;
 		cases[6].h.count = SK__CL_PIECE_MAX + 1;
+		/* Bytes that match the count (indices 0): only the limit refuses it
+		 * (its reply would not fit the server's buffer). */
+		cases[6].bytes = sizeof(sk__cl_req) + (SK__CL_PIECE_MAX + 1) * 8;
+		/* The first index is valid: nothing may be stored before all are
+		 * checked (the gather at the end sees every value unchanged). */
+		cases[11].h.op = SK__CL_SCATTER;
 		cases[9].h.op = SK__CL_BTEST;
 		for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-			memcpy(req, &cases[c].h, sizeof cases[c].h);
 			uint64_t n = cases[c].h.count <= 4 ? cases[c].h.count : 4;
+			size_t bytes =
+			    cases[c].bytes ? cases[c].bytes : sizeof(sk__cl_req) + n * (cases[c].fill ? 16 : 8);
+			memset(req, 0, bytes > sizeof(sk__cl_req) ? bytes : sizeof(sk__cl_req));
+			memcpy(req, &cases[c].h, sizeof cases[c].h);
 			memcpy(req + sizeof(sk__cl_req), loc, n * 8);
 			if (cases[c].bad_loc)
 				memcpy(req + sizeof(sk__cl_req) + 8, &cases[c].bad_loc, 8);
-			size_t bytes = cases[c].bytes ? cases[c].bytes : sizeof(sk__cl_req) + n * 8;
+			for (uint64_t k = 0; cases[c].fill && k < n; k++)
+				memcpy(req + sizeof(sk__cl_req) + n * 8 + k * 8, &cases[c].fill, 8);
 			int got = forged_call(req, bytes, rep, sizeof(sk__cl_rep) + 64 * 8);
 			sk__cl_rep h;
 			assert_int_equal(got, (int)sizeof h);
