@@ -417,8 +417,10 @@ static int finish_request(sk_cluster *cl, sk__cl_rx *rx)
 		int64_t waited = sk__cl_now() - rx->since;
 		if (waited > cl->deadline_ns || atomic_load(&cl->stop))
 			return sk__cl_fail(cl, SK_ECLUSTER_TIMEOUT);
-		if (waited > SK__CL_WAIT_SPIN_NS) /* a slow sender: poll, do not spin */
-			sk__cl_nap(SK__CL_SERVE_NAP_MIN_NS);
+		if (waited > SK__CL_WAIT_SPIN_NS) { /* a slow sender: poll ever less often, up to poll_ns */
+			int64_t d = waited / 16;
+			sk__cl_nap(d > cl->poll_ns ? cl->poll_ns : d);
+		}
 	}
 	return 0;
 }
