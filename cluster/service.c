@@ -264,6 +264,10 @@ static int grow(void **buf, size_t *cap, size_t need)
 	return 0;
 }
 
+/* The longest request: a header, SK__CL_PIECE_MAX indices and as many
+ * values of at most 8 bytes. */
+#define REQ_MAX (sizeof(sk__cl_req) + SK__CL_PIECE_MAX * 16)
+
 /* Checks and applies one request of `bytes` bytes at buf (malloc'd); builds
  * the reply in rep (room for a header and SK__CL_PIECE_MAX values) and
  * returns its size. */
@@ -273,7 +277,7 @@ static size_t handle(sk_cluster *cl, const void *buf, size_t bytes, sk__cl_rep *
 	memset(rep, 0, sizeof *rep);
 	rep->magic = SK__CL_REP_MAGIC;
 	rep->version = SK__CL_VERSION;
-	if (bytes < sizeof h) {
+	if (bytes < sizeof h || bytes > REQ_MAX) { /* too short, or longer than any request: not read */
 		rep->status = SK_ECLUSTER_PROTO;
 		return sizeof *rep;
 	}
@@ -390,7 +394,7 @@ static int take_request(sk_cluster *cl, sk__cl_rx *rx)
 	rx->source = st.MPI_SOURCE;
 	rx->tag = st.MPI_TAG;
 	void *into;
-	if (rx->bytes <= sizeof(sk__cl_req) + SK__CL_PIECE_MAX * 16) {
+	if (rx->bytes <= REQ_MAX) {
 		if (grow(&rx->buf, &rx->cap, rx->bytes > 64 ? rx->bytes : 64))
 			return sk__cl_fail(cl, -ENOMEM);
 		into = rx->buf;
@@ -446,17 +450,7 @@ int sk__cl_serve(sk_cluster *cl, int max)
 			return rc;
 		if (grow(&sl->buf, &sl->cap, sizeof(sk__cl_rep) + SK__CL_PIECE_MAX * 8))
 			return sk__cl_fail(cl, -ENOMEM);
-		size_t rsize;
-		if (rx->over) {
-			sk__cl_rep *rep = sl->buf;
-			memset(rep, 0, sizeof *rep);
-			rep->magic = SK__CL_REP_MAGIC;
-			rep->version = SK__CL_VERSION;
-			rep->status = SK_ECLUSTER_PROTO;
-			rsize = sizeof *rep;
-		} else {
-			rsize = handle(cl, rx->buf, rx->bytes, sl->buf);
-		}
+		size_t rsize = handle(cl, rx->over ? rx->over : rx->buf, rx->bytes, sl->buf);
 		free(rx->over);
 		rx->over = NULL;
 		rx->active = false;
