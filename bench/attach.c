@@ -236,13 +236,7 @@ static int plain_cold_scan(uint64_t bytes, cold_scan *r, const char **note)
 		return -1;
 	}
 	r->create_s = bench_now() - t0;
-	t0 = bench_now();
-	memset(p, 1, (size_t)bytes);
-	r->fill_s = bench_now() - t0;
-	r->fill_gbps = (double)bytes / r->fill_s / 1e9;
-	t0 = bench_now();
-	memset(p, 2, (size_t)bytes);
-	r->refill_gbps = (double)bytes / (bench_now() - t0) / 1e9;
+	measure_fill_twice(p, bytes, r);
 	r->page_size = r->reader_page_size = 4096;
 	measure_fresh_reader(fd, bytes, true, r);
 	munmap(p, (size_t)bytes);

@@ -24,6 +24,17 @@ static double now(void)
 	return (double)sk_monotonic_ns() * 1e-9;
 }
 
+void measure_fill_twice(void *data, uint64_t bytes, cold_scan *r)
+{
+	double t0 = now();
+	memset(data, 1, bytes);
+	r->fill_s = now() - t0;
+	r->fill_gbps = (double)bytes / r->fill_s / 1e9;
+	t0 = now();
+	memset(data, 2, bytes);
+	r->refill_gbps = (double)bytes / (now() - t0) / 1e9;
+}
+
 void measure_read_twice(const void *data, uint64_t bytes, double *cold_gbps, double *warm_gbps)
 {
 	const uint64_t *w = data;
@@ -99,13 +110,7 @@ void measure_cold_scan(uint64_t bytes, uint32_t create_flags, cold_scan *r, cons
 		*note = sk_strerror(rc);
 		return;
 	}
-	t0 = now();
-	memset(sk_segment_data(s), 1, bytes);
-	r->fill_s = now() - t0;
-	r->fill_gbps = (double)bytes / r->fill_s / 1e9;
-	t0 = now();
-	memset(sk_segment_data(s), 2, bytes);
-	r->refill_gbps = (double)bytes / (now() - t0) / 1e9;
+	measure_fill_twice(sk_segment_data(s), bytes, r);
 	sk_segment_info in;
 	sk_segment_info_get(s, &in);
 	r->page_size = in.page_size;

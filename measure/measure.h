@@ -60,6 +60,11 @@ typedef struct cold_scan {
  * before it returns. */
 void measure_cold_scan(uint64_t bytes, uint32_t create_flags, cold_scan *r, const char **note);
 
+/* The creator's fills of bytes at data: the first write of every byte
+ * (r->fill_s, fill_gbps), then a second (refill_gbps: every page mapped by
+ * then, so the memory's own speed, the first fill's ceiling). */
+void measure_fill_twice(void *data, uint64_t bytes, cold_scan *r);
+
 /* Reads bytes (a multiple of 16) at data twice, summing 64-bit words: the
  * first pass maps every page the calling process has not mapped yet, the
  * second finds them mapped. GB/s of each pass. */
