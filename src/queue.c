@@ -913,17 +913,18 @@ static bool watch_moved(const sk_queue *q, int who, q_watch w)
 #define SPIN_MIN_NS 500
 #define SPIN_MAX_NS 16000
 
-/* Watches the state for a change from w for at most q->spin_ns, adapting
+/* Watches the state for a change from w for at most q->spin_ns from start
+ * (monotonic ns, the caller's clock reading), adapting
  * that bound: doubled (up to 16 us) when the change came, halved (down to
  * 0.5 us) when it did not (side_wait also lengthens it after a sleep that a
  * longer spin would have saved). A spinner costs the other processes nothing: it
  * reads the position it waits for (tail, or head) each time and the other
  * fields, whose lines its peers on the same side write on every call, only
  * every 8th time (one pause each: about 40 ns here). */
-static bool spin_for(sk_queue *q, int who, q_watch w)
+static bool spin_for(sk_queue *q, int who, q_watch w, int64_t start)
 {
 	int64_t bound = __atomic_load_n(&q->spin_ns, __ATOMIC_RELAXED);
-	int64_t end = sk__sys_monotonic_ns() + bound;
+	int64_t end = start + bound;
 	const uint64_t *pos = who == W_CONSUMER ? &q->c->tail : &q->c->head;
 	for (;;) {
 		bool moved = false;
@@ -1007,7 +1008,7 @@ COLD int side_wait(sk_queue *q, int side, int64_t timeout_ns, int64_t deadline, 
 	int who = side == CSIDE ? W_CONSUMER : W_PRODUCER;
 	bool quiet = false, woken = false;
 	int64_t t0 = sk__sys_monotonic_ns();
-	if (!spin_for(q, who, w)) {
+	if (!spin_for(q, who, w, t0)) {
 		uint32_t v = 0;
 		int rc = enlist(q, who, w, deadline, &v);
 		if (rc < 0)
